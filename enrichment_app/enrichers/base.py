@@ -1,0 +1,58 @@
+"""The enricher plugin interface: what one cell's work looks like.
+
+An enricher gets the row's values (by column name) and its column's config, and returns the
+cell's new value or raises ``EnrichError`` with a message fit to show in the cell. Each enricher
+declares how many cells it may work on at once and how long one cell may take; the runner
+enforces both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from enrichment_app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichContext:
+    """Everything an enricher may use for one cell."""
+
+    row: Mapping[str, str | None]
+    """The row's current values, keyed by column name."""
+    config: Mapping[str, Any]
+    """The column's config, as returned by ``Enricher.validate_config``."""
+    http: httpx.AsyncClient
+    """The shared HTTP client; enrichers never build their own."""
+    settings: Settings
+
+
+class Enricher:
+    """Base class for enrichers. Subclasses set the class attributes and implement ``enrich``."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    """A short human name for pickers."""
+    description: ClassVar[str] = ""
+    concurrency: ClassVar[int] = 4
+    """How many cells of this enricher may run at once, per process."""
+    timeout_seconds: ClassVar[float] = 30.0
+    """How long one cell may take before it fails with a timeout error."""
+    config_example: ClassVar[dict[str, Any]] = {}
+    """A valid config, shown to users as the starting point in the add-column form."""
+
+    def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the normalised config, or raise ``EnricherConfigError`` saying what is wrong."""
+        return dict(config)
+
+    async def enrich(self, ctx: EnrichContext) -> str:
+        """Compute one cell's value. Raise ``EnrichError`` with a user-facing message on failure."""
+        raise NotImplementedError
+
+    def referenced_columns(self, config: Mapping[str, Any]) -> set[str]:
+        """Names of the table columns the config reads (so a table can check they exist)."""
+        del config
+        return set()

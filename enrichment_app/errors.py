@@ -1,0 +1,55 @@
+"""The exception tree. Everything the app raises on purpose descends from ``EnrichmentAppError``.
+
+    EnrichmentAppError
+    ├── ConfigError            a setting is missing or wrong
+    ├── NotFoundError          a table, column, row or job id that does not exist
+    ├── InvalidInputError      user input we refuse, with a message fit to show the user
+    │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
+    │   └── EnricherConfigError  an unknown enricher or a config it refuses
+    ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
+    │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
+    └── TriggerApiError        a Trigger.dev API call failed (see ``enrichment_app.trigger``)
+
+I/O errors from libraries (httpx, SQLAlchemy) are wrapped at the edge with ``raise … from exc``.
+"""
+
+from __future__ import annotations
+
+
+class EnrichmentAppError(Exception):
+    """Root of every error the app raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(EnrichmentAppError):
+    """A setting is missing or invalid."""
+
+
+class NotFoundError(EnrichmentAppError):
+    """The requested object does not exist."""
+
+
+class InvalidInputError(EnrichmentAppError):
+    """Input from a user or API client that we refuse; the message is shown to them."""
+
+
+class CsvImportError(InvalidInputError):
+    """A CSV upload that cannot be imported; nothing from it is stored."""
+
+
+class EnricherConfigError(InvalidInputError):
+    """An unknown enricher name, or a config the enricher refuses."""
+
+
+class EnrichError(EnrichmentAppError):
+    """Enriching one cell failed; the message is recorded on the cell and shown to the user."""
+
+
+class NotConfiguredError(EnrichError):
+    """The enricher needs a setting (an API key, a base URL) that is not configured."""

@@ -1,0 +1,96 @@
+"""The one place that reads the environment.
+
+Every setting has a sensible default so that ``reflex run`` works on a fresh clone with no
+configuration at all: a SQLite file, the local job runner and the offline demo enrichers.
+Secrets are ``SecretStr`` so they never show up in reprs or logs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///enrichment.db"
+DEFAULT_TRIGGER_API_URL = "https://api.trigger.dev"
+
+
+class Settings(BaseSettings):
+    """Application settings, read from the environment (and an optional ``.env`` file)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="Any SQLAlchemy URL; SQLite by default, PostgreSQL in production.",
+    )
+    max_cells_per_job: int = Field(
+        default=5000, gt=0, validation_alias=AliasChoices("MAX_CELLS_PER_JOB", "max_cells_per_job")
+    )
+    max_cell_chars: int = Field(
+        default=10_000,
+        gt=0,
+        validation_alias=AliasChoices("MAX_CELL_CHARS", "max_cell_chars"),
+        description="Cell values longer than this are truncated, on import, edit and enrichment.",
+    )
+    max_csv_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        gt=0,
+        validation_alias=AliasChoices("MAX_CSV_BYTES", "max_csv_bytes"),
+    )
+    seed_demo: bool = Field(default=True, validation_alias=AliasChoices("SEED_DEMO", "seed_demo"))
+    run_local_jobs: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("RUN_LOCAL_JOBS", "run_local_jobs"),
+        description="Whether this process runs (and resumes) local jobs in-process.",
+    )
+
+    llm_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        validation_alias=AliasChoices("LLM_BASE_URL", "OPENAI_BASE_URL", "llm_base_url"),
+    )
+    llm_model: str = Field(
+        default="gpt-4o-mini", validation_alias=AliasChoices("LLM_MODEL", "llm_model")
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key")
+    )
+
+    trigger_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TRIGGER_SECRET_KEY", "trigger_secret_key")
+    )
+    trigger_api_url: str = Field(
+        default=DEFAULT_TRIGGER_API_URL,
+        validation_alias=AliasChoices("TRIGGER_API_URL", "trigger_api_url"),
+    )
+    enrichment_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ENRICHMENT_API_KEY", "enrichment_api_key")
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_url(cls, value: str) -> str:
+        """Accept the ``postgres://`` and ``postgresql://`` forms hosting providers hand out."""
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        return value
+
+    @property
+    def trigger_enabled(self) -> bool:
+        """Trigger.dev mode is on exactly when a secret key is configured."""
+        return self.trigger_secret_key is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (never at import time)."""
+    return Settings()
