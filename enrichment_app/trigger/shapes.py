@@ -1,0 +1,268 @@
+"""The ElectricSQL shape protocol that carries realtime run updates (pure; no I/O).
+
+Mirrors ``@electric-sql/client`` 1.0.14 (the version ``@trigger.dev/core`` 4.8.3 pins):
+value parsing by ``electric-schema`` (``parser.ts``), the request state machine of
+``ShapeStream`` (offset, handle, cursor, live, expired_handle) and the row merging of the
+SDK's ``ReadableShapeStream`` (``v3/apiClient/stream.js``): rows are handed out only when a
+batch reaches ``up-to-date``, one merged row per changed key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+HANDLE_HEADER = "electric-handle"
+OFFSET_HEADER = "electric-offset"
+SCHEMA_HEADER = "electric-schema"
+CURSOR_HEADER = "electric-cursor"
+
+Row = dict[str, Any]
+Schema = dict[str, dict[str, Any]]
+ValueParser = Callable[[str], Any]
+
+
+class ShapeProtocolError(ValueError):
+    """A response that breaks the shape protocol (missing headers, a body that is not a list)."""
+
+
+def _parse_number(value: str) -> int | float:
+    """``Number(value)`` for the numeric column types: integers stay ints."""
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return float("nan")
+
+
+def _parse_bool(value: str) -> bool:
+    return value in ("true", "t")
+
+
+_PARSERS: dict[str, ValueParser] = {
+    "int2": _parse_number,
+    "int4": _parse_number,
+    "int8": int,
+    "bool": _parse_bool,
+    "float4": _parse_number,
+    "float8": _parse_number,
+    "json": json.loads,
+    "jsonb": json.loads,
+}
+
+
+def parse_pg_array(text: str, parse_item: ValueParser | None = None) -> list[Any]:
+    """Parse a Postgres array literal: ``{"a","b"}``, ``{1,NULL}``, ``{{1,2},{3}}``, ``{}``.
+
+    Quoted items may contain ``\\"`` and ``\\\\`` escapes; an unquoted ``NULL`` is None.
+    """
+    parse = parse_item or (lambda item: item)
+    text = text.strip()
+    if not text.startswith("{"):
+        raise ShapeProtocolError(f"not a Postgres array literal: {text!r}")
+    items, end = _parse_array(text, 0, parse)
+    if text[end:].strip():
+        raise ShapeProtocolError(f"trailing characters after array literal: {text!r}")
+    return items
+
+
+def _parse_array(text: str, index: int, parse: ValueParser) -> tuple[list[Any], int]:
+    """Parse the array opening at ``text[index] == "{"``; return it and the index after ``}``."""
+    items: list[Any] = []
+    index += 1
+    try:
+        if text[index] == "}":
+            return items, index + 1
+        while True:
+            char = text[index]
+            if char == "{":
+                nested, index = _parse_array(text, index, parse)
+                items.append(nested)
+            elif char == '"':
+                index += 1
+                chars: list[str] = []
+                while text[index] != '"':
+                    if text[index] == "\\":
+                        index += 1
+                    chars.append(text[index])
+                    index += 1
+                index += 1
+                items.append(parse("".join(chars)))
+            else:
+                start = index
+                while text[index] not in ",}":
+                    index += 1
+                raw = text[start:index]
+                items.append(None if raw == "NULL" else parse(raw))
+            if text[index] == ",":
+                index += 1
+            elif text[index] == "}":
+                return items, index + 1
+            else:
+                raise ShapeProtocolError(f"unexpected {text[index]!r} in array literal {text!r}")
+    except IndexError as exc:
+        raise ShapeProtocolError(f"unterminated array literal: {text!r}") from exc
+
+
+def decode_value(value: Any, column: Mapping[str, Any] | None) -> Any:
+    """Decode one column value (a string or None) by its schema entry, as Electric's parser does.
+
+    Types without a parser (text, timestamp, the Postgres enum of ``status``…) stay strings.
+    """
+    if column is None or value is None or not isinstance(value, str):
+        return value
+    parser = _PARSERS.get(str(column.get("type")))
+    dims = column.get("dims") or 0
+    if dims and dims > 0:
+        return parse_pg_array(value, parser)
+    return parser(value) if parser else value
+
+
+def decode_row(values: Mapping[str, Any], schema: Schema) -> Row:
+    return {key: decode_value(value, schema.get(key)) for key, value in values.items()}
+
+
+def decode_messages(body: str, schema: Schema) -> list[dict[str, Any]]:
+    """A response body (a JSON array of change and control messages) with values decoded."""
+    messages = json.loads(body or "[]")
+    if not isinstance(messages, list):
+        raise ShapeProtocolError("shape response body is not a JSON array")
+    decoded: list[dict[str, Any]] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            raise ShapeProtocolError("shape message is not a JSON object")
+        message = dict(message)
+        for key in ("value", "old_value"):
+            if isinstance(message.get(key), dict):
+                message[key] = decode_row(message[key], schema)
+        decoded.append(message)
+    return decoded
+
+
+def is_change(message: Mapping[str, Any]) -> bool:
+    return "key" in message
+
+
+def control_of(message: Mapping[str, Any]) -> str | None:
+    headers = message.get("headers")
+    if is_change(message) or not isinstance(headers, dict):
+        return None
+    control = headers.get("control")
+    return control if isinstance(control, str) else None
+
+
+@dataclass
+class ShapeStream:
+    """The client state of one shape subscription: what to ask for next, and which rows to emit.
+
+    Drive it with :meth:`request_params`, then :meth:`accept_response` (2xx) or
+    :meth:`must_refetch` (409). :meth:`accept_response` returns the rows to hand out.
+    """
+
+    offset: str = "-1"
+    handle: str | None = None
+    cursor: str = ""
+    up_to_date: bool = False
+    schema: Schema | None = None
+    expired_handle: str | None = None
+    rows: dict[str, Row] = field(default_factory=dict)
+    _updated_keys: dict[str, None] = field(default_factory=dict)
+    # Last rows handed out, to drop the identical copy a refetched snapshot would repeat.
+    _emitted: dict[str, Row] = field(default_factory=dict)
+    _refetching: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.up_to_date
+
+    def request_params(self, extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+        """Query parameters for the next request, sorted by name as ``URLSearchParams.sort()``."""
+        params: dict[str, str] = dict(extra or {})
+        params["offset"] = self.offset
+        params["log"] = "full"
+        if self.up_to_date:
+            params["live"] = "true"
+            params["cursor"] = self.cursor
+        if self.handle:
+            params["handle"] = self.handle
+        if self.expired_handle:
+            params["expired_handle"] = self.expired_handle
+        return sorted(params.items(), key=lambda item: item[0])
+
+    def accept_response(self, headers: Mapping[str, str], body: str) -> list[Row]:
+        """Take a 2xx response: check headers, advance offset/handle/cursor, and return rows to emit."""
+        live = self.up_to_date
+        required = [OFFSET_HEADER, HANDLE_HEADER, CURSOR_HEADER if live else SCHEMA_HEADER]
+        missing = [name for name in required if name not in headers]
+        if missing:
+            raise ShapeProtocolError(f"shape response is missing headers: {', '.join(missing)}")
+        if self.schema is None:
+            schema = json.loads(headers[SCHEMA_HEADER]) if SCHEMA_HEADER in headers else {}
+            if not isinstance(schema, dict):
+                raise ShapeProtocolError("electric-schema is not a JSON object")
+        else:
+            schema = self.schema
+        messages = decode_messages(body, schema)
+        # Commit state only once the whole body decoded, so a bad body changes nothing.
+        self.schema = schema
+        if headers[HANDLE_HEADER]:
+            self.handle = headers[HANDLE_HEADER]
+        if headers[OFFSET_HEADER]:
+            self.offset = headers[OFFSET_HEADER]
+        if headers.get(CURSOR_HEADER):
+            self.cursor = headers[CURSOR_HEADER]
+        if messages and control_of(messages[-1]) == "up-to-date":
+            self.up_to_date = True
+        return self._apply(messages)
+
+    def must_refetch(self, new_handle: str | None) -> None:
+        """A 409: remember the expired handle and start again from a fresh snapshot."""
+        if self.handle:
+            self.expired_handle = self.handle
+        self.handle = new_handle or f"{self.handle}-next"
+        self.offset = "-1"
+        self.cursor = ""
+        self.up_to_date = False
+        self.schema = None
+        self.rows.clear()
+        self._refetching = True
+
+    def _apply(self, messages: list[dict[str, Any]]) -> list[Row]:
+        is_up_to_date = False
+        for message in messages:
+            if is_change(message):
+                key = str(message["key"])
+                operation = (message.get("headers") or {}).get("operation")
+                value = message.get("value") or {}
+                if operation == "insert":
+                    self.rows[key] = dict(value)
+                    self._updated_keys[key] = None
+                elif operation == "update":
+                    self.rows[key] = {**self.rows.get(key, {}), **value}
+                    self._updated_keys[key] = None
+                # "delete" is ignored, as the SDK does.
+            else:
+                control = control_of(message)
+                if control == "must-refetch":
+                    self.rows.clear()
+                    self._refetching = True
+                elif control == "up-to-date":
+                    is_up_to_date = True
+        if not is_up_to_date:
+            return []
+        emitted: list[Row] = []
+        for key in self._updated_keys:
+            row = self.rows.get(key)
+            if row is None:
+                continue
+            if self._refetching and self._emitted.get(key) == row:
+                continue
+            self._emitted[key] = dict(row)
+            emitted.append(dict(row))
+        self._updated_keys.clear()
+        self._refetching = False
+        return emitted
