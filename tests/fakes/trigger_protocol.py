@@ -1,0 +1,566 @@
+"""Pure pieces of the fake Trigger.dev server: tokens, scopes, shape messages, SSE records.
+
+Nothing here does I/O; `tests/fakes/trigger_server.py` is the thin Starlette glue around it.
+Every rule follows ../shared/reference/trigger-dev-protocol.md (the verified wire protocol) and,
+where that is silent, the Trigger.dev webapp code it cites:
+
+- tokens: `verify_public_token` is `validateJWT` (jose `jwtVerify`, HS256 keyed by the UTF-8 secret
+  key, `iss`/`aud` required and equal, `exp` checked when present with no clock tolerance) plus the
+  bearer rules (`pub === true` selects the JWT path); `scopes_allow` is `buildJwtAbility`.
+- realtime runs: the "native" backend's byte-faithful Electric serializer
+  (`electricStreamProtocol.server.ts`): every column value is a string or null, decoded by the
+  client through the `electric-schema` header.
+- realtime streams: v1 is the Redis responder (`id: <ms>-<n>` / `data: <json line>`, `: ping`),
+  v2 is S2's SSE (`event: batch` with `id: <seq>,<count>,<bytes>`, `event: ping`, `data: [DONE]`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import jwt
+
+JWT_ISSUER: Final = "https://id.trigger.dev"
+JWT_AUDIENCE: Final = "https://api.trigger.dev"
+
+# Error bodies exactly as the webapp answers them (protocol doc §1.4, §2.2, §2.3).
+MISSING_API_KEY_BODY: Final = {"error": "Invalid or Missing API key"}
+INVALID_API_KEY_BODY: Final = {"error": "Invalid API key"}
+INVALID_PUBLIC_TOKEN_BODY: Final = {"error": "Public Access Token is invalid"}
+UNAUTHORIZED_BODY: Final = {
+    "error": "Unauthorized",
+    "code": "unauthorized",
+    "param": "access_token",
+    "type": "authorization",
+}
+NOT_FOUND_BODY: Final = {"error": "Not found"}
+
+# ---------------------------------------------------------------------------------------------
+# Run statuses
+# ---------------------------------------------------------------------------------------------
+
+# Database status -> the SDK's status (`runStream.js` apiStatusFromRunStatus, protocol doc §4).
+DB_TO_SDK_STATUS: Final[Mapping[str, str]] = {
+    "DELAYED": "DELAYED",
+    "PENDING": "QUEUED",
+    "PENDING_VERSION": "PENDING_VERSION",
+    "WAITING_FOR_DEPLOY": "PENDING_VERSION",
+    "DEQUEUED": "DEQUEUED",
+    "EXECUTING": "EXECUTING",
+    "RETRYING_AFTER_FAILURE": "EXECUTING",
+    "WAITING_TO_RESUME": "WAITING",
+    "PAUSED": "WAITING",
+    "CANCELED": "CANCELED",
+    "COMPLETED_SUCCESSFULLY": "COMPLETED",
+    "COMPLETED_WITH_ERRORS": "FAILED",
+    "INTERRUPTED": "FAILED",
+    "SYSTEM_FAILURE": "SYSTEM_FAILURE",
+    "CRASHED": "CRASHED",
+    "EXPIRED": "EXPIRED",
+    "TIMED_OUT": "TIMED_OUT",
+}
+
+# The SDK's status -> the database status the fake stores for it.
+SDK_TO_DB_STATUS: Final[Mapping[str, str]] = {
+    "DELAYED": "DELAYED",
+    "QUEUED": "PENDING",
+    "PENDING_VERSION": "PENDING_VERSION",
+    "DEQUEUED": "DEQUEUED",
+    "EXECUTING": "EXECUTING",
+    "WAITING": "WAITING_TO_RESUME",
+    "CANCELED": "CANCELED",
+    "COMPLETED": "COMPLETED_SUCCESSFULLY",
+    "FAILED": "COMPLETED_WITH_ERRORS",
+    "SYSTEM_FAILURE": "SYSTEM_FAILURE",
+    "CRASHED": "CRASHED",
+    "EXPIRED": "EXPIRED",
+    "TIMED_OUT": "TIMED_OUT",
+}
+
+# `FINAL_RUN_STATUSES` (apps/webapp/app/v3/taskStatus.ts).
+FINAL_DB_STATUSES: Final = frozenset(
+    {
+        "CANCELED",
+        "INTERRUPTED",
+        "COMPLETED_SUCCESSFULLY",
+        "COMPLETED_WITH_ERRORS",
+        "SYSTEM_FAILURE",
+        "CRASHED",
+        "EXPIRED",
+        "TIMED_OUT",
+    }
+)
+
+# An idempotency key pointing at a run in one of these statuses is cleared and a new run is made.
+IDEMPOTENCY_RESET_DB_STATUSES: Final = frozenset(
+    {"INTERRUPTED", "COMPLETED_WITH_ERRORS", "SYSTEM_FAILURE", "CRASHED", "TIMED_OUT", "EXPIRED"}
+)
+
+
+def to_db_status(status: str) -> str:
+    """Accept an SDK status (QUEUED, COMPLETED, ...) or a database one and return the latter."""
+    if status in SDK_TO_DB_STATUS:
+        return SDK_TO_DB_STATUS[status]
+    if status in DB_TO_SDK_STATUS:
+        return status
+    raise ValueError(f"unknown run status {status!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Public access tokens
+# ---------------------------------------------------------------------------------------------
+
+
+class TokenRejected(Exception):
+    """A bearer JWT failed verification; `reason` mirrors jose's error code, for test asserts."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def unverified_claims(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT-shaped string without checking it (`decodeJWTPayload`), else None."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def is_public_jwt(token: str) -> bool:
+    """`isPublicJWT`: a token takes the JWT path only when its payload has `pub === true`."""
+    claims = unverified_claims(token)
+    return claims is not None and claims.get("pub") is True
+
+
+def verify_public_token(
+    token: str, secret_key: str, *, now: float, issued_not_before: float | None = None
+) -> dict[str, Any]:
+    """Verify a public access token the way the webapp does and return its claims.
+
+    `now` is injected so the fake can move its clock; `issued_not_before` lets the fake expire
+    every token issued before a moment (a test hook), which the real server would see as expiry.
+    Raises `TokenRejected` on any failure (the server answers each with the same 401 body).
+    """
+    try:
+        with warnings.catch_warnings():
+            # Real root keys are 31 bytes (`tr_dev_` + 24), one short of PyJWT's HS256 minimum:
+            # the key format is Trigger.dev's, so only that warning is silenced here.
+            warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+            claims = jwt.decode(
+                token,
+                secret_key,
+                algorithms=["HS256", "HS384", "HS512"],
+                issuer=JWT_ISSUER,
+                audience=JWT_AUDIENCE,
+                # Time claims are checked below against the injected clock, as jose does them.
+                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+            )
+    except jwt.InvalidSignatureError as exc:
+        raise TokenRejected("ERR_JWS_SIGNATURE_VERIFICATION_FAILED") from exc
+    except (jwt.InvalidIssuerError, jwt.InvalidAudienceError, jwt.MissingRequiredClaimError) as exc:
+        raise TokenRejected("ERR_JWT_CLAIM_VALIDATION_FAILED") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenRejected("ERR_JWT_INVALID") from exc
+    epoch = int(now)
+    exp = claims.get("exp")
+    if exp is not None:
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            raise TokenRejected("ERR_JWT_CLAIM_VALIDATION_FAILED")
+        if exp <= epoch:
+            raise TokenRejected("ERR_JWT_EXPIRED")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not isinstance(nbf, int | float) or nbf > epoch):
+        raise TokenRejected("ERR_JWT_CLAIM_VALIDATION_FAILED")
+    iat = claims.get("iat")
+    if iat is not None and (not isinstance(iat, int | float) or isinstance(iat, bool)):
+        raise TokenRejected("ERR_JWT_CLAIM_VALIDATION_FAILED")
+    if issued_not_before is not None and (iat is None or iat < issued_not_before):
+        raise TokenRejected("ERR_JWT_EXPIRED")
+    if claims.get("pub") is not True:
+        raise TokenRejected("ERR_NOT_PUBLIC")
+    return claims
+
+
+def sign_token(claims: Mapping[str, Any], secret_key: str, *, now: float, expires_at: float) -> str:
+    """Sign claims as `generateJWT` does: header `{"alg":"HS256"}`, `iss`, `aud`, `iat`, `exp`."""
+    payload = {
+        **claims,
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+        "exp": int(expires_at),
+        "iat": int(now),
+    }
+    with warnings.catch_warnings():
+        # See verify_public_token: Trigger.dev's root keys are shorter than PyJWT's minimum.
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        # jose writes no `typ`; PyJWT drops it when told `typ: None`.
+        return jwt.encode(payload, secret_key, algorithm="HS256", headers={"typ": None})
+
+
+_DURATION = re.compile(
+    r"^(\+|-)? ?(\d+|\d+\.\d+) ?(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d"
+    r"|weeks?|w|years?|yrs?|y)(?: (ago|from now))?$",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31557600}
+
+
+def expiration_to_epoch(value: str | float, *, now: float) -> float:
+    """jose's `setExpirationTime` grammar: a number is an absolute Unix time in seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("Invalid expiration time")
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError("Invalid expiration time")
+    sign, amount, unit, direction = match.groups()
+    unit = unit.lower()
+    key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
+    seconds = round(float(amount) * _UNIT_SECONDS[key])
+    if sign == "-" or direction == "ago":
+        seconds = -seconds
+    return float(int(now) + seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One resource an endpoint checks the token against, e.g. `Resource("runs", "run_abc")`."""
+
+    type: str
+    id: str
+
+
+def parse_scope(scope: str) -> tuple[str, str | None, str | None]:
+    """Split `action:type:id` on the first two colons (the id may itself contain colons)."""
+    action, _, rest = scope.partition(":")
+    if not rest:
+        return action, None, None
+    kind, sep, ident = rest.partition(":")
+    return action, kind, (ident if sep else None)
+
+
+def scopes_allow(scopes: Iterable[str], action: str, resources: Sequence[Resource]) -> bool:
+    """`buildJwtAbility(...).can(action, anyResource(resources))` for the JWT scopes."""
+    for scope in scopes:
+        if scope == "admin":
+            return True
+        scope_action, kind, ident = parse_scope(scope)
+        if scope_action not in (action, "*") or kind is None:
+            continue
+        if kind == "all":
+            return True
+        for resource in resources:
+            if kind == resource.type and (ident is None or ident == resource.id):
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Electric shape protocol for `GET /realtime/v1/runs/{id}`
+# ---------------------------------------------------------------------------------------------
+
+ColumnType = Literal["text", "timestamp", "int4", "float8", "bool", "jsonb"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: ColumnType
+    dims: int = 0
+    empty_array_as_null: bool = False
+
+
+# `RUN_ELECTRIC_COLUMNS`, in the served order.
+RUN_COLUMNS: Final[tuple[Column, ...]] = (
+    Column("id", "text"),
+    Column("taskIdentifier", "text"),
+    Column("createdAt", "timestamp"),
+    Column("updatedAt", "timestamp"),
+    Column("startedAt", "timestamp"),
+    Column("delayUntil", "timestamp"),
+    Column("queuedAt", "timestamp"),
+    Column("expiredAt", "timestamp"),
+    Column("completedAt", "timestamp"),
+    Column("friendlyId", "text"),
+    Column("number", "int4"),
+    Column("isTest", "bool"),
+    Column("status", "text"),
+    Column("usageDurationMs", "int4"),
+    Column("costInCents", "float8"),
+    Column("baseCostInCents", "float8"),
+    Column("ttl", "text"),
+    Column("payload", "text"),
+    Column("payloadType", "text"),
+    Column("metadata", "text"),
+    Column("metadataType", "text"),
+    Column("output", "text"),
+    Column("outputType", "text"),
+    Column("runTags", "text", dims=1, empty_array_as_null=True),
+    Column("error", "jsonb"),
+    Column("realtimeStreams", "text", dims=1),
+)
+
+# Columns `skipColumns` cannot remove.
+RESERVED_COLUMNS: Final = frozenset({"id", "taskIdentifier", "friendlyId", "status", "createdAt"})
+
+UP_TO_DATE: Final = {"headers": {"control": "up-to-date"}}
+MUST_REFETCH: Final = {"headers": {"control": "must-refetch"}}
+INITIAL_OFFSET: Final = "-1"
+
+
+def effective_skip_columns(skip: Iterable[str]) -> frozenset[str]:
+    return frozenset(c.strip() for c in skip if c.strip() and c.strip() not in RESERVED_COLUMNS)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Postgres-style text without a zone (`toISOString().slice(0, -1)`): the SDK appends `Z`."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
+
+
+def _pg_array_literal(values: Sequence[Any]) -> str:
+    if not values:
+        return "{}"
+    quoted = ('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _serialize_value(value: Any, column: Column) -> str | None:
+    if value is None:
+        return None
+    if column.dims:
+        if not isinstance(value, list | tuple):
+            return None
+        if not value and column.empty_array_as_null:
+            return None
+        return _pg_array_literal(value)
+    if column.type == "bool":
+        return "t" if value else "f"
+    if column.type == "timestamp":
+        return format_timestamp(value) if isinstance(value, datetime) else str(value)
+    if column.type == "jsonb":
+        return json.dumps(value, separators=(",", ":"))
+    if column.type == "float8" and isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JS String(0.0) is "0"
+    return str(value)
+
+
+def serialize_run_row(row: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[str, str | None]:
+    """Encode a run row (native Python values) into the wire `value` object."""
+    skipped = effective_skip_columns(skip)
+    return {
+        column.name: _serialize_value(row.get(column.name), column)
+        for column in RUN_COLUMNS
+        if column.name not in skipped
+    }
+
+
+def electric_schema_header(skip: Iterable[str] = ()) -> str:
+    """The `electric-schema` header value (no `not_null`, so nulls never make the client throw)."""
+    skipped = effective_skip_columns(skip)
+    schema: dict[str, dict[str, Any]] = {}
+    for column in RUN_COLUMNS:
+        if column.name in skipped:
+            continue
+        schema[column.name] = (
+            {"type": column.type, "dims": column.dims} if column.dims else {"type": column.type}
+        )
+    return json.dumps(schema, separators=(",", ":"))
+
+
+def shape_key(internal_id: str) -> str:
+    return f'"public"."TaskRun"/"{internal_id}"'
+
+
+def change_message(
+    internal_id: str, value: Mapping[str, str | None], operation: Literal["insert", "update"]
+) -> dict[str, Any]:
+    return {
+        "key": shape_key(internal_id),
+        "value": dict(value),
+        "headers": {"operation": operation},
+    }
+
+
+def shape_body(messages: Sequence[Mapping[str, Any]]) -> bytes:
+    """A shape response body: the messages then `up-to-date` (the only control that emits)."""
+    return json.dumps([*messages, UP_TO_DATE], separators=(",", ":")).encode()
+
+
+def must_refetch_body() -> bytes:
+    return json.dumps([MUST_REFETCH], separators=(",", ":")).encode()
+
+
+def encode_offset(version: int, seq: int) -> str:
+    """Opaque `<updatedAtMs>_<seq>` offset; the first part tells a live poll what the client saw."""
+    return f"{int(version)}_{int(seq)}"
+
+
+def parse_offset_version(offset: str | None) -> int:
+    if not offset:
+        return 0
+    first = offset.split("_", 1)[0]
+    try:
+        value = int(first)
+    except ValueError:
+        return 0
+    return max(value, 0)
+
+
+def diff_values(
+    previous: Mapping[str, str | None], current: Mapping[str, str | None]
+) -> dict[str, str | None]:
+    """The columns that changed plus `id`: what real Electric sends in a partial `update`."""
+    changed = {k: v for k, v in current.items() if previous.get(k, object()) != v}
+    if "id" in current:
+        changed["id"] = current["id"]
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------
+# Realtime streams (SSE)
+# ---------------------------------------------------------------------------------------------
+
+StreamVersion = Literal["v1", "v2"]
+
+
+def dumps_chunk(chunk: Any) -> str:
+    """`JSON.stringify(chunk)`: compact separators, as the SDK writes NDJSON lines."""
+    return json.dumps(chunk, separators=(",", ":"), ensure_ascii=False)
+
+
+def sse_v1_data(event_id: str, line: str) -> bytes:
+    """One v1 record: the Redis stream id and one JSON line."""
+    return f"id: {event_id}\ndata: {line}\n\n".encode()
+
+
+def sse_v1_ping() -> bytes:
+    return b": ping\n\n"
+
+
+def v2_record_body(chunk: Any, record_id: str) -> str:
+    """The body of an S2 record written by the SDK's v2 writer: `{"data": chunk, "id": nanoid}`."""
+    return json.dumps({"data": chunk, "id": record_id}, separators=(",", ":"), ensure_ascii=False)
+
+
+def sse_v2_batch(records: Sequence[Mapping[str, Any]], *, count: int, size: int) -> bytes:
+    """An S2 `batch` event; its id is `<last seq_num>,<records so far>,<bytes so far>`."""
+    last = records[-1]["seq_num"]
+    data = json.dumps({"records": list(records)}, separators=(",", ":"), ensure_ascii=False)
+    return f"event: batch\nid: {last},{count},{size}\ndata: {data}\n\n".encode()
+
+
+def sse_v2_ping(now_ms: int) -> bytes:
+    return f'event: ping\ndata: {{"timestamp":{now_ms}}}\n\n'.encode()
+
+
+def sse_v2_error(message: str) -> bytes:
+    return f"event: error\ndata: {message}\n\n".encode()
+
+
+def sse_v2_done() -> bytes:
+    return b"data: [DONE]\n\n"
+
+
+def parse_v2_last_event_id(value: str | None) -> int | None:
+    """The webapp takes the leading digits (before `-`) and resumes at the next seq_num."""
+    if not value:
+        return None
+    head = value.split("-", 1)[0].split(",", 1)[0]
+    try:
+        seq = int(head)
+    except ValueError:
+        return None
+    return seq + 1 if seq >= 0 else None
+
+
+def parse_v1_last_event_id(value: str | None) -> tuple[int, int] | None:
+    """A Redis stream id `<ms>-<n>` as a sortable pair, else None."""
+    if not value:
+        return None
+    ms, _, n = value.partition("-")
+    try:
+        return int(ms), int(n or 0)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Run metadata operations (`applyMetadataOperations`)
+# ---------------------------------------------------------------------------------------------
+
+_UNSAFE_KEYS: Final = frozenset({"__proto__", "constructor", "prototype"})
+
+
+def _path(key: str) -> list[str]:
+    return key[2:].split(".") if key.startswith("$.") else [key]
+
+
+def _get(obj: dict[str, Any], path: list[str]) -> Any:
+    current: Any = obj
+    for part in path:
+        if not isinstance(current, dict) or part not in current:
+            return None
+        current = current[part]
+    return current
+
+
+def _set(obj: dict[str, Any], path: list[str], value: Any) -> None:
+    current = obj
+    for part in path[:-1]:
+        nxt = current.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            current[part] = nxt
+        current = nxt
+    current[path[-1]] = value
+
+
+def apply_metadata_operations(
+    metadata: Mapping[str, Any], operations: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Apply `set/delete/append/remove/increment/update` operations; unknown ones are skipped."""
+    result: dict[str, Any] = json.loads(json.dumps(dict(metadata)))
+    for op in operations:
+        kind = op.get("type")
+        if kind == "update":
+            value = op.get("value")
+            result = dict(value) if isinstance(value, Mapping) else {}
+            continue
+        key = op.get("key")
+        if not isinstance(key, str) or any(p in _UNSAFE_KEYS for p in _path(key)):
+            continue
+        path = _path(key)
+        current = _get(result, path)
+        if kind == "set":
+            _set(result, path, op.get("value"))
+        elif kind == "delete":
+            if key in result:
+                del result[key]
+        elif kind == "append":
+            if current is None:
+                _set(result, path, [op.get("value")])
+            elif isinstance(current, list):
+                _set(result, path, [*current, op.get("value")])
+            else:
+                _set(result, path, [current, op.get("value")])
+        elif kind == "remove":
+            if isinstance(current, list):
+                _set(result, path, [item for item in current if item != op.get("value")])
+        elif kind == "increment":
+            base = current if isinstance(current, int | float) else 0
+            _set(result, path, base + op.get("value", 0))
+    return result
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
