@@ -1,0 +1,38 @@
+"""The page frame shared by every page."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from enrichment_app import routes
+
+
+def page_frame(*children: rx.Component) -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.link(
+                rx.hstack(
+                    rx.icon("table-2", size=20),
+                    rx.heading("Enrichment tables", size="4"),
+                    align="center",
+                ),
+                href=routes.TABLES,
+                underline="none",
+                color_scheme="gray",
+                high_contrast=True,
+            ),
+            padding_x="24px",
+            padding_y="12px",
+            border_bottom="1px solid var(--gray-4)",
+            width="100%",
+        ),
+        rx.vstack(
+            *children,
+            padding="24px",
+            spacing="4",
+            width="100%",
+            max_width="1400px",
+            margin_x="auto",
+        ),
+        width="100%",
+    )

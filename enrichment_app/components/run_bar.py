@@ -1,0 +1,76 @@
+"""The header of the table page: job status, the Run and Cancel buttons, messages."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from enrichment_app.state.table import TableState
+
+
+def status_badge() -> rx.Component:
+    return rx.cond(
+        TableState.status_label != "",
+        rx.badge(
+            rx.cond(TableState.job_active, rx.spinner(size="1"), rx.fragment()),
+            rx.text(TableState.status_label, id="job-status"),
+            color_scheme=TableState.status_tone,
+            size="3",
+            variant="soft",
+        ),
+    )
+
+
+def run_bar() -> rx.Component:
+    return rx.hstack(
+        rx.button(
+            rx.icon("play", size=16),
+            TableState.run_label,
+            id="run-button",
+            on_click=TableState.run,
+            disabled=(TableState.run_count == 0) | TableState.job_active,
+            size="2",
+        ),
+        rx.cond(
+            TableState.job_active,
+            rx.button(
+                rx.icon("square", size=14),
+                "Cancel",
+                id="cancel-button",
+                on_click=TableState.cancel,
+                color_scheme="red",
+                variant="soft",
+                size="2",
+            ),
+        ),
+        status_badge(),
+        rx.spacer(),
+        rx.badge(TableState.mode_label, id="mode", variant="outline", color_scheme="gray"),
+        width="100%",
+        align="center",
+        spacing="3",
+    )
+
+
+def messages() -> rx.Component:
+    return rx.fragment(
+        rx.cond(
+            TableState.message != "",
+            rx.callout(
+                TableState.message,
+                icon="triangle_alert",
+                color_scheme="red",
+                id="message",
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            TableState.job_notice != "",
+            rx.callout(
+                TableState.job_notice,
+                icon="info",
+                color_scheme="amber",
+                id="job-notice",
+                width="100%",
+            ),
+        ),
+    )

@@ -1,0 +1,142 @@
+"""The tables. One module, so that relationships never need import tricks.
+
+Statuses are stored as plain strings (see ``enrichment_app.domain``) so that adding a status
+never needs a database enum migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from enrichment_app.domain import (
+    ACTIVE_TASK_STATUSES,
+    CellStatus,
+    JobBackend,
+    JobStatus,
+    TaskStatus,
+    utcnow,
+)
+
+_ACTIVE = f"status IN {ACTIVE_TASK_STATUSES!r}"
+
+
+class DataTable(SQLModel, table=True):
+    __tablename__ = "data_table"
+    __table_args__ = {"extend_existing": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class TableColumn(SQLModel, table=True):
+    __tablename__ = "table_column"
+    __table_args__ = (
+        sa.UniqueConstraint("table_id", "name", name="uq_column_name"),
+        {"extend_existing": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    table_id: int = Field(foreign_key="data_table.id", index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    position: int
+    enricher: str | None = Field(default=None, max_length=100)
+    config: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class TableRow(SQLModel, table=True):
+    __tablename__ = "table_row"
+    __table_args__ = (
+        sa.Index("ix_row_table_position", "table_id", "position"),
+        {"extend_existing": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    table_id: int = Field(foreign_key="data_table.id")
+    position: int
+
+
+class Cell(SQLModel, table=True):
+    __tablename__ = "cell"
+    __table_args__ = (
+        sa.UniqueConstraint("row_id", "column_id", name="uq_cell_row_column"),
+        sa.Index("ix_cell_table_updated", "table_id", "updated_at"),
+        {"extend_existing": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    table_id: int = Field(foreign_key="data_table.id")
+    row_id: int = Field(foreign_key="table_row.id")
+    column_id: int = Field(foreign_key="table_column.id", index=True)
+    value: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(default=CellStatus.EMPTY.value, max_length=20)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class EnrichmentJob(SQLModel, table=True):
+    __tablename__ = "enrichment_job"
+    __table_args__ = (
+        sa.Index("ix_job_table_status", "table_id", "status"),
+        {"extend_existing": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    table_id: int = Field(foreign_key="data_table.id")
+    status: str = Field(default=JobStatus.QUEUED.value, max_length=20)
+    backend: str = Field(default=JobBackend.LOCAL.value, max_length=20)
+    run_id: str | None = Field(default=None, max_length=100, index=True)
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    dispatch_error: str | None = Field(default=None, sa_type=sa.Text)
+    """Why dispatching to Trigger.dev failed, when the job fell back to the local runner."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class EnrichmentTask(SQLModel, table=True):
+    __tablename__ = "enrichment_task"
+    __table_args__ = (
+        sa.Index("ix_task_job_status", "job_id", "status"),
+        # One active task per cell: the database itself refuses to queue a cell twice.
+        sa.Index(
+            "uq_task_active_cell",
+            "row_id",
+            "column_id",
+            unique=True,
+            sqlite_where=sa.text(_ACTIVE),
+            postgresql_where=sa.text(_ACTIVE),
+        ),
+        {"extend_existing": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="enrichment_job.id")
+    row_id: int = Field(foreign_key="table_row.id")
+    column_id: int = Field(foreign_key="table_column.id")
+    status: str = Field(default=TaskStatus.QUEUED.value, max_length=20)
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+__all__ = [
+    "Cell",
+    "DataTable",
+    "EnrichmentJob",
+    "EnrichmentTask",
+    "JobBackend",
+    "TableColumn",
+    "TableRow",
+]

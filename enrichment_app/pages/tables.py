@@ -1,0 +1,128 @@
+"""The tables page: every table, CSV import and export, and deleting."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from enrichment_app.components.layout import page_frame
+from enrichment_app.state.tables import TablesState
+
+
+def table_row(table: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(table["name"], href="/tables/" + table["id"].to_string())),
+        rx.table.cell(table["rows"]),
+        rx.table.cell(table["columns"]),
+        rx.table.cell(
+            rx.hstack(
+                rx.button(
+                    rx.icon("download", size=14),
+                    "Export CSV",
+                    variant="soft",
+                    size="1",
+                    on_click=TablesState.export_csv(table["id"], table["name"]),
+                ),
+                rx.alert_dialog.root(
+                    rx.alert_dialog.trigger(
+                        rx.button(
+                            rx.icon("trash-2", size=14),
+                            "Delete",
+                            color_scheme="red",
+                            variant="soft",
+                            size="1",
+                        )
+                    ),
+                    rx.alert_dialog.content(
+                        rx.alert_dialog.title("Delete this table?"),
+                        rx.alert_dialog.description(
+                            "Its rows, columns and enriched values are deleted for good."
+                        ),
+                        rx.hstack(
+                            rx.alert_dialog.cancel(
+                                rx.button("Keep it", variant="soft", color_scheme="gray")
+                            ),
+                            rx.alert_dialog.action(
+                                rx.button(
+                                    "Delete",
+                                    color_scheme="red",
+                                    on_click=TablesState.delete_table(table["id"]),
+                                )
+                            ),
+                            justify="end",
+                            spacing="3",
+                        ),
+                    ),
+                ),
+                spacing="2",
+            )
+        ),
+    )
+
+
+def import_form() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("New table from CSV", size="4"),
+            rx.text("The header row becomes the table's columns.", size="2", color_scheme="gray"),
+            rx.input(
+                placeholder="Table name (defaults to the file name)",
+                value=TablesState.new_table_name,
+                on_change=TablesState.set_new_table_name,
+                id="new-table-name",
+                width="100%",
+            ),
+            rx.upload(
+                rx.vstack(
+                    rx.icon("upload", size=20),
+                    rx.text("Drop a CSV file here or click to choose one", size="2"),
+                    align="center",
+                ),
+                id="csv_upload",
+                accept={"text/csv": [".csv"], "text/plain": [".txt", ".tsv"]},
+                max_files=1,
+                border="1px dashed var(--gray-7)",
+                padding="16px",
+                width="100%",
+            ),
+            rx.text(rx.selected_files("csv_upload").join(", "), size="2"),
+            rx.button(
+                "Import",
+                id="import-button",
+                loading=TablesState.importing,
+                on_click=TablesState.import_csv(rx.upload_files(upload_id="csv_upload")),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def tables_page() -> rx.Component:
+    return page_frame(
+        rx.heading("Tables", size="6"),
+        rx.cond(
+            TablesState.message != "",
+            rx.callout(
+                TablesState.message, icon="triangle_alert", color_scheme="red", id="tables-message"
+            ),
+        ),
+        rx.cond(
+            TablesState.notice != "",
+            rx.callout(TablesState.notice, icon="check", color_scheme="green"),
+        ),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Name"),
+                    rx.table.column_header_cell("Rows"),
+                    rx.table.column_header_cell("Columns"),
+                    rx.table.column_header_cell(""),
+                )
+            ),
+            rx.table.body(rx.foreach(TablesState.tables, table_row)),
+            width="100%",
+            id="tables-list",
+        ),
+        import_form(),
+    )

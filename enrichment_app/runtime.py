@@ -1,0 +1,103 @@
+"""The process-wide objects the app shares: engine, sessions, HTTP client and job runner.
+
+Built lazily on first use and torn down by ``lifespan``. Kept out of Reflex state, because
+state must be picklable and per-tab, and these are neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+import sqlalchemy as sa
+
+from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
+from enrichment_app.db.migrate import upgrade_database
+from enrichment_app.runner.local import LocalRunner
+from enrichment_app.services.demo import seed_demo
+from enrichment_app.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    _http: httpx.AsyncClient | None = field(default=None, init=False)
+    _runner: LocalRunner | None = field(default=None, init=False)
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        engine = create_db_engine(self.settings.database_url)
+        upgrade_database(engine)
+        if self.settings.seed_demo:
+            with session_factory(engine)() as session:
+                if seed_demo(session=session, max_cell_chars=self.settings.max_cell_chars):
+                    logger.info("seeded the demo table")
+        return engine
+
+    @cached_property
+    def open_session(self) -> SessionFactory:
+        return session_factory(self.engine)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared HTTP client for enrichers; redirects are followed by enrichers themselves."""
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=httpx.Timeout(30.0, connect=10.0),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                headers={"user-agent": "enrichment_app/0.1 (+https://github.com/)"},
+            )
+        return self._http
+
+    @property
+    def runner(self) -> LocalRunner:
+        if self._runner is None:
+            self._runner = LocalRunner(
+                session_factory=self.open_session, http=self.http, settings=self.settings
+            )
+        return self._runner
+
+    async def start(self) -> None:
+        """Prepare the database and resume the jobs a previous process left unfinished."""
+        await asyncio.to_thread(lambda: self.engine)
+        if self.settings.run_local_jobs:
+            resumed = await self.runner.resume_unfinished()
+            if resumed:
+                logger.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.aclose()
+            self._runner = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(settings=get_settings())
+    return _runtime
+
+
+@asynccontextmanager
+async def lifespan() -> AsyncIterator[None]:
+    """Reflex lifespan task: start the runtime with the server, stop it on shutdown."""
+    runtime = get_runtime()
+    await runtime.start()
+    try:
+        yield
+    finally:
+        await runtime.stop()

@@ -1,0 +1,292 @@
+"""Enrichment jobs: creating them from a cell selection, reading and cancelling them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableColumn, TableRow
+from enrichment_app.domain import (
+    ACTIVE_TASK_STATUSES,
+    CellRef,
+    CellStatus,
+    ColumnKind,
+    JobBackend,
+    JobStatus,
+    TaskStatus,
+    utcnow,
+)
+from enrichment_app.enrichers import get_enricher
+from enrichment_app.errors import InvalidInputError, NotFoundError
+from enrichment_app.services.tables import get_table
+
+
+@dataclass(frozen=True, slots=True)
+class JobCreated:
+    job: EnrichmentJob
+    task_ids: list[int]
+    skipped_active: int
+    """Selected cells left out because they already have a queued or running task."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as clients see it (the API and the page). Field names follow the seed's API."""
+
+    id: int
+    table_id: int
+    status: str
+    backend: str
+    run_id: str | None
+    total: int
+    done: int
+    failed: int
+    error: str | None
+    dispatch_error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: EnrichmentJob) -> JobView:
+        assert job.id is not None
+        return cls(
+            id=job.id,
+            table_id=job.table_id,
+            status=job.status,
+            backend=job.backend,
+            run_id=job.run_id,
+            total=job.total,
+            done=job.done,
+            failed=job.failed,
+            error=job.error,
+            dispatch_error=job.dispatch_error,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+    @property
+    def is_final(self) -> bool:
+        return JobStatus(self.status).is_final
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "tableId": self.table_id,
+            "status": self.status,
+            "backend": self.backend,
+            "runId": self.run_id,
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "error": self.error,
+            "dispatchError": self.dispatch_error,
+            "createdAt": iso(self.created_at),
+            "startedAt": iso(self.started_at),
+            "finishedAt": iso(self.finished_at),
+        }
+
+
+def create_job(
+    *,
+    session: Session,
+    table_id: int,
+    cells: Iterable[CellRef],
+    max_cells: int,
+    backend: JobBackend = JobBackend.LOCAL,
+) -> JobCreated:
+    """Create a job with one task per selected enrichment cell, in one transaction (commits).
+
+    Input cells in the selection are ignored; cells that already have an active task are
+    skipped rather than queued twice. Raises ``InvalidInputError`` when nothing is left to run.
+    """
+    get_table(session=session, table_id=table_id)
+    wanted = sorted(set(cells))
+    if not wanted:
+        raise InvalidInputError("Select one or more cells in an enrichment column to run.")
+    columns = {
+        c.id: c
+        for c in session.exec(select(TableColumn).where(TableColumn.table_id == table_id)).all()
+    }
+    row_ids = {r.row_id for r in wanted}
+    known_rows = set(
+        session.exec(
+            select(TableRow.id).where(TableRow.table_id == table_id, col(TableRow.id).in_(row_ids))
+        ).all()
+    )
+    unknown = [r for r in wanted if r.column_id not in columns or r.row_id not in known_rows]
+    if unknown:
+        raise NotFoundError(
+            f"{len(unknown)} selected cell(s) are not in table {table_id} "
+            f"(first: row {unknown[0].row_id}, column {unknown[0].column_id})."
+        )
+    runnable = [r for r in wanted if columns[r.column_id].kind == ColumnKind.ENRICHMENT]
+    if not runnable:
+        raise InvalidInputError(
+            "The selection has no cells in an enrichment column; select cells in one to run."
+        )
+    if len(runnable) > max_cells:
+        raise InvalidInputError(
+            f"{len(runnable)} cells selected; one job can run at most {max_cells}. Select fewer cells."
+        )
+    for column_id in {r.column_id for r in runnable}:
+        column = columns[column_id]
+        get_enricher(column.enricher or "").validate_config(column.config)
+
+    active = set(
+        session.exec(
+            select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
+                col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
+                col(EnrichmentTask.column_id).in_({r.column_id for r in runnable}),
+            )
+        ).all()
+    )
+    todo = [r for r in runnable if (r.row_id, r.column_id) not in active]
+    if not todo:
+        raise InvalidInputError("Every selected cell is already queued or running.")
+
+    job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
+    session.add(job)
+    try:
+        session.flush()
+        result = session.execute(
+            sa.insert(EnrichmentTask).returning(col(EnrichmentTask.id), sort_by_parameter_order=True),
+            [
+                {
+                    "job_id": job.id,
+                    "row_id": r.row_id,
+                    "column_id": r.column_id,
+                    "status": TaskStatus.QUEUED.value,
+                }
+                for r in todo
+            ],
+        )
+        task_ids = [tid for (tid,) in result.all()]
+        _set_cells(session, todo, status=CellStatus.QUEUED)
+        session.commit()
+    except sa.exc.IntegrityError as exc:
+        session.rollback()
+        raise InvalidInputError(
+            "Some selected cells were queued by another run a moment ago; try again."
+        ) from exc
+    session.refresh(job)
+    return JobCreated(job=job, task_ids=task_ids, skipped_active=len(runnable) - len(todo))
+
+
+def _set_cells(session: Session, refs: Iterable[CellRef], *, status: CellStatus) -> None:
+    now = utcnow()
+    by_column: dict[int, list[int]] = {}
+    for ref in refs:
+        by_column.setdefault(ref.column_id, []).append(ref.row_id)
+    for column_id, rows in by_column.items():
+        session.execute(
+            sa.update(Cell)
+            .where(col(Cell.column_id) == column_id, col(Cell.row_id).in_(rows))
+            .values(status=status.value, error=None, updated_at=now)
+        )
+
+
+def get_job(*, session: Session, job_id: int) -> EnrichmentJob:
+    job = session.get(EnrichmentJob, job_id)
+    if job is None:
+        raise NotFoundError(f"Job {job_id} does not exist.")
+    return job
+
+
+def latest_job(*, session: Session, table_id: int) -> EnrichmentJob | None:
+    """The table's newest job, so a reloaded page can re-attach to it."""
+    query = (
+        select(EnrichmentJob)
+        .where(EnrichmentJob.table_id == table_id)
+        .order_by(col(EnrichmentJob.id).desc())
+    )
+    return session.exec(query.limit(1)).first()
+
+
+def unfinished_jobs(*, session: Session, backend: JobBackend) -> list[EnrichmentJob]:
+    query = select(EnrichmentJob).where(
+        EnrichmentJob.backend == backend.value,
+        col(EnrichmentJob.status).in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
+    )
+    return list(session.exec(query.order_by(col(EnrichmentJob.id))).all())
+
+
+def cancel_job(*, session: Session, job_id: int) -> EnrichmentJob:
+    """Cancel a job: its unfinished tasks and their cells become canceled (commits).
+
+    Cells that already finished keep their values. Cancelling a finished job changes nothing.
+    """
+    job = get_job(session=session, job_id=job_id)
+    if JobStatus(job.status).is_final:
+        return job
+    now = utcnow()
+    active = session.exec(
+        select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
+            EnrichmentTask.job_id == job_id, col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES)
+        )
+    ).all()
+    session.execute(
+        sa.update(EnrichmentTask)
+        .where(
+            col(EnrichmentTask.job_id) == job_id,
+            col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
+        )
+        .values(status=TaskStatus.CANCELED.value, finished_at=now)
+    )
+    _set_cells(session, [CellRef(r, c) for r, c in active], status=CellStatus.CANCELED)
+    job.status = JobStatus.CANCELED.value
+    job.finished_at = now
+    session.add(job)
+    session.commit()
+    session.refresh(job)
+    return job
+
+
+def fail_job(*, session: Session, job_id: int, error: str) -> EnrichmentJob:
+    """Mark a job failed with ``error``; its unfinished cells become errors saying why (commits)."""
+    job = get_job(session=session, job_id=job_id)
+    if JobStatus(job.status).is_final:
+        return job
+    now = utcnow()
+    active = session.exec(
+        select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
+            EnrichmentTask.job_id == job_id, col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES)
+        )
+    ).all()
+    session.execute(
+        sa.update(EnrichmentTask)
+        .where(
+            col(EnrichmentTask.job_id) == job_id,
+            col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
+        )
+        .values(status=TaskStatus.ERROR.value, error=error, finished_at=now)
+    )
+    for row_id, column_id in active:
+        session.execute(
+            sa.update(Cell)
+            .where(col(Cell.row_id) == row_id, col(Cell.column_id) == column_id)
+            .values(status=CellStatus.ERROR.value, error=error, updated_at=now)
+        )
+    job.status = JobStatus.FAILED.value
+    job.error = error
+    job.failed += len(active)
+    job.finished_at = now
+    session.add(job)
+    session.commit()
+    session.refresh(job)
+    return job
+
+
+def changed_cells(*, session: Session, table_id: int, since: datetime) -> list[Cell]:
+    """Cells of the table updated after ``since``: what a watching page must redraw."""
+    query = select(Cell).where(Cell.table_id == table_id, col(Cell.updated_at) > since)
+    return list(session.exec(query).all())

@@ -1,0 +1,444 @@
+"""Tables, columns, rows and cells: everything but enrichment jobs.
+
+Functions take the session as a keyword argument and leave committing to the caller unless
+their docstring says otherwise, so a caller can group several into one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from enrichment_app.db.models import (
+    Cell,
+    DataTable,
+    EnrichmentJob,
+    EnrichmentTask,
+    TableColumn,
+    TableRow,
+)
+from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, ColumnKind, utcnow
+from enrichment_app.enrichers import get_enricher
+from enrichment_app.errors import (
+    CsvImportError,
+    EnricherConfigError,
+    InvalidInputError,
+    NotFoundError,
+)
+from enrichment_app.services.values import cap_value
+
+MAX_NAME_CHARS = 200
+MAX_CSV_ROWS = 100_000
+MAX_CSV_COLUMNS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """A column to create: an input column, or an enrichment column with its enricher."""
+
+    name: str
+    kind: ColumnKind = ColumnKind.INPUT
+    enricher: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSummary:
+    id: int
+    name: str
+    columns: int
+    rows: int
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def get_table(*, session: Session, table_id: int) -> DataTable:
+    table = session.get(DataTable, table_id)
+    if table is None:
+        raise NotFoundError(f"Table {table_id} does not exist.")
+    return table
+
+
+def list_tables(*, session: Session) -> list[TableSummary]:
+    columns = (
+        select(TableColumn.table_id, sa.func.count().label("n"))
+        .group_by(col(TableColumn.table_id))
+        .subquery()
+    )
+    rows = (
+        select(TableRow.table_id, sa.func.count().label("n"))
+        .group_by(col(TableRow.table_id))
+        .subquery()
+    )
+    query = (
+        select(DataTable.id, DataTable.name, columns.c.n, rows.c.n)
+        .outerjoin(columns, columns.c.table_id == DataTable.id)
+        .outerjoin(rows, rows.c.table_id == DataTable.id)
+        .order_by(col(DataTable.id))
+    )
+    return [
+        TableSummary(id=int(tid or 0), name=name, columns=int(nc or 0), rows=int(nr or 0))
+        for tid, name, nc, nr in session.exec(query).all()
+    ]
+
+
+def list_columns(*, session: Session, table_id: int) -> list[TableColumn]:
+    query = (
+        select(TableColumn)
+        .where(TableColumn.table_id == table_id)
+        .order_by(col(TableColumn.position))
+    )
+    return list(session.exec(query).all())
+
+
+def list_rows(*, session: Session, table_id: int) -> list[TableRow]:
+    query = select(TableRow).where(TableRow.table_id == table_id).order_by(col(TableRow.position))
+    return list(session.exec(query).all())
+
+
+def list_cells(*, session: Session, table_id: int) -> list[Cell]:
+    return list(session.exec(select(Cell).where(Cell.table_id == table_id)).all())
+
+
+def row_values(*, session: Session, row_id: int) -> dict[str, str | None]:
+    """The row's values keyed by column name, as enrichers see them."""
+    query = (
+        select(TableColumn.name, Cell.value)
+        .join(Cell, col(Cell.column_id) == TableColumn.id)
+        .where(Cell.row_id == row_id)
+    )
+    return dict(session.exec(query).all())
+
+
+# --- creating ------------------------------------------------------------------------
+
+
+def _clean_name(name: str, *, what: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise InvalidInputError(f"{what} name must not be empty.")
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise InvalidInputError(f"{what} name is longer than {MAX_NAME_CHARS} characters.")
+    return cleaned
+
+
+def create_table(
+    *,
+    session: Session,
+    name: str,
+    columns: Sequence[ColumnSpec],
+    rows: Iterable[Sequence[str | None]],
+    max_cell_chars: int,
+) -> DataTable:
+    """Create a table with its columns and rows (values given for the input columns, in order)."""
+    table = DataTable(name=_clean_name(name, what="Table"))
+    session.add(table)
+    session.flush()
+    assert table.id is not None
+    created: list[TableColumn] = []
+    for spec in columns:
+        created.append(
+            _new_column(
+                session=session,
+                table_id=table.id,
+                spec=spec,
+                position=len(created),
+                existing=created,
+            )
+        )
+    session.flush()
+    inputs = [c for c in created if c.kind == ColumnKind.INPUT]
+    _insert_rows(
+        session=session,
+        table_id=table.id,
+        columns=created,
+        inputs=inputs,
+        rows=rows,
+        max_cell_chars=max_cell_chars,
+    )
+    return table
+
+
+def _new_column(
+    *,
+    session: Session,
+    table_id: int,
+    spec: ColumnSpec,
+    position: int,
+    existing: Sequence[TableColumn],
+) -> TableColumn:
+    name = _clean_name(spec.name, what="Column")
+    if any(c.name.casefold() == name.casefold() for c in existing):
+        raise InvalidInputError(f"A column named '{name}' already exists.")
+    config: dict[str, Any] = {}
+    if spec.kind == ColumnKind.ENRICHMENT:
+        if not spec.enricher:
+            raise EnricherConfigError("Choose an enricher for the enrichment column.")
+        enricher = get_enricher(spec.enricher)
+        config = enricher.validate_config(spec.config)
+        known = {c.name for c in existing}
+        missing = sorted(enricher.referenced_columns(config) - known)
+        if missing:
+            raise EnricherConfigError(
+                f"The config refers to {', '.join(repr(m) for m in missing)}, which "
+                f"{'is not a column' if len(missing) == 1 else 'are not columns'} of this table."
+            )
+    column = TableColumn(
+        table_id=table_id,
+        name=name,
+        kind=spec.kind.value,
+        position=position,
+        enricher=spec.enricher if spec.kind == ColumnKind.ENRICHMENT else None,
+        config=config,
+    )
+    session.add(column)
+    return column
+
+
+def _insert_rows(
+    *,
+    session: Session,
+    table_id: int,
+    columns: Sequence[TableColumn],
+    inputs: Sequence[TableColumn],
+    rows: Iterable[Sequence[str | None]],
+    max_cell_chars: int,
+) -> int:
+    start = session.exec(
+        select(sa.func.coalesce(sa.func.max(TableRow.position), -1)).where(
+            TableRow.table_id == table_id
+        )
+    ).one()
+    batch: list[Sequence[str | None]] = []
+    count = 0
+    for values in rows:
+        batch.append(values)
+        if len(batch) >= 2000:
+            _insert_row_batch(
+                session, table_id, columns, inputs, batch, start + 1 + count, max_cell_chars
+            )
+            count += len(batch)
+            batch = []
+    if batch:
+        _insert_row_batch(
+            session, table_id, columns, inputs, batch, start + 1 + count, max_cell_chars
+        )
+        count += len(batch)
+    return count
+
+
+def _insert_row_batch(
+    session: Session,
+    table_id: int,
+    columns: Sequence[TableColumn],
+    inputs: Sequence[TableColumn],
+    batch: Sequence[Sequence[str | None]],
+    first_position: int,
+    max_cell_chars: int,
+) -> None:
+    result = session.execute(
+        sa.insert(TableRow).returning(col(TableRow.id), col(TableRow.position), sort_by_parameter_order=True),
+        [{"table_id": table_id, "position": first_position + i} for i in range(len(batch))],
+    )
+    row_ids = [row_id for row_id, _ in result.all()]
+    now = utcnow()
+    input_index = {c.id: i for i, c in enumerate(inputs)}
+    cells: list[dict[str, Any]] = []
+    for row_id, values in zip(row_ids, batch, strict=True):
+        for column in columns:
+            i = input_index.get(column.id)
+            value = values[i] if i is not None and i < len(values) else None
+            cells.append(
+                {
+                    "table_id": table_id,
+                    "row_id": row_id,
+                    "column_id": column.id,
+                    "value": cap_value(value, max_cell_chars) if value else None,
+                    "status": CellStatus.EMPTY.value,
+                    "updated_at": now,
+                }
+            )
+    session.execute(sa.insert(Cell), cells)
+
+
+def add_rows(
+    *, session: Session, table_id: int, rows: Iterable[Sequence[str | None]], max_cell_chars: int
+) -> int:
+    """Append rows (values for the input columns, in order); returns how many were added."""
+    get_table(session=session, table_id=table_id)
+    columns = list_columns(session=session, table_id=table_id)
+    inputs = [c for c in columns if c.kind == ColumnKind.INPUT]
+    return _insert_rows(
+        session=session,
+        table_id=table_id,
+        columns=columns,
+        inputs=inputs,
+        rows=rows,
+        max_cell_chars=max_cell_chars,
+    )
+
+
+def add_column(*, session: Session, table_id: int, spec: ColumnSpec) -> TableColumn:
+    """Add a column at the right edge, with an empty cell in every row."""
+    get_table(session=session, table_id=table_id)
+    existing = list_columns(session=session, table_id=table_id)
+    column = _new_column(
+        session=session, table_id=table_id, spec=spec, position=len(existing), existing=existing
+    )
+    session.flush()
+    now = utcnow()
+    row_ids = session.exec(select(TableRow.id).where(TableRow.table_id == table_id)).all()
+    if row_ids:
+        session.execute(
+            sa.insert(Cell),
+            [
+                {
+                    "table_id": table_id,
+                    "row_id": rid,
+                    "column_id": column.id,
+                    "status": CellStatus.EMPTY.value,
+                    "updated_at": now,
+                }
+                for rid in row_ids
+            ],
+        )
+    return column
+
+
+def update_cell(
+    *, session: Session, table_id: int, row_id: int, column_id: int, value: str, max_cell_chars: int
+) -> Cell:
+    """Edit an input cell. Enrichment cells are written by jobs only."""
+    column = session.get(TableColumn, column_id)
+    if column is None or column.table_id != table_id:
+        raise NotFoundError(f"Column {column_id} is not in table {table_id}.")
+    if column.kind != ColumnKind.INPUT:
+        raise InvalidInputError(
+            f"'{column.name}' is an enrichment column; run it instead of typing into it."
+        )
+    cell = session.exec(
+        select(Cell).where(Cell.row_id == row_id, Cell.column_id == column_id)
+    ).first()
+    if cell is None or cell.table_id != table_id:
+        raise NotFoundError(f"Row {row_id} is not in table {table_id}.")
+    cell.value = cap_value(value, max_cell_chars) if value != "" else None
+    cell.updated_at = utcnow()
+    session.add(cell)
+    return cell
+
+
+def delete_table(*, session: Session, table_id: int) -> None:
+    """Delete a table with everything in it. Refused while one of its jobs is still running."""
+    get_table(session=session, table_id=table_id)
+    active = session.exec(
+        select(sa.func.count())
+        .select_from(EnrichmentTask)
+        .join(EnrichmentJob, col(EnrichmentJob.id) == EnrichmentTask.job_id)
+        .where(
+            EnrichmentJob.table_id == table_id, col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES)
+        )
+    ).one()
+    if active:
+        raise InvalidInputError(
+            "This table has a running enrichment job; cancel it before deleting the table."
+        )
+    job_ids = select(EnrichmentJob.id).where(EnrichmentJob.table_id == table_id).scalar_subquery()
+    session.execute(sa.delete(EnrichmentTask).where(col(EnrichmentTask.job_id).in_(job_ids)))
+    session.execute(sa.delete(EnrichmentJob).where(col(EnrichmentJob.table_id) == table_id))
+    session.execute(sa.delete(Cell).where(col(Cell.table_id) == table_id))
+    session.execute(sa.delete(TableRow).where(col(TableRow.table_id) == table_id))
+    session.execute(sa.delete(TableColumn).where(col(TableColumn.table_id) == table_id))
+    session.execute(sa.delete(DataTable).where(col(DataTable.id) == table_id))
+
+
+# --- CSV -----------------------------------------------------------------------------
+
+
+def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]]]:
+    """Parse an uploaded CSV into (header, rows); raise ``CsvImportError`` saying what is wrong."""
+    if len(data) > max_bytes:
+        raise CsvImportError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvImportError(
+            f"The file is not UTF-8 text (byte {exc.start} is invalid). Save it as UTF-8 CSV."
+        ) from exc
+    if "\x00" in text:
+        raise CsvImportError("The file contains NUL bytes; it does not look like a CSV file.")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            text[:8192], delimiters=",;\t"
+        )
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise CsvImportError(f"Line {reader.line_num}: {exc}.") from exc
+    records = [r for r in records if any(v.strip() for v in r)]
+    if not records:
+        raise CsvImportError("The file is empty: it needs a header row with column names.")
+    header = [h.strip() for h in records[0]]
+    if len(header) > MAX_CSV_COLUMNS:
+        raise CsvImportError(
+            f"The file has {len(header)} columns; at most {MAX_CSV_COLUMNS} are allowed."
+        )
+    for i, name in enumerate(header, start=1):
+        if not name:
+            raise CsvImportError(f"Column {i} of the header row has no name.")
+    seen: set[str] = set()
+    for name in header:
+        if name.casefold() in seen:
+            raise CsvImportError(f"The header row names the column '{name}' twice.")
+        seen.add(name.casefold())
+    rows = records[1:]
+    if len(rows) > MAX_CSV_ROWS:
+        raise CsvImportError(f"The file has {len(rows)} rows; at most {MAX_CSV_ROWS} are allowed.")
+    for line, row in enumerate(rows, start=2):
+        if len(row) > len(header):
+            raise CsvImportError(
+                f"Row {line} has {len(row)} values but the header has {len(header)} columns."
+            )
+    return header, rows
+
+
+def import_csv(
+    *, session: Session, name: str, data: bytes, max_bytes: int, max_cell_chars: int
+) -> DataTable:
+    """Create a table from a CSV file: the header row becomes input columns. All or nothing."""
+    header, rows = parse_csv(data, max_bytes=max_bytes)
+    return create_table(
+        session=session,
+        name=name,
+        columns=[ColumnSpec(name=h) for h in header],
+        rows=rows,
+        max_cell_chars=max_cell_chars,
+    )
+
+
+def export_csv(*, session: Session, table_id: int) -> str:
+    """The table as CSV text: a header row, then every row's values (enriched ones included)."""
+    get_table(session=session, table_id=table_id)
+    columns = list_columns(session=session, table_id=table_id)
+    index = {c.id: i for i, c in enumerate(columns)}
+    values: dict[int, list[str]] = {}
+    for row_id, column_id, value in session.exec(
+        select(Cell.row_id, Cell.column_id, Cell.value).where(Cell.table_id == table_id)
+    ).all():
+        values.setdefault(row_id, [""] * len(columns))[index[column_id]] = value or ""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.name for c in columns])
+    for row in list_rows(session=session, table_id=table_id):
+        assert row.id is not None
+        writer.writerow(values.get(row.id, [""] * len(columns)))
+    return out.getvalue()

@@ -1,0 +1,415 @@
+"""State of the table page: the grid, the selection, the Run button and the live job status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import reflex as rx
+
+from enrichment_app.domain import CellRef, ColumnKind, JobStatus, utcnow
+from enrichment_app.errors import EnrichmentAppError, NotFoundError
+from enrichment_app.runtime import get_runtime
+from enrichment_app.selection import focused_point, selected_points
+from enrichment_app.services import (
+    grid as grid_service,
+    jobs as job_service,
+    tables as table_service,
+)
+from enrichment_app.services.jobs import JobView
+
+logger = logging.getLogger(__name__)
+
+POLL_FIRST_SECONDS = 0.5
+POLL_MAX_SECONDS = 3.0
+POLL_BACKOFF = 1.5
+
+EMPTY_SELECTION: dict[str, Any] = {
+    "current": None,
+    "columns": {"items": []},
+    "rows": {"items": []},
+}
+
+
+def _tab_is_open(token: str) -> bool:
+    """Whether a browser tab with this client token is still connected to this backend."""
+    try:
+        from reflex.utils.prerequisites import get_and_validate_app
+
+        namespace = get_and_validate_app().app.event_namespace
+    except Exception:  # no app in this process (unit tests): assume the tab is there
+        return True
+    return namespace is None or token in namespace.token_to_sid
+
+
+class TableState(rx.State):
+    """One open table: its grid, what is selected, and the job filling it."""
+
+    table_id: int = 0
+    table_name: str = ""
+    not_found: bool = False
+    load_error: str = ""
+
+    grid_columns: list[dict[str, Any]] = []
+    cells: list[list[dict[str, str]]] = []
+    selection: dict[str, Any] = EMPTY_SELECTION
+    run_count: int = 0
+    selected_count: int = 0
+    focus: list[int] = []
+
+    job_id: int = 0
+    job_status: str = ""
+    job_backend: str = ""
+    job_total: int = 0
+    job_done: int = 0
+    job_failed: int = 0
+    job_error: str = ""
+    job_notice: str = ""
+    starting: bool = False
+    message: str = ""
+
+    _row_ids: list[int] = []
+    _row_index: dict[int, int] = {}
+    _col_index: dict[int, int] = {}
+    _since: datetime | None = None
+    _watch_generation: int = 0
+
+    # --- computed -----------------------------------------------------------------
+
+    @rx.var
+    def job_active(self) -> bool:
+        return self.starting or self.job_status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+    @rx.var
+    def status_label(self) -> str:
+        """The header's job status, in the seed's words."""
+        if self.starting:
+            return "Starting…"
+        status = self.job_status
+        if status == JobStatus.QUEUED.value:
+            return "In Queue…"
+        if status == JobStatus.RUNNING.value:
+            return f"Enriching… ({self.job_done + self.job_failed}/{self.job_total})"
+        if status == JobStatus.COMPLETED.value:
+            return "Enriched!" if not self.job_failed else f"Enriched! ({self.job_failed} failed)"
+        if status == JobStatus.FAILED.value:
+            return f"Failed: {self.job_error}" if self.job_error else "Failed"
+        if status == JobStatus.CANCELED.value:
+            return "Canceled"
+        return ""
+
+    @rx.var
+    def status_tone(self) -> str:
+        if self.starting or self.job_status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+            return "blue"
+        return {
+            JobStatus.COMPLETED.value: "green" if not self.job_failed else "amber",
+            JobStatus.FAILED.value: "red",
+            JobStatus.CANCELED.value: "gray",
+        }.get(self.job_status, "gray")
+
+    @rx.var
+    def run_label(self) -> str:
+        n = self.run_count
+        return f"Run {n} cell" if n == 1 else f"Run {n} cells"
+
+    @rx.var
+    def focused_cell(self) -> dict[str, str]:
+        """The selected cell, for the inspector: its column, status, value and error."""
+        if len(self.focus) != 2:
+            return {}
+        col, row = self.focus
+        if not (0 <= row < len(self.cells) and 0 <= col < len(self.grid_columns)):
+            return {}
+        cell = self.cells[row][col]
+        column = self.grid_columns[col]
+        return {
+            "column": str(column.get("title", "")),
+            "row": str(row + 1),
+            "status": cell.get("s", ""),
+            "value": cell.get("v", ""),
+            "error": cell.get("e", ""),
+        }
+
+    @rx.var
+    def mode_label(self) -> str:
+        if self.job_notice:
+            return "Polling (Trigger.dev unavailable)"
+        return "Trigger.dev" if get_runtime().settings.trigger_enabled else "Local runner"
+
+    # --- loading ------------------------------------------------------------------
+
+    def _apply_grid(self, grid: grid_service.Grid) -> None:
+        self.table_name = grid.name
+        self.grid_columns = [dict(c) for c in grid.columns]
+        self.cells = [[dict(c) for c in row] for row in grid.cells]
+        self._row_ids = list(grid.row_ids)
+        self._row_index = {rid: i for i, rid in enumerate(grid.row_ids)}
+        self._col_index = {int(c["column_id"]): i for i, c in enumerate(grid.columns)}
+
+    def _apply_job(self, view: JobView | None) -> None:
+        if view is None:
+            self.job_id, self.job_status, self.job_backend = 0, "", ""
+            self.job_total = self.job_done = self.job_failed = 0
+            self.job_error = ""
+            return
+        self.job_id = view.id
+        self.job_status = view.status
+        self.job_backend = view.backend
+        self.job_total, self.job_done, self.job_failed = view.total, view.done, view.failed
+        self.job_error = view.error or ""
+        self.job_notice = (
+            f"Live updates fell back to polling: {view.dispatch_error}"
+            if view.dispatch_error
+            else ""
+        )
+
+    @rx.event
+    async def load(self):
+        """Load the table named in the URL and re-attach to its running job, if any."""
+        raw = self.router.page.params.get("table_id", "")
+        self.not_found, self.load_error, self.message = False, "", ""
+        self.selection, self.run_count, self.selected_count, self.focus = EMPTY_SELECTION, 0, 0, []
+        self.starting = False
+        try:
+            table_id = int(raw)
+        except (TypeError, ValueError):
+            self.not_found, self.table_id = True, 0
+            return
+        runtime = get_runtime()
+
+        def read() -> tuple[grid_service.Grid, JobView | None, datetime]:
+            marker = utcnow()
+            with runtime.open_session() as session:
+                grid = grid_service.load_grid(session=session, table_id=table_id)
+                job = job_service.latest_job(session=session, table_id=table_id)
+                return grid, JobView.of(job) if job else None, marker
+
+        try:
+            grid, job, since = await asyncio.to_thread(read)
+        except NotFoundError:
+            self.not_found, self.table_id = True, table_id
+            return
+        self.table_id = table_id
+        self._apply_grid(grid)
+        self._apply_job(job)
+        self._since = since
+        if job is not None and not job.is_final:
+            return TableState.watch_job
+
+    # --- selection and editing ------------------------------------------------------
+
+    @rx.event
+    def select(self, selection: dict[str, Any]):
+        """Track the grid selection and how many of its cells would run."""
+        self.selection = selection
+        points = selected_points(selection, n_cols=len(self.grid_columns), n_rows=len(self.cells))
+        self.selected_count = len(points)
+        kinds = [c.get("kind") for c in self.grid_columns]
+        self.run_count = sum(1 for col, _row in points if kinds[col] == ColumnKind.ENRICHMENT.value)
+        focus = focused_point(selection)
+        self.focus = list(focus) if focus else []
+
+    @rx.event
+    def clear_selection(self):
+        self.selection = EMPTY_SELECTION
+        self.run_count = self.selected_count = 0
+        self.focus = []
+
+    def _runnable_refs(self) -> list[CellRef]:
+        points = selected_points(
+            self.selection, n_cols=len(self.grid_columns), n_rows=len(self.cells)
+        )
+        refs = []
+        for col, row in sorted(points):
+            column = self.grid_columns[col]
+            if column.get("kind") == ColumnKind.ENRICHMENT.value:
+                refs.append(CellRef(row_id=self._row_ids[row], column_id=int(column["column_id"])))
+        return refs
+
+    @rx.event
+    async def edit_cell(self, pos: tuple[int, int], new_cell: dict[str, Any]):
+        """Persist an edit to an input cell."""
+        col, row = int(pos[0]), int(pos[1])
+        if not (0 <= row < len(self.cells) and 0 <= col < len(self.grid_columns)):
+            return
+        value = new_cell.get("data")
+        value = "" if value is None else str(value)
+        runtime = get_runtime()
+        column_id = int(self.grid_columns[col]["column_id"])
+        row_id = self._row_ids[row]
+
+        def write() -> dict[str, str]:
+            with runtime.open_session() as session:
+                cell = table_service.update_cell(
+                    session=session,
+                    table_id=self.table_id,
+                    row_id=row_id,
+                    column_id=column_id,
+                    value=value,
+                    max_cell_chars=runtime.settings.max_cell_chars,
+                )
+                session.commit()
+                return dict(grid_service.grid_cell(cell))
+
+        try:
+            self.cells[row][col] = await asyncio.to_thread(write)
+            self.message = ""
+        except EnrichmentAppError as exc:
+            self.message = str(exc)
+
+    # --- running ------------------------------------------------------------------
+
+    @rx.event
+    async def run(self):
+        """Create a job for the selected enrichment cells and start following it."""
+        if self.job_active:
+            return
+        refs = self._runnable_refs()
+        if not refs:
+            self.message = "Select one or more cells in an enrichment column (marked ✦) to run."
+            return
+        self.message = ""
+        self.starting = True
+        yield
+        runtime = get_runtime()
+        table_id = self.table_id
+
+        def create() -> JobView:
+            with runtime.open_session() as session:
+                created = job_service.create_job(
+                    session=session,
+                    table_id=table_id,
+                    cells=refs,
+                    max_cells=runtime.settings.max_cells_per_job,
+                )
+                return JobView.of(created.job)
+
+        try:
+            view = await asyncio.to_thread(create)
+            await runtime.runner.dispatch(view.id)
+        except EnrichmentAppError as exc:
+            self.starting = False
+            self.message = str(exc)
+            return
+        self._apply_job(view)
+        for ref in refs:
+            r, c = self._row_index.get(ref.row_id), self._col_index.get(ref.column_id)
+            if (
+                r is not None
+                and c is not None
+                and self.cells[r][c].get("s") not in ("queued", "running")
+            ):
+                self.cells[r][c] = {**self.cells[r][c], "s": "queued", "e": ""}
+        self.starting = False
+        yield TableState.watch_job
+
+    @rx.event
+    async def cancel(self):
+        """Cancel the running job; finished cells keep their values."""
+        if not self.job_id:
+            return
+        runtime = get_runtime()
+        job_id = self.job_id
+
+        def cancel() -> JobView:
+            with runtime.open_session() as session:
+                return JobView.of(job_service.cancel_job(session=session, job_id=job_id))
+
+        try:
+            view = await asyncio.to_thread(cancel)
+            await runtime.runner.cancel(job_id)
+        except EnrichmentAppError as exc:
+            self.message = str(exc)
+            return
+        self._apply_job(view)
+
+    def _apply_changes(self, view: JobView, changed: list[tuple[int, int, dict[str, str]]]) -> None:
+        self._apply_job(view)
+        for row_id, column_id, cell in changed:
+            r, c = self._row_index.get(row_id), self._col_index.get(column_id)
+            if r is not None and c is not None and self.cells[r][c] != cell:
+                self.cells[r][c] = cell
+
+    @rx.event(background=True)
+    async def watch_job(self):
+        """Follow the job by polling the database, pushing every change to the browser.
+
+        Polls every 0.5 s while things change, backing off to 3 s when they don't; stops
+        when the job is final, another watcher took over, or the tab is gone.
+        """
+        async with self:
+            self._watch_generation += 1
+            generation = self._watch_generation
+            job_id, table_id, since = self.job_id, self.table_id, self._since
+            token = self.router.session.client_token
+        if not job_id:
+            return
+        runtime = get_runtime()
+
+        def poll(
+            since: datetime | None,
+        ) -> tuple[JobView, list[tuple[int, int, dict[str, str]]], datetime | None]:
+            with runtime.open_session() as session:
+                marker = utcnow()  # taken before reading, so no change slips between polls
+                view = JobView.of(job_service.get_job(session=session, job_id=job_id))
+                cells = (
+                    job_service.changed_cells(session=session, table_id=table_id, since=since)
+                    if since
+                    else []
+                )
+                changed = [(c.row_id, c.column_id, dict(grid_service.grid_cell(c))) for c in cells]
+                return view, changed, marker
+
+        interval = POLL_FIRST_SECONDS
+        last: tuple[str, int, int] | None = None
+        while True:
+            try:
+                view, changed, marker = await asyncio.to_thread(poll, since)
+            except EnrichmentAppError as exc:
+                async with self:
+                    self.message = str(exc)
+                return
+            since = marker
+            progress = (view.status, view.done, view.failed)
+            async with self:
+                if self._watch_generation != generation or self.job_id != job_id:
+                    return
+                self._apply_changes(view, changed)
+                self._since = since
+            if view.is_final:
+                break
+            if not _tab_is_open(token):
+                return
+            interval = (
+                POLL_FIRST_SECONDS
+                if (changed or progress != last)
+                else min(interval * POLL_BACKOFF, POLL_MAX_SECONDS)
+            )
+            last = progress
+            await asyncio.sleep(interval)
+        await self._refresh_after_job(generation)
+
+    async def _refresh_after_job(self, generation: int) -> None:
+        """Reload the grid from the database, the source of truth, once the job has ended."""
+        runtime = get_runtime()
+        async with self:
+            table_id = self.table_id
+
+        def read() -> grid_service.Grid:
+            with runtime.open_session() as session:
+                return grid_service.load_grid(session=session, table_id=table_id)
+
+        try:
+            grid = await asyncio.to_thread(read)
+        except EnrichmentAppError:
+            return
+        async with self:
+            if self._watch_generation == generation:
+                self._apply_grid(grid)
+
+    @rx.event
+    def dismiss_message(self):
+        self.message = ""
