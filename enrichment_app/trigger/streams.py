@@ -68,13 +68,15 @@ class StreamDecoder:
     def decode(self, version: str, event: str, data: str, event_id: str | None) -> list[StreamPart]:
         """Decode one server-sent event of a stream in format ``version`` ("v1" or "v2")."""
         if version == "v1":
-            return self._decode_v1(event, data, event_id)
+            return self._decode_v1(data, event_id)
         return self._decode_v2(event, data)
 
-    def _decode_v1(self, event: str, data: str, event_id: str | None) -> list[StreamPart]:
+    def _decode_v1(self, data: str, event_id: str | None) -> list[StreamPart]:
         if event_id:
             self.last_event_id = event_id
-        if not data and not event:
+        if not data:
+            # Per the SSE spec an event with an empty data buffer is not dispatched; httpx-sse
+            # still yields one for a ``: ping`` block once an id has been seen.
             return []
         return [
             StreamPart(

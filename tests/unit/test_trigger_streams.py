@@ -36,8 +36,10 @@ def test_v1_non_json_data_stays_text():
     assert StreamDecoder().decode("v1", "", "plain words", "1-0")[0].chunk == "plain words"
 
 
-def test_v1_empty_event_yields_nothing():
-    assert StreamDecoder().decode("v1", "", "", None) == []
+def test_v1_event_without_data_yields_nothing():
+    decoder = StreamDecoder("1-0")
+    assert decoder.decode("v1", "message", "", "1-0") == []
+    assert decoder.last_event_id == "1-0"
 
 
 def test_v2_batch_records_use_seq_num_and_unwrap_data():
