@@ -235,7 +235,7 @@ class _Run:
     idempotency_expires_at: float | None = None
     streams: dict[str, _Stream] = field(default_factory=dict)
     history: dict[int, dict[str, str | None]] = field(default_factory=dict)
-    parked_polls: int = 0
+    parked_polls: list[int] = field(default_factory=list)  # the row version each held poll saw
     executor_task: asyncio.Task[None] | None = None
 
     @property
@@ -774,7 +774,12 @@ class FakeTrigger:
 
     def wait_for_live_poll(self, run_id: str, within: float = 10.0) -> None:
         """Block until a `live=true` poll for the run is held at the run's current row."""
-        self._wait(lambda: self._get(run_id).parked_polls > 0, within, f"a live poll on {run_id}")
+
+        def parked_at_current_row() -> bool:
+            run = self._get(run_id)
+            return any(seen >= run.version for seen in run.parked_polls)
+
+        self._wait(parked_at_current_row, within, f"a live poll on {run_id}")
 
     def wait_for_stream_reader(self, run_id: str, key: str, within: float = 10.0) -> None:
         """Block until an SSE reader of the run's stream `key` is connected."""
@@ -1341,14 +1346,14 @@ class FakeTrigger:
                 if not parked:
                     parked = True
                     with self._lock:
-                        run.parked_polls += 1
+                        run.parked_polls.append(seen)
                     self._notify()
                     event = self._current_event()
                 await self._wait_change(event, remaining)
         finally:
             if parked:
                 with self._lock:
-                    run.parked_polls -= 1
+                    run.parked_polls.remove(seen)
 
     @staticmethod
     def _must_refetch(new_handle: str) -> Response:

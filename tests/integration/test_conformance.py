@@ -1,0 +1,307 @@
+"""The official Trigger.dev SDK (4.8.3) against the fake server: proof that the fake is faithful.
+
+`tests/conformance/sdk_probe.mjs` drives `@trigger.dev/sdk` (tasks.trigger, auth.createPublicToken,
+runs.subscribeToRun, streams.read, runs.retrieve) and `@trigger.dev/core`'s `validateJWT`, and prints
+what it saw; these tests script the run on the fake and compare. The node packages come from
+`tests/conformance/package-lock.json`, installed by `scripts/bootstrap.sh`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.fakes import trigger_protocol as proto
+from tests.fakes.trigger_server import FakeTrigger, RunControl
+
+CONFORMANCE_DIR = Path(__file__).resolve().parents[1] / "conformance"
+PROBE = CONFORMANCE_DIR / "sdk_probe.mjs"
+PROBE_TIMEOUT = 120.0
+TASK = "process-enrichment-job"
+
+# Mints a public access token: (secret_key, environment_id, scopes, expires_at) -> JWT.
+TokenMinter = Callable[[str, str, Sequence[str], float], str]
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: install Node 20 and run scripts/bootstrap.sh")
+    sdk = CONFORMANCE_DIR / "node_modules" / "@trigger.dev" / "sdk" / "package.json"
+    if not sdk.is_file():
+        pytest.fail(
+            "tests/conformance/node_modules is missing: run scripts/bootstrap.sh "
+            "(it runs `npm ci --prefix tests/conformance --no-audit --no-fund`)"
+        )
+    return node
+
+
+def run_probe(command: str, fake: FakeTrigger, **env: str) -> dict[str, Any]:
+    """Run the SDK probe against the fake and return its JSON report."""
+    node = _node()
+    completed = subprocess.run(
+        [node, str(PROBE), command],
+        cwd=CONFORMANCE_DIR,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "TRIGGER_API_URL": fake.url,
+            "TRIGGER_SECRET_KEY": fake.secret_key,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=PROBE_TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 0, (
+        f"sdk_probe {command} exited {completed.returncode}\n"
+        f"stdout: {completed.stdout[-2000:]}\nstderr: {completed.stderr[-4000:]}"
+    )
+    report: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return report
+
+
+async def _run_probe_async(command: str, fake: FakeTrigger, **env: str) -> dict[str, Any]:
+    return await asyncio.to_thread(run_probe, command, fake, **env)
+
+
+def pyjwt_minter(
+    secret_key: str, environment_id: str, scopes: Sequence[str], expires_at: float
+) -> str:
+    """A public token built with PyJWT exactly as the protocol doc (§2.1) describes the SDK's.
+
+    LEAD: swap in `enrichment_app.trigger.TriggerClient.create_public_token` here (through the
+    `token_minter` fixture) once it is settled, so core's validateJWT judges the client's tokens.
+    """
+    now = int(time.time())
+    claims = {
+        "sub": environment_id,
+        "pub": True,
+        "scopes": list(scopes),
+        "iss": "https://id.trigger.dev",
+        "aud": "https://api.trigger.dev",
+        "iat": now,
+        "exp": int(expires_at),
+    }
+    with warnings.catch_warnings():
+        # Trigger.dev root keys are 31 bytes, under PyJWT's HS256 minimum; the format is theirs.
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret_key, algorithm="HS256")
+
+
+@pytest.fixture
+def token_minter() -> TokenMinter:
+    return pyjwt_minter
+
+
+def scripted_executor(fake: FakeTrigger, cells: Sequence[dict[str, Any]]) -> Any:
+    """Play the task: each row change waits until the SDK's live poll holds the previous row.
+
+    Waiting for the held poll before each change makes every change its own shape response, so
+    the exact sequence of updates the SDK yields can be asserted (nothing merged, lost or doubled).
+    """
+
+    async def execute(run: RunControl) -> None:
+        await fake.await_live_poll(run.id)
+        run.set_status("EXECUTING")
+        for done, cell in enumerate(cells, start=1):
+            await fake.await_live_poll(run.id)
+            run.update_metadata(
+                [{"type": "set", "key": "progress", "value": {"done": done, "total": len(cells)}}]
+            )
+            await fake.await_live_poll(run.id)
+            run.append_chunk("cells", cell)
+        await fake.await_live_poll(run.id)
+        run.complete({"ok": True, "cells": len(cells)})
+
+    return execute
+
+
+CELLS = [
+    {"rowId": 1, "columnId": 2, "status": "done", "value": "acme.com"},
+    {"rowId": 2, "columnId": 2, "status": "failed", "error": "timeout"},
+]
+
+
+def expected_updates(run_id: str) -> list[tuple[str, Any, list[str]]]:
+    """(status, metadata, realtimeStreams) of every update the SDK must yield, in order."""
+    p1 = {"progress": {"done": 1, "total": 2}}
+    p2 = {"progress": {"done": 2, "total": 2}}
+    return [
+        ("QUEUED", None, []),
+        ("EXECUTING", None, []),
+        ("EXECUTING", p1, []),
+        ("EXECUTING", p1, ["cells"]),  # the first chunk adds the stream to the run row
+        ("EXECUTING", p2, ["cells"]),
+        ("COMPLETED", p2, ["cells"]),
+    ]
+
+
+@pytest.fixture
+def fake_factory() -> Iterator[Callable[..., FakeTrigger]]:
+    started: list[FakeTrigger] = []
+
+    def make(**options: Any) -> FakeTrigger:
+        fake = FakeTrigger(**options)
+        started.append(fake.start())
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
+
+
+@pytest.mark.parametrize(
+    ("stream_version", "partial_updates"),
+    [("v2", False), ("v1", True)],
+    ids=["sse-v2-full-rows", "sse-v1-partial-updates"],
+)
+async def test_sdk_sees_the_scripted_run(
+    fake_factory: Callable[..., FakeTrigger], stream_version: str, partial_updates: bool
+) -> None:
+    fake = fake_factory(
+        live_poll_timeout=5.0, stream_version=stream_version, partial_updates=partial_updates
+    )
+    fake.executor = scripted_executor(fake, CELLS)
+
+    report = await _run_probe_async(
+        "run",
+        fake,
+        PROBE_PAYLOAD=json.dumps({"jobId": "j1", "tableId": "t1", "taskIds": [1, 2]}),
+        PROBE_IDEMPOTENCY_KEY="job-j1",
+        PROBE_TAGS=json.dumps(["job:j1", "table:t1"]),
+        PROBE_STREAM_TIMEOUT="2",
+    )
+
+    run_id = report["trigger"]["id"]
+    assert fake.run_ids() == [run_id]
+    assert report["trigger"]["isCached"] is False
+    assert report["replay"] == {"id": run_id, "isCached": True}
+    view = fake.run(run_id)
+    assert view.payload == {"jobId": "j1", "tableId": "t1", "taskIds": [1, 2]}
+    assert view.tags == ("job:j1", "table:t1")
+    assert fake.executor_errors == []
+
+    seen = [(u["status"], u.get("metadata"), u["realtimeStreams"]) for u in report["updates"]]
+    assert seen == expected_updates(run_id)
+    first, last = report["updates"][0], report["updates"][-1]
+    assert first["id"] == run_id
+    assert first["taskIdentifier"] == TASK
+    assert first["payload"] == {"jobId": "j1", "tableId": "t1", "taskIds": [1, 2]}
+    assert first["tags"] == ["job:j1", "table:t1"]
+    assert first["isQueued"] is True
+    assert "finishedAt" not in first
+    assert last["isCompleted"] is True
+    assert last["isSuccess"] is True
+    assert last["output"] == {"ok": True, "cells": 2}
+    assert last["finishedAt"] is not None
+
+    assert report["chunks"] == CELLS
+    assert report["retrieved"]["status"] == "COMPLETED"
+    assert report["retrieved"]["output"] == {"ok": True, "cells": 2}
+    assert report["retrieved"]["metadata"] == {"progress": {"done": 2, "total": 2}}
+
+    # The server-issued handle token and the SDK-signed public token both pass the fake's rules.
+    now = time.time()
+    handle_claims = proto.verify_public_token(
+        report["trigger"]["publicAccessToken"], fake.secret_key, now=now
+    )
+    assert handle_claims["scopes"] == [f"read:runs:{run_id}", f"write:inputStreams:{run_id}"]
+    sdk_claims = proto.verify_public_token(report["publicToken"], fake.secret_key, now=now)
+    assert sdk_claims["scopes"] == [f"read:runs:{run_id}"]
+    assert sdk_claims["sub"] == fake.environment_id
+    assert 3590 <= sdk_claims["exp"] - sdk_claims["iat"] <= 3600
+
+    # The SDK spoke the protocol the fake (and the Python client) assume.
+    trigger_requests = fake.requests_of("trigger")
+    assert len(trigger_requests) == 2
+    assert trigger_requests[0].headers["x-trigger-api-version"] == "2025-07-16"
+    body = json.loads(trigger_requests[0].body)
+    assert body["options"]["payloadType"] == "application/super+json"
+    assert body["options"]["idempotencyKeyOptions"] == {"key": "job-j1", "scope": "run"}
+    polls = fake.requests_of("realtime_run")
+    assert polls[0].query.startswith("log=full&offset=-1")
+    assert all(p.headers["authorization"] == f"Bearer {report['publicToken']}" for p in polls)
+    reads = fake.requests_of("stream_read")
+    assert reads
+    assert reads[0].headers["authorization"] == f"Bearer {report['trigger']['publicAccessToken']}"
+
+
+async def test_core_validate_jwt_judges_python_tokens_like_the_fake(
+    fake_factory: Callable[..., FakeTrigger], token_minter: TokenMinter
+) -> None:
+    fake = fake_factory()
+    run_id = fake.create_run(TASK, {"jobId": "j1"}, tags=["job:j1"])
+    other_run = fake.create_run(TASK, {"jobId": "j2"})
+    now = time.time()
+    tokens = {
+        "good": token_minter(
+            fake.secret_key, fake.environment_id, [f"read:runs:{run_id}"], now + 3600
+        ),
+        "task_scope": token_minter(
+            fake.secret_key, fake.environment_id, [f"read:tasks:{TASK}"], now + 600
+        ),
+        "expired": token_minter(
+            fake.secret_key, fake.environment_id, [f"read:runs:{run_id}"], now - 10
+        ),
+        "wrong_scope": token_minter(
+            fake.secret_key, fake.environment_id, [f"read:runs:{other_run}"], now + 3600
+        ),
+        "write_only": token_minter(
+            fake.secret_key, fake.environment_id, [f"write:runs:{run_id}"], now + 3600
+        ),
+        "wrong_key": token_minter(
+            "tr_dev_" + "x" * 24, fake.environment_id, [f"read:runs:{run_id}"], now + 3600
+        ),
+    }
+
+    report = await _run_probe_async(
+        "tokens", fake, PROBE_TOKENS=json.dumps(tokens), PROBE_RUN_ID=run_id
+    )
+    validated, retrieved = report["validated"], report["retrieved"]
+
+    assert validated["good"] == {
+        "ok": True,
+        "sub": fake.environment_id,
+        "scopes": [f"read:runs:{run_id}"],
+    }
+    assert validated["task_scope"]["ok"] is True
+    assert (
+        validated["wrong_scope"]["ok"] is True
+    )  # the signature is fine; the scope is the server's call
+    assert validated["write_only"]["ok"] is True
+    assert validated["expired"]["ok"] is False
+    assert validated["expired"]["code"] == "ERR_JWT_EXPIRED"
+    assert validated["wrong_key"]["ok"] is False
+    assert validated["wrong_key"]["code"] == "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"
+
+    # The fake's own verification reaches the same verdicts as @trigger.dev/core.
+    for name, token in tokens.items():
+        try:
+            proto.verify_public_token(token, fake.secret_key, now=time.time())
+        except proto.TokenRejected as exc:
+            assert validated[name] == {**validated[name], "ok": False, "code": exc.reason}, name
+        else:
+            assert validated[name]["ok"] is True, name
+
+    # And the SDK, presenting each token to the fake, gets the documented statuses.
+    assert retrieved["good"] == {"ok": True, "id": run_id, "status": "QUEUED"}
+    assert retrieved["task_scope"]["ok"] is True
+    assert retrieved["expired"]["status"] == 401
+    assert retrieved["expired"]["name"] == "AuthenticationError"
+    assert retrieved["wrong_key"]["status"] == 401
+    assert retrieved["wrong_scope"]["status"] == 403
+    assert retrieved["wrong_scope"]["name"] == "PermissionDeniedError"
+    assert retrieved["write_only"]["status"] == 403
