@@ -1,0 +1,325 @@
+"""The ``http_json`` enricher: call a JSON API with values from the row and pick one value.
+
+Config (``url`` is required, the rest optional)::
+
+    {
+      "method": "GET",                                   # or "POST"
+      "url": "https://api.example.com/lookup?domain={website}",
+      "path": "data.company.name",                       # see json_path; "" = whole document
+      "headers": {"Accept": "application/json"},
+      "body": {"domain": "{website}", "limit": 1},       # POST only; string values templated
+      "auth": {"type": "bearer", "token": "…"},          # or {"type": "basic", "username", "password"}
+      "rate_limit_per_second": 5,
+      "timeout_seconds": 15
+    }
+
+Values put into the URL are URL-encoded; values put into the body are not. A string result is
+returned as is, ``null`` as "", anything else as compact JSON. The rate limit is shared by every
+cell of the column (more exactly: of every column with the same config) in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from functools import partial
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from enrichment_app.enrichers.base import EnrichContext, Enricher
+from enrichment_app.enrichers.config import (
+    optional_number,
+    optional_str,
+    refuse_unknown_keys,
+    require_mapping,
+    require_str,
+)
+from enrichment_app.enrichers.json_path import parse_json_path, resolve_json_path
+from enrichment_app.enrichers.rate_limit import RateLimiter
+from enrichment_app.enrichers.template import RowTemplate, parse_template
+from enrichment_app.errors import EnricherConfigError, EnrichError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 15.0
+MAX_RESPONSE_BYTES = 5_000_000
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_URL_VALUE = partial(quote, safe="")
+
+
+class HttpJsonEnricher(Enricher):
+    """GET or POST a URL built from the row and return one value from the JSON response."""
+
+    name = "http_json"
+    label = "HTTP JSON API"
+    description = (
+        "Call a JSON API (GET or POST) with a URL template such as "
+        "https://api.example.com/lookup?domain={website}, and pick a value from the response "
+        "with a path such as data.company.name or results[0].id."
+    )
+    concurrency = 4
+    timeout_seconds = 30.0
+    config_example: ClassVar[dict[str, Any]] = {
+        "method": "GET",
+        "url": "https://api.example.com/lookup?domain={website}",
+        "path": "data.company.name",
+        "headers": {"Accept": "application/json"},
+        "rate_limit_per_second": 5,
+    }
+
+    def __init__(self, *, limiter: RateLimiter | None = None) -> None:
+        self._limiter = limiter if limiter is not None else RateLimiter()
+
+    def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        config = require_mapping(self.name, config)
+        refuse_unknown_keys(
+            self.name,
+            config,
+            {
+                "method",
+                "url",
+                "path",
+                "headers",
+                "body",
+                "auth",
+                "rate_limit_per_second",
+                "timeout_seconds",
+            },
+        )
+        method = str(config.get("method") or "GET").upper()
+        if method not in ("GET", "POST"):
+            raise EnricherConfigError(f"{self.name}: 'method' must be GET or POST")
+        url = require_str(self.name, config, "url", max_length=4000)
+        url_template = parse_template(url, where=f"{self.name}: 'url'")
+        _check_url_template(url_template)
+        path = optional_str(self.name, config, "path", max_length=500) or ""
+        try:
+            parse_json_path(path)
+        except EnricherConfigError as exc:
+            raise EnricherConfigError(f"{self.name}: 'path': {exc}") from exc
+        body = config.get("body")
+        if body is not None:
+            if method != "POST":
+                raise EnricherConfigError(f"{self.name}: 'body' is only allowed with POST")
+            try:
+                json.dumps(body)
+            except (TypeError, ValueError) as exc:
+                raise EnricherConfigError(f"{self.name}: 'body' must be plain JSON") from exc
+            _body_templates(body)
+        return {
+            "method": method,
+            "url": url,
+            "path": path,
+            "headers": _validate_headers(config.get("headers")),
+            "body": body,
+            "auth": _validate_auth(config.get("auth")),
+            "rate_limit_per_second": optional_number(
+                self.name,
+                config,
+                "rate_limit_per_second",
+                default=None,
+                minimum=0,
+                maximum=1000,
+                exclusive_minimum=True,
+            ),
+            "timeout_seconds": optional_number(
+                self.name,
+                config,
+                "timeout_seconds",
+                default=DEFAULT_TIMEOUT_SECONDS,
+                minimum=0,
+                maximum=self.timeout_seconds - 5,
+                exclusive_minimum=True,
+            ),
+        }
+
+    def referenced_columns(self, config: Mapping[str, Any]) -> set[str]:
+        columns = parse_template(config["url"], where=f"{self.name}: 'url'").columns
+        for template in _body_templates(config.get("body")):
+            columns |= template.columns
+        return columns
+
+    async def enrich(self, ctx: EnrichContext) -> str:
+        config = ctx.config
+        url = parse_template(config["url"], where=f"{self.name}: 'url'").render(
+            ctx.row, escape=_URL_VALUE
+        )
+        shown_url = _without_query(url)
+        body = _render_body(config.get("body"), ctx.row)
+        rate = config.get("rate_limit_per_second")
+        if rate:
+            await self._limiter.wait(_limit_key(config), rate)
+        timeout = config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS
+        method = config.get("method", "GET")
+        try:
+            async with ctx.http.stream(
+                method,
+                url,
+                headers=_headers(config),
+                json=body if method == "POST" and body is not None else None,
+                auth=_auth(config.get("auth")),
+                timeout=timeout,
+                follow_redirects=True,
+            ) as response:
+                content = await _read_capped(response, shown_url)
+        except httpx.TimeoutException as exc:
+            raise EnrichError(f"Timed out after {timeout:g} s calling {shown_url}") from exc
+        except httpx.ConnectError as exc:
+            raise EnrichError(f"Could not connect to {shown_url}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise EnrichError(f"Calling {shown_url} failed: {type(exc).__name__}: {exc}") from exc
+        logger.debug("http_json %s %s -> %d", method, shown_url, response.status_code)
+        if not response.is_success:
+            detail = _error_detail(content)
+            suffix = f": {detail}" if detail else ""
+            raise EnrichError(f"HTTP {response.status_code} from {shown_url}{suffix}")
+        try:
+            document = json.loads(content)
+        except ValueError as exc:
+            raise EnrichError(f"Response from {shown_url} is not valid JSON") from exc
+        value = resolve_json_path(document, parse_json_path(config.get("path", "")))
+        return _as_cell_text(value)
+
+
+def _check_url_template(template: RowTemplate) -> None:
+    sample = template.render(dict.fromkeys(template.columns, "x"))
+    try:
+        url = httpx.URL(sample)
+    except httpx.InvalidURL as exc:
+        raise EnricherConfigError(f"http_json: 'url' is not a valid URL ({exc})") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise EnricherConfigError(
+            "http_json: 'url' must start with http:// or https:// and a host name"
+        )
+
+
+def _validate_headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise EnricherConfigError("http_json: 'headers' must be an object of name: value")
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise EnricherConfigError(f"http_json: {name!r} is not a valid header name")
+        if not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise EnricherConfigError(
+                f"http_json: header {name!r} must be a single-line string value"
+            )
+        checked[name] = value
+    return checked
+
+
+def _validate_auth(auth: object) -> dict[str, str] | None:
+    if auth is None:
+        return None
+    if not isinstance(auth, Mapping):
+        raise EnricherConfigError("http_json: 'auth' must be an object with a 'type'")
+    kind = auth.get("type")
+    if kind == "bearer":
+        refuse_unknown_keys("http_json: 'auth'", auth, {"type", "token"})
+        return {"type": "bearer", "token": require_str("http_json: 'auth'", auth, "token")}
+    if kind == "basic":
+        refuse_unknown_keys("http_json: 'auth'", auth, {"type", "username", "password"})
+        password = auth.get("password", "")
+        if not isinstance(password, str):
+            raise EnricherConfigError("http_json: 'auth': 'password' must be a string")
+        return {
+            "type": "basic",
+            "username": require_str("http_json: 'auth'", auth, "username"),
+            "password": password,
+        }
+    raise EnricherConfigError("http_json: 'auth' type must be 'bearer' or 'basic'")
+
+
+def _auth(auth: Mapping[str, str] | None) -> httpx.Auth | None:
+    if auth is None or auth["type"] != "basic":
+        return None
+    return httpx.BasicAuth(auth["username"], auth["password"])
+
+
+def _headers(config: Mapping[str, Any]) -> dict[str, str]:
+    headers = {"Accept": "application/json", **config.get("headers", {})}
+    auth = config.get("auth")
+    if auth is not None and auth["type"] == "bearer":
+        headers["Authorization"] = f"Bearer {auth['token']}"
+    return headers
+
+
+def _body_templates(body: Any) -> list[RowTemplate]:
+    """Parse (and so check) every string value in a body; keys are not templated."""
+    if isinstance(body, str):
+        return [parse_template(body, where="http_json: 'body'")]
+    if isinstance(body, Mapping):
+        return [t for value in body.values() for t in _body_templates(value)]
+    if isinstance(body, list):
+        return [t for value in body for t in _body_templates(value)]
+    return []
+
+
+def _render_body(body: Any, row: Mapping[str, str | None]) -> Any:
+    if isinstance(body, str):
+        return parse_template(body, where="http_json: 'body'").render(row)
+    if isinstance(body, Mapping):
+        return {key: _render_body(value, row) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_render_body(value, row) for value in body]
+    return body
+
+
+def _limit_key(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def _without_query(url: str) -> str:
+    """The URL to show in messages: no query string or fragment, which may hold keys."""
+    try:
+        return str(httpx.URL(url).copy_with(query=None, fragment=None))
+    except httpx.InvalidURL:
+        return url.split("?", 1)[0]
+
+
+async def _read_capped(response: httpx.Response, shown_url: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise EnrichError(
+                f"Response from {shown_url} is larger than {MAX_RESPONSE_BYTES:,} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_detail(content: bytes) -> str:
+    """The message from a JSON error body (``error.message``, ``error``, ``message``, ``detail``)."""
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return ""
+    if not isinstance(document, dict):
+        return ""
+    error = document.get("error")
+    candidates = [
+        error.get("message") if isinstance(error, dict) else error,
+        document.get("message"),
+        document.get("detail"),
+    ]
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            text = " ".join(candidate.split())
+            return text if len(text) <= 200 else text[:197] + "..."
+    return ""
+
+
+def _as_cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
