@@ -361,10 +361,19 @@ def delete_table(*, session: Session, table_id: int) -> None:
 # --- CSV -----------------------------------------------------------------------------
 
 
+def _size(n_bytes: int) -> str:
+    """A byte count for messages: ``20 MB``, ``1.5 MB``, ``512 KB``, ``100 bytes``."""
+    if n_bytes >= 1024 * 1024:
+        return f"{n_bytes / (1024 * 1024):.4g} MB"
+    if n_bytes >= 1024:
+        return f"{n_bytes / 1024:.4g} KB"
+    return f"{n_bytes} bytes"
+
+
 def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]]]:
     """Parse an uploaded CSV into (header, rows); raise ``CsvImportError`` saying what is wrong."""
     if len(data) > max_bytes:
-        raise CsvImportError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
+        raise CsvImportError(f"The file is larger than {_size(max_bytes)}.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -379,7 +388,8 @@ def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]
         )
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    # strict: an unterminated quote is an error, not the rest of the file swallowed into one cell.
+    reader = csv.reader(io.StringIO(text, newline=""), dialect, strict=True)
     try:
         records = list(reader)
     except csv.Error as exc:
