@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -132,11 +132,11 @@ class _JobProcessor:
                 ).all()
                 if t.id is not None
             ]
-            column_ids = {t.column_id for t in tasks}
+            # Every column of the table, so that chained columns can be resolved by name.
             columns = {
                 c.id: c
                 for c in session.exec(
-                    select(TableColumn).where(col(TableColumn.id).in_(column_ids))
+                    select(TableColumn).where(TableColumn.table_id == job.table_id)
                 ).all()
                 if c.id is not None
             }
@@ -243,7 +243,24 @@ class _JobProcessor:
                 session.commit()
             return _summary(job)
 
-    async def run_task(self, task: _Task, column: TableColumn) -> None:
+    async def run_task(
+        self,
+        task: _Task,
+        column: TableColumn,
+        *,
+        after: Sequence[asyncio.Event] = (),
+        finished: asyncio.Event | None = None,
+    ) -> None:
+        """Run one task once the tasks it reads from (``after``) have finished; then set ``finished``."""
+        try:
+            for event in after:
+                await event.wait()
+            await self._run_task(task, column)
+        finally:
+            if finished is not None:
+                finished.set()
+
+    async def _run_task(self, task: _Task, column: TableColumn) -> None:
         enricher: Enricher | None = None
         config_error: str | None = None
         try:
@@ -300,7 +317,35 @@ async def process_job(
     if JobStatus(summary.status).is_final:
         return summary
     logger.info("job %s: processing %d task(s)", job_id, len(tasks))
+    finished = {(t.row_id, t.column_id): asyncio.Event() for t in tasks}
     async with asyncio.TaskGroup() as group:
         for task in tasks:
-            group.create_task(processor.run_task(task, columns[task.column_id]))
+            column = columns[task.column_id]
+            after = [
+                finished[(task.row_id, source)]
+                for source in _sources(column, columns)
+                if (task.row_id, source) in finished
+            ]
+            group.create_task(
+                processor.run_task(
+                    task, column, after=after, finished=finished[(task.row_id, task.column_id)]
+                )
+            )
     return await asyncio.to_thread(processor.complete)
+
+
+def _sources(column: TableColumn, columns: Mapping[int, TableColumn]) -> set[int]:
+    """Ids of the columns ``column``'s enricher reads that sit to its left.
+
+    A column can only refer to columns that existed when it was added, so looking left only
+    keeps the dependencies acyclic even if a config was edited by hand.
+    """
+    try:
+        names = get_enricher(column.enricher or "").referenced_columns(column.config)
+    except Exception:  # an unknown enricher or a broken config fails in the task itself
+        return set()
+    return {
+        cid
+        for cid, other in columns.items()
+        if other.name in names and other.position < column.position
+    }
