@@ -33,7 +33,7 @@ Runs:       create_run(task, payload=None, *, tags=(), status="QUEUED", metadata
             append_chunk(run_id, key, chunk) / append_chunks(run_id, key, chunks)
             run(run_id) -> RunView (a copy), run_ids() -> list, stream_chunks(run_id, key)
 Waiting:    wait_for_runs(count=1, within=10) -> list of run ids (blocks the calling thread)
-            wait_for_live_poll(run_id, within=10)   # a live poll is parked at the current row
+            wait_for_live_poll(run_id, within=10, count=1)  # polls held at the current row
             wait_for_stream_reader(run_id, key, within=10)
             await_* variants of the three for async tests (they run the wait in a thread)
 Tokens:     mint_token(scopes, *, expires_in=900.0, exp=None, extra_claims=None) -> str
@@ -42,10 +42,12 @@ Tokens:     mint_token(scopes, *, expires_in=900.0, exp=None, extra_claims=None)
 Faults:     inject(kind, fault, *, times=1, run_id=None), with fault one of
               Respond(status, body, headers)  answer this instead (e.g. 500, 503)
               Delay(seconds)                  a slow response, then the normal one
-              Drop(after=0)                   handle normally, then cut the connection mid-body
-                                              (SSE: after `after` records)
+              Drop(after=None, before_response=False)
+                                              handle normally, then cut the connection mid-body
+                                              (SSE: after `after` records), or reset it before
+                                              the response (a network error for the client)
             and shortcuts fail_next(kind, status=500), rate_limit_next(kind, reset_in=1.0)
-            (429 + `x-ratelimit-reset` in epoch ms), drop_next(kind, after=0),
+            (429 + `x-ratelimit-reset` in epoch ms), drop_next(kind, after=None, before_response=False),
             delay_next(kind, seconds), rotate_handle(run_id) (409 must-refetch on the next poll,
             held polls included).
             Kinds: trigger, claims, public_tokens, realtime_run, retrieve, cancel, metadata,
@@ -147,9 +149,17 @@ class Delay:
 
 @dataclass(frozen=True, slots=True)
 class Drop:
-    """Handle the request, then cut the connection mid-body (SSE: after `after` records)."""
+    """Handle the request, then cut the connection.
 
-    after: int = 0
+    By default mid-response: the headers and half the body are sent (with the full
+    Content-Length), or for an SSE stream the first `after` records. `after` set on a JSON
+    response is the number of body bytes sent. `before_response=True` resets the connection
+    before a single byte of the response (the client sees a network error), still after the
+    request was handled (a trigger creates its run).
+    """
+
+    after: int | None = None
+    before_response: bool = False
 
 
 Fault = Respond | Delay | Drop
@@ -772,14 +782,17 @@ class FakeTrigger:
         self._wait(lambda: len(self._runs) >= count, within, f"{count} run(s)")
         return self.run_ids()
 
-    def wait_for_live_poll(self, run_id: str, within: float = 10.0) -> None:
-        """Block until a `live=true` poll for the run is held at the run's current row."""
+    def wait_for_live_poll(self, run_id: str, within: float = 10.0, *, count: int = 1) -> None:
+        """Block until `count` `live=true` polls for the run are held at the run's current row.
+
+        A held poll has seen every change so far, so the next change is delivered on its own.
+        """
 
         def parked_at_current_row() -> bool:
             run = self._get(run_id)
-            return any(seen >= run.version for seen in run.parked_polls)
+            return sum(seen >= run.version for seen in run.parked_polls) >= count
 
-        self._wait(parked_at_current_row, within, f"a live poll on {run_id}")
+        self._wait(parked_at_current_row, within, f"{count} live poll(s) on {run_id}")
 
     def wait_for_stream_reader(self, run_id: str, key: str, within: float = 10.0) -> None:
         """Block until an SSE reader of the run's stream `key` is connected."""
@@ -793,8 +806,8 @@ class FakeTrigger:
     async def await_runs(self, count: int = 1, within: float = 10.0) -> list[str]:
         return await asyncio.to_thread(self.wait_for_runs, count, within)
 
-    async def await_live_poll(self, run_id: str, within: float = 10.0) -> None:
-        await asyncio.to_thread(self.wait_for_live_poll, run_id, within)
+    async def await_live_poll(self, run_id: str, within: float = 10.0, *, count: int = 1) -> None:
+        await asyncio.to_thread(lambda: self.wait_for_live_poll(run_id, within, count=count))
 
     async def await_stream_reader(self, run_id: str, key: str, within: float = 10.0) -> None:
         await asyncio.to_thread(self.wait_for_stream_reader, run_id, key, within)
@@ -880,9 +893,15 @@ class FakeTrigger:
         self.inject(kind, Respond(429, body, headers), times=times, run_id=run_id)
 
     def drop_next(
-        self, kind: FaultKind, *, after: int = 0, times: int = 1, run_id: str | None = None
+        self,
+        kind: FaultKind,
+        *,
+        after: int | None = None,
+        before_response: bool = False,
+        times: int = 1,
+        run_id: str | None = None,
     ) -> None:
-        self.inject(kind, Drop(after), times=times, run_id=run_id)
+        self.inject(kind, Drop(after, before_response), times=times, run_id=run_id)
 
     def delay_next(
         self, kind: FaultKind, seconds: float, *, times: int = 1, run_id: str | None = None
@@ -1055,9 +1074,21 @@ class FakeTrigger:
             await asyncio.sleep(fault.seconds)
         return None
 
-    @staticmethod
-    def _maybe_drop(fault: Fault | None, response: Response) -> Response:
-        return _DroppingResponse(response) if isinstance(fault, Drop) else response
+    def _maybe_drop(self, fault: Fault | None, response: Response) -> Response:
+        return (
+            _DroppingResponse(response, fault, self._abort) if isinstance(fault, Drop) else response
+        )
+
+    def _abort(self, scope: Scope) -> None:
+        """Reset the TCP connection a request came on (uvicorn keeps no handle in the scope)."""
+        server = self._server
+        client = tuple(scope.get("client") or ())
+        if server is None:
+            return
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if getattr(connection, "client", None) == client and transport is not None:
+                transport.abort()
 
     def _run_resources(self, run: _Run) -> list[proto.Resource]:
         return [
@@ -1580,7 +1611,9 @@ class FakeTrigger:
             parsed = proto.parse_v1_last_event_id(last_event_id)
             cursor = self._v1_cursor(found, key, parsed)
             headers = {"Cache-Control": "no-cache", "Connection": "keep-alive"}
-        drop_after = fault.after if isinstance(fault, Drop) else None
+        if isinstance(fault, Drop) and fault.before_response:
+            return self._maybe_drop(fault, Response())
+        drop_after = (fault.after or 0) if isinstance(fault, Drop) else None
         body = self._sse(found, key, version, cursor, timeout, drop_after)
         response = StreamingResponse(body, media_type="text/event-stream", headers=headers)
         return self._cors(request, response)
@@ -1733,13 +1766,19 @@ def _retrieve_body(run: _Run) -> dict[str, Any]:
 
 
 class _DroppingResponse(Response):
-    """Send the headers (with the full Content-Length) and half the body, then drop."""
+    """Cut the connection: before the response, or after the headers and part of the body."""
 
-    def __init__(self, inner: Response) -> None:
+    def __init__(self, inner: Response, fault: Drop, abort: Callable[[Scope], None]) -> None:
         self._inner = inner
+        self._fault = fault
+        self._abort = abort
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._fault.before_response:
+            self._abort(scope)
+            raise DroppedConnection
         body = bytes(self._inner.body)
+        cut = len(body) // 2 if self._fault.after is None else min(self._fault.after, len(body) - 1)
         await send(
             {
                 "type": "http.response.start",
@@ -1747,9 +1786,7 @@ class _DroppingResponse(Response):
                 "headers": self._inner.raw_headers,
             }
         )
-        await send(
-            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
-        )
+        await send({"type": "http.response.body", "body": body[: max(cut, 0)], "more_body": True})
         raise DroppedConnection
 
 

@@ -106,25 +106,41 @@ def token_minter() -> TokenMinter:
     return pyjwt_minter
 
 
-def scripted_executor(fake: FakeTrigger, cells: Sequence[dict[str, Any]]) -> Any:
-    """Play the task: each row change waits until the SDK's live poll holds the previous row.
+def scripted_executor(
+    fake: FakeTrigger,
+    cells: Sequence[dict[str, Any]],
+    *,
+    subscribers: int = 1,
+    before_step: Callable[[int, str], None] | None = None,
+) -> Any:
+    """Play the task: each row change waits until every subscriber's live poll holds the last row.
 
-    Waiting for the held poll before each change makes every change its own shape response, so
-    the exact sequence of updates the SDK yields can be asserted (nothing merged, lost or doubled).
+    Waiting for the held polls before each change makes every change its own shape response, so
+    the exact sequence of updates each client yields can be asserted (nothing merged, lost or
+    doubled). `before_step(step, run_id)` runs just before change number `step` (faults go there).
     """
 
     async def execute(run: RunControl) -> None:
-        await fake.await_live_poll(run.id)
-        run.set_status("EXECUTING")
+        step = 0
+
+        async def change(apply: Callable[[], object]) -> None:
+            nonlocal step
+            await fake.await_live_poll(run.id, count=subscribers)
+            if before_step is not None:
+                before_step(step, run.id)
+            apply()
+            step += 1
+
+        await change(lambda: run.set_status("EXECUTING"))
         for done, cell in enumerate(cells, start=1):
-            await fake.await_live_poll(run.id)
-            run.update_metadata(
-                [{"type": "set", "key": "progress", "value": {"done": done, "total": len(cells)}}]
+            progress = {"done": done, "total": len(cells)}
+            await change(
+                lambda progress=progress: run.update_metadata(
+                    [{"type": "set", "key": "progress", "value": progress}]
+                )
             )
-            await fake.await_live_poll(run.id)
-            run.append_chunk("cells", cell)
-        await fake.await_live_poll(run.id)
-        run.complete({"ok": True, "cells": len(cells)})
+            await change(lambda cell=cell: run.append_chunk("cells", cell))
+        await change(lambda: run.complete({"ok": True, "cells": len(cells)}))
 
     return execute
 
@@ -305,3 +321,97 @@ async def test_core_validate_jwt_judges_python_tokens_like_the_fake(
     assert retrieved["wrong_scope"]["status"] == 403
     assert retrieved["wrong_scope"]["name"] == "PermissionDeniedError"
     assert retrieved["write_only"]["status"] == 403
+
+
+async def test_sdk_rides_out_the_fakes_faults(fake_factory: Callable[..., FakeTrigger]) -> None:
+    """Every fault hook, met by the official client: it recovers as documented, losing nothing."""
+    fake = fake_factory(live_poll_timeout=5.0, stream_version="v2")
+    injected: list[str] = []
+
+    def faults(step: int, run_id: str) -> None:
+        if step == 0:
+            fake.rotate_handle(run_id)  # the held poll is answered 409 must-refetch
+        elif step == 1:
+            fake.fail_next("realtime_run", 503, run_id=run_id)
+        elif step == 2:
+            fake.rate_limit_next("realtime_run", reset_in=0.2, run_id=run_id)
+        elif step == 3:
+            fake.drop_next("realtime_run", before_response=True, run_id=run_id)
+        elif step == 4:
+            fake.delay_next("realtime_run", 0.3, run_id=run_id)
+        injected.append(f"step {step}")
+
+    fake.executor = scripted_executor(fake, CELLS, before_step=faults)
+    # The run is created, then the connection is reset: the SDK retries with the same request key.
+    fake.drop_next("trigger", before_response=True)
+    # The stream reader's first connection is cut after one record; it resumes with Last-Event-ID.
+    fake.drop_next("stream_read", after=1)
+
+    report = await _run_probe_async(
+        "run", fake, PROBE_STREAM_TIMEOUT="2", PROBE_IDEMPOTENCY_KEY="job-faults"
+    )
+
+    run_id = report["trigger"]["id"]
+    assert fake.run_ids() == [run_id]
+    assert report["replay"] == {"id": run_id, "isCached": True}
+    assert len(injected) == 6
+    seen = [(u["status"], u.get("metadata"), u["realtimeStreams"]) for u in report["updates"]]
+    assert seen == expected_updates(run_id)
+    assert report["chunks"] == CELLS
+
+    polls = fake.requests_of("realtime_run")
+    first_handle = f"handle={polls[1].query.split('handle=')[1].split('&')[0]}"
+    refetch = [p for p in polls if "expired_handle=" in p.query]
+    assert refetch
+    assert "offset=-1" in refetch[0].query
+    assert f"expired_{first_handle}" in refetch[0].query
+    assert all(f"&{first_handle}&" not in f"&{p.query}&" for p in refetch)
+    assert polls.index(refetch[0]) == len(polls) - len(refetch)  # never back to the old handle
+    reads = fake.requests_of("stream_read")
+    assert len(reads) >= 2
+    assert reads[1].headers["last-event-id"] == "0"
+    keys = {r.headers["x-trigger-request-idempotency-key"] for r in fake.requests_of("trigger")}
+    assert len(fake.requests_of("trigger")) == 3  # dropped + retried, then the replay
+    assert len(keys) == 2
+
+
+async def test_sdk_and_trigger_client_see_the_same_run(
+    fake_factory: Callable[..., FakeTrigger],
+) -> None:
+    """The official SDK and `TriggerClient` subscribe to one scripted run side by side."""
+    from enrichment_app.trigger import TriggerClient
+
+    fake = fake_factory(live_poll_timeout=5.0, stream_version="v2")
+    fake.executor = scripted_executor(fake, CELLS, subscribers=2)
+
+    async def python_side() -> tuple[list[tuple[str, Any]], list[Any]]:
+        (run_id,) = await fake.await_runs(1)
+        async with TriggerClient(secret_key=fake.secret_key, base_url=fake.url) as client:
+            token = await client.create_public_token(
+                scopes={"read": {"runs": [run_id]}}, expiration_time="1h"
+            )
+
+            async def updates() -> list[tuple[str, Any]]:
+                return [
+                    (run.status, run.metadata)
+                    async for run in client.subscribe_to_run(run_id, access_token=token)
+                ]
+
+            async def chunks() -> list[Any]:
+                return [
+                    chunk
+                    async for chunk in client.read_stream(
+                        run_id, "cells", access_token=token, timeout_seconds=2
+                    )
+                ]
+
+            return await asyncio.gather(updates(), chunks())
+
+    sdk_report, (py_updates, py_chunks) = await asyncio.gather(
+        _run_probe_async("run", fake, PROBE_STREAM_TIMEOUT="2"), python_side()
+    )
+
+    sdk_updates = [(u["status"], u.get("metadata")) for u in sdk_report["updates"]]
+    assert sdk_updates == [(status, metadata) for status, metadata, _ in expected_updates("")]
+    assert py_updates == sdk_updates
+    assert py_chunks == sdk_report["chunks"] == CELLS
