@@ -244,7 +244,9 @@ def _insert_row_batch(
     max_cell_chars: int,
 ) -> None:
     result = session.execute(
-        sa.insert(TableRow).returning(col(TableRow.id), col(TableRow.position), sort_by_parameter_order=True),
+        sa.insert(TableRow).returning(
+            col(TableRow.id), col(TableRow.position), sort_by_parameter_order=True
+        ),
         [{"table_id": table_id, "position": first_position + i} for i in range(len(batch))],
     )
     row_ids = [row_id for row_id, _ in result.all()]
@@ -382,14 +384,22 @@ def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]
         ) from exc
     if "\x00" in text:
         raise CsvImportError("The file contains NUL bytes; it does not look like a CSV file.")
+    # Sniff only the delimiter and leading spaces: the sniffer's guesses at quoting are
+    # unreliable (it may decide that "" is not an escaped quote and corrupt values), and every
+    # spreadsheet writes RFC 4180 quotes anyway.
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text[:8192], delimiters=",;\t"
-        )
+        sniffed = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
+        delimiter, skip_space = sniffed.delimiter, bool(sniffed.skipinitialspace)
     except csv.Error:
-        dialect = csv.excel
+        delimiter, skip_space = ",", False
     # strict: an unterminated quote is an error, not the rest of the file swallowed into one cell.
-    reader = csv.reader(io.StringIO(text, newline=""), dialect, strict=True)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        csv.excel,
+        delimiter=delimiter,
+        skipinitialspace=skip_space,
+        strict=True,
+    )
     try:
         records = list(reader)
     except csv.Error as exc:
