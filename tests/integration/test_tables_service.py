@@ -84,6 +84,12 @@ GOOD_FILES = [
         id="quoted newlines, commas and quotes",
     ),
     pytest.param(
+        b'name,bio\nAda,"line one\nline two, with ""quotes"""\nBob,plain\n',
+        ["name", "bio"],
+        [["Ada", 'line one\nline two, with "quotes"'], ["Bob", "plain"]],
+        id="escaped quotes closing a multi-line value",
+    ),
+    pytest.param(
         b"email\na@example.com\n\nb@example.com\n",
         ["email"],
         [["a@example.com"], ["b@example.com"]],
@@ -136,6 +142,7 @@ BAD_FILES = [
     pytest.param(
         b'name,bio\nAda,"never closed\nBob,x\nCy,y\n', "unexpected end of data", id="open quote"
     ),
+    pytest.param(b'name,city\n"Ada"x,Rome\n', "',' expected after '\"'", id="stray quote"),
     pytest.param(
         b"name\n" + b"x" * MAX_BYTES, f"larger than {MAX_BYTES // 1024} KB", id="over the size cap"
     ),

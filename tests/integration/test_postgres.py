@@ -1,0 +1,241 @@
+"""The core on PostgreSQL: a throwaway PostgreSQL cluster started from Debian's packages.
+
+The cluster lives in a temporary directory, listens on a free loopback port (and a Unix socket
+in that directory) and is stopped when the test session ends. Each test gets its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from enrichment_app.db.engine import SessionFactory
+from enrichment_app.db.migrate import alembic_config, upgrade_database
+from enrichment_app.db.models import EnrichmentTask
+from enrichment_app.domain import CellStatus, TaskStatus
+from enrichment_app.errors import CsvImportError
+from enrichment_app.runner.processing import process_job
+from enrichment_app.services.demo import seed_demo
+from enrichment_app.services.jobs import cancel_job, create_job
+from enrichment_app.services.tables import delete_table, export_csv, import_csv
+from enrichment_app.settings import Settings
+from tests.integration.db_helpers import cells_of, column_refs, row_counts, tasks_of
+
+pytestmark = pytest.mark.postgres
+
+PG_USER = "postgres"
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found or not found[-1].with_name("pg_ctl").exists():
+        pytest.fail(
+            "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb and pg_ctl) are "
+            "missing; run `scripts/bootstrap.sh --dev` to install them.",
+            pytrace=False,
+        )
+    return found[-1].parent
+
+
+def _as_postgres(*command: str | Path) -> list[str]:
+    """Run as the postgres OS user: the server refuses to run as root."""
+    args = [str(c) for c in command]
+    return ["runuser", "-u", PG_USER, "--", *args] if os.geteuid() == 0 else args
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{command[-1]!r} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Start a PostgreSQL cluster for this test session; yields the URL of its admin database."""
+    bindir = _pg_bin()
+    # Not under pytest's tmp dir: its parents are private to root and postgres must reach it.
+    root = Path(tempfile.mkdtemp(prefix="enrichment-pg-"))
+    data, log = root / "data", root / "server.log"
+    if os.geteuid() == 0:
+        shutil.chown(root, user=PG_USER, group=PG_USER)
+    port = _free_port()
+    started = False
+    try:
+        _run(
+            _as_postgres(
+                bindir / "initdb",
+                "-D",
+                data,
+                "-U",
+                PG_USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            )
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        _run(
+            _as_postgres(
+                bindir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"
+            )
+        )
+        started = True
+        yield f"postgresql+psycopg://{PG_USER}@127.0.0.1:{port}/postgres"
+    except RuntimeError as exc:
+        server_log = log.read_text() if log.exists() else "(no server log)"
+        pytest.fail(f"Could not start PostgreSQL: {exc}\n{server_log}", pytrace=False)
+    finally:
+        if started:
+            subprocess.run(
+                _as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings pointing at a fresh database of the session's cluster (replaces the SQLite one)."""
+    name = f"t_{abs(hash(request.node.nodeid)) % 10**10}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=postgres_url.rsplit("/", 1)[0] + f"/{name}",
+            max_cells_per_job=5000,
+            max_cell_chars=10_000,
+            max_csv_bytes=1024 * 1024,
+            seed_demo=False,
+            run_local_jobs=True,
+            llm_api_key=None,
+            trigger_secret_key=None,
+            enrichment_api_key=None,
+        )
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def test_migrations_apply_and_are_idempotent(engine: sa.Engine) -> None:
+    assert engine.dialect.name == "postgresql"
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as connection:
+        assert (
+            connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == head
+        )
+        tables = set(sa.inspect(connection).get_table_names())
+        index = connection.execute(
+            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_task_active_cell'")
+        ).scalar_one()
+    assert {"data_table", "table_column", "table_row", "cell", "enrichment_job"} < tables
+    assert "UNIQUE" in index
+    assert "WHERE" in index
+    upgrade_database(engine)  # already at head: nothing happens, nothing breaks
+
+
+def test_csv_import_export_and_refusal(open_session: SessionFactory) -> None:
+    data = 'name,bio\nAda,"line one\nline two, with ""quotes"""\nZoë,<b>x</b>\n'.encode()
+    with open_session() as session:
+        table = import_csv(
+            session=session, name="Up", data=data, max_bytes=10_000, max_cell_chars=100
+        )
+        session.commit()
+        assert table.id is not None
+        assert export_csv(session=session, table_id=table.id) == data.decode()
+        before = row_counts(session)
+    with open_session() as session, pytest.raises(CsvImportError, match="twice"):
+        import_csv(
+            session=session, name="Bad", data=b"a,A\n1,2\n", max_bytes=10_000, max_cell_chars=100
+        )
+    with open_session() as session:
+        assert row_counts(session) == before
+        delete_table(session=session, table_id=table.id)
+        session.commit()
+        assert set(row_counts(session).values()) == {0}
+
+
+async def test_a_job_runs_and_another_is_cancelled(
+    open_session: SessionFactory, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    with open_session() as session:
+        demo = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
+        assert demo is not None
+        assert demo.id is not None
+        domains = column_refs(session, demo.id, "Email domain")
+        intros = column_refs(session, demo.id, "Intro line")
+        job = create_job(session=session, table_id=demo.id, cells=domains, max_cells=100).job
+    assert job.id is not None
+    results = []
+    summary = await process_job(
+        job.id, session_factory=open_session, http=http, settings=settings, on_result=results.append
+    )
+    assert (summary.status, summary.done, summary.failed) == ("completed", 24, 1)
+    assert len(results) == 25
+    with open_session() as session:
+        assert cells_of(session, domains[:1])[0].value == "acme-robotics.example"
+        other = create_job(session=session, table_id=demo.id, cells=intros, max_cells=100)
+        assert other.job.id is not None
+        canceled = cancel_job(session=session, job_id=other.job.id)
+        assert canceled.status == "canceled"
+        assert {c.status for c in cells_of(session, intros)} == {CellStatus.CANCELED}
+        assert {t.status for t in tasks_of(session, other.job.id)} == {TaskStatus.CANCELED}
+
+
+def test_the_database_refuses_a_second_active_task_for_a_cell(
+    open_session: SessionFactory, settings: Settings
+) -> None:
+    with open_session() as session:
+        demo = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
+        assert demo is not None
+        assert demo.id is not None
+        ref = column_refs(session, demo.id, "Email domain")[0]
+        job = create_job(session=session, table_id=demo.id, cells=[ref], max_cells=10).job
+    with (
+        open_session() as session,
+        pytest.raises(sa.exc.IntegrityError, match="uq_task_active_cell"),
+    ):
+        session.add(
+            EnrichmentTask(
+                job_id=job.id, row_id=ref.row_id, column_id=ref.column_id, status=TaskStatus.RUNNING
+            )
+        )
+        session.commit()
+    with open_session() as session:
+        session.add(
+            EnrichmentTask(job_id=job.id, row_id=ref.row_id, column_id=ref.column_id, status="done")
+        )
+        session.commit()
+        tasks = session.exec(select(EnrichmentTask).where(EnrichmentTask.job_id == job.id)).all()
+        assert sorted(t.status for t in tasks) == ["done", "queued"]
