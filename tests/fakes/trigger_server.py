@@ -35,6 +35,7 @@ Runs:       create_run(task, payload=None, *, tags=(), status="QUEUED", metadata
 Waiting:    wait_for_runs(count=1, within=10) -> list of run ids (blocks the calling thread)
             wait_for_live_poll(run_id, within=10, count=1)  # polls held at the current row
             wait_for_stream_reader(run_id, key, within=10)
+            wait_for_status(run_id, status, within=10)
             await_* variants of the three for async tests (they run the wait in a thread)
 Tokens:     mint_token(scopes, *, expires_in=900.0, exp=None, extra_claims=None) -> str
             expire_tokens()        # every token issued or presented so far now gets 401
@@ -802,6 +803,14 @@ class FakeTrigger:
             return stream is not None and stream.readers > 0
 
         self._wait(connected, within, f"a reader of {run_id}/{key}")
+
+    def wait_for_status(self, run_id: str, status: str, within: float = 10.0) -> None:
+        """Block until the run reaches `status` (an SDK or a database status name)."""
+        db_status = proto.to_db_status(status)
+        self._wait(lambda: self._get(run_id).status == db_status, within, f"{run_id} {status}")
+
+    async def await_status(self, run_id: str, status: str, within: float = 10.0) -> None:
+        await asyncio.to_thread(self.wait_for_status, run_id, status, within)
 
     async def await_runs(self, count: int = 1, within: float = 10.0) -> list[str]:
         return await asyncio.to_thread(self.wait_for_runs, count, within)
