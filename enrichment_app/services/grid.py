@@ -50,7 +50,9 @@ def load_grid(*, session: Session, table_id: int) -> Grid:
     rows = list_rows(session=session, table_id=table_id)
     col_index = {c.id: i for i, c in enumerate(columns)}
     row_index = {r.id: i for i, r in enumerate(rows)}
-    cells: list[list[GridCell]] = [[{"v": "", "s": "empty", "e": ""} for _ in columns] for _ in rows]
+    cells: list[list[GridCell]] = [
+        [{"v": "", "s": "empty", "e": ""} for _ in columns] for _ in rows
+    ]
     for cell in list_cells(session=session, table_id=table_id):
         r, c = row_index.get(cell.row_id), col_index.get(cell.column_id)
         if r is not None and c is not None:

@@ -159,7 +159,9 @@ def create_job(
     try:
         session.flush()
         result = session.execute(
-            sa.insert(EnrichmentTask).returning(col(EnrichmentTask.id), sort_by_parameter_order=True),
+            sa.insert(EnrichmentTask).returning(
+                col(EnrichmentTask.id), sort_by_parameter_order=True
+            ),
             [
                 {
                     "job_id": job.id,
