@@ -12,7 +12,9 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite:///enrichment.db"
+DEFAULT_DATABASE_URL = "sqlite:///.data/enrichment.db"
+"""Under a hidden folder: Reflex's dev reloader watches every other file in the project root,
+and SQLite's -wal/-shm files change on every write."""
 DEFAULT_TRIGGER_API_URL = "https://api.trigger.dev"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,10 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def create_db_engine(url: str) -> sa.Engine:
     """Build an engine for ``url`` with settings that suit this app's mix of reads and writes."""
     if url.startswith("sqlite"):
-        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        database = sa.make_url(url).database
+        in_memory = database in (None, "", ":memory:")
+        if not in_memory and database:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
