@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 from reflex.vars.base import VarData
 
-from enrichment_app.state.table import TableState
+from enrichment_app.state.table import TableState, grid_selection
 
 # Colours per cell status (Glide theme overrides), chosen to read at a glance.
 _CELL_RENDERER = """(([col, row]) => {
@@ -48,11 +48,12 @@ def cell_renderer() -> rx.Var:
 
 def table_grid() -> rx.Component:
     return rx.box(
+        grid_selection,
         rx.data_editor(
             columns=TableState.grid_columns,
             data=TableState.cells,
-            grid_selection=TableState.selection,
-            on_grid_selection_change=TableState.select,
+            grid_selection=grid_selection.value,
+            on_grid_selection_change=[grid_selection.set, TableState.select],
             on_selection_cleared=TableState.clear_selection,
             on_cell_edited=TableState.edit_cell,
             range_select="multi-rect",

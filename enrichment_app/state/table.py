@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import reflex as rx
+from reflex.experimental.client_state import ClientStateVar
 
 from enrichment_app.domain import CellRef, ColumnKind, JobStatus, utcnow
 from enrichment_app.errors import EnrichmentAppError, NotFoundError
@@ -26,11 +27,31 @@ POLL_FIRST_SECONDS = 0.5
 POLL_MAX_SECONDS = 3.0
 POLL_BACKOFF = 1.5
 
-EMPTY_SELECTION: dict[str, Any] = {
-    "current": None,
-    "columns": {"items": []},
-    "rows": {"items": []},
-}
+
+def cursor_at(col: int, row: int) -> dict[str, Any]:
+    """A selection of just one active cell.
+
+    The grid always keeps an active cell, as spreadsheets do: Glide selects the first cell
+    when it gains focus with no current cell, and with a server-controlled selection that
+    arrives after the user's own click and overrides it.
+    """
+    return {
+        "current": {
+            "cell": [col, row],
+            "range": {"x": col, "y": row, "width": 1, "height": 1},
+            "rangeStack": [],
+        },
+        "columns": {"items": []},
+        "rows": {"items": []},
+    }
+
+
+INITIAL_SELECTION = cursor_at(0, 0)
+
+grid_selection = ClientStateVar.create("grid_selection", default=INITIAL_SELECTION)
+"""The grid's selection lives in the browser, so the grid redraws it at once; every change
+is also sent to ``TableState.select``. A server-controlled selection lags the mouse, and
+Glide then resets it to the first cell when the canvas takes focus."""
 
 
 def _tab_is_open(token: str) -> bool:
@@ -54,7 +75,7 @@ class TableState(rx.State):
 
     grid_columns: list[dict[str, Any]] = []
     cells: list[list[dict[str, str]]] = []
-    selection: dict[str, Any] = EMPTY_SELECTION
+    selection: dict[str, Any] = INITIAL_SELECTION
     run_count: int = 0
     selected_count: int = 0
     focus: list[int] = []
@@ -109,6 +130,11 @@ class TableState(rx.State):
             JobStatus.FAILED.value: "red",
             JobStatus.CANCELED.value: "gray",
         }.get(self.job_status, "gray")
+
+    @rx.var
+    def table_meta(self) -> str:
+        rows, cols = len(self.cells), len(self.grid_columns)
+        return f"{rows} row{'s' * (rows != 1)} · {cols} column{'s' * (cols != 1)}"
 
     @rx.var
     def run_label(self) -> str:
@@ -169,9 +195,10 @@ class TableState(rx.State):
     @rx.event
     async def load(self):
         """Load the table named in the URL and re-attach to its running job, if any."""
-        raw = self.router.page.params.get("table_id", "")
+        raw = self.router.url.path.rstrip("/").rpartition("/")[2]
         self.not_found, self.load_error, self.message = False, "", ""
-        self.selection, self.run_count, self.selected_count, self.focus = EMPTY_SELECTION, 0, 0, []
+        self._apply_selection(INITIAL_SELECTION)
+        yield grid_selection.push(INITIAL_SELECTION)
         self.starting = False
         try:
             table_id = int(raw)
@@ -197,13 +224,16 @@ class TableState(rx.State):
         self._apply_job(job)
         self._since = since
         if job is not None and not job.is_final:
-            return TableState.watch_job
+            yield TableState.watch_job
 
     # --- selection and editing ------------------------------------------------------
 
     @rx.event
     def select(self, selection: dict[str, Any]):
         """Track the grid selection and how many of its cells would run."""
+        self._apply_selection(selection)
+
+    def _apply_selection(self, selection: dict[str, Any]) -> None:
         self.selection = selection
         points = selected_points(selection, n_cols=len(self.grid_columns), n_rows=len(self.cells))
         self.selected_count = len(points)
@@ -214,9 +244,10 @@ class TableState(rx.State):
 
     @rx.event
     def clear_selection(self):
-        self.selection = EMPTY_SELECTION
-        self.run_count = self.selected_count = 0
-        self.focus = []
+        """Escape clears the selected ranges but keeps the active cell."""
+        col, row = self.focus if len(self.focus) == 2 else (0, 0)
+        self._apply_selection(cursor_at(col, row))
+        return grid_selection.push(self.selection)
 
     def _runnable_refs(self) -> list[CellRef]:
         points = selected_points(
