@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from enrichment_app.enrichers import EnrichContext, get_enricher
@@ -185,7 +186,6 @@ async def test_the_fake_validates_requests_like_the_real_api(
 
 
 async def test_the_official_openai_client_talks_to_the_fake(openai_server: FakeOpenAI) -> None:
-    openai = pytest.importorskip("openai")
     async with openai.AsyncOpenAI(
         base_url=openai_server.base_url, api_key=openai_server.api_key, max_retries=0
     ) as client:

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (idempotently) and runs the whole suite:
+# lint, type checks, unit + integration + state tests, then the browser end-to-end tests
+# in their own pytest process (Reflex's test harness re-imports the app).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh --dev
+source scripts/env.sh
+mkdir -p test-artifacts
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy (strict, core)"
+mypy
+if [ -f trigger/package.json ]; then
+  echo "== tsc (trigger/)"
+  (cd trigger && npx --no-install tsc --noEmit)
+fi
+echo "== pytest: unit, integration, state"
+pytest tests --ignore=tests/e2e "$@"
+echo "== pytest: browser end-to-end (Debian Chromium via Playwright)"
+pytest tests/e2e "$@"

@@ -1,0 +1,154 @@
+"""The table page in a real browser: select, Run, watch the status, inspect cells, cancel."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import ARTIFACTS, GatedApi
+from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
+
+pytestmark = pytest.mark.e2e
+expect.set_options(timeout=15_000)
+
+DEMO_WIDTHS = [180, 180, 180, 220, 220]
+COMPANY, WEBSITE, EMAIL, DOMAIN, INTRO = range(5)
+
+
+def test_start_page_opens_demo_table_with_run_disabled(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/")
+    expect(page).to_have_url(re.compile(r"/tables/\d+$"))
+    expect(page.locator("#table-name")).to_have_text("Demo: companies")
+    expect(page.locator("#mode")).to_have_text("Local runner")
+    expect(page.locator("#run-button")).to_have_text("Run 0 cells")
+    expect(page.locator("#run-button")).to_be_disabled()
+
+
+def test_drag_select_run_and_watch_statuses_to_enriched(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables/1")
+    grid = open_grid(page, DEMO_WIDTHS)
+    page.mouse.click(*grid.cell(DOMAIN, 0))
+    drag(page, grid.cell(DOMAIN, 0), grid.cell(INTRO, 9))
+    expect(page.locator("#run-button")).to_have_text("Run 20 cells")
+    expect(page.locator("#run-button")).to_be_enabled()
+
+    watch_status(page)
+    page.locator("#run-button").click()
+    expect(page.locator("#job-status")).to_have_text("Enriched!")
+    statuses = seen_statuses(page)
+    assert statuses[0] == "Starting…", statuses  # the demo table had no job before this test
+    assert statuses[-1] == "Enriched!", statuses
+
+    page.mouse.click(*grid.cell(DOMAIN, 3))
+    expect(page.locator("#inspector-value")).to_have_text("deltagrid.example")
+    expect(page.locator("#inspector-status")).to_have_text("done")
+    page.mouse.click(*grid.cell(INTRO, 0))
+    expect(page.locator("#inspector-value")).to_have_text(
+        "Hi Acme Robotics team, we noticed acme-robotics.example and would love to talk."
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "enriched-table.png"), full_page=True)
+
+
+def test_error_cell_shows_its_message(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables/1")
+    grid = open_grid(page, DEMO_WIDTHS)
+    row = 17  # Redwood Legal, whose contact email is not an email address
+    page.mouse.click(*grid.cell(DOMAIN, row))
+    expect(page.locator("#run-button")).to_have_text("Run 1 cell")
+    page.locator("#run-button").click()
+    expect(page.locator("#job-status")).to_have_text("Enriched! (1 failed)")
+    page.mouse.click(*grid.cell(COMPANY, row))
+    expect(page.locator("#inspector-value")).to_have_text("Redwood Legal")
+    page.mouse.click(*grid.cell(DOMAIN, row))
+    expect(page.locator("#inspector-status")).to_have_text("error")
+    expect(page.locator("#inspector-error")).to_contain_text("not an email address")
+
+
+def test_input_selection_cannot_run_and_edits_persist_as_text(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables/1")
+    grid = open_grid(page, DEMO_WIDTHS)
+    page.mouse.click(*grid.cell(WEBSITE, 1))
+    expect(page.locator("#inspector-value")).to_have_text("blueharbor.example")
+    expect(page.locator("#run-button")).to_have_text("Run 0 cells")
+    expect(page.locator("#run-button")).to_be_disabled()
+
+    payload = "<img src=x onerror=window.__xss=1><script>window.__xss=2</script>"
+    page.mouse.dblclick(*grid.cell(WEBSITE, 1))
+    editor = page.locator("textarea.gdg-input")
+    editor.fill(payload)
+    editor.press("Enter")
+    expect(editor).to_have_count(0)
+    page.mouse.click(*grid.cell(WEBSITE, 1))
+    expect(page.locator("#inspector-value")).to_have_text(payload)
+
+    page.reload()
+    grid = open_grid(page, DEMO_WIDTHS)
+    page.mouse.click(*grid.cell(WEBSITE, 1))
+    expect(page.locator("#inspector-value")).to_have_text(payload)
+    assert page.evaluate("window.__xss") is None
+
+
+def test_unknown_table_shows_not_found(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables/987654")
+    expect(page.locator("#not-found")).to_have_text("Table not found")
+    page.goto(app_url + "/tables/not-a-number")
+    expect(page.locator("#not-found")).to_have_text("Table not found")
+
+
+def test_add_column_then_progress_counts_up_and_cancel_stops(
+    page: Page, app_url: str, gated_api: GatedApi
+) -> None:
+    page.goto(app_url + "/tables/1")
+    open_grid(page, DEMO_WIDTHS)
+
+    page.locator("#add-column-button").click()
+    page.locator("#column-name").fill("Industry")
+    page.locator("#column-enricher").click()
+    page.get_by_role("option", name="HTTP JSON API").click()
+    page.locator("#column-config").fill("{not json")
+    page.locator("#column-submit").click()
+    expect(page.locator("#column-error")).to_contain_text("not valid JSON")
+    config = {
+        "method": "GET",
+        "url": gated_api.url + "/lookup?company={Company}",
+        "path": "data.industry",
+    }
+    page.locator("#column-config").fill(json.dumps(config))
+    page.locator("#column-submit").click()
+    expect(page.locator("#column-error")).to_have_count(0)
+    expect(page.locator("#table-meta")).to_have_text("25 rows · 6 columns")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    grid = open_grid(page, [*DEMO_WIDTHS, 220])
+    page.mouse.click(*grid.cell(5, 0))
+    expect(page.locator("#run-button")).to_have_text("Run 1 cell")
+    page.mouse.click(*grid.header(5))
+    expect(page.locator("#run-button")).to_have_text("Run 25 cells")
+    watch_status(page)
+    page.locator("#run-button").click()
+    expect(page.locator("#job-status")).to_have_text("Enriching… (0/25)")
+    gated_api.release(3)
+    expect(page.locator("#job-status")).to_have_text("Enriching… (3/25)")
+    gated_api.release(2)
+    expect(page.locator("#job-status")).to_have_text("Enriching… (5/25)")
+
+    page.locator("#cancel-button").click()
+    expect(page.locator("#job-status")).to_have_text("Canceled")
+    expect(page.locator("#cancel-button")).to_have_count(0)
+    statuses = seen_statuses(page)
+    run = statuses[statuses.index("Starting…") :]
+    assert run[-1] == "Canceled", statuses
+    assert [s for s in run if s.startswith("Enriching")][:3] == [
+        "Enriching… (0/25)",
+        "Enriching… (3/25)",
+        "Enriching… (5/25)",
+    ], statuses
+
+    page.mouse.click(*grid.cell(5, 0))
+    expect(page.locator("#inspector-value")).to_have_text("Acme Robotics industry")
+    page.mouse.click(*grid.cell(5, 12))
+    expect(page.locator("#inspector-status")).to_have_text("canceled")
