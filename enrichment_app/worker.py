@@ -53,7 +53,7 @@ async def run_worker(job_id: int, *, settings: Settings, out: TextIO) -> int:
                     on_result=report,
                 )
             except EnrichmentAppError as exc:
-                _emit(out, {"type": "error", "jobId": job_id, "error": str(exc)})
+                _emit(out, {"type": "error", "job_id": job_id, "error": str(exc)})
                 return 1
             except Exception as exc:
                 logger.exception("job %s crashed", job_id)

@@ -102,7 +102,7 @@ def test_an_unknown_job_exits_1_with_an_error_line(settings: Settings, tmp_path:
     done = _run_worker(settings, tmp_path, "4242")
     assert done.returncode == 1
     assert _lines(done.stdout) == [
-        {"type": "error", "jobId": 4242, "error": "Job 4242 does not exist."}
+        {"type": "error", "job_id": 4242, "error": "Job 4242 does not exist."}
     ]
 
 
