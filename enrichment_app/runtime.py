@@ -18,9 +18,14 @@ import sqlalchemy as sa
 
 from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
+from enrichment_app.domain import JobBackend
+from enrichment_app.live.hub import RunHub
+from enrichment_app.runner.base import JobRunner
 from enrichment_app.runner.local import LocalRunner
+from enrichment_app.runner.trigger import TriggerRunner
 from enrichment_app.services.demo import seed_demo
 from enrichment_app.settings import Settings, get_settings
+from enrichment_app.trigger import TriggerClient
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +35,8 @@ class Runtime:
     settings: Settings
     _http: httpx.AsyncClient | None = field(default=None, init=False)
     _runner: LocalRunner | None = field(default=None, init=False)
+    _trigger: TriggerRunner | None = field(default=None, init=False)
+    _hub: RunHub | None = field(default=None, init=False)
 
     @cached_property
     def engine(self) -> sa.Engine:
@@ -65,6 +72,44 @@ class Runtime:
             )
         return self._runner
 
+    @property
+    def backend(self) -> JobBackend:
+        """Where new jobs run: Trigger.dev when a secret key is configured, else in-process."""
+        return JobBackend.TRIGGER if self.settings.trigger_enabled else JobBackend.LOCAL
+
+    @property
+    def trigger(self) -> TriggerRunner | None:
+        key = self.settings.trigger_secret_key
+        if key is None:
+            return None
+        if self._trigger is None:
+            client = TriggerClient(
+                secret_key=key.get_secret_value(),
+                base_url=self.settings.trigger_api_url,
+                http=self.http,
+            )
+            self._trigger = TriggerRunner(
+                client=client, local=self.runner, session_factory=self.open_session
+            )
+        return self._trigger
+
+    @property
+    def hub(self) -> RunHub | None:
+        """Shared Realtime subscriptions, when Trigger.dev mode is on."""
+        trigger = self.trigger
+        if trigger is None:
+            return None
+        if self._hub is None:
+            self._hub = RunHub(
+                client=trigger.client, mint_token=trigger.public_token, on_final=trigger.settle_run
+            )
+        return self._hub
+
+    @property
+    def dispatcher(self) -> JobRunner:
+        """The runner new jobs are handed to."""
+        return self.trigger or self.runner
+
     async def start(self) -> None:
         """Prepare the database and resume the jobs a previous process left unfinished."""
         await asyncio.to_thread(lambda: self.engine)
@@ -74,6 +119,10 @@ class Runtime:
                 logger.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
 
     async def stop(self) -> None:
+        if self._hub is not None:
+            await self._hub.aclose()
+            self._hub = None
+        self._trigger = None
         if self._runner is not None:
             await self._runner.aclose()
             self._runner = None

@@ -1,0 +1,139 @@
+"""The Trigger.dev runner: jobs run as ``process-enrichment-job`` runs, followed over Realtime.
+
+If Trigger.dev cannot take the job (unreachable, a bad key, 5xx after the client's retries),
+the job is not lost: it runs on the local runner and the reason is stored on the job, so the
+page can say that live updates fell back to polling (the seed's "Fallback Behavior").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlmodel import col, select
+
+from enrichment_app.db.engine import SessionFactory
+from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
+from enrichment_app.domain import JobBackend
+from enrichment_app.live.events import RunSnapshot
+from enrichment_app.runner.base import DispatchResult
+from enrichment_app.runner.local import LocalRunner
+from enrichment_app.services.jobs import cancel_job, fail_job, get_job
+from enrichment_app.trigger import TriggerApiError, TriggerClient
+
+logger = logging.getLogger(__name__)
+
+TASK_ID = "process-enrichment-job"
+TOKEN_EXPIRATION = "1h"
+
+
+def idempotency_key(job_id: int) -> str:
+    """One run per job, however often dispatch is retried."""
+    return f"enrichment-job-{job_id}"
+
+
+def run_scopes(run_id: str) -> dict[str, dict[str, list[str]]]:
+    """Read access to this one run and nothing else (``read:runs:<runId>``)."""
+    return {"read": {"runs": [run_id]}}
+
+
+class TriggerRunner:
+    def __init__(
+        self, *, client: TriggerClient, local: LocalRunner, session_factory: SessionFactory
+    ) -> None:
+        self._client = client
+        self._local = local
+        self._open_session = session_factory
+
+    def _payload(self, job_id: int) -> dict[str, object]:
+        with self._open_session() as session:
+            job = get_job(session=session, job_id=job_id)
+            task_ids = session.exec(
+                select(EnrichmentTask.id)
+                .where(EnrichmentTask.job_id == job_id)
+                .order_by(col(EnrichmentTask.id))
+            ).all()
+            return {"jobId": job_id, "tableId": job.table_id, "taskIds": list(task_ids)}
+
+    def _record(self, job_id: int, *, run_id: str | None, error: str | None) -> None:
+        with self._open_session() as session:
+            job = session.get(EnrichmentJob, job_id)
+            assert job is not None
+            job.backend = (JobBackend.TRIGGER if run_id else JobBackend.LOCAL).value
+            job.run_id = run_id
+            job.dispatch_error = error
+            session.add(job)
+            session.commit()
+
+    async def dispatch(self, job_id: int) -> DispatchResult:
+        payload = await asyncio.to_thread(self._payload, job_id)
+        try:
+            handle = await self._client.trigger(
+                TASK_ID,
+                payload,
+                idempotency_key=idempotency_key(job_id),
+                tags=[f"job:{job_id}", f"table:{payload['tableId']}"],
+            )
+            token = await self.public_token(handle.id)
+        except TriggerApiError as exc:
+            reason = (
+                f"Trigger.dev could not start the job ({exc.message}); it runs locally instead."
+            )
+            logger.warning(
+                "job %s: trigger failed (%s); falling back to the local runner", job_id, exc.message
+            )
+            await asyncio.to_thread(self._record, job_id, run_id=None, error=reason)
+            await self._local.dispatch(job_id)
+            return DispatchResult(backend=JobBackend.LOCAL, fallback_reason=reason)
+        await asyncio.to_thread(self._record, job_id, run_id=handle.id, error=None)
+        logger.info("job %s: triggered run %s", job_id, handle.id)
+        return DispatchResult(
+            backend=JobBackend.TRIGGER, run_id=handle.id, public_access_token=token
+        )
+
+    async def public_token(self, run_id: str) -> str:
+        """A fresh token that can read this run only, valid for an hour."""
+        return await self._client.create_public_token(
+            scopes=run_scopes(run_id), expiration_time=TOKEN_EXPIRATION
+        )
+
+    async def cancel(self, job_id: int) -> None:
+        def run_id_of() -> str | None:
+            with self._open_session() as session:
+                return get_job(session=session, job_id=job_id).run_id
+
+        run_id = await asyncio.to_thread(run_id_of)
+        if run_id:
+            try:
+                await self._client.cancel_run(run_id)
+            except TriggerApiError as exc:
+                logger.warning("job %s: cancelling run %s failed: %s", job_id, run_id, exc.message)
+        await self._local.cancel(job_id)
+
+    async def settle_run(self, run_id: str, snapshot: RunSnapshot) -> None:
+        """Bring the job in line with a run that ended without the worker finishing it.
+
+        The worker marks a job completed itself; a run that was canceled, crashed, timed out
+        or expired leaves the job unfinished, so its open tasks are closed here.
+        """
+        if not snapshot.is_final or snapshot.is_success:
+            return
+
+        def settle() -> None:
+            with self._open_session() as session:
+                job = session.exec(
+                    select(EnrichmentJob).where(EnrichmentJob.run_id == run_id)
+                ).first()
+                if job is None or job.id is None:
+                    return
+                if snapshot.status == "CANCELED":
+                    cancel_job(session=session, job_id=job.id)
+                else:
+                    reason = snapshot.error or f"the Trigger.dev run ended as {snapshot.status}"
+                    fail_job(session=session, job_id=job.id, error=reason)
+
+        await asyncio.to_thread(settle)
+
+    @property
+    def client(self) -> TriggerClient:
+        return self._client
