@@ -1,0 +1,248 @@
+"""One upstream Realtime subscription per run per process, shared by every tab watching it.
+
+A ``RunFeed`` follows one run: ``subscribe_to_run`` for status and progress, and the run's
+``cells`` stream (SSE) for each finished cell. It subscribes with a public access token that
+can read that run alone, mints a fresh one before it expires or after a 401, and gives up
+(``FeedFailed``) on 403, 404 or repeated failures, so the page can fall back to polling.
+The feed closes when its last watcher leaves or the run is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from enrichment_app.live.events import (
+    CellUpdate,
+    FeedFailed,
+    RunEvent,
+    RunSnapshot,
+    cell_from_chunk,
+    snapshot_from_run,
+)
+from enrichment_app.trigger import (
+    AuthenticationError,
+    PermissionDeniedError,
+    TriggerApiError,
+    TriggerClient,
+    TriggerNotFoundError,
+)
+
+logger = logging.getLogger(__name__)
+
+TOKEN_LIFETIME_SECONDS = 3600.0
+TOKEN_REFRESH_MARGIN_SECONDS = 300.0
+MAX_AUTH_FAILURES = 3
+MAX_API_FAILURES = 5
+CELL_STREAM = "cells"
+
+TokenSource = Callable[[str], Awaitable[str]]
+"""Mints a public access token that can read the given run."""
+FinalHook = Callable[[RunSnapshot], Awaitable[None]]
+
+
+class _Unavailable(Exception):
+    """Realtime cannot follow this run; the reason is shown to the user."""
+
+
+class Watcher:
+    """One tab's view of a feed: the latest snapshot first, then every event as it happens."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        self.closed = False
+
+    def put(self, event: RunEvent | None) -> None:
+        self._queue.put_nowait(event)
+
+    async def next(self) -> RunEvent | None:
+        """The next event; None once the feed has ended."""
+        if self.closed and self._queue.empty():
+            return None
+        event = await self._queue.get()
+        if event is None:
+            self.closed = True
+        return event
+
+
+@dataclass
+class RunFeed:
+    run_id: str
+    client: TriggerClient
+    mint_token: TokenSource
+    on_final: FinalHook | None = None
+    watchers: set[Watcher] = field(default_factory=set)
+    latest: RunSnapshot | None = None
+    cells: dict[int, CellUpdate] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    _token: str | None = None
+    _token_age: float = 0.0
+    _final: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def publish(self, event: RunEvent | None) -> None:
+        for watcher in list(self.watchers):
+            watcher.put(event)
+
+    async def token(self, *, fresh: bool = False) -> str:
+        now = asyncio.get_running_loop().time()
+        stale = now - self._token_age > TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
+        if self._token is None or fresh or stale:
+            self._token = await self.mint_token(self.run_id)
+            self._token_age = now
+        return self._token
+
+    async def follow(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                runs = group.create_task(self._follow_runs())
+                cells = group.create_task(self._follow_cells())
+                await runs
+                cells.cancel()
+        except* _Unavailable as group:
+            reason = str(group.exceptions[0])
+            logger.warning("run %s: realtime unavailable (%s)", self.run_id, reason)
+            self.publish(FeedFailed(reason))
+        except* Exception:
+            logger.exception("run %s: realtime feed crashed", self.run_id)
+            self.publish(FeedFailed("the realtime feed stopped unexpectedly"))
+        finally:
+            self.publish(None)
+
+    async def _follow_runs(self) -> None:
+        auth_failures = api_failures = 0
+        while True:
+            token = await self.token()
+            refresh_after = TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
+            try:
+                async with asyncio.timeout(refresh_after):
+                    async for run in self.client.subscribe_to_run(self.run_id, access_token=token):
+                        snapshot = snapshot_from_run(run)
+                        self.latest = snapshot
+                        auth_failures = api_failures = 0
+                        if snapshot.is_final:
+                            self._final.set()
+                            if self.on_final is not None:
+                                await self.on_final(
+                                    snapshot
+                                )  # settle the job before watchers reread it
+                            self.publish(snapshot)
+                            return
+                        self.publish(snapshot)
+            except TimeoutError:
+                await self.token(fresh=True)  # resubscribe before the token expires
+                continue
+            except AuthenticationError:
+                auth_failures += 1
+                if auth_failures > MAX_AUTH_FAILURES:
+                    raise _Unavailable("Trigger.dev keeps refusing the access token") from None
+                logger.info("run %s: token refused, minting a fresh one", self.run_id)
+                await asyncio.sleep(auth_failures)  # back off; tokens are minted per second (iat)
+                await self.token(fresh=True)
+                continue
+            except (PermissionDeniedError, TriggerNotFoundError) as exc:
+                raise _Unavailable(
+                    f"Trigger.dev refused the run's live feed ({exc.message})"
+                ) from exc
+            except TriggerApiError as exc:
+                api_failures += 1
+                if api_failures >= MAX_API_FAILURES:
+                    raise _Unavailable(f"the live feed keeps failing ({exc.message})") from exc
+                await asyncio.sleep(min(2.0**api_failures, 10.0))
+                continue
+            if self.latest is not None and self.latest.is_final:
+                return
+
+    async def _follow_cells(self) -> None:
+        """Relay each finished cell once; the stream closes after silence, so reopen it."""
+        failures = 0
+        while not self._final.is_set():
+            token = await self.token()
+            try:
+                async for chunk in self.client.read_stream(
+                    self.run_id, CELL_STREAM, access_token=token
+                ):
+                    cell = cell_from_chunk(chunk)
+                    if cell is not None and cell.task_id not in self.cells:
+                        self.cells[cell.task_id] = cell
+                        self.publish(cell)
+                failures = 0
+            except AuthenticationError:
+                await self.token(fresh=True)
+            except TriggerApiError as exc:
+                failures += 1
+                logger.info("run %s: cells stream failed (%s)", self.run_id, exc.message)
+                if failures >= MAX_API_FAILURES:
+                    return  # status still arrives; the table refreshes from the database at the end
+                await asyncio.sleep(min(2.0**failures, 10.0))
+
+
+class RunHub:
+    """The process's registry of run feeds."""
+
+    def __init__(
+        self,
+        *,
+        client: TriggerClient,
+        mint_token: TokenSource,
+        on_final: Callable[[str, RunSnapshot], Awaitable[None]] | None = None,
+    ) -> None:
+        self._client = client
+        self._mint_token = mint_token
+        self._on_final = on_final
+        self._feeds: dict[str, RunFeed] = {}
+
+    @property
+    def upstream_count(self) -> int:
+        """How many runs this process is subscribed to upstream right now."""
+        return len(self._feeds)
+
+    def _feed(self, run_id: str) -> RunFeed:
+        feed = self._feeds.get(run_id)
+        if feed is None or feed.task is None or feed.task.done():
+            hook = self._on_final
+
+            async def on_final(snapshot: RunSnapshot) -> None:
+                if hook is not None:
+                    await hook(run_id, snapshot)
+
+            feed = RunFeed(
+                run_id=run_id, client=self._client, mint_token=self._mint_token, on_final=on_final
+            )
+            feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{run_id}")
+            feed.task.add_done_callback(lambda _t: self._drop(feed))
+            self._feeds[run_id] = feed
+        return feed
+
+    def _drop(self, feed: RunFeed) -> None:
+        if self._feeds.get(feed.run_id) is feed:
+            del self._feeds[feed.run_id]
+
+    @contextlib.asynccontextmanager
+    async def watch(self, run_id: str) -> AsyncIterator[Watcher]:
+        """Watch a run; the upstream subscription is shared and closes with its last watcher."""
+        feed = self._feed(run_id)
+        watcher = Watcher()
+        if feed.latest is not None:
+            watcher.put(feed.latest)
+        for cell in feed.cells.values():
+            watcher.put(cell)
+        feed.watchers.add(watcher)
+        try:
+            yield watcher
+        finally:
+            feed.watchers.discard(watcher)
+            if not feed.watchers and feed.task is not None and not feed.task.done():
+                feed.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feed.task
+
+    async def aclose(self) -> None:
+        feeds = list(self._feeds.values())
+        for feed in feeds:
+            if feed.task is not None:
+                feed.task.cancel()
+        await asyncio.gather(*(f.task for f in feeds if f.task is not None), return_exceptions=True)
+        self._feeds.clear()
