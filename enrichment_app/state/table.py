@@ -10,8 +10,11 @@ from typing import Any
 import reflex as rx
 from reflex.experimental.client_state import ClientStateVar
 
-from enrichment_app.domain import CellRef, ColumnKind, JobStatus, utcnow
+from enrichment_app.domain import CellRef, ColumnKind, JobBackend, utcnow
 from enrichment_app.errors import EnrichmentAppError, NotFoundError
+from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
+from enrichment_app.live.status import STARTING, StatusLine, describe_job, describe_run
+from enrichment_app.runner.dispatch import cancel_enrichment, start_enrichment
 from enrichment_app.runtime import get_runtime
 from enrichment_app.selection import focused_point, selected_points
 from enrichment_app.services import (
@@ -26,6 +29,8 @@ logger = logging.getLogger(__name__)
 POLL_FIRST_SECONDS = 0.5
 POLL_MAX_SECONDS = 3.0
 POLL_BACKOFF = 1.5
+TAB_CHECK_SECONDS = 5.0
+"""How often a live watcher with nothing to relay checks that its tab is still there."""
 
 
 def cursor_at(col: int, row: int) -> dict[str, Any]:
@@ -88,6 +93,11 @@ class TableState(rx.State):
     job_failed: int = 0
     job_error: str = ""
     job_notice: str = ""
+    run_status: str = ""
+    """The Trigger.dev run's status while the page follows it over Realtime ("" otherwise)."""
+    live: bool = False
+    """Whether the header is fed by Trigger.dev Realtime (else by polling the database)."""
+    trigger_mode: bool = False
     starting: bool = False
     message: str = ""
 
@@ -96,40 +106,43 @@ class TableState(rx.State):
     _col_index: dict[int, int] = {}
     _since: datetime | None = None
     _watch_generation: int = 0
+    _run_id: str = ""
 
     # --- computed -----------------------------------------------------------------
 
+    def _status_line(self) -> StatusLine:
+        if self.starting:
+            return STARTING
+        if self.live and self.run_status:
+            return describe_run(
+                self.run_status,
+                done=self.job_done,
+                failed=self.job_failed,
+                total=self.job_total,
+                error=self.job_error or None,
+            )
+        if self.live and self.job_status and not self.run_status:
+            return STARTING  # triggered, no update from the run yet
+        return describe_job(
+            self.job_status,
+            done=self.job_done,
+            failed=self.job_failed,
+            total=self.job_total,
+            error=self.job_error or None,
+        )
+
     @rx.var
     def job_active(self) -> bool:
-        return self.starting or self.job_status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+        return self._status_line().active
 
     @rx.var
     def status_label(self) -> str:
         """The header's job status, in the seed's words."""
-        if self.starting:
-            return "Starting…"
-        status = self.job_status
-        if status == JobStatus.QUEUED.value:
-            return "In Queue…"
-        if status == JobStatus.RUNNING.value:
-            return f"Enriching… ({self.job_done + self.job_failed}/{self.job_total})"
-        if status == JobStatus.COMPLETED.value:
-            return "Enriched!" if not self.job_failed else f"Enriched! ({self.job_failed} failed)"
-        if status == JobStatus.FAILED.value:
-            return f"Failed: {self.job_error}" if self.job_error else "Failed"
-        if status == JobStatus.CANCELED.value:
-            return "Canceled"
-        return ""
+        return self._status_line().label
 
     @rx.var
     def status_tone(self) -> str:
-        if self.starting or self.job_status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
-            return "blue"
-        return {
-            JobStatus.COMPLETED.value: "green" if not self.job_failed else "amber",
-            JobStatus.FAILED.value: "red",
-            JobStatus.CANCELED.value: "gray",
-        }.get(self.job_status, "gray")
+        return self._status_line().tone
 
     @rx.var
     def table_meta(self) -> str:
@@ -161,9 +174,11 @@ class TableState(rx.State):
 
     @rx.var
     def mode_label(self) -> str:
+        if not self.trigger_mode:
+            return "Local runner"
         if self.job_notice:
-            return "Polling (Trigger.dev unavailable)"
-        return "Trigger.dev" if get_runtime().settings.trigger_enabled else "Local runner"
+            return "Trigger.dev · polling"
+        return "Trigger.dev · live"
 
     # --- loading ------------------------------------------------------------------
 
@@ -181,7 +196,10 @@ class TableState(rx.State):
             self.job_total = self.job_done = self.job_failed = 0
             self.job_error = ""
             return
+        if view.id != self.job_id:
+            self.run_status, self.live = "", False
         self.job_id = view.id
+        self._run_id = view.run_id or ""
         self.job_status = view.status
         self.job_backend = view.backend
         self.job_total, self.job_done, self.job_failed = view.total, view.done, view.failed
@@ -206,6 +224,7 @@ class TableState(rx.State):
             self.not_found, self.table_id = True, 0
             return
         runtime = get_runtime()
+        self.trigger_mode = runtime.settings.trigger_enabled
 
         def read() -> tuple[grid_service.Grid, JobView | None, datetime]:
             marker = utcnow()
@@ -224,7 +243,15 @@ class TableState(rx.State):
         self._apply_job(job)
         self._since = since
         if job is not None and not job.is_final:
-            yield TableState.watch_job
+            yield self._follow_event()
+
+    def _follow_event(self):
+        """Follow the current job over Realtime when Trigger.dev runs it, else by polling."""
+        if self.job_backend == JobBackend.TRIGGER.value and self._run_id and get_runtime().hub:
+            self.live = True
+            return TableState.follow_run
+        self.live = False
+        return TableState.watch_job
 
     # --- selection and editing ------------------------------------------------------
 
@@ -306,25 +333,20 @@ class TableState(rx.State):
         self.starting = True
         yield
         runtime = get_runtime()
-        table_id = self.table_id
-
-        def create() -> JobView:
-            with runtime.open_session() as session:
-                created = job_service.create_job(
-                    session=session,
-                    table_id=table_id,
-                    cells=refs,
-                    max_cells=runtime.settings.max_cells_per_job,
-                )
-                return JobView.of(created.job)
-
         try:
-            view = await asyncio.to_thread(create)
-            await runtime.runner.dispatch(view.id)
+            started = await start_enrichment(
+                open_session=runtime.open_session,
+                runner=runtime.dispatcher,
+                backend=runtime.backend,
+                table_id=self.table_id,
+                cells=refs,
+                max_cells=runtime.settings.max_cells_per_job,
+            )
         except EnrichmentAppError as exc:
             self.starting = False
             self.message = str(exc)
             return
+        view = started.job
         self._apply_job(view)
         for ref in refs:
             r, c = self._row_index.get(ref.row_id), self._col_index.get(ref.column_id)
@@ -335,7 +357,7 @@ class TableState(rx.State):
             ):
                 self.cells[r][c] = {**self.cells[r][c], "s": "queued", "e": ""}
         self.starting = False
-        yield TableState.watch_job
+        yield self._follow_event()
 
     @rx.event
     async def cancel(self):
@@ -345,17 +367,16 @@ class TableState(rx.State):
         runtime = get_runtime()
         job_id = self.job_id
 
-        def cancel() -> JobView:
-            with runtime.open_session() as session:
-                return JobView.of(job_service.cancel_job(session=session, job_id=job_id))
-
         try:
-            view = await asyncio.to_thread(cancel)
-            await runtime.runner.cancel(job_id)
+            view = await cancel_enrichment(
+                open_session=runtime.open_session, runner=runtime.dispatcher, job_id=job_id
+            )
         except EnrichmentAppError as exc:
             self.message = str(exc)
             return
         self._apply_job(view)
+        if self.live:
+            self.run_status = "CANCELED"
 
     def _apply_changes(self, view: JobView, changed: list[tuple[int, int, dict[str, str]]]) -> None:
         self._apply_job(view)
@@ -374,6 +395,10 @@ class TableState(rx.State):
         async with self:
             self._watch_generation += 1
             generation = self._watch_generation
+        await self._poll_until_final(generation)
+
+    async def _poll_until_final(self, generation: int) -> None:
+        async with self:
             job_id, table_id, since = self.job_id, self.table_id, self._since
             token = self.router.session.client_token
         if not job_id:
@@ -424,22 +449,91 @@ class TableState(rx.State):
         await self._refresh_after_job(generation)
 
     async def _refresh_after_job(self, generation: int) -> None:
-        """Reload the grid from the database, the source of truth, once the job has ended."""
+        """Reload the grid and the job from the database, the source of truth, once it ended."""
         runtime = get_runtime()
         async with self:
-            table_id = self.table_id
+            table_id, job_id = self.table_id, self.job_id
 
-        def read() -> grid_service.Grid:
+        def read() -> tuple[grid_service.Grid, JobView]:
             with runtime.open_session() as session:
-                return grid_service.load_grid(session=session, table_id=table_id)
+                grid = grid_service.load_grid(session=session, table_id=table_id)
+                return grid, JobView.of(job_service.get_job(session=session, job_id=job_id))
 
         try:
-            grid = await asyncio.to_thread(read)
+            grid, view = await asyncio.to_thread(read)
         except EnrichmentAppError:
             return
         async with self:
             if self._watch_generation == generation:
                 self._apply_grid(grid)
+                self._apply_job(view)
+
+    def _apply_run_event(self, event: RunSnapshot | CellUpdate) -> None:
+        if isinstance(event, RunSnapshot):
+            self.run_status = event.status
+            if event.total:
+                self.job_done, self.job_failed, self.job_total = (
+                    event.done,
+                    event.failed,
+                    event.total,
+                )
+            self.job_error = event.error or ""
+            return
+        r, c = self._row_index.get(event.row_id), self._col_index.get(event.column_id)
+        if r is None or c is None:
+            return
+        value = (event.value or "") if event.status == "done" else self.cells[r][c].get("v", "")
+        self.cells[r][c] = {"v": value, "s": event.status, "e": event.error or ""}
+
+    @rx.event(background=True)
+    async def follow_run(self):
+        """Follow a Trigger.dev run over Realtime and push each change to the browser.
+
+        The upstream subscription is shared by every tab watching the run (``RunHub``). If
+        Realtime fails, the page says so and falls back to polling the database.
+        """
+        async with self:
+            self._watch_generation += 1
+            generation = self._watch_generation
+            run_id = self._run_id
+            token = self.router.session.client_token
+        hub = get_runtime().hub
+        failure: str | None = None
+        final = False
+        if hub is not None and run_id:
+            async with hub.watch(run_id) as watcher:
+                while True:
+                    try:
+                        async with asyncio.timeout(TAB_CHECK_SECONDS):
+                            event = await watcher.next()
+                    except TimeoutError:
+                        if not _tab_is_open(token):
+                            return
+                        continue
+                    if event is None:
+                        break
+                    if isinstance(event, FeedFailed):
+                        failure = event.reason
+                        break
+                    async with self:
+                        if self._watch_generation != generation:
+                            return
+                        self._apply_run_event(event)
+                    if isinstance(event, RunSnapshot) and event.is_final:
+                        final = True
+                        break
+        if final:
+            await self._refresh_after_job(generation)
+            return
+        async with self:
+            if self._watch_generation != generation:
+                return
+            self.live = False
+            self.job_notice = (
+                f"Live updates are unavailable ({failure or 'the feed ended early'}); "
+                "following the job by polling instead."
+            )
+        await self._poll_until_final(generation)
 
     @rx.event
     def dismiss_message(self):

@@ -1,0 +1,97 @@
+"""The fake Trigger.dev server's stand-in for the ``process-enrichment-job`` task.
+
+It does what ``trigger/src/trigger/process-enrichment-job.ts`` does on Trigger.dev: after a
+queue delay it runs ``python -m enrichment_app.worker <jobId>`` against the app's database and
+relays the worker's JSON lines, progress into run metadata and each finished cell into the
+``cells`` stream, then completes or fails the run. So the real app runs without the cloud.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from tests.fakes.trigger_server import RunControl
+
+Executor = Callable[[RunControl], Awaitable[None]]
+
+
+@dataclass
+class WorkerTask:
+    """Configuration of the fake task; ``gate`` (if set) holds each run in the queue until set."""
+
+    database_url: str
+    queue_delay: float = 0.3
+    gate: asyncio.Event | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)
+
+    async def __call__(self, run: RunControl) -> None:
+        self.runs.append(run.id)
+        payload = run.payload if isinstance(run.payload, Mapping) else {}
+        job_id = payload.get("jobId")
+        if not isinstance(job_id, int):
+            run.fail(f"payload has no integer jobId: {payload!r}")
+            return
+        run.set_status("QUEUED")
+        await asyncio.sleep(self.queue_delay)  # the queue, as Trigger.dev has one
+        if self.gate is not None:
+            await self.gate.wait()
+        run.set_status("EXECUTING")
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": os.getcwd(),
+            "DATABASE_URL": self.database_url,
+            "SEED_DEMO": "false",
+            **self.env,
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "enrichment_app.worker",
+            str(job_id),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        summary: dict[str, object] = {}
+        error: str | None = None
+        try:
+            assert process.stdout is not None
+            async for raw in process.stdout:
+                try:
+                    line = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                kind = line.get("type")
+                if kind == "cell":
+                    progress = {k: line[k] for k in ("done", "failed", "total")}
+                    run.update_metadata([{"type": "set", "key": "progress", "value": progress}])
+                    run.append_chunk(
+                        "cells",
+                        {
+                            "taskId": line["task_id"],
+                            "rowId": line["row_id"],
+                            "columnId": line["column_id"],
+                            "status": line["status"],
+                            "value": line["value"],
+                            "error": line["error"],
+                        },
+                    )
+                elif kind == "summary":
+                    summary = line
+                elif kind == "error":
+                    error = str(line.get("error"))
+            code = await process.wait()
+        except asyncio.CancelledError:
+            process.kill()
+            await process.wait()
+            raise
+        if code != 0 or summary.get("status") != "completed":
+            run.fail(error or str(summary.get("error") or f"the worker exited with status {code}"))
+            return
+        run.complete({k: summary.get(k) for k in ("job_id", "status", "total", "done", "failed")})

@@ -1,0 +1,254 @@
+"""Trigger.dev mode without a browser: the app's runtime against the fake Trigger.dev server,
+whose task runs the real worker subprocess on the same database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+from collections.abc import AsyncIterator, Iterator
+
+import jwt
+import pytest
+from pydantic import SecretStr
+from sqlmodel import select
+
+from enrichment_app.db.models import EnrichmentJob, TableColumn, TableRow
+from enrichment_app.domain import CellRef, ColumnKind, JobBackend, JobStatus
+from enrichment_app.live.events import CellUpdate, FeedFailed, RunEvent, RunSnapshot
+from enrichment_app.runner.dispatch import cancel_enrichment, read_job, start_enrichment
+from enrichment_app.runtime import Runtime
+from enrichment_app.services.demo import seed_demo
+from enrichment_app.settings import Settings
+from enrichment_app.trigger.tokens import JWT_AUDIENCE
+from tests.fakes.trigger_server import FakeTrigger, Respond
+from tests.fakes.trigger_worker import WorkerTask
+
+TIMEOUT = 30
+
+
+@pytest.fixture
+def worker_task(settings: Settings) -> WorkerTask:
+    return WorkerTask(database_url=settings.database_url, queue_delay=0.2)
+
+
+@pytest.fixture
+def fake(worker_task: WorkerTask) -> Iterator[FakeTrigger]:
+    with FakeTrigger(live_poll_timeout=2.0, stream_timeout=2.0, executor=worker_task) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def runtime(settings: Settings, fake: FakeTrigger) -> AsyncIterator[Runtime]:
+    runtime = Runtime(
+        settings=settings.model_copy(
+            update={"trigger_secret_key": SecretStr(fake.secret_key), "trigger_api_url": fake.url}
+        )
+    )
+    with runtime.open_session() as session:
+        seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
+    yield runtime
+    await runtime.stop()
+    runtime.engine.dispose()
+
+
+def demo_cells(runtime: Runtime, column_name: str, rows: int) -> list[CellRef]:
+    with runtime.open_session() as session:
+        column = session.exec(select(TableColumn).where(TableColumn.name == column_name)).one()
+        assert column.kind == ColumnKind.ENRICHMENT
+        row_ids = session.exec(select(TableRow.id).order_by(TableRow.position).limit(rows)).all()
+        return [CellRef(row_id=r, column_id=column.id or 0) for r in row_ids if r is not None]
+
+
+async def collect(runtime: Runtime, run_id: str) -> list[RunEvent]:
+    hub = runtime.hub
+    assert hub is not None
+    events: list[RunEvent] = []
+    async with asyncio.timeout(TIMEOUT), hub.watch(run_id) as watcher:
+        while (event := await watcher.next()) is not None:
+            events.append(event)
+            if isinstance(event, FeedFailed) or (isinstance(event, RunSnapshot) and event.is_final):
+                break
+    return events
+
+
+async def test_run_triggers_the_task_and_the_feed_shows_every_step(
+    runtime: Runtime, fake: FakeTrigger
+) -> None:
+    cells = demo_cells(runtime, "Email domain", 5)
+    started = await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=cells,
+        max_cells=100,
+    )
+    response = started.to_json()
+    assert response["runId"] is not None and str(response["runId"]).startswith("run_")
+    assert response["publicAccessToken"] and response["fallbackReason"] is None
+    assert response["job"]["backend"] == JobBackend.TRIGGER.value  # type: ignore[index]
+
+    with warnings.catch_warnings():  # Trigger.dev keys are 31 bytes, below PyJWT's advice for HS256
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        claims = jwt.decode(
+            str(response["publicAccessToken"]),
+            fake.secret_key,
+            algorithms=["HS256"],
+            audience=JWT_AUDIENCE,
+        )
+    assert claims["scopes"] == [f"read:runs:{response['runId']}"]
+    assert 3500 <= claims["exp"] - claims["iat"] <= 3700
+
+    trigger_request = json.loads(fake.requests_of("trigger")[0].body)
+    assert trigger_request["options"]["payloadType"] == "application/super+json"
+    assert json.loads(trigger_request["payload"])["json"] == {
+        "jobId": started.job.id,
+        "tableId": 1,
+        "taskIds": started.task_ids,
+    }  # type: ignore[index]
+    assert sorted(trigger_request["options"]["tags"]) == sorted(
+        [f"job:{started.job.id}", "table:1"]
+    )  # type: ignore[index]
+
+    events = await collect(runtime, str(response["runId"]))
+    statuses = [e.status for e in events if isinstance(e, RunSnapshot)]
+    assert statuses[-1] == "COMPLETED"
+    assert "EXECUTING" in statuses
+    progress = [
+        (e.done + e.failed, e.total) for e in events if isinstance(e, RunSnapshot) and e.total
+    ]
+    assert progress == sorted(progress) and progress[-1] == (5, 5)
+    cell_events = [e for e in events if isinstance(e, CellUpdate)]
+    assert {(c.row_id, c.column_id) for c in cell_events} <= {
+        (c.row_id, c.column_id) for c in cells
+    }
+    assert all(c.status == "done" and c.value for c in cell_events)
+
+    job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
+    assert (
+        job.status == JobStatus.COMPLETED.value
+        and job.done == 5
+        and job.run_id == response["runId"]
+    )
+
+
+async def test_every_watcher_shares_one_upstream_subscription(
+    runtime: Runtime, worker_task: WorkerTask
+) -> None:
+    worker_task.gate = asyncio.Event()
+    started = await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=demo_cells(runtime, "Intro line", 3),
+        max_cells=100,
+    )
+    run_id = started.dispatch.run_id
+    assert run_id is not None and runtime.hub is not None
+    results = asyncio.gather(*(collect(runtime, run_id) for _ in range(5)))
+    async with asyncio.timeout(TIMEOUT):
+        while runtime.hub.upstream_count == 0:
+            await asyncio.sleep(0.01)
+    assert runtime.hub.upstream_count == 1
+    worker_task.gate.set()
+    per_watcher = await results
+    assert all(
+        isinstance(events[-1], RunSnapshot) and events[-1].status == "COMPLETED"
+        for events in per_watcher
+    )
+    assert runtime.hub.upstream_count == 0
+
+
+async def test_trigger_refused_falls_back_to_the_local_runner(
+    runtime: Runtime, fake: FakeTrigger
+) -> None:
+    fake.fail_next("trigger", 401)
+    started = await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=demo_cells(runtime, "Email domain", 4),
+        max_cells=100,
+    )
+    assert started.dispatch.run_id is None and started.dispatch.public_access_token is None
+    assert started.dispatch.fallback_reason and "runs locally" in started.dispatch.fallback_reason
+    assert started.job.backend == JobBackend.LOCAL.value and started.job.dispatch_error
+    summary = await runtime.runner.wait(started.job.id)
+    assert summary is not None and summary.status == JobStatus.COMPLETED.value and summary.done == 4
+    assert fake.run_ids() == []
+
+
+async def test_expired_token_is_replaced_and_a_rotated_handle_loses_nothing(
+    runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    worker_task.gate = asyncio.Event()
+    started = await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=demo_cells(runtime, "Email domain", 6),
+        max_cells=100,
+    )
+    run_id = started.dispatch.run_id
+    assert run_id is not None
+    collecting = asyncio.ensure_future(collect(runtime, run_id))
+    await fake.await_live_poll(run_id)
+    fake.expire_tokens()
+    fake.rotate_handle(run_id)
+    worker_task.gate.set()
+    events = await collecting
+    snapshots = [e for e in events if isinstance(e, RunSnapshot)]
+    assert snapshots[-1].status == "COMPLETED" and (snapshots[-1].done, snapshots[-1].total) == (
+        6,
+        6,
+    )
+    assert not any(isinstance(e, FeedFailed) for e in events)
+    presented = {r.headers.get("authorization") for r in fake.requests_of("realtime_run")}
+    assert len(presented) >= 2, "a fresh token should have been minted after the 401"
+
+
+async def test_a_refused_feed_reports_failure_so_the_page_can_poll(
+    runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    worker_task.gate = asyncio.Event()
+    started = await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=demo_cells(runtime, "Email domain", 2),
+        max_cells=100,
+    )
+    assert started.dispatch.run_id is not None
+    fake.inject("realtime_run", Respond(403, {"error": "You don't have permission"}), times=50)
+    events = await collect(runtime, started.dispatch.run_id)
+    assert isinstance(events[-1], FeedFailed) and "refused" in events[-1].reason
+    worker_task.gate.set()
+
+
+async def test_cancel_cancels_the_run_and_closes_open_tasks(
+    runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    worker_task.gate = asyncio.Event()
+    started = await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=demo_cells(runtime, "Intro line", 3),
+        max_cells=100,
+    )
+    run_id = started.dispatch.run_id
+    assert run_id is not None
+    view = await cancel_enrichment(
+        open_session=runtime.open_session, runner=runtime.dispatcher, job_id=started.job.id
+    )
+    assert view.status == JobStatus.CANCELED.value
+    await asyncio.to_thread(fake.wait_for_status, run_id, "CANCELED", TIMEOUT)
+    with runtime.open_session() as session:
+        job = session.get(EnrichmentJob, started.job.id)
+        assert job is not None and job.status == JobStatus.CANCELED.value
