@@ -1,0 +1,170 @@
+"""``Idempotency-Key`` for ``POST /api/tables/{id}/enrich``, stored in the database.
+
+A client that retries a request (a timeout, a dropped connection) with the same key and the
+same request gets the job the first request created, not a second one. The record lives in
+the ``api_idempotency_key`` table (migration 0002), so it holds across restarts and across
+backend workers that share the database.
+
+Rules:
+
+* The request is identified by a fingerprint of the table id and the *set* of cells, so the
+  order of ``cells`` and duplicates do not matter.
+* The same key with a different request is refused (the API answers 422).
+* A key is claimed before the job is created. A second request with the key while the first
+  is still working is refused (409, retry later). A claim whose request died without
+  finishing (the process crashed) is taken over after ``CLAIM_TTL``.
+* A request that fails (a 4xx from validation, a 404, an error) releases its key, so the
+  client can fix the request and retry with the same key.
+* Keys expire after ``KEY_TTL``; expired records are purged whenever a key is claimed.
+* A key whose job no longer exists (its table was deleted) is free again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
+from enrichment_app.domain import CellRef
+
+KEY_TTL = timedelta(hours=24)
+CLAIM_TTL = timedelta(minutes=2)
+_MAX_CLAIM_ATTEMPTS = 3
+
+
+class ApiIdempotencyKey(SQLModel, table=True):
+    """One ``Idempotency-Key`` seen by the enrich route, and the job it created (once created)."""
+
+    __tablename__ = "api_idempotency_key"
+    __table_args__ = (
+        sa.Index("ix_api_idempotency_key_created_at", "created_at"),
+        {"extend_existing": True},
+    )
+
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    job_id: int | None = None
+    """No foreign key: deleting a table deletes its jobs, and must not be blocked by this."""
+    job_created_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    """Tells the job apart from a later job that reuses a deleted job's id (SQLite does that)."""
+    skipped_active: int = 0
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The key is ours: create the job, then ``complete`` (or ``release`` on failure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The key already created this job: answer with it."""
+
+    job_id: int
+    skipped_active: int
+
+
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """Another request with this key is still creating its job."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """The key was used for a different request."""
+
+
+Claim = Claimed | Replay | InProgress | Mismatch
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def fingerprint(*, table_id: int, cells: Iterable[CellRef]) -> str:
+    """A digest of what the request asks for: the table and the set of cells."""
+    canonical = {
+        "tableId": table_id,
+        "cells": [[c.row_id, c.column_id] for c in sorted(set(cells))],
+    }
+    encoded = json.dumps(canonical, separators=(",", ":"), sort_keys=True).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _live(session: Session, record: ApiIdempotencyKey, *, now: datetime) -> bool:
+    """Whether the record still binds its key (else the key is free again)."""
+    if record.job_id is None:
+        return _utc(record.created_at) > now - CLAIM_TTL
+    job = session.get(EnrichmentJob, record.job_id)
+    return (
+        job is not None
+        and record.job_created_at is not None
+        and _utc(job.created_at) == _utc(record.job_created_at)
+    )
+
+
+def claim(*, session: Session, key: str, fingerprint: str, now: datetime) -> Claim:
+    """Claim ``key`` for a request with ``fingerprint``, or say why not (commits)."""
+    for _ in range(_MAX_CLAIM_ATTEMPTS):
+        session.execute(
+            sa.delete(ApiIdempotencyKey).where(col(ApiIdempotencyKey.created_at) < now - KEY_TTL)
+        )
+        record = session.get(ApiIdempotencyKey, key)
+        if record is not None:
+            if _live(session, record, now=now):
+                session.commit()
+                if record.fingerprint != fingerprint:
+                    return Mismatch()
+                if record.job_id is None:
+                    return InProgress()
+                return Replay(job_id=record.job_id, skipped_active=record.skipped_active)
+            session.delete(record)
+            session.flush()
+        session.add(ApiIdempotencyKey(key=key, fingerprint=fingerprint, created_at=now))
+        try:
+            session.commit()
+        except sa.exc.IntegrityError:
+            # Another request claimed the key between our read and our insert: look again.
+            session.rollback()
+            continue
+        return Claimed()
+    return InProgress()
+
+
+def complete(
+    *, session: Session, key: str, job_id: int, job_created_at: datetime, skipped_active: int
+) -> None:
+    """Bind the claimed ``key`` to the job its request created (commits)."""
+    session.execute(
+        sa.update(ApiIdempotencyKey)
+        .where(col(ApiIdempotencyKey.key) == key)
+        .values(job_id=job_id, job_created_at=job_created_at, skipped_active=skipped_active)
+    )
+    session.commit()
+
+
+def release(*, session: Session, key: str) -> None:
+    """Free a claimed ``key`` whose request failed, so the client may retry with it (commits)."""
+    session.execute(
+        sa.delete(ApiIdempotencyKey).where(
+            col(ApiIdempotencyKey.key) == key, col(ApiIdempotencyKey.job_id).is_(None)
+        )
+    )
+    session.commit()
+
+
+def job_task_ids(*, session: Session, job_id: int) -> list[int]:
+    """The job's task ids in creation order, as the first response listed them."""
+    query = (
+        select(EnrichmentTask.id)
+        .where(EnrichmentTask.job_id == job_id)
+        .order_by(col(EnrichmentTask.id))
+    )
+    return [task_id for task_id in session.exec(query).all() if task_id is not None]
