@@ -1,0 +1,298 @@
+"""The REST API: a plain Starlette app the Reflex backend mounts itself under (``api_transformer``).
+
+Routes (all under ``/api``, documented in ``openapi.py``):
+
+* ``POST /api/tables/{table_id}/enrich``: start a job on cells, 202 with the seed's
+  ``EnrichTableResponse``; honours ``Idempotency-Key`` (see ``idempotency.py``).
+* ``GET /api/jobs/{job_id}``: the job, for polling clients.
+* ``POST /api/jobs/{job_id}/cancel``: cancel it; harmless on a finished job.
+* ``GET /api/openapi.json``: the OpenAPI document.
+
+Authentication: when ``ENRICHMENT_API_KEY`` is set, every route requires
+``Authorization: Bearer <key>`` (compared in constant time). When it is unset the routes are
+open, which is meant for local use; a warning is logged once.
+
+Status codes: 400 for a request we refuse (including cells that are all queued or running
+already: the job service reports that as invalid input, code ``invalid_input``), 401, 404 for
+an unknown table, cell or job, 409 while another request holds the same idempotency key, 413
+for a body over the cap, 415 for a body that is not JSON, 422 for an idempotency key reused
+with a different request, 500 for anything unexpected (logged, never described).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from enrichment_app.api import idempotency
+from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
+from enrichment_app.api.openapi import openapi_document
+from enrichment_app.api.parsing import (
+    idempotency_key,
+    max_body_bytes,
+    parse_enrich_request,
+    path_id,
+    read_json_body,
+)
+from enrichment_app.domain import CellRef, utcnow
+from enrichment_app.errors import InvalidInputError, NotFoundError
+from enrichment_app.runner.dispatch import cancel_enrichment, read_job, start_enrichment
+from enrichment_app.runtime import Runtime
+from enrichment_app.services.jobs import JobView, get_job
+from enrichment_app.trigger import TriggerApiError
+
+logger = logging.getLogger(__name__)
+
+RuntimeProvider = Callable[[], Runtime]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+REALM = "enrichment_app"
+
+
+def _check_bearer(request: Request, api_key: SecretStr | None) -> None:
+    """Refuse the request unless it carries the configured key (any request when none is set)."""
+    if api_key is None:
+        return
+    header = request.headers.get("authorization")
+    if header is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "This API needs an API key: send Authorization: Bearer <ENRICHMENT_API_KEY>.",
+            headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'},
+        )
+    scheme, _, token = header.partition(" ")
+    expected = api_key.get_secret_value().encode()
+    given = token.strip().encode()
+    if scheme.lower() != "bearer" or not given or not secrets.compare_digest(given, expected):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "The API key is wrong: send Authorization: Bearer <ENRICHMENT_API_KEY>.",
+            headers={
+                "WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"',
+            },
+        )
+
+
+def _json(body: dict[str, Any], status_code: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers={**NO_STORE, **headers})
+
+
+@dataclass
+class _Api:
+    """The route handlers, sharing the runtime provider."""
+
+    runtime_provider: RuntimeProvider
+    warned_open: bool = False
+
+    def _runtime(self, request: Request) -> Runtime:
+        runtime = self.runtime_provider()
+        key = runtime.settings.enrichment_api_key
+        if key is None and not self.warned_open:
+            self.warned_open = True
+            logger.warning(
+                "ENRICHMENT_API_KEY is not set: the REST API under /api is open to anyone"
+            )
+        _check_bearer(request, key)
+        return runtime
+
+    def endpoint(self, handler: Callable[[Request], Awaitable[Response]]) -> Endpoint:
+        """Wrap a handler so that every error leaves as the JSON error shape."""
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return api_error_response(exc)
+            except NotFoundError as exc:
+                return error_response(404, "not_found", exc.message)
+            except InvalidInputError as exc:
+                return error_response(400, "invalid_input", exc.message)
+            except Exception:
+                logger.exception("%s %s failed", request.method, request.url.path)
+                return error_response(
+                    500, "internal_error", "Something went wrong on the server; it has been logged."
+                )
+
+        wrapped.__name__ = handler.__name__
+        wrapped.__doc__ = handler.__doc__
+        return wrapped
+
+    async def enrich_table(self, request: Request) -> Response:
+        runtime = self._runtime(request)
+        table_id = path_id(request, "table_id", what="Table")
+        max_cells = runtime.settings.max_cells_per_job
+        payload = await read_json_body(request, limit=max_body_bytes(max_cells))
+        enrich = parse_enrich_request(payload, max_cells=max_cells)
+        key = idempotency_key(request)
+        if key is None:
+            return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=None)
+
+        digest = idempotency.fingerprint(table_id=table_id, cells=enrich.cells)
+
+        def claim() -> idempotency.Claim:
+            with runtime.open_session() as session:
+                return idempotency.claim(session=session, key=key, fingerprint=digest, now=utcnow())
+
+        outcome = await asyncio.to_thread(claim)
+        match outcome:
+            case idempotency.Mismatch():
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was already used for a different request "
+                    "(another table or other cells); use a new key.",
+                )
+            case idempotency.InProgress():
+                raise ApiError(
+                    409,
+                    "idempotency_key_in_progress",
+                    "A request with this Idempotency-Key is still in progress; retry shortly.",
+                    headers={"Retry-After": "1"},
+                )
+            case idempotency.Replay(job_id=job_id, skipped_active=skipped):
+                return await self._replay(runtime, job_id=job_id, skipped_active=skipped)
+            case idempotency.Claimed():
+                return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=key)
+
+    async def _start(
+        self, runtime: Runtime, *, table_id: int, cells: tuple[CellRef, ...], key: str | None
+    ) -> Response:
+        try:
+            started = await start_enrichment(
+                open_session=runtime.open_session,
+                runner=runtime.dispatcher,
+                backend=runtime.backend,
+                table_id=table_id,
+                cells=cells,
+                max_cells=runtime.settings.max_cells_per_job,
+            )
+        except BaseException:
+            if key is not None:
+
+                def release() -> None:
+                    with runtime.open_session() as session:
+                        idempotency.release(session=session, key=key)
+
+                await asyncio.to_thread(release)
+            raise
+        if key is not None:
+
+            def complete() -> None:
+                with runtime.open_session() as session:
+                    idempotency.complete(
+                        session=session,
+                        key=key,
+                        job_id=started.job.id,
+                        job_created_at=started.job.created_at,
+                        skipped_active=started.skipped_active,
+                    )
+
+            await asyncio.to_thread(complete)
+        logger.info(
+            "api: job %s on table %s: %d task(s), backend %s",
+            started.job.id,
+            table_id,
+            len(started.task_ids),
+            started.dispatch.backend,
+        )
+        return _json(started.to_json(), 202)
+
+    async def _replay(self, runtime: Runtime, *, job_id: int, skipped_active: int) -> Response:
+        """The first response for this key again, with the job as it is now."""
+
+        def read() -> tuple[JobView, list[int]]:
+            with runtime.open_session() as session:
+                view = JobView.of(get_job(session=session, job_id=job_id))
+                return view, idempotency.job_task_ids(session=session, job_id=job_id)
+
+        view, task_ids = await asyncio.to_thread(read)
+        token = await self._fresh_token(runtime, view)
+        body = {
+            "job": view.to_json(),
+            "taskIds": task_ids,
+            "runId": view.run_id,
+            "publicAccessToken": token,
+            "fallbackReason": view.dispatch_error,
+            "skippedActive": skipped_active,
+        }
+        return _json(body, 202, **{"Idempotent-Replayed": "true"})
+
+    async def _fresh_token(self, runtime: Runtime, view: JobView) -> str | None:
+        """A new run-scoped token for a replayed Trigger.dev job (tokens are never stored)."""
+        trigger = runtime.trigger
+        if trigger is None or view.run_id is None or view.is_final:
+            return None
+        try:
+            return await trigger.public_token(view.run_id)
+        except TriggerApiError as exc:
+            logger.warning(
+                "job %s: could not mint a token for run %s: %s", view.id, view.run_id, exc.message
+            )
+            return None
+
+    async def get_job(self, request: Request) -> Response:
+        runtime = self._runtime(request)
+        job_id = path_id(request, "job_id", what="Job")
+        view = await read_job(open_session=runtime.open_session, job_id=job_id)
+        return _json({"job": view.to_json()})
+
+    async def cancel_job(self, request: Request) -> Response:
+        runtime = self._runtime(request)
+        job_id = path_id(request, "job_id", what="Job")
+        view = await read_job(open_session=runtime.open_session, job_id=job_id)
+        if not view.is_final:
+            view = await cancel_enrichment(
+                open_session=runtime.open_session, runner=runtime.dispatcher, job_id=job_id
+            )
+            logger.info("api: job %s canceled", job_id)
+        return _json({"job": view.to_json()})
+
+    async def openapi(self, request: Request) -> Response:
+        self._runtime(request)
+        return _json(openapi_document())
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (unknown path, wrong method) in the API's error shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = {
+        404: f"There is no API route at {request.url.path}; see /api/openapi.json.",
+        405: f"{request.method} is not allowed on {request.url.path}; see /api/openapi.json.",
+    }.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+def api_routes(api: _Api) -> list[BaseRoute]:
+    return [
+        Route("/tables/{table_id:int}/enrich", api.endpoint(api.enrich_table), methods=["POST"]),
+        Route("/jobs/{job_id:int}", api.endpoint(api.get_job), methods=["GET"]),
+        Route("/jobs/{job_id:int}/cancel", api.endpoint(api.cancel_job), methods=["POST"]),
+        Route("/openapi.json", api.endpoint(api.openapi), methods=["GET"]),
+    ]
+
+
+def build_api(runtime_provider: RuntimeProvider) -> Starlette:
+    """The API as a Starlette app; ``runtime_provider`` is called per request (lazily).
+
+    Pass it to ``rx.App(api_transformer=...)``: Reflex mounts its own app under this one, so
+    everything outside ``/api`` still reaches Reflex.
+    """
+    api = _Api(runtime_provider=runtime_provider)
+    return Starlette(
+        routes=[Mount("/api", routes=api_routes(api), name="api")],
+        exception_handlers={HTTPException: _http_exception},
+    )
