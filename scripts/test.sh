@@ -19,5 +19,7 @@ if [ -f trigger/package.json ]; then
 fi
 echo "== pytest: unit, integration, state"
 pytest tests --ignore=tests/e2e "$@"
-echo "== pytest: browser end-to-end (Debian Chromium via Playwright)"
-pytest tests/e2e "$@"
+echo "== pytest: browser end-to-end, local runner (Debian Chromium via Playwright)"
+pytest tests/e2e --ignore=tests/e2e/trigger "$@"
+echo "== pytest: browser end-to-end, Trigger.dev mode against the fake server"
+pytest tests/e2e/trigger "$@"

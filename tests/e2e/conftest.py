@@ -49,6 +49,20 @@ class GatedApi:
     answered: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def drain(self) -> int:
+        """Take back permits nobody used; returns how many there were."""
+        assert self.loop is not None and self.permits is not None
+        permits = self.permits
+
+        async def take_all() -> int:
+            taken = 0
+            while not permits.locked():
+                await permits.acquire()
+                taken += 1
+            return taken
+
+        return asyncio.run_coroutine_threadsafe(take_all(), self.loop).result(timeout=10)
+
     def release(self, n: int = 1) -> None:
         assert self.loop is not None and self.permits is not None
         for _ in range(n):
@@ -88,17 +102,33 @@ def gated_api() -> Iterator[GatedApi]:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The app's own SQLite file, so the tests never touch a developer's data."""
+    return f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
+
+
+@pytest.fixture(scope="session")
+def app_env(app_database_url: str) -> dict[str, str]:
+    """The environment the app starts with: local runner mode. tests/e2e/trigger/ overrides it."""
+    return {"DATABASE_URL": app_database_url, "SEED_DEMO": "true"}
+
+
+@pytest.fixture(scope="session")
+def app_url(app_env: dict[str, str]) -> Iterator[str]:
     """The app's frontend URL, served by AppHarness (uvicorn backend + vite dev server)."""
     from reflex.testing import AppHarness
 
     from enrichment_app.settings import get_settings
 
-    db = tmp_path_factory.mktemp("e2e") / "e2e.db"
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
-    os.environ["SEED_DEMO"] = "true"
-    for key in ("TRIGGER_SECRET_KEY", "LLM_API_KEY", "OPENAI_API_KEY", "ENRICHMENT_API_KEY"):
+    for key in (
+        "TRIGGER_SECRET_KEY",
+        "TRIGGER_API_URL",
+        "LLM_API_KEY",
+        "OPENAI_API_KEY",
+        "ENRICHMENT_API_KEY",
+    ):
         os.environ.pop(key, None)
+    os.environ.update(app_env)
     get_settings.cache_clear()
     with AppHarness.create(root=ROOT, app_name="enrichment_app") as harness:
         assert harness.frontend_url is not None

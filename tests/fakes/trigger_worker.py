@@ -14,8 +14,11 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.fakes.trigger_server import RunControl
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 Executor = Callable[[RunControl], Awaitable[None]]
 
@@ -44,7 +47,7 @@ class WorkerTask:
         run.set_status("EXECUTING")
         env = {
             "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": os.getcwd(),
+            "PYTHONPATH": str(REPO_ROOT),
             "DATABASE_URL": self.database_url,
             "SEED_DEMO": "false",
             **self.env,
@@ -94,4 +97,9 @@ class WorkerTask:
         if code != 0 or summary.get("status") != "completed":
             run.fail(error or str(summary.get("error") or f"the worker exited with status {code}"))
             return
-        run.complete({k: summary.get(k) for k in ("job_id", "status", "total", "done", "failed")})
+        run.complete(
+            {
+                "jobId": summary.get("job_id"),
+                **{k: summary.get(k) for k in ("status", "total", "done", "failed")},
+            }
+        )
