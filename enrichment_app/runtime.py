@@ -134,6 +134,13 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
+def reset_runtime() -> None:
+    """Forget the process-wide runtime and settings; the next use reads the environment again."""
+    global _runtime
+    _runtime = None
+    get_settings.cache_clear()
+
+
 def get_runtime() -> Runtime:
     global _runtime
     if _runtime is None:

@@ -12,9 +12,9 @@ Authentication: when ``ENRICHMENT_API_KEY`` is set, every route requires
 ``Authorization: Bearer <key>`` (compared in constant time). When it is unset the routes are
 open, which is meant for local use; a warning is logged once.
 
-Status codes: 400 for a request we refuse (including cells that are all queued or running
-already: the job service reports that as invalid input, code ``invalid_input``), 401, 404 for
-an unknown table, cell or job, 409 while another request holds the same idempotency key, 413
+Status codes: 400 for a request we refuse, 401, 404 for an unknown table, cell or job, 409 when
+every selected cell is already queued or running (``cells_busy``) or while another request
+holds the same idempotency key (``idempotency_key_in_progress``), 413
 for a body over the cap, 415 for a body that is not JSON, 422 for an idempotency key reused
 with a different request, 500 for anything unexpected (logged, never described).
 """
@@ -46,7 +46,7 @@ from enrichment_app.api.parsing import (
     read_json_body,
 )
 from enrichment_app.domain import CellRef, utcnow
-from enrichment_app.errors import InvalidInputError, NotFoundError
+from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
 from enrichment_app.runner.dispatch import cancel_enrichment, read_job, start_enrichment
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.jobs import JobView, get_job
@@ -118,6 +118,8 @@ class _Api:
                 return api_error_response(exc)
             except NotFoundError as exc:
                 return error_response(404, "not_found", exc.message)
+            except ConflictError as exc:
+                return error_response(409, "cells_busy", exc.message)
             except InvalidInputError as exc:
                 return error_response(400, "invalid_input", exc.message)
             except Exception:

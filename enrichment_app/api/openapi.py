@@ -24,6 +24,7 @@ _ERROR_CODES = [
     "not_found",
     "method_not_allowed",
     "idempotency_key_in_progress",
+    "cells_busy",
     "body_too_large",
     "unsupported_media_type",
     "idempotency_key_reused",
@@ -236,13 +237,17 @@ _DOCUMENT: dict[str, Any] = {
                     "400": _error(
                         "The request is malformed (JSON, types, missing or empty cells, too many "
                         "cells, a bad Idempotency-Key), or the service refused it: no cell in an "
-                        "enrichment column, every cell already queued or running, or a column's "
-                        "enricher config is invalid (code invalid_input)."
+                        "enrichment column, or a column's enricher config is invalid "
+                        "(code invalid_input)."
                     ),
                     "401": _UNAUTHORIZED,
                     "404": _error("The table, or one of the cells, does not exist."),
                     "409": {
-                        "description": "Another request with this Idempotency-Key is still in progress.",
+                        "description": (
+                            "Every selected cell is already queued or running (cells_busy), or "
+                            "another request with this Idempotency-Key is still in progress "
+                            "(idempotency_key_in_progress, with Retry-After)."
+                        ),
                         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                         **_json(_ref("Error")),
                     },

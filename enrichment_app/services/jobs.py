@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from enrichment_app.domain import (
     utcnow,
 )
 from enrichment_app.enrichers import get_enricher
-from enrichment_app.errors import InvalidInputError, NotFoundError
+from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
 from enrichment_app.services.tables import get_table
 
 
@@ -77,7 +77,9 @@ class JobView:
 
     def to_json(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
+            if value is None:
+                return None
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
         return {
             "id": self.id,
@@ -152,7 +154,7 @@ def create_job(
     )
     todo = [r for r in runnable if (r.row_id, r.column_id) not in active]
     if not todo:
-        raise InvalidInputError("Every selected cell is already queued or running.")
+        raise ConflictError("Every selected cell is already queued or running.")
 
     job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
     session.add(job)
@@ -177,7 +179,7 @@ def create_job(
         session.commit()
     except sa.exc.IntegrityError as exc:
         session.rollback()
-        raise InvalidInputError(
+        raise ConflictError(
             "Some selected cells were queued by another run a moment ago; try again."
         ) from exc
     session.refresh(job)

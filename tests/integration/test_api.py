@@ -493,7 +493,7 @@ async def test_cells_that_are_all_queued_already_are_refused(
     with runtime.open_session() as session:
         create_job(session=session, table_id=demo.table_id, cells=demo.domain[:2], max_cells=100)
     response = await client.post(f"/api/tables/{demo.table_id}/enrich", json=body(demo.domain[:2]))
-    assert_error(response, 400, "invalid_input", "already queued or running")
+    assert_error(response, 409, "cells_busy", "already queued or running")
     assert job_count(runtime) == 1
 
 

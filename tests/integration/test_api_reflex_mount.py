@@ -1,19 +1,17 @@
 """The REST API as the real Reflex app serves it: ``api_transformer`` mounts Reflex under it.
 
 ``__REFLEX_SKIP_COMPILE`` keeps ``app()`` from compiling the frontend; the TestClient is not
-entered, so no lifespan runs (no event processor, no runtime start). The app module reads the
-process-wide runtime, so the test puts its own in ``enrichment_app.runtime._runtime``.
+entered, so no lifespan runs (no event processor, no runtime start). The app reads its
+settings from the environment, as in production, so the test configures it that way.
 """
 
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from enrichment_app import runtime as runtime_module
 from enrichment_app.api import openapi_document
-from enrichment_app.runtime import Runtime
+from enrichment_app.runtime import get_runtime, reset_runtime
 from enrichment_app.settings import Settings
 
 API_KEY = "mount-test-key-0a1b2c"
@@ -23,16 +21,19 @@ def test_the_reflex_backend_serves_the_api_and_its_own_routes(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("__REFLEX_SKIP_COMPILE", "true")
-    keyed = settings.model_copy(update={"enrichment_api_key": SecretStr(API_KEY)})
-    runtime = Runtime(settings=keyed)
-    monkeypatch.setattr(runtime_module, "_runtime", runtime)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("ENRICHMENT_API_KEY", API_KEY)
+    monkeypatch.setenv("SEED_DEMO", "false")
+    monkeypatch.delenv("TRIGGER_SECRET_KEY", raising=False)
+    reset_runtime()
     from enrichment_app.enrichment_app import app
 
     client = TestClient(app())
     try:
         _check(client)
     finally:
-        runtime.engine.dispose()
+        get_runtime().engine.dispose()
+        reset_runtime()
 
 
 def _check(client: TestClient) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import CellRef, CellStatus, JobStatus, TaskStatus, utcnow
-from enrichment_app.errors import InvalidInputError, NotFoundError
+from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
 from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import (
     JobView,
@@ -159,7 +159,7 @@ def test_a_second_job_over_the_same_cells_is_refused(
 ) -> None:
     cells = _refs(open_session, demo_id, "Intro line")[:4]
     first = _create(open_session, demo_id, cells)
-    with pytest.raises(InvalidInputError, match="already queued or running"):
+    with pytest.raises(ConflictError, match="already queued or running"):
         _create(open_session, demo_id, cells)
     with open_session() as session:
         assert [j.id for j in session.exec(select(EnrichmentJob)).all()] == [first.job.id]
@@ -325,7 +325,8 @@ def test_job_view_and_changed_cells(open_session: SessionFactory, demo_id: int) 
     assert data["id"] == created.job.id
     assert (data["status"], data["total"], data["backend"]) == ("queued", 2, "local")
     assert data["finishedAt"] is None
-    assert data["createdAt"] == created.job.created_at.isoformat()
+    assert datetime.fromisoformat(data["createdAt"]) == created.job.created_at.replace(tzinfo=UTC)
+    assert data["createdAt"].endswith("+00:00")  # SQLite hands back naive UTC; the API says so
     with open_session() as session:
         changed = changed_cells(session=session, table_id=demo_id, since=before)
         assert sorted(CellRef(c.row_id, c.column_id) for c in changed) == sorted(cells)

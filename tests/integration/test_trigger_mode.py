@@ -134,7 +134,7 @@ async def test_run_triggers_the_task_and_the_feed_shows_every_step(
 
 
 async def test_every_watcher_shares_one_upstream_subscription(
-    runtime: Runtime, worker_task: WorkerTask
+    runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
     worker_task.gate = asyncio.Event()
     started = await start_enrichment(
@@ -148,10 +148,10 @@ async def test_every_watcher_shares_one_upstream_subscription(
     run_id = started.dispatch.run_id
     assert run_id is not None and runtime.hub is not None
     results = asyncio.gather(*(collect(runtime, run_id) for _ in range(5)))
-    async with asyncio.timeout(TIMEOUT):
-        while runtime.hub.upstream_count == 0:
-            await asyncio.sleep(0.01)
+    await fake.await_live_poll(run_id, within=TIMEOUT)
     assert runtime.hub.upstream_count == 1
+    snapshots = [r for r in fake.requests_of("realtime_run") if "offset=-1" in r.query]
+    assert len(snapshots) == 1, "five watchers, one upstream subscription"
     worker_task.gate.set()
     per_watcher = await results
     assert all(
