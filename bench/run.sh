@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every benchmark on this machine and writes bench/results/*.json, then the summary
+# table in bench/results/summary.md (copied into the README by hand after review).
+#
+#   bash bench/run.sh            # all five
+#   bash bench/run.sh latency    # one of: latency fanout throughput big_tables polling
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh --dev
+source scripts/env.sh
+[ -f bench/baseline/package-lock.json ] && npm ci --prefix bench/baseline --no-audit --no-fund --loglevel=error >/dev/null
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=(latency fanout throughput big_tables polling)
+for name in "${names[@]}"; do
+  echo "== bench: $name"
+  python -m "bench.$name"
+done
+python -m bench.report
