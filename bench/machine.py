@@ -6,6 +6,14 @@ import datetime as dt
 import os
 import platform
 import subprocess
+from pathlib import Path
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
 
 
 def describe() -> dict[str, object]:
@@ -15,19 +23,11 @@ def describe() -> dict[str, object]:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         chromium = "not installed"
-    with open("/proc/meminfo") as meminfo:
-        mem_kb = int(meminfo.readline().split()[1])
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     return {
         "cpus": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "cpu_model": next(
-            (
-                l.split(":", 1)[1].strip()
-                for l in open("/proc/cpuinfo")
-                if l.startswith("model name")
-            ),
-            platform.processor(),
-        ),
+        "cpu_model": _cpu_model(),
         "python": platform.python_version(),
         "os": platform.platform(),
         "chromium": chromium,
