@@ -1,0 +1,66 @@
+"""The tables page in a real browser: CSV import (and refusal), export and delete."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+expect.set_options(timeout=15_000)
+
+GOOD_CSV = 'name,city\nAda,"London, UK"\nGrace,"New York"\n"Quote ""Q"" Person",Paris\n'
+
+
+def upload(page: Page, name: str, data: bytes, table_name: str = "") -> None:
+    page.locator("#new-table-name").fill(table_name)
+    page.locator("#csv_upload input[type=file]").set_input_files(
+        files=[{"name": name, "mimeType": "text/csv", "buffer": data}]
+    )
+    expect(page.get_by_text(name)).to_be_visible()
+    page.locator("#import-button").click()
+
+
+def test_import_export_and_delete_a_table(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables")
+    expect(page.locator("#tables-list")).to_contain_text("Demo: companies")
+
+    upload(page, "people.csv", GOOD_CSV.encode(), table_name="People")
+    expect(page).to_have_url(re.compile(r"/tables/\d+$"))
+    expect(page.locator("#table-name")).to_have_text("People")
+    expect(page.locator("#table-meta")).to_have_text("3 rows · 2 columns")
+
+    page.goto(app_url + "/tables")
+    row = page.locator("#tables-list tr").filter(has_text="People")
+    with page.expect_download() as download:
+        row.get_by_role("button", name="Export CSV").click()
+    assert download.value.suggested_filename == "People.csv"
+    exported = download.value.path().read_text(encoding="utf-8")
+    assert list(csv.reader(io.StringIO(exported))) == list(csv.reader(io.StringIO(GOOD_CSV)))
+
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    expect(page.locator("#tables-list")).not_to_contain_text("People")
+    expect(page.locator("#tables-list")).to_contain_text("Demo: companies")
+
+
+def test_a_malformed_csv_is_refused_with_the_reason_and_nothing_is_stored(
+    page: Page, app_url: str
+) -> None:
+    page.goto(app_url + "/tables")
+    expect(page.locator("#tables-list")).to_contain_text("Demo: companies")
+    rows_before = page.locator("#tables-list tbody tr").count()
+
+    upload(page, "broken.csv", b"a,b,a\n1,2,3\n", table_name="Broken")
+    expect(page.locator("#tables-message")).to_contain_text("names the column 'a' twice")
+    expect(page).to_have_url(re.compile(r"/tables$"))
+    page.reload()
+    expect(page.locator("#tables-list")).to_contain_text("Demo: companies")
+    expect(page.locator("#tables-list tbody tr")).to_have_count(rows_before)
+    expect(page.locator("#tables-list")).not_to_contain_text("Broken")
+
+    upload(page, "latin1.csv", "name\nJos\xe9\n".encode("latin-1"))
+    expect(page.locator("#tables-message")).to_contain_text("not UTF-8")
