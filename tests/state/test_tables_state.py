@@ -1,0 +1,55 @@
+"""The tables page's state handlers, driven through Reflex's event processor."""
+
+from __future__ import annotations
+
+import json
+
+from enrichment_app.state.table import TableState
+from enrichment_app.state.tables import AddColumnState, TablesState
+from tests.state.conftest import Tab
+
+
+async def test_load_lists_the_seeded_demo_table(tab: Tab) -> None:
+    await tab.send(TablesState, "load", path="/tables")
+    state = await tab.state(TablesState)
+    assert [t["name"] for t in state.tables] == ["Demo: companies"]
+    assert state.tables[0]["rows"] == 25 and state.tables[0]["columns"] == 5
+
+
+async def test_deleting_a_table_removes_it_and_says_so(tab: Tab) -> None:
+    await tab.send(TablesState, "load", path="/tables")
+    table_id = (await tab.state(TablesState)).tables[0]["id"]
+    await tab.send(TablesState, "delete_table", path="/tables", table_id=table_id)
+    state = await tab.state(TablesState)
+    assert state.tables == [] and state.notice == "Table deleted." and state.message == ""
+
+
+async def test_add_column_refuses_bad_json_then_adds_a_valid_column(tab: Tab) -> None:
+    await tab.send(TableState, "load", path="/tables/1")
+    await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
+    opened = await tab.state(AddColumnState)
+    assert opened.enricher == "template" and json.loads(opened.config_text)  # a valid example
+
+    await tab.send(AddColumnState, "set_name", path="/tables/1", value="Greeting")
+    await tab.send(
+        AddColumnState, "set_config_text", path="/tables/1", value='{"template": "Hi {Nope}"'
+    )
+    await tab.send(AddColumnState, "submit", path="/tables/1")
+    assert "not valid JSON" in (await tab.state(AddColumnState)).error
+
+    await tab.send(
+        AddColumnState, "set_config_text", path="/tables/1", value='{"template": "Hi {Nope}"}'
+    )
+    await tab.send(AddColumnState, "submit", path="/tables/1")
+    refused = await tab.state(AddColumnState)
+    assert "'Nope'" in refused.error and refused.open
+
+    await tab.send(
+        AddColumnState, "set_config_text", path="/tables/1", value='{"template": "Hi {Company}"}'
+    )
+    await tab.send(AddColumnState, "submit", path="/tables/1")
+    added = await tab.state(AddColumnState)
+    assert added.error == "" and not added.open
+    table = await tab.state(TableState)
+    assert [c["title"] for c in table.grid_columns][-1] == "Greeting ✦"
+    assert table.table_meta == "25 rows · 6 columns"
