@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 import pytest
 
+from enrichment_app.trigger import TriggerClient
 from tests.fakes import trigger_protocol as proto
 from tests.fakes.trigger_server import FakeTrigger, RunControl
 
@@ -31,7 +32,6 @@ PROBE_TIMEOUT = 120.0
 TASK = "process-enrichment-job"
 
 # Mints a public access token: (secret_key, environment_id, scopes, expires_at) -> JWT.
-TokenMinter = Callable[[str, str, Sequence[str], float], str]
 
 
 def _node() -> str:
@@ -82,8 +82,7 @@ def pyjwt_minter(
 ) -> str:
     """A public token built with PyJWT exactly as the protocol doc (§2.1) describes the SDK's.
 
-    LEAD: swap in `enrichment_app.trigger.TriggerClient.create_public_token` here (through the
-    `token_minter` fixture) once it is settled, so core's validateJWT judges the client's tokens.
+    Used only for a key the fake does not know (its claims endpoint would refuse the client).
     """
     now = int(time.time())
     claims = {
@@ -101,9 +100,21 @@ def pyjwt_minter(
         return jwt.encode(claims, secret_key, algorithm="HS256")
 
 
-@pytest.fixture
-def token_minter() -> TokenMinter:
-    return pyjwt_minter
+def _scopes_object(scopes: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """``["read:runs:run_1"]`` back to the SDK's ``{"read": {"runs": ["run_1"]}}``."""
+    result: dict[str, dict[str, list[str]]] = {}
+    for scope in scopes:
+        action, resource, ident = scope.split(":", 2)
+        result.setdefault(action, {}).setdefault(resource, []).append(ident)
+    return result
+
+
+async def client_minter(fake: FakeTrigger, scopes: Sequence[str], expires_at: float) -> str:
+    """A token minted by ``TriggerClient.create_public_token`` with the fake's claims."""
+    async with TriggerClient(secret_key=fake.secret_key, base_url=fake.url) as client:
+        return await client.create_public_token(
+            scopes=_scopes_object(scopes), expiration_time=int(expires_at)
+        )
 
 
 def scripted_executor(
@@ -256,29 +267,19 @@ async def test_sdk_sees_the_scripted_run(
 
 
 async def test_core_validate_jwt_judges_python_tokens_like_the_fake(
-    fake_factory: Callable[..., FakeTrigger], token_minter: TokenMinter
+    fake_factory: Callable[..., FakeTrigger],
 ) -> None:
     fake = fake_factory()
     run_id = fake.create_run(TASK, {"jobId": "j1"}, tags=["job:j1"])
     other_run = fake.create_run(TASK, {"jobId": "j2"})
     now = time.time()
     tokens = {
-        "good": token_minter(
-            fake.secret_key, fake.environment_id, [f"read:runs:{run_id}"], now + 3600
-        ),
-        "task_scope": token_minter(
-            fake.secret_key, fake.environment_id, [f"read:tasks:{TASK}"], now + 600
-        ),
-        "expired": token_minter(
-            fake.secret_key, fake.environment_id, [f"read:runs:{run_id}"], now - 10
-        ),
-        "wrong_scope": token_minter(
-            fake.secret_key, fake.environment_id, [f"read:runs:{other_run}"], now + 3600
-        ),
-        "write_only": token_minter(
-            fake.secret_key, fake.environment_id, [f"write:runs:{run_id}"], now + 3600
-        ),
-        "wrong_key": token_minter(
+        "good": await client_minter(fake, [f"read:runs:{run_id}"], now + 3600),
+        "task_scope": await client_minter(fake, [f"read:tasks:{TASK}"], now + 600),
+        "expired": await client_minter(fake, [f"read:runs:{run_id}"], now - 10),
+        "wrong_scope": await client_minter(fake, [f"read:runs:{other_run}"], now + 3600),
+        "write_only": await client_minter(fake, [f"write:runs:{run_id}"], now + 3600),
+        "wrong_key": pyjwt_minter(
             "tr_dev_" + "x" * 24, fake.environment_id, [f"read:runs:{run_id}"], now + 3600
         ),
     }
