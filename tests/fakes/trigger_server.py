@@ -447,7 +447,11 @@ class FakeTrigger:
     def start(self) -> Self:
         if self._thread is not None:
             raise RuntimeError("FakeTrigger already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto is
+        # TCP. Without it uvicorn's two writes (headers, then body) meet Nagle plus the client's
+        # delayed ACK on a kept-alive connection: ~40 ms added to every live poll answer, which
+        # Trigger.dev (Node, noDelay by default) does not have.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)  # connections queue from now on, even before uvicorn accepts them
