@@ -1,4 +1,13 @@
-"""State of the table page: the grid, the selection, the Run button and the live job status."""
+"""State of the table page: the grid, the selection, the Run button and the live job status.
+
+The page holds a *window* of the table, not the table: the rows on screen plus a buffer above
+and below (``window_cells``, from row ``window_start``), and the total ``row_count`` so the grid's
+scrollbar is right. When the grid scrolls past the buffer it reports its visible region
+(``view``) and the state loads the rows around it; rows outside the window draw as loading.
+Selections are resolved against the database by row position, so selecting a whole column of
+100,000 rows runs 100,000 cells; live updates only touch rows in the window (the header's
+counts come from the job).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +25,12 @@ from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
 from enrichment_app.live.status import STARTING, StatusLine, describe_job, describe_run
 from enrichment_app.runner.dispatch import cancel_enrichment, start_enrichment
 from enrichment_app.runtime import get_runtime
-from enrichment_app.selection import focused_point, selected_points
+from enrichment_app.selection import (
+    focused_point,
+    merge_spans,
+    selected_spans,
+    span_count,
+)
 from enrichment_app.services import (
     grid as grid_service,
     jobs as job_service,
@@ -31,6 +45,10 @@ POLL_MAX_SECONDS = 3.0
 POLL_BACKOFF = 1.5
 TAB_CHECK_SECONDS = 5.0
 """How often a live watcher with nothing to relay checks that its tab is still there."""
+FIRST_WINDOW_ROWS = 120
+"""Rows loaded with the page: more than a tall screen shows."""
+WINDOW_BUFFER_ROWS = 60
+"""Rows kept loaded above and below the visible region."""
 
 
 def cursor_at(col: int, row: int) -> dict[str, Any]:
@@ -79,7 +97,10 @@ class TableState(rx.State):
     load_error: str = ""
 
     grid_columns: list[dict[str, Any]] = []
-    cells: list[list[dict[str, str]]] = []
+    row_count: int = 0
+    window_start: int = 0
+    """The row index of ``window_cells[0]``."""
+    window_cells: list[list[dict[str, str]]] = []
     selection: dict[str, Any] = INITIAL_SELECTION
     run_count: int = 0
     selected_count: int = 0
@@ -101,9 +122,11 @@ class TableState(rx.State):
     starting: bool = False
     message: str = ""
 
-    _row_ids: list[int] = []
+    _window_row_ids: list[int] = []
     _row_index: dict[int, int] = {}
+    """Row id -> index in ``window_cells``, for the rows in the window."""
     _col_index: dict[int, int] = {}
+    _window_version: int = 0
     _since: datetime | None = None
     _watch_generation: int = 0
     _run_id: str = ""
@@ -146,7 +169,7 @@ class TableState(rx.State):
 
     @rx.var
     def table_meta(self) -> str:
-        rows, cols = len(self.cells), len(self.grid_columns)
+        rows, cols = self.row_count, len(self.grid_columns)
         return f"{rows} row{'s' * (rows != 1)} · {cols} column{'s' * (cols != 1)}"
 
     @rx.var
@@ -160,9 +183,9 @@ class TableState(rx.State):
         if len(self.focus) != 2:
             return {}
         col, row = self.focus
-        if not (0 <= row < len(self.cells) and 0 <= col < len(self.grid_columns)):
+        cell = self._window_cell(col, row)
+        if cell is None:
             return {}
-        cell = self.cells[row][col]
         column = self.grid_columns[col]
         return {
             "column": str(column.get("title", "")),
@@ -182,13 +205,68 @@ class TableState(rx.State):
 
     # --- loading ------------------------------------------------------------------
 
-    def _apply_grid(self, grid: grid_service.Grid) -> None:
-        self.table_name = grid.name
-        self.grid_columns = [dict(c) for c in grid.columns]
-        self.cells = [[dict(c) for c in row] for row in grid.cells]
-        self._row_ids = list(grid.row_ids)
-        self._row_index = {rid: i for i, rid in enumerate(grid.row_ids)}
-        self._col_index = {int(c["column_id"]): i for i, c in enumerate(grid.columns)}
+    def _window_cell(self, col: int, row: int) -> dict[str, str] | None:
+        """The cell at (col, row) if its row is in the window."""
+        r = row - self.window_start
+        if 0 <= r < len(self.window_cells) and 0 <= col < len(self.grid_columns):
+            return self.window_cells[r][col]
+        return None
+
+    def _window_covers(self, first: int, stop: int) -> bool:
+        """Whether rows ``[first, stop)`` (clipped to the table) are all in the window."""
+        stop = min(stop, self.row_count)
+        end = self.window_start + len(self.window_cells)
+        return first >= self.window_start and stop <= end
+
+    def _apply_meta(self, meta: grid_service.GridMeta) -> None:
+        self.table_name = meta.name
+        self.grid_columns = [dict(c) for c in meta.columns]
+        self.row_count = meta.row_count
+        self._col_index = {int(c["column_id"]): i for i, c in enumerate(meta.columns)}
+
+    def _apply_window(self, window: grid_service.GridWindow) -> None:
+        self.window_start = window.start
+        self.window_cells = [[dict(c) for c in row] for row in window.cells]
+        self._window_row_ids = list(window.row_ids)
+        self._row_index = {rid: i for i, rid in enumerate(window.row_ids)}
+        self._window_version += 1
+
+    def _window_bounds(self, first: int, stop: int) -> tuple[int, int]:
+        """The window to load so that rows ``[first, stop)`` have a buffer on both sides."""
+        start = max(0, first - WINDOW_BUFFER_ROWS)
+        return start, min(self.row_count, max(stop, first + 1) + WINDOW_BUFFER_ROWS)
+
+    async def _load_window(self, start: int, stop: int) -> None:
+        """Read rows ``[start, stop)`` from the database into the window."""
+        runtime = get_runtime()
+        table_id = self.table_id
+        column_ids = [int(c["column_id"]) for c in self.grid_columns]
+
+        def read() -> grid_service.GridWindow:
+            with runtime.open_session() as session:
+                return grid_service.load_window(
+                    session=session,
+                    table_id=table_id,
+                    start=start,
+                    stop=stop,
+                    column_ids=column_ids,
+                )
+
+        self._apply_window(await asyncio.to_thread(read))
+
+    @rx.event
+    async def view(self, region: dict[str, Any]):
+        """The grid scrolled: make sure the visible rows, plus a buffer, are loaded."""
+        try:
+            first, height = int(region["y"]), int(region["height"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if not self.table_id or self._window_covers(first, first + height):
+            return
+        try:
+            await self._load_window(*self._window_bounds(first, first + height))
+        except EnrichmentAppError as exc:
+            self.message = str(exc)
 
     def _apply_job(self, view: JobView | None) -> None:
         if view is None:
@@ -226,20 +304,30 @@ class TableState(rx.State):
         runtime = get_runtime()
         self.trigger_mode = runtime.settings.trigger_enabled
 
-        def read() -> tuple[grid_service.Grid, JobView | None, datetime]:
+        def read() -> tuple[
+            grid_service.GridMeta, grid_service.GridWindow, JobView | None, datetime
+        ]:
             marker = utcnow()
             with runtime.open_session() as session:
-                grid = grid_service.load_grid(session=session, table_id=table_id)
+                meta = grid_service.load_meta(session=session, table_id=table_id)
+                window = grid_service.load_window(
+                    session=session,
+                    table_id=table_id,
+                    start=0,
+                    stop=FIRST_WINDOW_ROWS,
+                    column_ids=[c["column_id"] for c in meta.columns],
+                )
                 job = job_service.latest_job(session=session, table_id=table_id)
-                return grid, JobView.of(job) if job else None, marker
+                return meta, window, JobView.of(job) if job else None, marker
 
         try:
-            grid, job, since = await asyncio.to_thread(read)
+            meta, window, job, since = await asyncio.to_thread(read)
         except NotFoundError:
             self.not_found, self.table_id = True, table_id
             return
         self.table_id = table_id
-        self._apply_grid(grid)
+        self._apply_meta(meta)
+        self._apply_window(window)
         self._apply_job(job)
         self._since = since
         if job is not None and not job.is_final:
@@ -256,16 +344,28 @@ class TableState(rx.State):
     # --- selection and editing ------------------------------------------------------
 
     @rx.event
-    def select(self, selection: dict[str, Any]):
+    async def select(self, selection: dict[str, Any]):
         """Track the grid selection and how many of its cells would run."""
         self._apply_selection(selection)
+        if len(self.focus) == 2 and 0 <= self.focus[1] < self.row_count:
+            row = self.focus[1]
+            if not self._window_covers(row, row + 1):  # the inspector needs the focused cell
+                try:
+                    await self._load_window(*self._window_bounds(row, row + 1))
+                except EnrichmentAppError as exc:
+                    self.message = str(exc)
+
+    def _selected_spans(self) -> dict[int, list[tuple[int, int]]]:
+        return selected_spans(self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count)
 
     def _apply_selection(self, selection: dict[str, Any]) -> None:
         self.selection = selection
-        points = selected_points(selection, n_cols=len(self.grid_columns), n_rows=len(self.cells))
-        self.selected_count = len(points)
+        spans = self._selected_spans()
+        self.selected_count = sum(span_count(s) for s in spans.values())
         kinds = [c.get("kind") for c in self.grid_columns]
-        self.run_count = sum(1 for col, _row in points if kinds[col] == ColumnKind.ENRICHMENT.value)
+        self.run_count = sum(
+            span_count(s) for col, s in spans.items() if kinds[col] == ColumnKind.ENRICHMENT.value
+        )
         focus = focused_point(selection)
         self.focus = list(focus) if focus else []
 
@@ -276,28 +376,65 @@ class TableState(rx.State):
         self._apply_selection(cursor_at(col, row))
         return grid_selection.push(self.selection)
 
-    def _runnable_refs(self) -> list[CellRef]:
-        points = selected_points(
-            self.selection, n_cols=len(self.grid_columns), n_rows=len(self.cells)
-        )
-        refs = []
-        for col, row in sorted(points):
-            column = self.grid_columns[col]
-            if column.get("kind") == ColumnKind.ENRICHMENT.value:
-                refs.append(CellRef(row_id=self._row_ids[row], column_id=int(column["column_id"])))
-        return refs
+    async def _runnable_refs(self) -> list[CellRef]:
+        """The selected enrichment cells, with row ids read from the database by position."""
+        by_column = {
+            int(self.grid_columns[col]["column_id"]): spans
+            for col, spans in self._selected_spans().items()
+            if self.grid_columns[col].get("kind") == ColumnKind.ENRICHMENT.value
+        }
+        if not by_column:
+            return []
+        runtime = get_runtime()
+        table_id = self.table_id
+
+        def read() -> list[CellRef]:
+            ids: dict[int, int] = {}
+            with runtime.open_session() as session:
+                for start, stop in merge_spans(s for ss in by_column.values() for s in ss):
+                    found = grid_service.row_ids_between(
+                        session=session, table_id=table_id, start=start, stop=stop
+                    )
+                    ids.update(zip(range(start, stop), found, strict=False))
+            return [
+                CellRef(row_id=ids[row], column_id=column_id)
+                for column_id, spans in by_column.items()
+                for start, stop in spans
+                for row in range(start, stop)
+                if row in ids
+            ]
+
+        return await asyncio.to_thread(read)
+
+    async def _row_id_at(self, row: int) -> int | None:
+        r = row - self.window_start
+        if 0 <= r < len(self._window_row_ids):
+            return self._window_row_ids[r]
+        runtime = get_runtime()
+        table_id = self.table_id
+
+        def read() -> list[int]:
+            with runtime.open_session() as session:
+                return grid_service.row_ids_between(
+                    session=session, table_id=table_id, start=row, stop=row + 1
+                )
+
+        found = await asyncio.to_thread(read)
+        return found[0] if found else None
 
     @rx.event
     async def edit_cell(self, pos: tuple[int, int], new_cell: dict[str, Any]):
         """Persist an edit to an input cell."""
         col, row = int(pos[0]), int(pos[1])
-        if not (0 <= row < len(self.cells) and 0 <= col < len(self.grid_columns)):
+        if not (0 <= row < self.row_count and 0 <= col < len(self.grid_columns)):
             return
         value = new_cell.get("data")
         value = "" if value is None else str(value)
         runtime = get_runtime()
         column_id = int(self.grid_columns[col]["column_id"])
-        row_id = self._row_ids[row]
+        row_id = await self._row_id_at(row)
+        if row_id is None:
+            return
 
         def write() -> dict[str, str]:
             with runtime.open_session() as session:
@@ -313,10 +450,14 @@ class TableState(rx.State):
                 return dict(grid_service.grid_cell(cell))
 
         try:
-            self.cells[row][col] = await asyncio.to_thread(write)
+            cell = await asyncio.to_thread(write)
             self.message = ""
         except EnrichmentAppError as exc:
             self.message = str(exc)
+            return
+        r = self._row_index.get(row_id)
+        if r is not None:
+            self.window_cells[r][col] = cell
 
     # --- running ------------------------------------------------------------------
 
@@ -325,14 +466,26 @@ class TableState(rx.State):
         """Create a job for the selected enrichment cells and start following it."""
         if self.job_active:
             return
-        refs = self._runnable_refs()
-        if not refs:
+        if self.run_count == 0:
             self.message = "Select one or more cells in an enrichment column (marked ✦) to run."
+            return
+        runtime = get_runtime()
+        max_cells = runtime.settings.max_cells_per_job
+        if self.run_count > max_cells:
+            self.message = (
+                f"{self.run_count} cells selected; one job can run at most {max_cells}. "
+                "Select fewer cells."
+            )
             return
         self.message = ""
         self.starting = True
         yield
-        runtime = get_runtime()
+        try:
+            refs = await self._runnable_refs()
+        except EnrichmentAppError as exc:
+            self.starting = False
+            self.message = str(exc)
+            return
         try:
             started = await start_enrichment(
                 open_session=runtime.open_session,
@@ -353,9 +506,9 @@ class TableState(rx.State):
             if (
                 r is not None
                 and c is not None
-                and self.cells[r][c].get("s") not in ("queued", "running")
+                and self.window_cells[r][c].get("s") not in ("queued", "running")
             ):
-                self.cells[r][c] = {**self.cells[r][c], "s": "queued", "e": ""}
+                self.window_cells[r][c] = {**self.window_cells[r][c], "s": "queued", "e": ""}
         self.starting = False
         yield self._follow_event()
 
@@ -382,8 +535,8 @@ class TableState(rx.State):
         self._apply_job(view)
         for row_id, column_id, cell in changed:
             r, c = self._row_index.get(row_id), self._col_index.get(column_id)
-            if r is not None and c is not None and self.cells[r][c] != cell:
-                self.cells[r][c] = cell
+            if r is not None and c is not None and self.window_cells[r][c] != cell:
+                self.window_cells[r][c] = cell
 
     @rx.event(background=True)
     async def watch_job(self):
@@ -399,42 +552,48 @@ class TableState(rx.State):
 
     async def _poll_until_final(self, generation: int) -> None:
         async with self:
-            job_id, table_id, since = self.job_id, self.table_id, self._since
+            job_id, table_id = self.job_id, self.table_id
             token = self.router.session.client_token
         if not job_id:
             return
         runtime = get_runtime()
 
         def poll(
-            since: datetime | None,
+            since: datetime | None, row_ids: list[int]
         ) -> tuple[JobView, list[tuple[int, int, dict[str, str]]], datetime | None]:
             with runtime.open_session() as session:
                 marker = utcnow()  # taken before reading, so no change slips between polls
                 view = JobView.of(job_service.get_job(session=session, job_id=job_id))
-                cells = (
-                    job_service.changed_cells(session=session, table_id=table_id, since=since)
+                changed = (
+                    grid_service.changed_cells_in_rows(
+                        session=session, table_id=table_id, since=since, row_ids=row_ids
+                    )
                     if since
                     else []
                 )
-                changed = [(c.row_id, c.column_id, dict(grid_service.grid_cell(c))) for c in cells]
-                return view, changed, marker
+                return view, [(r, c, dict(cell)) for r, c, cell in changed], marker
 
         interval = POLL_FIRST_SECONDS
         last: tuple[str, int, int] | None = None
         while True:
+            async with self:
+                since, row_ids = self._since, list(self._window_row_ids)
+                version = self._window_version
             try:
-                view, changed, marker = await asyncio.to_thread(poll, since)
+                view, changed, marker = await asyncio.to_thread(poll, since, row_ids)
             except EnrichmentAppError as exc:
                 async with self:
                     self.message = str(exc)
                 return
-            since = marker
             progress = (view.status, view.done, view.failed)
             async with self:
                 if self._watch_generation != generation or self.job_id != job_id:
                     return
                 self._apply_changes(view, changed)
-                self._since = since
+                if self._window_version == version:
+                    self._since = marker
+                # else the window moved while polling: its new rows were read at some point
+                # after ``since``, so poll them again from ``since`` rather than miss a change.
             if view.is_final:
                 break
             if not _tab_is_open(token):
@@ -453,19 +612,30 @@ class TableState(rx.State):
         runtime = get_runtime()
         async with self:
             table_id, job_id = self.table_id, self.job_id
+            start = self.window_start
+            stop = start + max(len(self.window_cells), FIRST_WINDOW_ROWS)
 
-        def read() -> tuple[grid_service.Grid, JobView]:
+        def read() -> tuple[grid_service.GridMeta, grid_service.GridWindow, JobView]:
             with runtime.open_session() as session:
-                grid = grid_service.load_grid(session=session, table_id=table_id)
-                return grid, JobView.of(job_service.get_job(session=session, job_id=job_id))
+                meta = grid_service.load_meta(session=session, table_id=table_id)
+                window = grid_service.load_window(
+                    session=session,
+                    table_id=table_id,
+                    start=start,
+                    stop=stop,
+                    column_ids=[c["column_id"] for c in meta.columns],
+                )
+                return meta, window, JobView.of(job_service.get_job(session=session, job_id=job_id))
 
         try:
-            grid, view = await asyncio.to_thread(read)
+            meta, window, view = await asyncio.to_thread(read)
         except EnrichmentAppError:
             return
         async with self:
             if self._watch_generation == generation:
-                self._apply_grid(grid)
+                self._apply_meta(meta)
+                if self.window_start == start:  # else the user scrolled meanwhile: keep theirs
+                    self._apply_window(window)
                 self._apply_job(view)
 
     def _apply_run_event(self, event: RunSnapshot | CellUpdate) -> None:
@@ -482,8 +652,9 @@ class TableState(rx.State):
         r, c = self._row_index.get(event.row_id), self._col_index.get(event.column_id)
         if r is None or c is None:
             return
-        value = (event.value or "") if event.status == "done" else self.cells[r][c].get("v", "")
-        self.cells[r][c] = {"v": value, "s": event.status, "e": event.error or ""}
+        current = self.window_cells[r][c]
+        value = (event.value or "") if event.status == "done" else current.get("v", "")
+        self.window_cells[r][c] = {"v": value, "s": event.status, "e": event.error or ""}
 
     @rx.event(background=True)
     async def follow_run(self):

@@ -26,11 +26,11 @@ class GridGeometry:
         return x, self.y + HEADER_HEIGHT / 2
 
 
-def open_grid(page: Page, widths: list[int]) -> GridGeometry:
+def open_grid(page: Page, widths: list[int], *, name: str = "Demo") -> GridGeometry:
     canvas = page.locator('#table-grid canvas[data-testid="data-grid-canvas"]').first
     canvas.wait_for()
     # The grid is drawn once the page's state has arrived: wait for the table's name.
-    page.locator("#table-name").filter(has_text="Demo").wait_for()
+    page.locator("#table-name").filter(has_text=name).wait_for()
     box = canvas.bounding_box()
     assert box is not None
     return GridGeometry(box["x"], box["y"], widths)

@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from enrichment_app.selection import focused_point, selected_points
+from enrichment_app.selection import (
+    focused_point,
+    merge_spans,
+    selected_points,
+    selected_spans,
+    span_count,
+)
 
 N_COLS, N_ROWS = 4, 5
 
@@ -147,3 +153,24 @@ FOCUS_CASES: list[tuple[str, Any, tuple[int, int] | None]] = [
 )
 def test_focused_point(selection: Any, expected: tuple[int, int] | None) -> None:
     assert focused_point(selection) == expected
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_selected_spans_cover_the_same_cells(
+    selection: Any, expected: set[tuple[int, int]]
+) -> None:
+    spans = selected_spans(selection, n_cols=N_COLS, n_rows=N_ROWS)
+    covered = {(col, row) for col, ss in spans.items() for a, b in ss for row in range(a, b)}
+    assert covered == expected
+    assert sum(span_count(ss) for ss in spans.values()) == len(expected)
+
+
+def test_selected_spans_of_a_whole_column_of_a_big_table_are_one_span() -> None:
+    selection = {"columns": _compact([2, 3]), "current": _current([2, 5])}
+    assert selected_spans(selection, n_cols=8, n_rows=100_000) == {2: [(0, 100_000)]}
+
+
+def test_merge_spans_joins_overlapping_and_adjacent_spans() -> None:
+    assert merge_spans([(5, 7), (0, 2), (2, 3), (6, 9), (4, 4)]) == [(0, 3), (5, 9)]

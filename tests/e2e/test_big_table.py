@@ -1,0 +1,99 @@
+"""A table far larger than the page holds: the grid loads rows by window as it scrolls."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from enrichment_app.db.engine import create_db_engine, session_factory
+from enrichment_app.db.migrate import upgrade_database
+from enrichment_app.domain import ColumnKind
+from enrichment_app.services.tables import ColumnSpec, create_table
+from tests.e2e.grid import open_grid
+
+pytestmark = pytest.mark.e2e
+expect.set_options(timeout=15_000)
+
+ROWS = 20_000
+WIDTHS = [180, 180, 220]
+
+
+@pytest.fixture(scope="module")
+def big_table(app_url: str, app_database_url: str) -> int:
+    engine = create_db_engine(app_database_url)
+    upgrade_database(engine)
+    try:
+        with session_factory(engine)() as session:
+            table = create_table(
+                session=session,
+                name="Big: twenty thousand rows",
+                columns=[
+                    ColumnSpec("Name"),
+                    ColumnSpec("City"),
+                    ColumnSpec(
+                        "Greeting",
+                        kind=ColumnKind.ENRICHMENT,
+                        enricher="template",
+                        config={"template": "Hi {Name}"},
+                    ),
+                ],
+                rows=([f"name {i}", f"city {i % 97}"] for i in range(ROWS)),
+                max_cell_chars=1000,
+            )
+            session.commit()
+            assert table.id is not None
+            return table.id
+    finally:
+        engine.dispose()
+
+
+def _window(page: Page) -> tuple[int, int]:
+    """The rows the page holds: (first row index, how many)."""
+    grid = page.locator("#table-grid")
+    return int(grid.get_attribute("data-window-start") or -1), int(
+        grid.get_attribute("data-window-rows") or 0
+    )
+
+
+def test_scrolling_to_the_bottom_loads_the_last_rows(
+    page: Page, app_url: str, big_table: int
+) -> None:
+    page.goto(f"{app_url}/tables/{big_table}")
+    expect(page.locator("#table-name")).to_have_text("Big: twenty thousand rows")
+    expect(page.locator("#table-meta")).to_have_text(f"{ROWS} rows · 3 columns")
+    grid = open_grid(page, WIDTHS, name="Big")
+    expect(page.locator("#table-grid")).to_have_attribute("data-window-start", "0")
+    start, held = _window(page)
+    assert 0 < held < 1000, "the page holds a window of rows, not the table"
+
+    page.locator("#table-grid .dvn-scroller").first.evaluate(
+        "el => { el.scrollTop = el.scrollHeight; }"
+    )
+    # The grid reports the new visible region and the page loads the rows around it.
+    expect(page.locator("#table-grid")).not_to_have_attribute("data-window-start", "0")
+    start, held = _window(page)
+    assert start + held == ROWS and held < 1000, (start, held)
+    # The last row sits at the bottom of the grid: click it and read it in the inspector.
+    box = page.locator('#table-grid canvas[data-testid="data-grid-canvas"]').first.bounding_box()
+    assert box is not None
+    page.mouse.click(grid.cell(0, 0)[0], box["y"] + box["height"] - 34 / 2 - 2)
+    expect(page.locator("#inspector-value")).to_have_text(f"name {ROWS - 1}")
+    expect(page.locator("#cell-inspector")).to_contain_text(f"row {ROWS}")
+
+
+def test_a_whole_column_of_a_big_table_runs_every_row(
+    page: Page, app_url: str, big_table: int
+) -> None:
+    page.goto(f"{app_url}/tables/{big_table}")
+    expect(page.locator("#table-name")).to_have_text("Big: twenty thousand rows")
+    grid = open_grid(page, WIDTHS, name="Big")
+    page.mouse.click(*grid.header(2))
+    expect(page.locator("#run-button")).to_have_text(f"Run {ROWS} cells")
+    # More than one job may run (MAX_CELLS_PER_JOB, 5,000 by default): the page says so.
+    page.locator("#run-button").click()
+    expect(page.locator("#message")).to_contain_text(f"{ROWS} cells selected")
+
+    grid = open_grid(page, WIDTHS, name="Big")  # the message moved the grid down
+    page.mouse.click(*grid.cell(0, 3))
+    expect(page.locator("#inspector-value")).to_have_text("name 3")
+    expect(page.locator("#run-button")).to_have_text("Run 0 cells")
