@@ -45,6 +45,8 @@ class GatedApi:
     url: str = ""
     loop: asyncio.AbstractEventLoop | None = None
     permits: asyncio.Semaphore | None = None
+    idle: asyncio.Event | None = None
+    """Set whenever no request is waiting for a permit."""
     waiting: int = 0
     answered: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +65,22 @@ class GatedApi:
 
         return asyncio.run_coroutine_threadsafe(take_all(), self.loop).result(timeout=10)
 
+    def release_stranded(self) -> int:
+        """Answer every request still waiting (its job was canceled); returns how many."""
+        assert self.loop is not None and self.permits is not None
+        permits = self.permits
+
+        async def answer_all() -> int:
+            with self.lock:
+                stranded = self.waiting
+            for _ in range(stranded):
+                permits.release()
+            assert self.idle is not None
+            await self.idle.wait()
+            return stranded
+
+        return asyncio.run_coroutine_threadsafe(answer_all(), self.loop).result(timeout=10)
+
     def release(self, n: int = 1) -> None:
         assert self.loop is not None and self.permits is not None
         for _ in range(n):
@@ -74,21 +92,24 @@ def gated_api() -> Iterator[GatedApi]:
     api = GatedApi()
 
     async def lookup(request: Request) -> JSONResponse:
-        if api.permits is None:
-            api.loop = asyncio.get_running_loop()
-            api.permits = asyncio.Semaphore(0)
+        assert api.permits is not None and api.idle is not None
         with api.lock:
             api.waiting += 1
+            api.idle.clear()
         await api.permits.acquire()
         with api.lock:
             api.waiting -= 1
             api.answered += 1
+            if api.waiting == 0:
+                api.idle.set()
         company = request.query_params.get("company", "")
         return JSONResponse({"data": {"industry": f"{company} industry"}})
 
     async def warm(request: Request) -> JSONResponse:
         api.loop = asyncio.get_running_loop()
         api.permits = api.permits or asyncio.Semaphore(0)
+        api.idle = api.idle or asyncio.Event()
+        api.idle.set()
         return JSONResponse({"ok": True})
 
     app = Starlette(routes=[Route("/lookup", lookup), Route("/warm", warm)])

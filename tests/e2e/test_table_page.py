@@ -7,7 +7,10 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlmodel import select
 
+from enrichment_app.db.engine import create_db_engine, session_factory
+from enrichment_app.db.models import EnrichmentJob
 from tests.e2e.conftest import ARTIFACTS, GatedApi
 from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
 
@@ -143,13 +146,58 @@ def test_add_column_then_progress_counts_up_and_cancel_stops(
     statuses = seen_statuses(page)
     run = statuses[statuses.index("Starting…") :]
     assert run[-1] == "Canceled", statuses
-    assert [s for s in run if s.startswith("Enriching")][:3] == [
-        "Enriching… (0/25)",
-        "Enriching… (3/25)",
-        "Enriching… (5/25)",
-    ], statuses
+    counts = [int(s.split("(")[1].split("/")[0]) for s in run if s.startswith("Enriching")]
+    assert counts == sorted(counts) and {0, 3, 5} <= set(counts), statuses
 
     page.mouse.click(*grid.cell(5, 0))
     expect(page.locator("#inspector-value")).to_have_text("Acme Robotics industry")
     page.mouse.click(*grid.cell(5, 12))
     expect(page.locator("#inspector-status")).to_have_text("canceled")
+    assert gated_api.release_stranded() <= 4  # the in-flight lookups of the canceled job
+
+
+def count_jobs(database_url: str) -> int:
+    engine = create_db_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            return len(session.exec(select(EnrichmentJob.id)).all())
+    finally:
+        engine.dispose()
+
+
+def test_a_double_clicked_run_starts_one_job(
+    page: Page, app_url: str, app_database_url: str
+) -> None:
+    page.goto(app_url + "/tables/1")
+    grid = open_grid(page, DEMO_WIDTHS)
+    page.mouse.click(*grid.cell(INTRO, 20))
+    drag(page, grid.cell(INTRO, 20), grid.cell(INTRO, 22))
+    expect(page.locator("#run-button")).to_have_text("Run 3 cells")
+    before = count_jobs(app_database_url)
+    page.locator("#run-button").dblclick()
+    expect(page.locator("#job-status")).to_have_text("Enriched!")
+    assert count_jobs(app_database_url) == before + 1
+    expect(page.locator("#message")).to_have_count(0)
+
+
+def test_reloading_the_page_reattaches_to_the_running_job(
+    page: Page, app_url: str, gated_api: GatedApi
+) -> None:
+    assert gated_api.drain() == 0, "a previous test left permits behind"
+    assert gated_api.waiting == 0, "a previous test left requests waiting"
+    page.goto(app_url + "/tables/1")
+    grid = open_grid(page, [*DEMO_WIDTHS, 220])
+    page.mouse.click(*grid.cell(5, 12))
+    drag(page, grid.cell(5, 12), grid.cell(5, 15))
+    expect(page.locator("#run-button")).to_have_text("Run 4 cells")
+    page.locator("#run-button").click()
+    expect(page.locator("#job-status")).to_have_text("Enriching… (0/4)")
+    gated_api.release(1)
+    expect(page.locator("#job-status")).to_have_text("Enriching… (1/4)")
+
+    page.reload()
+    open_grid(page, [*DEMO_WIDTHS, 220])
+    expect(page.locator("#job-status")).to_have_text("Enriching… (1/4)")
+    expect(page.locator("#cancel-button")).to_be_visible()
+    gated_api.release(3)
+    expect(page.locator("#job-status")).to_have_text("Enriched!")
