@@ -37,6 +37,7 @@ class Runtime:
     _runner: LocalRunner | None = field(default=None, init=False)
     _trigger: TriggerRunner | None = field(default=None, init=False)
     _hub: RunHub | None = field(default=None, init=False)
+    _settling: asyncio.Task[list[int]] | None = field(default=None, init=False)
 
     @cached_property
     def engine(self) -> sa.Engine:
@@ -117,8 +118,14 @@ class Runtime:
             resumed = await self.runner.resume_unfinished()
             if resumed:
                 logger.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
+        if self.trigger is not None:
+            self._settling = asyncio.create_task(self.trigger.settle_unfinished())
 
     async def stop(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
+            await asyncio.gather(self._settling, return_exceptions=True)
+            self._settling = None
         if self._hub is not None:
             await self._hub.aclose()
             self._hub = None

@@ -15,10 +15,10 @@ from sqlmodel import col, select
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import JobBackend
-from enrichment_app.live.events import RunSnapshot
+from enrichment_app.live.events import RunSnapshot, snapshot_from_run
 from enrichment_app.runner.base import DispatchResult
 from enrichment_app.runner.local import LocalRunner
-from enrichment_app.services.jobs import cancel_job, fail_job, get_job
+from enrichment_app.services.jobs import cancel_job, fail_job, get_job, unfinished_jobs
 from enrichment_app.trigger import TriggerApiError, TriggerClient
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,31 @@ class TriggerRunner:
                     fail_job(session=session, job_id=job.id, error=reason)
 
         await asyncio.to_thread(settle)
+
+    async def settle_unfinished(self) -> list[int]:
+        """At start-up: close the jobs whose run ended (canceled, crashed…) while no one watched.
+
+        Returns the ids of the jobs that were settled. Runs Trigger.dev cannot tell us about
+        are left as they are and logged.
+        """
+
+        def unfinished() -> list[tuple[int, str]]:
+            with self._open_session() as session:
+                jobs = unfinished_jobs(session=session, backend=JobBackend.TRIGGER)
+                return [(j.id, j.run_id) for j in jobs if j.id is not None and j.run_id]
+
+        settled: list[int] = []
+        for job_id, run_id in await asyncio.to_thread(unfinished):
+            try:
+                run = await self._client.retrieve_run(run_id)
+            except TriggerApiError as exc:
+                logger.warning("job %s: cannot check run %s (%s)", job_id, run_id, exc.message)
+                continue
+            snapshot = snapshot_from_run(run)
+            if snapshot.is_final and not snapshot.is_success:
+                await self.settle_run(run_id, snapshot)
+                settled.append(job_id)
+        return settled
 
     @property
     def client(self) -> TriggerClient:

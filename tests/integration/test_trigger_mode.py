@@ -252,3 +252,27 @@ async def test_cancel_cancels_the_run_and_closes_open_tasks(
     with runtime.open_session() as session:
         job = session.get(EnrichmentJob, started.job.id)
         assert job is not None and job.status == JobStatus.CANCELED.value
+
+
+async def test_start_up_settles_a_run_that_crashed_while_no_one_watched(
+    runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    worker_task.gate = asyncio.Event()
+    started = await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=demo_cells(runtime, "Intro line", 2),
+        max_cells=100,
+    )
+    run_id = started.dispatch.run_id
+    assert run_id is not None and runtime.trigger is not None
+    fake.fail_run(run_id, "Worker ran out of memory", status="CRASHED")
+    running = await read_job(open_session=runtime.open_session, job_id=started.job.id)
+    assert running.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+    assert await runtime.trigger.settle_unfinished() == [started.job.id]
+    job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
+    assert job.status == JobStatus.FAILED.value and job.error == "Worker ran out of memory"
+    assert await runtime.trigger.settle_unfinished() == []
