@@ -1,0 +1,370 @@
+"""Runner throughput: cells per second through ``process_job``, database writes included.
+
+(a) 10,000 cells of the built-in ``template`` enricher (instant: it formats a string), on
+SQLite and on a throwaway PostgreSQL cluster (Debian's binaries, as tests/integration does).
+(b) 2,000 cells of ``http_json`` calling a loopback API (bench/slow_api.py, its own process)
+that answers in 50 ms, through a bench-only variant of ``http_json`` registered in this process
+with concurrency 20 (the built-in has 4). The limit is 20 / 0.05 s = 400 cells/s.
+
+Each run creates its table and job with the services, then times ``process_job`` from call to
+return. SQL statements are counted with a ``before_cursor_execute`` listener.
+
+    python -m bench.throughput [--cells 10000] [--http-cells 2000] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench.machine import describe, today
+from enrichment_app.db.engine import create_db_engine, session_factory
+from enrichment_app.db.migrate import upgrade_database
+from enrichment_app.domain import CellRef, ColumnKind
+from enrichment_app.enrichers import register
+from enrichment_app.enrichers.http_json import HttpJsonEnricher
+from enrichment_app.runner.processing import process_job
+from enrichment_app.services.jobs import create_job
+from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
+from enrichment_app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+INSTANT_TARGET = 1000.0
+HTTP_LIMIT = 400.0
+HTTP_CONCURRENCY = 20
+
+
+class BenchHttpJson(HttpJsonEnricher):
+    """``http_json`` with concurrency 20, registered in this process only."""
+
+    name = "bench_http_json"
+    concurrency = HTTP_CONCURRENCY
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _settings(url: str) -> Settings:
+    return Settings(
+        database_url=url,
+        seed_demo=False,
+        max_cells_per_job=100_000,
+        trigger_secret_key=None,
+        enrichment_api_key=None,
+    )
+
+
+def _prepare(engine: sa.Engine, cells: int, column: ColumnSpec) -> int:
+    """A table with ``cells`` rows and one enrichment column, and a job for all of it."""
+    open_session = session_factory(engine)
+    with open_session() as session:
+        table = create_table(
+            session=session,
+            name="bench",
+            columns=[ColumnSpec("Name"), column],
+            rows=([f"company {i}"] for i in range(cells)),
+            max_cell_chars=10_000,
+        )
+        session.commit()
+        assert table.id is not None
+        target = next(
+            c for c in list_columns(session=session, table_id=table.id) if c.kind == "enrichment"
+        )
+        refs = [
+            CellRef(row.id, target.id or 0)
+            for row in list_rows(session=session, table_id=table.id)
+            if row.id is not None
+        ]
+        created = create_job(session=session, table_id=table.id, cells=refs, max_cells=cells)
+        assert created.job.id is not None
+        return created.job.id
+
+
+def _run(url: str, cells: int, column: ColumnSpec) -> dict[str, Any]:
+    engine = create_db_engine(url)
+    try:
+        upgrade_database(engine)
+        job_id = _prepare(engine, cells, column)
+        statements = 0
+
+        def count(*_args: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        sa.event.listen(engine, "before_cursor_execute", count)
+
+        async def go() -> tuple[float, Any]:
+            async with httpx.AsyncClient(
+                timeout=30, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+            ) as http:
+                start = time.perf_counter()
+                summary = await process_job(
+                    job_id,
+                    session_factory=session_factory(engine),
+                    http=http,
+                    settings=_settings(url),
+                )
+                return time.perf_counter() - start, summary
+
+        seconds, summary = asyncio.run(go())
+        sa.event.remove(engine, "before_cursor_execute", count)
+        return {
+            "cells": cells,
+            "seconds": round(seconds, 3),
+            "cells_per_s": round(cells / seconds, 1),
+            "done": summary.done,
+            "failed": summary.failed,
+            "status": summary.status,
+            "sql_statements": statements,
+            "statements_per_cell": round(statements / cells, 2),
+        }
+    finally:
+        engine.dispose()
+
+
+def _client_ceiling(api: str, requests: int) -> dict[str, Any]:
+    """The same API through a bare httpx client at concurrency 20: the harness's own ceiling."""
+
+    async def go() -> float:
+        async with httpx.AsyncClient(
+            timeout=30, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        ) as http:
+            gate = asyncio.Semaphore(HTTP_CONCURRENCY)
+
+            async def one(i: int) -> None:
+                async with gate, http.stream("GET", f"{api}/lookup?q={i}") as response:
+                    await response.aread()
+
+            start = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(requests)))
+            return time.perf_counter() - start
+
+    seconds = asyncio.run(go())
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "per_s": round(requests / seconds, 1),
+    }
+
+
+def _instant_column() -> ColumnSpec:
+    return ColumnSpec(
+        "Greeting",
+        kind=ColumnKind.ENRICHMENT,
+        enricher="template",
+        config={"template": "Hello {Name}"},
+    )
+
+
+@contextmanager
+def _slow_api() -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.slow_api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/ping", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("bench/slow_api.py did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def _postgres() -> Iterator[str | None]:
+    """A throwaway PostgreSQL cluster (default durability settings), or None if unavailable."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        yield None
+        return
+    bindir = found[-1].parent
+    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres", group="postgres")
+    data, log, port = root / "data", root / "server.log", _free_port()
+    started = False
+    try:
+        subprocess.run(
+            [
+                *as_pg,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root}"
+        subprocess.run(
+            [
+                *as_pg,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        started = True
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            subprocess.run(
+                [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=10_000)
+    parser.add_argument("--http-cells", type=int, default=2_000)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--label", default="", help="tag for this run (e.g. before/after)")
+    args = parser.parse_args()
+    machine = describe()
+    register(BenchHttpJson(), replace=True)
+    raw: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        raw["sqlite_instant"] = _run(f"sqlite:///{tmp}/instant.db", args.cells, _instant_column())
+        print("sqlite instant", raw["sqlite_instant"])
+        rate = raw["sqlite_instant"]["cells_per_s"]
+        rows.append(
+            {
+                "metric": f"instant enricher, {args.cells:,} cells, SQLite",
+                "value": rate,
+                "unit": "cells/s",
+                "target": f">= {INSTANT_TARGET:,.0f} cells/s",
+                "met": rate >= INSTANT_TARGET,
+            }
+        )
+        if not args.no_postgres:
+            with _postgres() as pg_url:
+                if pg_url is not None:
+                    raw["postgres_instant"] = _run(pg_url, args.cells, _instant_column())
+                    print("postgres instant", raw["postgres_instant"])
+                    rate = raw["postgres_instant"]["cells_per_s"]
+                    rows.append(
+                        {
+                            "metric": f"instant enricher, {args.cells:,} cells, PostgreSQL",
+                            "value": rate,
+                            "unit": "cells/s",
+                            "target": f">= {INSTANT_TARGET:,.0f} cells/s (SQLite target)",
+                            "met": rate >= INSTANT_TARGET,
+                        }
+                    )
+        with _slow_api() as api:
+            column = ColumnSpec(
+                "Lookup",
+                kind=ColumnKind.ENRICHMENT,
+                enricher=BenchHttpJson.name,
+                config={"url": api + "/lookup?q={Name}", "path": "data.value"},
+            )
+            raw["sqlite_http"] = _run(f"sqlite:///{tmp}/http.db", args.http_cells, column)
+            print("sqlite http", raw["sqlite_http"])
+            raw["bare_httpx_ceiling"] = _client_ceiling(api, args.http_cells)
+            print("bare httpx", raw["bare_httpx_ceiling"])
+        rate = raw["sqlite_http"]["cells_per_s"]
+        rows.append(
+            {
+                "metric": f"http_json, 50 ms API, concurrency {HTTP_CONCURRENCY}, {args.http_cells:,} cells, SQLite",
+                "value": rate,
+                "unit": "cells/s",
+                "target": f">= {0.9 * HTTP_LIMIT:,.0f} cells/s (90 % of {HTTP_LIMIT:,.0f})",
+                "met": rate >= 0.9 * HTTP_LIMIT,
+            }
+        )
+    rows.append(
+        {
+            "metric": "same API, bare httpx client, concurrency 20 (harness ceiling, context)",
+            "value": raw["bare_httpx_ceiling"]["per_s"],
+            "unit": "requests/s",
+            "target": "",
+            "met": None,
+        }
+    )
+    result = {
+        "name": "throughput",
+        "date": today(),
+        "machine": machine,
+        "command": "bash bench/run.sh throughput  # python -m bench.throughput "
+        + " ".join(sys.argv[1:]),
+        "rows": rows,
+        "raw": raw,
+        "load_average_at_end": os.getloadavg(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"throughput{'-' + args.label if args.label else ''}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
