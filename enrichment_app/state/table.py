@@ -18,6 +18,8 @@ from typing import Any
 
 import reflex as rx
 from reflex.experimental.client_state import ClientStateVar
+from reflex_base.registry import RegistrationContext
+from reflex_base.utils.exceptions import ReflexRuntimeError
 
 from enrichment_app.domain import CellRef, ColumnKind, JobBackend, utcnow
 from enrichment_app.errors import EnrichmentAppError, NotFoundError
@@ -80,10 +82,10 @@ Glide then resets it to the first cell when the canvas takes focus."""
 def _tab_is_open(token: str) -> bool:
     """Whether a browser tab with this client token is still connected to this backend."""
     try:
-        from reflex.utils.prerequisites import get_and_validate_app
-
-        namespace = get_and_validate_app().app.event_namespace
-    except Exception:  # no app in this process (unit tests): assume the tab is there
+        # The registered app, as Reflex's own shared state looks it up. (get_and_validate_app
+        # would re-validate and append the cwd to sys.path on every call.)
+        namespace = RegistrationContext.get().app.event_namespace
+    except ReflexRuntimeError:  # no app in this process: assume the tab is there
         return True
     return namespace is None or token in namespace.token_to_sid
 
