@@ -295,14 +295,17 @@ class TableState(rx.State):
         """Load the table named in the URL and re-attach to its running job, if any."""
         raw = self.router.url.path.rstrip("/").rpartition("/")[2]
         self.not_found, self.load_error, self.message = False, "", ""
-        self._apply_selection(INITIAL_SELECTION)
-        yield grid_selection.push(INITIAL_SELECTION)
         self.starting = False
         try:
             table_id = int(raw)
         except (TypeError, ValueError):
             self.not_found, self.table_id = True, 0
             return
+        if table_id != self.table_id:
+            # Another table: start from its first cell. Reloading the same table (after adding
+            # a column, say) keeps the selection, so a click made meanwhile is not undone.
+            self._apply_selection(INITIAL_SELECTION)
+            yield grid_selection.push(INITIAL_SELECTION)
         runtime = get_runtime()
         self.trigger_mode = runtime.settings.trigger_enabled
 
