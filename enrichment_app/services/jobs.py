@@ -186,7 +186,9 @@ def create_job(
     return JobCreated(job=job, task_ids=task_ids, skipped_active=len(runnable) - len(todo))
 
 
-def _set_cells(session: Session, refs: Iterable[CellRef], *, status: CellStatus) -> None:
+def _set_cells(
+    session: Session, refs: Iterable[CellRef], *, status: CellStatus, error: str | None = None
+) -> None:
     now = utcnow()
     by_column: dict[int, list[int]] = {}
     for ref in refs:
@@ -195,7 +197,7 @@ def _set_cells(session: Session, refs: Iterable[CellRef], *, status: CellStatus)
         session.execute(
             sa.update(Cell)
             .where(col(Cell.column_id) == column_id, col(Cell.row_id).in_(rows))
-            .values(status=status.value, error=None, updated_at=now)
+            .values(status=status.value, error=error, updated_at=now)
         )
 
 
@@ -224,6 +226,51 @@ def unfinished_jobs(*, session: Session, backend: JobBackend) -> list[Enrichment
     return list(session.exec(query.order_by(col(EnrichmentJob.id))).all())
 
 
+def _close_job(
+    session: Session, job: EnrichmentJob, *, status: JobStatus, error: str | None = None
+) -> EnrichmentJob:
+    """End a job: its queued and running tasks and their cells end too (commits).
+
+    Cancelling leaves a cell's error empty; failing stores the job's error on every cell it
+    did not finish. Cells that already finished keep their values.
+    """
+    assert job.id is not None
+    now = utcnow()
+    active = [
+        CellRef(row_id, column_id)
+        for row_id, column_id in session.exec(
+            select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
+                EnrichmentTask.job_id == job.id,
+                col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
+            )
+        ).all()
+    ]
+    failing = status == JobStatus.FAILED
+    session.execute(
+        sa.update(EnrichmentTask)
+        .where(
+            col(EnrichmentTask.job_id) == job.id,
+            col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
+        )
+        .values(
+            status=(TaskStatus.ERROR if failing else TaskStatus.CANCELED).value,
+            error=error,
+            finished_at=now,
+        )
+    )
+    _set_cells(
+        session, active, status=CellStatus.ERROR if failing else CellStatus.CANCELED, error=error
+    )
+    job.status = status.value
+    job.error = error if failing else job.error
+    job.failed += len(active) if failing else 0
+    job.finished_at = now
+    session.add(job)
+    session.commit()
+    session.refresh(job)
+    return job
+
+
 def cancel_job(*, session: Session, job_id: int) -> EnrichmentJob:
     """Cancel a job: its unfinished tasks and their cells become canceled (commits).
 
@@ -232,27 +279,7 @@ def cancel_job(*, session: Session, job_id: int) -> EnrichmentJob:
     job = get_job(session=session, job_id=job_id)
     if JobStatus(job.status).is_final:
         return job
-    now = utcnow()
-    active = session.exec(
-        select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
-            EnrichmentTask.job_id == job_id, col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES)
-        )
-    ).all()
-    session.execute(
-        sa.update(EnrichmentTask)
-        .where(
-            col(EnrichmentTask.job_id) == job_id,
-            col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
-        )
-        .values(status=TaskStatus.CANCELED.value, finished_at=now)
-    )
-    _set_cells(session, [CellRef(r, c) for r, c in active], status=CellStatus.CANCELED)
-    job.status = JobStatus.CANCELED.value
-    job.finished_at = now
-    session.add(job)
-    session.commit()
-    session.refresh(job)
-    return job
+    return _close_job(session, job, status=JobStatus.CANCELED)
 
 
 def fail_job(*, session: Session, job_id: int, error: str) -> EnrichmentJob:
@@ -260,34 +287,7 @@ def fail_job(*, session: Session, job_id: int, error: str) -> EnrichmentJob:
     job = get_job(session=session, job_id=job_id)
     if JobStatus(job.status).is_final:
         return job
-    now = utcnow()
-    active = session.exec(
-        select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
-            EnrichmentTask.job_id == job_id, col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES)
-        )
-    ).all()
-    session.execute(
-        sa.update(EnrichmentTask)
-        .where(
-            col(EnrichmentTask.job_id) == job_id,
-            col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
-        )
-        .values(status=TaskStatus.ERROR.value, error=error, finished_at=now)
-    )
-    for row_id, column_id in active:
-        session.execute(
-            sa.update(Cell)
-            .where(col(Cell.row_id) == row_id, col(Cell.column_id) == column_id)
-            .values(status=CellStatus.ERROR.value, error=error, updated_at=now)
-        )
-    job.status = JobStatus.FAILED.value
-    job.error = error
-    job.failed += len(active)
-    job.finished_at = now
-    session.add(job)
-    session.commit()
-    session.refresh(job)
-    return job
+    return _close_job(session, job, status=JobStatus.FAILED, error=error)
 
 
 def changed_cells(*, session: Session, table_id: int, since: datetime) -> list[Cell]:
