@@ -16,7 +16,12 @@ from sqlmodel import select
 from enrichment_app.db.models import EnrichmentJob, TableColumn, TableRow
 from enrichment_app.domain import CellRef, ColumnKind, JobBackend, JobStatus
 from enrichment_app.live.events import CellUpdate, FeedFailed, RunEvent, RunSnapshot
-from enrichment_app.runner.dispatch import cancel_enrichment, read_job, start_enrichment
+from enrichment_app.runner.dispatch import (
+    EnrichmentStarted,
+    cancel_enrichment,
+    read_job,
+    start_enrichment,
+)
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.demo import seed_demo
 from enrichment_app.settings import Settings
@@ -60,6 +65,18 @@ def demo_cells(runtime: Runtime, column_name: str, rows: int) -> list[CellRef]:
         return [CellRef(row_id=r, column_id=column.id or 0) for r in row_ids if r is not None]
 
 
+async def start(runtime: Runtime, cells: list[CellRef]) -> EnrichmentStarted:
+    """Run these cells of the demo table, as the page's Run button does."""
+    return await start_enrichment(
+        open_session=runtime.open_session,
+        runner=runtime.dispatcher,
+        backend=runtime.backend,
+        table_id=1,
+        cells=cells,
+        max_cells=100,
+    )
+
+
 async def collect(runtime: Runtime, run_id: str) -> list[RunEvent]:
     hub = runtime.hub
     assert hub is not None
@@ -76,14 +93,7 @@ async def test_run_triggers_the_task_and_the_feed_shows_every_step(
     runtime: Runtime, fake: FakeTrigger
 ) -> None:
     cells = demo_cells(runtime, "Email domain", 5)
-    started = await start_enrichment(
-        open_session=runtime.open_session,
-        runner=runtime.dispatcher,
-        backend=runtime.backend,
-        table_id=1,
-        cells=cells,
-        max_cells=100,
-    )
+    started = await start(runtime, cells)
     response = started.to_json()
     assert response["runId"] is not None and str(response["runId"]).startswith("run_")
     assert response["publicAccessToken"] and response["fallbackReason"] is None
@@ -137,14 +147,7 @@ async def test_every_watcher_shares_one_upstream_subscription(
     runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
     worker_task.gate = asyncio.Event()
-    started = await start_enrichment(
-        open_session=runtime.open_session,
-        runner=runtime.dispatcher,
-        backend=runtime.backend,
-        table_id=1,
-        cells=demo_cells(runtime, "Intro line", 3),
-        max_cells=100,
-    )
+    started = await start(runtime, demo_cells(runtime, "Intro line", 3))
     run_id = started.dispatch.run_id
     assert run_id is not None and runtime.hub is not None
     results = asyncio.gather(*(collect(runtime, run_id) for _ in range(5)))
@@ -165,14 +168,7 @@ async def test_trigger_refused_falls_back_to_the_local_runner(
     runtime: Runtime, fake: FakeTrigger
 ) -> None:
     fake.fail_next("trigger", 401)
-    started = await start_enrichment(
-        open_session=runtime.open_session,
-        runner=runtime.dispatcher,
-        backend=runtime.backend,
-        table_id=1,
-        cells=demo_cells(runtime, "Email domain", 4),
-        max_cells=100,
-    )
+    started = await start(runtime, demo_cells(runtime, "Email domain", 4))
     assert started.dispatch.run_id is None and started.dispatch.public_access_token is None
     assert started.dispatch.fallback_reason and "runs locally" in started.dispatch.fallback_reason
     assert started.job.backend == JobBackend.LOCAL.value and started.job.dispatch_error
@@ -185,14 +181,7 @@ async def test_expired_token_is_replaced_and_a_rotated_handle_loses_nothing(
     runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
     worker_task.gate = asyncio.Event()
-    started = await start_enrichment(
-        open_session=runtime.open_session,
-        runner=runtime.dispatcher,
-        backend=runtime.backend,
-        table_id=1,
-        cells=demo_cells(runtime, "Email domain", 6),
-        max_cells=100,
-    )
+    started = await start(runtime, demo_cells(runtime, "Email domain", 6))
     run_id = started.dispatch.run_id
     assert run_id is not None
     collecting = asyncio.ensure_future(collect(runtime, run_id))
@@ -215,14 +204,7 @@ async def test_a_refused_feed_reports_failure_so_the_page_can_poll(
     runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
     worker_task.gate = asyncio.Event()
-    started = await start_enrichment(
-        open_session=runtime.open_session,
-        runner=runtime.dispatcher,
-        backend=runtime.backend,
-        table_id=1,
-        cells=demo_cells(runtime, "Email domain", 2),
-        max_cells=100,
-    )
+    started = await start(runtime, demo_cells(runtime, "Email domain", 2))
     assert started.dispatch.run_id is not None
     fake.inject("realtime_run", Respond(403, {"error": "You don't have permission"}), times=50)
     events = await collect(runtime, started.dispatch.run_id)
@@ -234,14 +216,7 @@ async def test_cancel_cancels_the_run_and_closes_open_tasks(
     runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
     worker_task.gate = asyncio.Event()
-    started = await start_enrichment(
-        open_session=runtime.open_session,
-        runner=runtime.dispatcher,
-        backend=runtime.backend,
-        table_id=1,
-        cells=demo_cells(runtime, "Intro line", 3),
-        max_cells=100,
-    )
+    started = await start(runtime, demo_cells(runtime, "Intro line", 3))
     run_id = started.dispatch.run_id
     assert run_id is not None
     view = await cancel_enrichment(
@@ -258,14 +233,7 @@ async def test_start_up_settles_a_run_that_crashed_while_no_one_watched(
     runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
     worker_task.gate = asyncio.Event()
-    started = await start_enrichment(
-        open_session=runtime.open_session,
-        runner=runtime.dispatcher,
-        backend=runtime.backend,
-        table_id=1,
-        cells=demo_cells(runtime, "Intro line", 2),
-        max_cells=100,
-    )
+    started = await start(runtime, demo_cells(runtime, "Intro line", 2))
     run_id = started.dispatch.run_id
     assert run_id is not None and runtime.trigger is not None
     fake.fail_run(run_id, "Worker ran out of memory", status="CRASHED")
