@@ -1,0 +1,50 @@
+"""The table page's state handlers, driven through Reflex's event processor (no browser)."""
+
+from __future__ import annotations
+
+from enrichment_app.runtime import get_runtime
+from enrichment_app.state.table import TableState, cursor_at
+from tests.state.conftest import Tab
+
+PAGE = "/tables/1"
+EMAIL_DOMAIN, INTRO = 3, 4
+
+
+def rect(x: int, y: int, width: int, height: int) -> dict[str, object]:
+    selection = cursor_at(x, y)
+    selection["current"]["range"] = {"x": x, "y": y, "width": width, "height": height}  # type: ignore[index]
+    return selection
+
+
+async def test_selection_counts_only_enrichment_cells(tab: Tab) -> None:
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(
+        TableState, "select", path=PAGE, selection=rect(2, 0, 3, 4)
+    )  # email, domain, intro
+    state = await tab.state(TableState)
+    assert state.run_count == 8 and state.run_label == "Run 8 cells"
+
+    await tab.send(
+        TableState, "select", path=PAGE, selection=rect(0, 0, 3, 25)
+    )  # input columns only
+    state = await tab.state(TableState)
+    assert state.run_count == 0 and state.run_label == "Run 0 cells"
+    await tab.send(TableState, "run", path=PAGE)
+    state = await tab.state(TableState)
+    assert "enrichment column" in state.message and state.job_id == 0
+
+
+async def test_run_starts_a_job_and_a_reload_shows_how_it_ended(tab: Tab) -> None:
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 15, 1, 5))
+    await tab.send(TableState, "run", path=PAGE)
+    started = await tab.state(TableState)
+    assert started.job_id > 0 and started.message == ""
+    assert started.status_label in ("In Queue…", "Enriching… (0/5)", "Enriched! (1 failed)")
+
+    await get_runtime().runner.wait(started.job_id)  # returns at once if it already finished
+    await tab.send(TableState, "load", path=PAGE)
+    state = await tab.state(TableState)
+    assert state.job_id == started.job_id
+    assert state.status_label == "Enriched! (1 failed)"  # row 18's contact email is not an email
+    assert (state.job_done, state.job_failed, state.job_total) == (4, 1, 5)
