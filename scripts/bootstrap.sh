@@ -53,7 +53,7 @@ fi
 # 3. Test-only system packages and node test dependencies.
 if [ $dev = 1 ]; then
   apt_install chromium postgresql
-  for dir in tests/conformance trigger bench/baseline; do
+  for dir in tests/conformance trigger; do
     [ -f "$dir/package-lock.json" ] || continue
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       say "npm ci in $dir"
