@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ import psutil
 from playwright.sync_api import Page, sync_playwright
 
 from bench.machine import describe, today
+from bench.slow_api import free_port
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import ColumnKind
@@ -59,12 +59,6 @@ INPUTS = ["Name", "City", "Country", "Email", "Website", "Phone", "Notes"]
 ROW_MARKER_WIDTH = 33
 HEADER_HEIGHT = 38
 ROW_HEIGHT = 34
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _make_tables(database: Path, sizes: list[int]) -> dict[int, int]:
@@ -221,7 +215,7 @@ def run(
     started = time.perf_counter()
     ids = _make_tables(database, sizes)
     print(f"tables created in {time.perf_counter() - started:.1f} s: {ids}")
-    port = _free_port()
+    port = free_port()
     log = (WORK / "reflex.log").open("wb")
     process = subprocess.Popen(
         [

@@ -17,17 +17,14 @@ the job and polling; after they settle, queries are counted over ``WINDOW`` seco
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +33,7 @@ import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
 
 from bench.machine import describe, today
-from bench.throughput import _free_port
+from bench.slow_api import serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import ColumnKind
@@ -82,42 +79,6 @@ class QueryCounter:
             return Counter(self.counts)
 
 
-@contextlib.contextmanager
-def _slow_api() -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "SLOW_API_DELAY": "1.0"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.slow_api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(url + "/ping", timeout=1).raise_for_status()
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("bench/slow_api.py did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
 def _table(database_url: str, api: str) -> tuple[int, list[dict[str, int]]]:
     engine = create_db_engine(database_url)
     upgrade_database(engine)
@@ -159,7 +120,7 @@ def run(tab_counts: list[int], window: float) -> dict[str, Any]:
     out: dict[str, Any] = {"window_s": window, "by_tabs": {}}
     counter = QueryCounter()
     sa.event.listen(sa.Engine, "before_cursor_execute", counter)
-    with tempfile.TemporaryDirectory(prefix="bench-polling-") as tmp, _slow_api() as api:
+    with tempfile.TemporaryDirectory(prefix="bench-polling-") as tmp, serve(delay=1.0) as api:
         database_url = f"sqlite:///{tmp}/app.db"
         table_id, cells = _table(database_url, api)
         api_key = secrets.token_urlsafe(16)

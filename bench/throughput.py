@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import httpx
 import sqlalchemy as sa
 
 from bench.machine import describe, today
+from bench.slow_api import free_port, serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import CellRef, ColumnKind
@@ -55,12 +55,6 @@ class BenchHttpJson(HttpJsonEnricher):
 
     name = "bench_http_json"
     concurrency = HTTP_CONCURRENCY
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _settings(url: str) -> Settings:
@@ -176,45 +170,6 @@ def _instant_column() -> ColumnSpec:
 
 
 @contextmanager
-def _slow_api() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.slow_api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/ping", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("bench/slow_api.py did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
 def _postgres() -> Iterator[str | None]:
     """A throwaway PostgreSQL cluster (default durability settings), or None if unavailable."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
@@ -226,7 +181,7 @@ def _postgres() -> Iterator[str | None]:
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if os.geteuid() == 0:
         shutil.chown(root, user="postgres", group="postgres")
-    data, log, port = root / "data", root / "server.log", _free_port()
+    data, log, port = root / "data", root / "server.log", free_port()
     started = False
     try:
         subprocess.run(
@@ -320,7 +275,7 @@ def main() -> None:
                             "met": rate >= INSTANT_TARGET,
                         }
                     )
-        with _slow_api() as api:
+        with serve() as api:
             column = ColumnSpec(
                 "Lookup",
                 kind=ColumnKind.ENRICHMENT,
