@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from enrichment_app.errors import EnrichError
 from enrichment_app.settings import Settings
 
 
@@ -28,6 +29,17 @@ class EnrichContext:
     http: httpx.AsyncClient
     """The shared HTTP client; enrichers never build their own."""
     settings: Settings
+
+    def column_text(self, what: str) -> str:
+        """The text in the column the config names (``config["column"]``), or ``EnrichError``
+        saying the column is missing or holds no ``what`` (e.g. "email address")."""
+        column: str = self.config["column"]
+        if column not in self.row:
+            raise EnrichError(f"This table has no column {column!r}")
+        value = self.row[column]
+        if value is None or not value.strip():
+            raise EnrichError(f"No {what} in column {column!r}")
+        return value
 
 
 class Enricher:

@@ -64,10 +64,4 @@ class EmailDomainEnricher(Enricher):
         return {config["column"]}
 
     async def enrich(self, ctx: EnrichContext) -> str:
-        column: str = ctx.config["column"]
-        if column not in ctx.row:
-            raise EnrichError(f"This table has no column {column!r}")
-        value = ctx.row[column]
-        if value is None or not value.strip():
-            raise EnrichError(f"No email address in column {column!r}")
-        return email_domain(value)
+        return email_domain(ctx.column_text("email address"))

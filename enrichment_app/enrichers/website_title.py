@@ -269,12 +269,7 @@ class WebsiteTitleEnricher(Enricher):
         return {config["column"]}
 
     async def enrich(self, ctx: EnrichContext) -> str:
-        column: str = ctx.config["column"]
-        if column not in ctx.row:
-            raise EnrichError(f"This table has no column {column!r}")
-        value = ctx.row[column]
-        if value is None or not value.strip():
-            raise EnrichError(f"No URL in column {column!r}")
+        value = ctx.column_text("URL")
         return await fetch_page_summary(
             ctx.http,
             normalise_website_url(value),
