@@ -37,7 +37,7 @@ import httpx
 import psutil
 from playwright.sync_api import Page, sync_playwright
 
-from bench.machine import describe, today
+from bench.machine import describe, write_result
 from bench.slow_api import free_port
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
@@ -46,7 +46,6 @@ from enrichment_app.services.tables import ColumnSpec, create_table
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "big_tables"
-RESULTS = ROOT / "bench" / "results"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -376,20 +375,7 @@ def main() -> None:
                 "met": None,
             }
         )
-    result = {
-        "name": "big_tables",
-        "date": today(),
-        "machine": machine,
-        "command": "bash bench/run.sh big_tables  # python -m bench.big_tables "
-        + " ".join(sys.argv[1:]),
-        "rows": rows,
-        "raw": raw,
-        "load_average_at_end": os.getloadavg(),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"big_tables{'-' + args.label if args.label else ''}.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(rows, indent=2))
+    write_result("big_tables", label=args.label, machine=machine, rows=rows, raw=raw)
 
 
 if __name__ == "__main__":

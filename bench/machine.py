@@ -1,11 +1,13 @@
-"""What every result records about where it was measured."""
+"""What every result records about where it was measured, and how it is written."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -37,3 +39,31 @@ def describe() -> dict[str, object]:
 
 def today() -> str:
     return dt.date.today().isoformat()
+
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def write_result(
+    name: str,
+    *,
+    label: str | None,
+    machine: dict[str, object],
+    rows: list[dict[str, object]],
+    raw: object,
+) -> Path:
+    """Write ``bench/results/<name>[-<label>].json`` in the format bench/report.py reads."""
+    result = {
+        "name": name,
+        "date": today(),
+        "machine": machine,
+        "command": f"bash bench/run.sh {name}  # python -m bench.{name} " + " ".join(sys.argv[1:]),
+        "rows": rows,
+        "raw": raw,
+        "load_average_at_end": os.getloadavg(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}{'-' + label if label else ''}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(rows, indent=2))
+    return path

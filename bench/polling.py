@@ -32,7 +32,7 @@ import httpx
 import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
 
-from bench.machine import describe, today
+from bench.machine import describe, write_result
 from bench.slow_api import serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
@@ -41,7 +41,6 @@ from enrichment_app.services.tables import ColumnSpec, create_table, list_column
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "polling"
-RESULTS = ROOT / "bench" / "results"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -203,19 +202,7 @@ def main() -> None:
         }
         for n, fig in raw["by_tabs"].items()
     ]
-    result = {
-        "name": "polling",
-        "date": today(),
-        "machine": machine,
-        "command": "bash bench/run.sh polling  # python -m bench.polling " + " ".join(sys.argv[1:]),
-        "rows": rows,
-        "raw": raw,
-        "load_average_at_end": os.getloadavg(),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"polling{'-' + args.label if args.label else ''}.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(rows, indent=2))
+    write_result("polling", label=args.label, machine=machine, rows=rows, raw=raw)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,7 +29,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bench.machine import describe, today
+from bench.machine import describe, write_result
 from bench.slow_api import free_port, serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
@@ -44,7 +42,6 @@ from enrichment_app.services.tables import ColumnSpec, create_table, list_column
 from enrichment_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 INSTANT_TARGET = 1000.0
 HTTP_LIMIT = 400.0
 HTTP_CONCURRENCY = 20
@@ -305,20 +302,7 @@ def main() -> None:
             "met": None,
         }
     )
-    result = {
-        "name": "throughput",
-        "date": today(),
-        "machine": machine,
-        "command": "bash bench/run.sh throughput  # python -m bench.throughput "
-        + " ".join(sys.argv[1:]),
-        "rows": rows,
-        "raw": raw,
-        "load_average_at_end": os.getloadavg(),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"throughput{'-' + args.label if args.label else ''}.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(rows, indent=2))
+    write_result("throughput", label=args.label, machine=machine, rows=rows, raw=raw)
 
 
 if __name__ == "__main__":
