@@ -50,9 +50,9 @@ if ! "$bun_bin" --version >/dev/null 2>&1; then
   npm install --prefix .tools/bun bun@1.4.4 --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
-# 3. Test-only system packages and node test dependencies.
+# 3. Test-only system packages (Chromium; PostgreSQL and Redis for the production topology) and node test dependencies.
 if [ $dev = 1 ]; then
-  apt_install chromium postgresql
+  apt_install chromium postgresql redis-server
   for dir in tests/conformance trigger; do
     [ -f "$dir/package-lock.json" ] || continue
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then

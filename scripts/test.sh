@@ -17,9 +17,17 @@ if [ -f trigger/package.json ]; then
   echo "== tsc (trigger/)"
   (cd trigger && npx --no-install tsc --noEmit)
 fi
-echo "== pytest: unit, integration, state"
-pytest tests --ignore=tests/e2e "$@"
+echo "== pytest: unit, integration, state, fuzzing"
+pytest tests --ignore=tests/e2e --ignore=tests/soak --ignore=tests/topology "$@"
 echo "== pytest: browser end-to-end, local runner (Debian Chromium via Playwright)"
 pytest tests/e2e --ignore=tests/e2e/trigger "$@"
 echo "== pytest: browser end-to-end, Trigger.dev mode against the fake server"
 pytest tests/e2e/trigger "$@"
+if [ -d tests/soak ]; then
+  echo "== pytest: fault matrix soak (Trigger.dev mode against the fake, and local mode)"
+  pytest tests/soak "$@"
+fi
+if [ -d tests/topology ]; then
+  echo "== pytest: production topology (PostgreSQL, Redis state manager, 3 backend workers)"
+  pytest tests/topology "$@"
+fi
