@@ -18,9 +18,8 @@ Measured: upstream subscriptions (the fake's ``/realtime/v1/runs/<id>`` requests
 p50/p95/max over every (client, change), and the backend process's RSS (psutil) before the
 clients, once attached, and after the changes.
 
-The clients are a minimal asyncio + wsproto Socket.IO client (python-socketio's async client
-needs aiohttp, which the project does not install); they answer pings and send nothing else
-(no grid viewport events).
+The clients are ``tests.reflex_socket.ReflexSocket`` (asyncio + wsproto, Reflex's protocol);
+they answer pings and send nothing else (no grid viewport events).
 
     python -m bench.fanout [--clients 200] [--changes 30] [--gap 1.0]
 """
@@ -33,30 +32,16 @@ import json
 import re
 import statistics
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    Message,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
-
 from bench.live_app import ROOT, LiveApp, code_state, percentile
 from bench.machine import describe, today
+from tests.reflex_socket import EVENT_PREFIX, ReflexSocket
 
 RESULTS = ROOT / "bench" / "results"
 TOTAL = 1000
 TARGET_DELIVERY_P95_MS = 250.0
-NAMESPACE = "/_event"
-HYDRATE = "reflex___state____state.hydrate_and_load"
 PROGRESS = re.compile(r"\((\d+)/" + str(TOTAL) + r"\)")
 
 
@@ -65,86 +50,31 @@ def progress(done: int) -> list[dict[str, Any]]:
     return [{"type": "set", "key": "progress", "value": value}]
 
 
-@dataclass
 class SocketClient:
-    """One tab, as far as the backend can tell: a Socket.IO connection that loaded /tables/1."""
+    """One tab that loaded /tables/1, recording when each ``(n/N)`` progress value arrived."""
 
-    host: str
-    port: int
-    token: str = field(default_factory=lambda: str(uuid.uuid4()))
-    received: dict[int, float] = field(default_factory=dict)
-    """First arrival (epoch seconds) of each ``(n/N)`` progress value."""
-    attached: asyncio.Event = field(default_factory=asyncio.Event)
-    messages: int = 0
-    bytes_in: int = 0
-    _writer: asyncio.StreamWriter | None = None
-    _ws: WSConnection = field(default_factory=lambda: WSConnection(ConnectionType.CLIENT))
-    _task: asyncio.Task[None] | None = None
+    def __init__(self, host: str, port: int) -> None:
+        self.received: dict[int, float] = {}
+        """First arrival (epoch seconds) of each ``(n/N)`` progress value."""
+        self.attached = asyncio.Event()
+        self.socket = ReflexSocket(host, port, path="/tables/1", on_text=self._on_text)
 
-    async def connect(self) -> None:
-        reader, writer = await asyncio.open_connection(self.host, self.port)
-        self._writer = writer
-        target = f"{NAMESPACE}/?token={self.token}&EIO=4&transport=websocket"
-        writer.write(self._ws.send(Request(host=f"{self.host}:{self.port}", target=target)))
-        self._task = asyncio.create_task(self._read(reader))
-
-    def _send_text(self, text: str) -> None:
-        assert self._writer is not None
-        self._writer.write(self._ws.send(Message(data=text)))
+    @property
+    def messages(self) -> int:
+        return self.socket.messages
 
     def _on_text(self, text: str, now: float) -> None:
-        self.messages += 1
-        self.bytes_in += len(text)
-        if text.startswith("0{"):  # Engine.IO open: connect the namespace with the boot event
-            auth = {
-                "event": {
-                    "name": HYDRATE,
-                    "payload": {},
-                    "router_data": {
-                        "pathname": "/tables/1",
-                        "asPath": "/tables/1",
-                        "query": {"table_id": "1"},
-                    },
-                }
-            }
-            self._send_text(f"40{NAMESPACE},{json.dumps(auth)}")
-        elif text == "2":  # Engine.IO ping
-            self._send_text("3")
-        elif text.startswith(f"42{NAMESPACE},"):
+        if text.startswith(EVENT_PREFIX):
             for match in PROGRESS.finditer(text):
                 done = int(match.group(1))
                 self.received.setdefault(done, now)
                 self.attached.set()
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        parts: list[str] = []
-        while True:
-            data = await reader.read(65536)
-            now = time.time()
-            if not data:
-                return
-            self._ws.receive_data(data)
-            for event in self._ws.events():
-                if isinstance(event, TextMessage):
-                    parts.append(event.data)
-                    if event.message_finished:
-                        self._on_text("".join(parts), now)
-                        parts.clear()
-                elif isinstance(event, Ping):
-                    assert self._writer is not None
-                    self._writer.write(self._ws.send(event.response()))
-                elif isinstance(event, RejectConnection):
-                    raise RuntimeError(f"websocket refused: {event.status_code}")
-                elif isinstance(event, CloseConnection):
-                    return
-                elif isinstance(event, AcceptConnection):
-                    pass
+    async def connect(self) -> None:
+        await self.socket.connect()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        if self._writer is not None:
-            self._writer.close()
+        await self.socket.close()
 
 
 async def attach_all(clients: list[SocketClient], concurrency: int, within: float) -> float:
