@@ -240,20 +240,24 @@ class Resource:
 
 
 def parse_scope(scope: str) -> tuple[str, str | None, str | None]:
-    """Split `action:type:id` on the first two colons (the id may itself contain colons)."""
+    """Split `action:type:id` on the first two colons (the id may itself contain colons).
+
+    As `parseScope` in `packages/plugins/src/rbac.ts`: an empty type or id counts as absent,
+    so `read:runs:` (an empty id) means every run, and `admin:` is a bare `admin`.
+    """
     action, _, rest = scope.partition(":")
-    if not rest:
-        return action, None, None
     kind, sep, ident = rest.partition(":")
-    return action, kind, (ident if sep else None)
+    return action, (kind or None), (ident if sep and ident else None)
 
 
 def scopes_allow(scopes: Iterable[str], action: str, resources: Sequence[Resource]) -> bool:
     """`buildJwtAbility(...).can(action, anyResource(resources))` for the JWT scopes."""
     for scope in scopes:
-        if scope == "admin":
-            return True
         scope_action, kind, ident = parse_scope(scope)
+        if not scope_action:
+            continue
+        if scope_action == "admin" and kind is None:
+            return True
         if scope_action not in (action, "*") or kind is None:
             continue
         if kind == "all":

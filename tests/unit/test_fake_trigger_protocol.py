@@ -69,6 +69,15 @@ def test_expiration_grammar_matches_jose(value: str | float, expected: float) ->
         (["read:runs:run_b"], "read", False),
         (["write:runs:run_a"], "read", False),
         (["read:runs:run_a"], "write", False),
+        # Empty parts count as absent, as in `parseScope`: an empty id is every run, `admin:`
+        # is a bare admin, and an empty type or action grants nothing.
+        (["read:runs:"], "read", True),
+        (["admin:"], "write", True),
+        (["admin:runs"], "read", False),
+        (["read::run_a"], "read", False),
+        ([":runs:run_a"], "read", False),
+        (["*:runs:run_a"], "write", True),
+        (["read:runs:run_a:x"], "read", False),
     ],
 )
 def test_scopes_follow_build_jwt_ability(scopes: list[str], action: str, allowed: bool) -> None:
