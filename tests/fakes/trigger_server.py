@@ -43,12 +43,16 @@ Tokens:     mint_token(scopes, *, expires_in=900.0, exp=None, extra_claims=None)
 Faults:     inject(kind, fault, *, times=1, run_id=None), with fault one of
               Respond(status, body, headers)  answer this instead (e.g. 500, 503)
               Delay(seconds)                  a slow response, then the normal one
-              Drop(after=None, before_response=False)
+              Drop(after=None, before_response=False, mid_event=False)
                                               handle normally, then cut the connection mid-body
-                                              (SSE: after `after` records), or reset it before
-                                              the response (a network error for the client)
+                                              (SSE: after `after` records, or inside the next
+                                              record with `mid_event`), or reset it before the
+                                              response (a network error for the client)
+              Refuse()                        reset the connection before handling anything
+                                              (Trigger.dev unreachable: nothing is created)
             and shortcuts fail_next(kind, status=500), rate_limit_next(kind, reset_in=1.0)
-            (429 + `x-ratelimit-reset` in epoch ms), drop_next(kind, after=None, before_response=False),
+            (429 + `x-ratelimit-reset` in epoch ms), drop_next(kind, after=None, before_response=False,
+            mid_event=False), refuse_next(kind),
             delay_next(kind, seconds), rotate_handle(run_id) (409 must-refetch on the next poll,
             held polls included).
             Kinds: trigger, claims, public_tokens, realtime_run, retrieve, cancel, metadata,
@@ -161,9 +165,21 @@ class Drop:
 
     after: int | None = None
     before_response: bool = False
+    mid_event: bool = False
+    """SSE only: after the first `after` records, send half of the next one and cut there
+    (the client holds a partial event when the connection dies)."""
 
 
-Fault = Respond | Delay | Drop
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Reset the connection before the request is handled, as if the server were unreachable.
+
+    The client sees a network error and, unlike `Drop(before_response=True)`, nothing was done
+    on the server (a trigger creates no run).
+    """
+
+
+Fault = Respond | Delay | Drop | Refuse
 
 
 @dataclass(slots=True)
@@ -911,10 +927,15 @@ class FakeTrigger:
         *,
         after: int | None = None,
         before_response: bool = False,
+        mid_event: bool = False,
         times: int = 1,
         run_id: str | None = None,
     ) -> None:
-        self.inject(kind, Drop(after, before_response), times=times, run_id=run_id)
+        self.inject(kind, Drop(after, before_response, mid_event), times=times, run_id=run_id)
+
+    def refuse_next(self, kind: FaultKind, *, times: int = 1, run_id: str | None = None) -> None:
+        """The next `times` requests of `kind` find the server unreachable (connection reset)."""
+        self.inject(kind, Refuse(), times=times, run_id=run_id)
 
     def delay_next(
         self, kind: FaultKind, seconds: float, *, times: int = 1, run_id: str | None = None
@@ -1078,6 +1099,8 @@ class FakeTrigger:
         return JSONResponse(proto.INVALID_API_KEY_BODY, status_code=401)
 
     async def _apply_fault(self, fault: Fault | None) -> Response | None:
+        if isinstance(fault, Refuse):
+            return _DroppingResponse(Response(), Drop(before_response=True), self._abort)
         if isinstance(fault, Respond):
             headers = dict(fault.headers)
             media = headers.pop("content-type", "application/json")
@@ -1627,7 +1650,8 @@ class FakeTrigger:
         if isinstance(fault, Drop) and fault.before_response:
             return self._maybe_drop(fault, Response())
         drop_after = (fault.after or 0) if isinstance(fault, Drop) else None
-        body = self._sse(found, key, version, cursor, timeout, drop_after)
+        mid_event = isinstance(fault, Drop) and fault.mid_event
+        body = self._sse(found, key, version, cursor, timeout, drop_after, mid_event)
         response = StreamingResponse(body, media_type="text/event-stream", headers=headers)
         return self._cors(request, response)
 
@@ -1652,45 +1676,56 @@ class FakeTrigger:
         cursor: int,
         idle_seconds: float,
         drop_after: int | None,
+        mid_event: bool = False,
     ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         last_data = last_sent = loop.time()
         delivered = 0
         count = size = 0
+
+        def encode(chunks: Sequence[_Chunk]) -> bytes:
+            nonlocal count, size
+            if version != "v2":
+                return b"".join(
+                    proto.sse_v1_data(c.redis_id, proto.dumps_chunk(c.data)) for c in chunks
+                )
+            records = [
+                {
+                    "seq_num": c.seq,
+                    "timestamp": c.timestamp_ms,
+                    "headers": [],
+                    "body": proto.v2_record_body(c.data, c.record_id),
+                }
+                for c in chunks
+            ]
+            count += len(records)
+            size += sum(len(r["body"]) for r in records)
+            return proto.sse_v2_batch(records, count=count, size=size)
+
         with self._lock:
             self._ensure_stream_quietly(run, key).readers += 1
         self._notify()
         try:
-            if drop_after == 0:
+            if drop_after == 0 and not mid_event:
                 raise DroppedConnection
             while not self._closing:
                 event = self._current_event()
                 with self._lock:
                     stream = run.streams[key]
                     fresh = stream.chunks[cursor:]
+                if drop_after is not None and delivered >= drop_after and fresh:
+                    # mid_event: half of the next record, then the connection dies
+                    partial = encode(fresh[:1])
+                    yield partial[: len(partial) // 2]
+                    raise DroppedConnection
                 if drop_after is not None:
                     fresh = fresh[: drop_after - delivered]
                 if fresh:
                     cursor += len(fresh)
                     delivered += len(fresh)
-                    if version == "v2":
-                        records = [
-                            {
-                                "seq_num": c.seq,
-                                "timestamp": c.timestamp_ms,
-                                "headers": [],
-                                "body": proto.v2_record_body(c.data, c.record_id),
-                            }
-                            for c in fresh
-                        ]
-                        count += len(records)
-                        size += sum(len(r["body"]) for r in records)
-                        yield proto.sse_v2_batch(records, count=count, size=size)
-                    else:
-                        for c in fresh:
-                            yield proto.sse_v1_data(c.redis_id, proto.dumps_chunk(c.data))
+                    yield encode(fresh)
                     last_data = last_sent = loop.time()
-                    if drop_after is not None and delivered >= drop_after:
+                    if drop_after is not None and delivered >= drop_after and not mid_event:
                         raise DroppedConnection
                     continue
                 now = loop.time()
@@ -1783,6 +1818,7 @@ class _DroppingResponse(Response):
 
     def __init__(self, inner: Response, fault: Drop, abort: Callable[[Scope], None]) -> None:
         self._inner = inner
+        self.raw_headers = inner.raw_headers  # so that headers can still be added (CORS)
         self._fault = fault
         self._abort = abort
 
@@ -1810,6 +1846,7 @@ __all__ = [
     "Executor",
     "FakeTrigger",
     "RecordedRequest",
+    "Refuse",
     "Respond",
     "RunControl",
     "RunView",

@@ -131,3 +131,36 @@ async def test_executor_plays_the_task_and_a_crash_is_recorded(fake: FakeTrigger
     assert body["error"]["message"] == "worker exited 2"
     assert fake.stream_chunks(run_id, "cells") == [{"rowId": 1}]
     assert [type(e) for e in fake.executor_errors] == [RuntimeError]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_stream_drop_mid_event_cuts_inside_the_next_record(version: str) -> None:
+    with FakeTrigger(stream_version=version, stream_timeout=5.0, ping_interval=5.0) as fake:
+        run_id = fake.create_run("enrich")
+        fake.append_chunks(run_id, "cells", [{"n": 0}, {"n": 1}])
+        fake.drop_next("stream_read", after=2, mid_event=True, run_id=run_id)
+        received = b""
+        async with _client(fake, fake.secret_key) as http:
+            with pytest.raises(httpx.RemoteProtocolError):
+                async with http.stream("GET", f"/realtime/v1/streams/{run_id}/cells") as response:
+                    async for part in response.aiter_bytes():
+                        received += part
+                        if b'\\"n\\":1' in received or b'"n":1' in received:
+                            fake.append_chunk(run_id, "cells", {"n": 2})
+    events = received.split(b"\n\n")
+    complete, partial = events[:-1], events[-1]
+    assert sum(b'"n' in e or b'\\"n' in e for e in complete) == (2 if version == "v1" else 1)
+    assert partial and not received.endswith(b"\n\n")  # cut inside the record for {"n": 2}
+
+
+async def test_refused_request_is_a_reset_connection_and_handles_nothing(
+    fake: FakeTrigger,
+) -> None:
+    fake.refuse_next("trigger")
+    headers = {"Authorization": f"Bearer {fake.secret_key}"}
+    async with httpx.AsyncClient(base_url=fake.url, headers=headers) as http:
+        with pytest.raises(httpx.TransportError):
+            await http.post("/api/v1/tasks/enrich/trigger", json={"payload": {}})
+        assert fake.run_ids() == []
+        answered = await http.post("/api/v1/tasks/enrich/trigger", json={"payload": {}})
+    assert answered.status_code == 200 and fake.run_ids() == [answered.json()["id"]]

@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from enrichment_app.trigger import (
+    ApiConnectionError,
     AuthenticationError,
     PermissionDeniedError,
     RealtimeRun,
@@ -175,6 +176,43 @@ async def test_stream_resumes_after_a_drop(fake, client):
     reads = fake.requests_of("stream_read")
     assert len(reads) == 2
     assert "last-event-id" not in reads[0].headers and reads[1].headers.get("last-event-id")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_stream_cut_mid_event_resumes_without_loss_or_repeat(sleep, version):
+    with FakeTrigger(stream_version=version, ping_interval=0.2) as fake:
+        async with TriggerClient(
+            secret_key=fake.secret_key, base_url=fake.url, sleep=sleep
+        ) as client:
+            handle = await client.trigger(TASK, {})
+            fake.drop_next("stream_read", after=2, mid_event=True, run_id=handle.id)
+            reader = asyncio.ensure_future(
+                _collect(client.read_stream(handle.id, "cells", timeout_seconds=1))
+            )
+            await fake.await_stream_reader(handle.id, "cells")
+            for n in range(5):  # one record at a time: the cut falls inside the third event
+                fake.append_chunk(handle.id, "cells", {"n": n})
+                await asyncio.sleep(0.05)
+            chunks = await reader
+        reads = fake.requests_of("stream_read")
+    assert chunks == [{"n": n} for n in range(5)]
+    assert len(reads) == 2 and reads[1].headers.get("last-event-id")
+
+
+async def _collect(source: AsyncIterator[object]) -> list[object]:
+    return [item async for item in source]
+
+
+async def test_unreachable_server_fails_the_trigger_after_retries_and_creates_no_run(
+    fake, client, sleep
+):
+    fake.refuse_next("trigger", times=5)
+    with pytest.raises(ApiConnectionError):
+        await client.trigger(TASK, {})
+    assert fake.run_ids() == []
+    assert len(fake.requests_of("trigger")) == 5 and len(sleep.delays) == 4
+    handle = await client.trigger(TASK, {})  # reachable again
+    assert fake.run_ids() == [handle.id]
 
 
 async def test_stream_v1_format(sleep):
