@@ -88,6 +88,8 @@ class Runtime:
                 secret_key=key.get_secret_value(),
                 base_url=self.settings.trigger_api_url,
                 http=self.http,
+                timeout=self.settings.trigger_timeout_seconds,
+                realtime_timeout=self.settings.trigger_realtime_timeout_seconds,
             )
             self._trigger = TriggerRunner(
                 client=client, local=self.runner, session_factory=self.open_session

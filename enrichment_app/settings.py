@@ -73,6 +73,23 @@ class Settings(BaseSettings):
         default=DEFAULT_TRIGGER_API_URL,
         validation_alias=AliasChoices("TRIGGER_API_URL", "trigger_api_url"),
     )
+    trigger_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("TRIGGER_TIMEOUT_SECONDS", "trigger_timeout_seconds"),
+        description="How long one Trigger.dev API call may take before the client retries it.",
+    )
+    trigger_realtime_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "TRIGGER_REALTIME_TIMEOUT_SECONDS", "trigger_realtime_timeout_seconds"
+        ),
+        description=(
+            "How long a Realtime long-poll may stay unanswered before the client reconnects;"
+            " it must exceed the server's hold (20 s on Trigger.dev)."
+        ),
+    )
     enrichment_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ENRICHMENT_API_KEY", "enrichment_api_key")
     )

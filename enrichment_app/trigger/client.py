@@ -83,7 +83,9 @@ class TriggerClient:
     """An async client for the Trigger.dev API: trigger, tokens, runs and realtime.
 
     Pass ``http`` to share an ``httpx.AsyncClient`` (it is left open); otherwise the client
-    makes its own and closes it in :meth:`aclose` / ``async with``.
+    makes its own and closes it in :meth:`aclose` / ``async with``. ``timeout`` bounds each API
+    call (then it is retried); ``realtime_timeout`` is how long a live poll may go unanswered
+    before the client gives up on it and polls again.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class TriggerClient:
         base_url: str = DEFAULT_BASE_URL,
         http: httpx.AsyncClient | None = None,
         timeout: float = 30.0,
+        realtime_timeout: float = LIVE_POLL_READ_TIMEOUT,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         random: Callable[[], float] = random_module.random,
@@ -104,6 +107,7 @@ class TriggerClient:
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient()
         self._timeout = timeout
+        self._realtime_timeout = realtime_timeout
         self._sleep = sleep
         self._clock = clock
         self._random = random
@@ -366,7 +370,7 @@ class TriggerClient:
         shape_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(extra.items()))
         shape = ShapeStream(expired_handle=self._expired_handles.get(shape_key))
         headers = self._realtime_headers(access_token)
-        timeout = httpx.Timeout(self._timeout, read=LIVE_POLL_READ_TIMEOUT)
+        timeout = httpx.Timeout(self._timeout, read=self._realtime_timeout)
         failures = 0
         while True:
             try:
@@ -431,7 +435,7 @@ class TriggerClient:
         url = f"{self.base_url}/realtime/v1/streams/{quote(run_id, safe='')}/{quote(stream_key, safe='')}"
         decoder = StreamDecoder(last_event_id)
         timeout = httpx.Timeout(
-            self._timeout, read=max(LIVE_POLL_READ_TIMEOUT, timeout_seconds + 30)
+            self._timeout, read=max(self._realtime_timeout, timeout_seconds + 30)
         )
         retry_count = 0
         while True:

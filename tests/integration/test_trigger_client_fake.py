@@ -215,6 +215,18 @@ async def test_unreachable_server_fails_the_trigger_after_retries_and_creates_no
     assert fake.run_ids() == [handle.id]
 
 
+async def test_a_live_poll_held_past_the_realtime_timeout_is_polled_again(fake, sleep):
+    async with TriggerClient(
+        secret_key=fake.secret_key, base_url=fake.url, sleep=sleep, realtime_timeout=0.5
+    ) as client:
+        handle = await client.trigger(TASK, {})
+        fake.delay_next("realtime_run", 1.5, run_id=handle.id)  # the first poll hangs
+        fake.set_status(handle.id, "COMPLETED")
+        runs = [r async for r in client.subscribe_to_run(handle.id)]
+    assert runs[-1].status == "COMPLETED"
+    assert len(fake.requests_of("realtime_run")) >= 2 and sleep.delays
+
+
 async def test_stream_v1_format(sleep):
     with FakeTrigger(stream_version="v1", ping_interval=0.2) as fake:
         async with TriggerClient(
