@@ -1,0 +1,447 @@
+"""With ``ENRICHMENT_API_KEY`` set, every REST route refuses every request without the exact key.
+
+The routes are not listed by hand: they are read from the Starlette app that ``build_api``
+returns (the app ``rx.App(api_transformer=...)`` mounts), every method of every route, HEAD
+included, and checked against the OpenAPI document. Each gets the bad credentials a client or an
+attacker would send, and must answer 401 in the API's JSON error shape, without echoing the key
+and without touching the database. The right key then gets through on every route, so the
+refusals are about the key and not a broken route.
+
+The key comparison must be constant-time. Timing it in a test would be flaky and prove little,
+so ``test_the_key_is_only_ever_compared_in_constant_time`` reads the API's source instead: it
+follows every value derived from the configured key (a small taint analysis over the AST) and
+fails if one reaches ``==``, ``!=``, ``in``, ``<``… or a string method such as ``startswith``,
+or if the key is never handed to ``hmac``/``secrets.compare_digest`` as bytes. The same checker
+is run on short sources that compare with ``==`` or ``startswith`` to show that it catches them.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlmodel import col, select
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+import enrichment_app.api as api_package
+from enrichment_app.api import build_api, openapi_document
+from enrichment_app.api.idempotency import ApiIdempotencyKey
+from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
+from enrichment_app.domain import CellRef
+from enrichment_app.runtime import Runtime
+from enrichment_app.services.demo import seed_demo
+from enrichment_app.services.jobs import create_job
+from enrichment_app.settings import Settings
+from tests.integration.db_helpers import column_refs
+
+API_KEY = "Key-0f1E2d3C4b5A-enrichment-API"
+"""Mixed case, so that a case-insensitive comparison would show."""
+
+
+# --- the routes, from the app itself -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    template: str
+    """The route's path as Starlette has it, e.g. ``/api/jobs/{job_id:int}``."""
+
+    @property
+    def documented_path(self) -> str:
+        return re.sub(r"\{(\w+):\w+\}", r"{\1}", self.template)
+
+
+def served_operations(app: Starlette) -> list[Operation]:
+    found: list[Operation] = []
+
+    def walk(routes: Iterable[Any], prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                walk(route.routes, prefix + route.path)
+            elif isinstance(route, Route):
+                found.extend(Operation(m, prefix + route.path) for m in sorted(route.methods or ()))
+            else:
+                raise AssertionError(f"a route of an unknown kind: {route!r}")
+
+    walk(app.routes, "")
+    return found
+
+
+OPERATIONS = served_operations(build_api(lambda: pytest.fail("no request is made")))
+
+
+def test_the_routes_come_from_the_app_and_match_the_document() -> None:
+    assert len(OPERATIONS) >= 4
+    served = {(op.documented_path, op.method.lower()) for op in OPERATIONS if op.method != "HEAD"}
+    documented = {
+        (path, method) for path, item in openapi_document()["paths"].items() for method in item
+    }
+    assert served == documented
+    assert {
+        ("/api/tables/{table_id}/enrich", "post"),
+        ("/api/jobs/{job_id}", "get"),
+        ("/api/jobs/{job_id}/cancel", "post"),
+        ("/api/openapi.json", "get"),
+    } <= served
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Real ids, so a request that got past the key would do something."""
+
+    table_id: int
+    job_id: int
+    cells: list[CellRef]
+
+    def url(self, operation: Operation) -> str:
+        url = operation.template
+        for name, value in (("table_id", self.table_id), ("job_id", self.job_id)):
+            url = re.sub(r"\{" + name + r":\w+\}", str(value), url)
+        assert "{" not in url, f"no test value for a parameter of {operation.template}"
+        return url
+
+    def body(self, operation: Operation) -> dict[str, Any] | None:
+        if operation.method != "POST" or not operation.template.endswith("/enrich"):
+            return None
+        return {"cells": [{"rowId": c.row_id, "columnId": c.column_id} for c in self.cells]}
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = Runtime(
+        settings=settings.model_copy(update={"enrichment_api_key": SecretStr(API_KEY)})
+    )
+    yield runtime
+    await runtime.stop()
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def target(runtime: Runtime) -> Target:
+    with runtime.open_session() as session:
+        table = seed_demo(session=session, max_cell_chars=runtime.settings.max_cell_chars)
+        assert table is not None and table.id is not None
+        domain = column_refs(session, table.id, "Email domain")
+        job = create_job(session=session, table_id=table.id, cells=domain[:2], max_cells=100).job
+        session.commit()
+        assert job.id is not None
+        return Target(table_id=table.id, job_id=job.id, cells=domain[2:5])
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_api(lambda: runtime))
+    yield httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def snapshot(runtime: Runtime) -> tuple[object, ...]:
+    """Everything a request could change: jobs, tasks, cells and idempotency records."""
+    with runtime.open_session() as session:
+        jobs = session.exec(select(EnrichmentJob).order_by(col(EnrichmentJob.id))).all()
+        tasks = session.exec(select(EnrichmentTask).order_by(col(EnrichmentTask.id))).all()
+        cells = session.exec(select(Cell).order_by(col(Cell.id))).all()
+        keys = session.exec(select(ApiIdempotencyKey)).all()
+        return (
+            tuple(j.model_dump_json() for j in jobs),
+            tuple(t.model_dump_json() for t in tasks),
+            tuple(c.model_dump_json() for c in cells),
+            tuple(k.model_dump_json() for k in keys),
+        )
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+BAD_CREDENTIALS: dict[str, dict[str, Any]] = {
+    "no header": {},
+    "empty bearer": {"headers": {"Authorization": "Bearer "}},
+    "wrong key of the same length": {"headers": {"Authorization": "Bearer " + "x" * len(API_KEY)}},
+    "the key in another case": {"headers": {"Authorization": f"Bearer {API_KEY.swapcase()}"}},
+    "the key upper-cased": {"headers": {"Authorization": f"Bearer {API_KEY.upper()}"}},
+    "a prefix of the key": {"headers": {"Authorization": f"Bearer {API_KEY[:-1]}"}},
+    "half of the key": {"headers": {"Authorization": f"Bearer {API_KEY[: len(API_KEY) // 2]}"}},
+    "the key and more": {"headers": {"Authorization": f"Bearer {API_KEY}0"}},
+    "the key twice": {"headers": {"Authorization": f"Bearer {API_KEY} {API_KEY}"}},
+    "Basic scheme": {"headers": {"Authorization": _basic("api", API_KEY)}},
+    "Token scheme": {"headers": {"Authorization": f"Token {API_KEY}"}},
+    "no scheme": {"headers": {"Authorization": API_KEY}},
+    "non-ASCII bytes": {"headers": {"Authorization": b"Bearer \xe9\xff" + API_KEY.encode()}},
+    "key in the query": {"params": {"api_key": API_KEY, "key": API_KEY}},
+    "key in another header": {"headers": {"X-API-Key": API_KEY, "Api-Key": API_KEY}},
+}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method} {op.template}")
+async def test_every_route_refuses_every_wrong_credential(
+    operation: Operation, client: httpx.AsyncClient, runtime: Runtime, target: Target
+) -> None:
+    before = snapshot(runtime)
+    for name, credentials in BAD_CREDENTIALS.items():
+        headers = {
+            "Idempotency-Key": f"auth-test-{operation.method}",
+            **credentials.get("headers", {}),
+        }
+        response = await client.request(
+            operation.method,
+            target.url(operation),
+            json=target.body(operation),
+            headers=headers,
+            params=credentials.get("params"),
+        )
+        assert response.status_code == 401, (name, response.text)
+        assert response.headers["www-authenticate"].startswith('Bearer realm="enrichment_app"')
+        assert response.headers["cache-control"] == "no-store"
+        assert API_KEY not in response.text and API_KEY not in str(response.headers)
+        if operation.method != "HEAD":
+            error = response.json()["error"]
+            assert error["code"] == "unauthorized", name
+            assert "Authorization: Bearer <ENRICHMENT_API_KEY>" in error["message"], name
+    assert snapshot(runtime) == before, "a refused request changed the database"
+
+    # The right key gets through the same route: the refusals were about the key.
+    response = await client.request(
+        operation.method,
+        target.url(operation),
+        json=target.body(operation),
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code in {200, 202}, response.text
+
+
+# --- the comparison is constant-time -------------------------------------------------------
+
+CONSTANT_TIME = {"compare_digest"}
+"""``hmac.compare_digest`` and ``secrets.compare_digest`` (the same function)."""
+HARMLESS_METHODS = {"get_secret_value", "encode", "strip"}
+"""Methods called on the key that do not compare it."""
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    line: int
+    what: str
+
+
+def _call_name(call: ast.Call) -> str:
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return call.func.id if isinstance(call.func, ast.Name) else ""
+
+
+def _functions(tree: ast.AST) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    return {
+        n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _params(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    return [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]
+
+
+def key_comparisons(source: str) -> tuple[list[KeyUse], list[KeyUse]]:
+    """(unsafe uses, constant-time comparisons) of the API key in ``source``.
+
+    A value is the key's if it reads ``enrichment_api_key``, is a parameter annotated
+    ``SecretStr``, or is computed from such a value. Values are followed through assignments
+    and into the parameters of the module's own functions, to a fixed point. An unsafe use is a
+    comparison (other than ``is None``), a method call other than ``get_secret_value``,
+    ``encode`` or ``strip``, or ``compare_digest`` on something not made by ``.encode()``.
+    """
+    functions = _functions(ast.parse(source))
+    tainted: dict[str, set[str]] = {
+        name: {
+            a.arg
+            for a in _params(f)
+            if a.annotation is not None and "SecretStr" in ast.unparse(a.annotation)
+        }
+        for name, f in functions.items()
+    }
+
+    def is_tainted(node: ast.AST, names: set[str]) -> bool:
+        return any(
+            (isinstance(sub, ast.Name) and sub.id in names)
+            or (isinstance(sub, ast.Attribute) and sub.attr == "enrichment_api_key")
+            for sub in ast.walk(node)
+        )
+
+    changed = True
+    while changed:
+        changed = False
+        for name, function in functions.items():
+            names = tainted[name]
+            for node in ast.walk(function):
+                targets: list[ast.expr] = []
+                if isinstance(node, ast.Assign) and is_tainted(node.value, names):
+                    targets = node.targets
+                elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+                    if node.value is not None and is_tainted(node.value, names):
+                        targets = [node.target]
+                elif isinstance(node, ast.Call) and _call_name(node) in functions:
+                    callee = functions[_call_name(node)]
+                    params = [a.arg for a in _params(callee) if a.arg != "self"]
+                    for index, arg in enumerate(node.args):
+                        if index < len(params) and is_tainted(arg, names):
+                            targets.append(ast.Name(params[index]))
+                    for keyword in node.keywords:
+                        if keyword.arg and is_tainted(keyword.value, names):
+                            targets.append(ast.Name(keyword.arg))
+                    for target in targets:
+                        if isinstance(target, ast.Name) and target.id not in tainted[callee.name]:
+                            tainted[callee.name].add(target.id)
+                            changed = True
+                    continue
+                for target in targets:
+                    for sub in ast.walk(target):
+                        if isinstance(sub, ast.Name) and sub.id not in names:
+                            names.add(sub.id)
+                            changed = True
+
+    unsafe: list[KeyUse] = []
+    safe: list[KeyUse] = []
+    for name, function in functions.items():
+        names = tainted[name]
+        encoded = {
+            t.id
+            for node in ast.walk(function)
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and _call_name(node.value) == "encode"
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        }
+        for node in ast.walk(function):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                if not any(is_tainted(o, names) for o in operands):
+                    continue
+                is_none_check = all(isinstance(op, ast.Is | ast.IsNot) for op in node.ops) and all(
+                    isinstance(o, ast.Constant) and o.value is None for o in node.comparators
+                )
+                if not is_none_check:
+                    unsafe.append(KeyUse(node.lineno, ast.unparse(node)))
+            elif isinstance(node, ast.Call):
+                called = _call_name(node)
+                if called in CONSTANT_TIME:
+                    if any(is_tainted(a, names) for a in node.args):
+                        as_bytes = all(
+                            (isinstance(a, ast.Call) and _call_name(a) == "encode")
+                            or (isinstance(a, ast.Name) and a.id in encoded)
+                            for a in node.args
+                        )
+                        use = KeyUse(node.lineno, ast.unparse(node))
+                        (safe if as_bytes else unsafe).append(use)
+                elif (
+                    isinstance(node.func, ast.Attribute)
+                    and is_tainted(node.func.value, names)
+                    and called not in HARMLESS_METHODS
+                ):
+                    unsafe.append(KeyUse(node.lineno, ast.unparse(node)))
+    return unsafe, safe
+
+
+def test_the_key_is_only_ever_compared_in_constant_time() -> None:
+    package = Path(api_package.__file__).parent
+    sources = sorted(package.glob("*.py"))
+    assert len(sources) >= 4
+    unsafe: list[str] = []
+    safe: list[str] = []
+    for path in sources:
+        found_unsafe, found_safe = key_comparisons(path.read_text())
+        unsafe += [f"{path.name}:{u.line}: {u.what}" for u in found_unsafe]
+        safe += [f"{path.name}:{u.line}: {u.what}" for u in found_safe]
+    assert not unsafe, unsafe
+    assert len(safe) == 1, safe  # the one comparison, in _check_bearer
+    assert safe[0].startswith("app.py:") and "compare_digest(given, expected)" in safe[0]
+
+
+def test_only_the_api_package_reads_the_key() -> None:
+    """The analysis above covers every place the key is read: settings define it, api/ uses it."""
+    root = Path(api_package.__file__).parents[1]
+    readers = {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*.py")
+        if any(
+            isinstance(node, ast.Attribute) and node.attr == "enrichment_api_key"
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    }
+    assert readers and all(r.startswith("api/") for r in readers), readers
+
+
+CHECKER_CASES = {
+    "equality": (
+        "def check(api_key: SecretStr, token: str) -> bool:\n"
+        "    return token == api_key.get_secret_value()\n",
+        1,
+        0,
+    ),
+    "inequality through a local": (
+        "def check(settings, token):\n"
+        "    expected = settings.enrichment_api_key.get_secret_value()\n"
+        "    if token != expected:\n"
+        "        raise ValueError\n",
+        1,
+        0,
+    ),
+    "a prefix check": (
+        "def check(api_key: SecretStr | None, token: str) -> bool:\n"
+        "    key = api_key.get_secret_value()\n"
+        "    return key.startswith(token)\n",
+        1,
+        0,
+    ),
+    "membership": (
+        "def check(api_key: SecretStr, token: str) -> bool:\n"
+        "    keys = {api_key.get_secret_value()}\n"
+        "    return token in keys\n",
+        1,
+        0,
+    ),
+    "compare_digest on str": (
+        "def check(api_key: SecretStr, token: str) -> bool:\n"
+        "    return hmac.compare_digest(token, api_key.get_secret_value())\n",
+        1,
+        0,
+    ),
+    "through a helper": (
+        "def check(settings, token):\n"
+        "    return _same(token, settings.enrichment_api_key.get_secret_value())\n"
+        "def _same(given, expected):\n"
+        "    return given == expected\n",
+        1,
+        0,
+    ),
+    "constant-time on bytes": (
+        "def check(api_key: SecretStr | None, token: str) -> bool:\n"
+        "    if api_key is None:\n"
+        "        return True\n"
+        "    expected = api_key.get_secret_value().encode()\n"
+        "    return secrets.compare_digest(token.encode(), expected)\n",
+        0,
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CHECKER_CASES)
+def test_the_checker_catches_a_timing_unsafe_comparison(case: str) -> None:
+    source, unsafe, safe = CHECKER_CASES[case]
+    found_unsafe, found_safe = key_comparisons(source)
+    assert (len(found_unsafe), len(found_safe)) == (unsafe, safe), (found_unsafe, found_safe)
