@@ -54,7 +54,8 @@ Faults:     inject(kind, fault, *, times=1, run_id=None), with fault one of
             (429 + `x-ratelimit-reset` in epoch ms), drop_next(kind, after=None, before_response=False,
             mid_event=False), refuse_next(kind),
             delay_next(kind, seconds), rotate_handle(run_id) (409 must-refetch on the next poll,
-            held polls included).
+            held polls included). `inject` and the shortcuts return a `PendingFault` whose
+            `fired` counts its uses; `withdraw(pending)` takes back one not used up.
             Kinds: trigger, claims, public_tokens, realtime_run, retrieve, cancel, metadata,
             stream_create, stream_write, stream_append, stream_read.
 Recording:  requests (list of RecordedRequest: kind, method, path, query, headers, body, run_id),
@@ -182,12 +183,19 @@ class Refuse:
 Fault = Respond | Delay | Drop | Refuse
 
 
-@dataclass(slots=True)
-class _PendingFault:
+@dataclass(slots=True, eq=False)
+class PendingFault:
+    """An injected fault, as `inject` returns it: how often it has fired so far."""
+
     kind: str
     fault: Fault
     remaining: int
     run_id: str | None
+    times: int = 1
+
+    @property
+    def fired(self) -> int:
+        return self.times - self.remaining
 
 
 class DroppedConnection(Exception):
@@ -434,7 +442,7 @@ class FakeTrigger:
         self._run_numbers = itertools.count(1)
         self._idempotency: dict[tuple[str, str], str] = {}
         self._request_idempotency: dict[tuple[str, str], str] = {}
-        self._faults: list[_PendingFault] = []
+        self._faults: list[PendingFault] = []
         self._requests: list[RecordedRequest] = []
         self._expired_tokens: set[str] = set()
         self._seen_tokens: set[str] = set()
@@ -873,9 +881,18 @@ class FakeTrigger:
 
     def inject(
         self, kind: FaultKind, fault: Fault, *, times: int = 1, run_id: str | None = None
-    ) -> None:
+    ) -> PendingFault:
+        pending = PendingFault(kind, fault, times, run_id, times)
         with self._lock:
-            self._faults.append(_PendingFault(kind, fault, times, run_id))
+            self._faults.append(pending)
+        return pending
+
+    def withdraw(self, pending: PendingFault) -> int:
+        """Take back a fault that has not used up its `times`; returns how often it fired."""
+        with self._lock:
+            if pending in self._faults:
+                self._faults.remove(pending)
+            return pending.fired
 
     def fail_next(
         self,
@@ -886,9 +903,9 @@ class FakeTrigger:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         run_id: str | None = None,
-    ) -> None:
+    ) -> PendingFault:
         default = {"error": "Something went wrong"} if status >= 500 else {"error": "Fault"}
-        self.inject(
+        return self.inject(
             kind,
             Respond(status, default if body is None else body, dict(headers or {})),
             times=times,
@@ -897,7 +914,7 @@ class FakeTrigger:
 
     def rate_limit_next(
         self, kind: FaultKind, *, times: int = 1, reset_in: float = 1.0, run_id: str | None = None
-    ) -> None:
+    ) -> PendingFault:
         """429 as Trigger.dev's rate limiter answers it, resetting `reset_in` seconds from now."""
         reset = int((time.time() + reset_in) * 1000)
         seconds = max(0.0, reset_in)
@@ -919,7 +936,7 @@ class FakeTrigger:
             "x-ratelimit-reset": str(reset),
             "content-type": "application/problem+json",
         }
-        self.inject(kind, Respond(429, body, headers), times=times, run_id=run_id)
+        return self.inject(kind, Respond(429, body, headers), times=times, run_id=run_id)
 
     def drop_next(
         self,
@@ -930,17 +947,21 @@ class FakeTrigger:
         mid_event: bool = False,
         times: int = 1,
         run_id: str | None = None,
-    ) -> None:
-        self.inject(kind, Drop(after, before_response, mid_event), times=times, run_id=run_id)
+    ) -> PendingFault:
+        return self.inject(
+            kind, Drop(after, before_response, mid_event), times=times, run_id=run_id
+        )
 
-    def refuse_next(self, kind: FaultKind, *, times: int = 1, run_id: str | None = None) -> None:
+    def refuse_next(
+        self, kind: FaultKind, *, times: int = 1, run_id: str | None = None
+    ) -> PendingFault:
         """The next `times` requests of `kind` find the server unreachable (connection reset)."""
-        self.inject(kind, Refuse(), times=times, run_id=run_id)
+        return self.inject(kind, Refuse(), times=times, run_id=run_id)
 
     def delay_next(
         self, kind: FaultKind, seconds: float, *, times: int = 1, run_id: str | None = None
-    ) -> None:
-        self.inject(kind, Delay(seconds), times=times, run_id=run_id)
+    ) -> PendingFault:
+        return self.inject(kind, Delay(seconds), times=times, run_id=run_id)
 
     def rotate_handle(self, run_id: str) -> str:
         """Give the run's shape a new handle: the next poll with the old one gets 409."""
@@ -1845,6 +1866,7 @@ __all__ = [
     "DroppedConnection",
     "Executor",
     "FakeTrigger",
+    "PendingFault",
     "RecordedRequest",
     "Refuse",
     "Respond",

@@ -164,3 +164,17 @@ async def test_refused_request_is_a_reset_connection_and_handles_nothing(
         assert fake.run_ids() == []
         answered = await http.post("/api/v1/tasks/enrich/trigger", json={"payload": {}})
     assert answered.status_code == 200 and fake.run_ids() == [answered.json()["id"]]
+
+
+async def test_an_injected_fault_counts_its_uses_and_can_be_withdrawn(fake: FakeTrigger) -> None:
+    run_id = fake.create_run("enrich")
+    first = fake.fail_next("retrieve", 503, times=2, run_id=run_id)
+    second = fake.fail_next("retrieve", 503, times=2, run_id=run_id)  # same fault, queued after
+    headers = {"Authorization": f"Bearer {fake.secret_key}"}
+    async with httpx.AsyncClient(base_url=fake.url, headers=headers) as http:
+        assert (await http.get(f"/api/v3/runs/{run_id}")).status_code == 503
+        assert first.fired == 1 and second.fired == 0
+        assert fake.withdraw(first) == 1
+        assert (await http.get(f"/api/v3/runs/{run_id}")).status_code == 503  # the second one
+        assert fake.withdraw(second) == 1
+        assert (await http.get(f"/api/v3/runs/{run_id}")).status_code == 200
