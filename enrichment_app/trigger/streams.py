@@ -8,6 +8,10 @@ Mirrors ``SSEStreamSubscription`` in ``@trigger.dev/core`` ``v3/apiClient/runStr
   ``{"seq_num", "timestamp", "headers", "body": "{\\"data\\": <chunk>, \\"id\\": \\"<record id>\\"}"}``;
   ``seq_num`` is the resume id, records are deduplicated by body ``id``, S2 command records (first
   header name empty) are skipped; ``event: error`` is a failed read (the SDK reconnects).
+
+Decoding never raises on malformed input: data that is not JSON stays text, and a record with
+odd fields keeps what can be read (no id, timestamp 0). Only ``event: error`` raises
+``StreamReadError``. ``tests/fuzz/test_stream_decoders.py`` holds it to that.
 """
 
 from __future__ import annotations
@@ -36,10 +40,13 @@ class StreamPart:
 
 
 def safe_parse_json(data: str) -> Any:
-    """The SDK's ``safeParseJSON``: the parsed value, or the text itself if it is not JSON."""
+    """The SDK's ``safeParseJSON``: the parsed value, or the text itself if it is not JSON.
+
+    JSON nested too deeply for the parser's stack counts as not JSON, like any other.
+    """
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return data
 
 
@@ -101,21 +108,23 @@ class StreamDecoder:
                 continue
             # Advance the resume id even for skipped records, so a reconnect lands past them.
             self.last_event_id = str(record["seq_num"])
-            headers = record.get("headers") or []
-            if headers and isinstance(headers[0], list) and headers[0] and headers[0][0] == "":
+            if _is_command_record(record.get("headers")):
                 continue
-            body = safe_parse_json(record.get("body") or "") if record.get("body") else None
+            raw_body = record.get("body")
+            body = safe_parse_json(raw_body) if isinstance(raw_body, str) and raw_body else None
             record_id = body.get("id") if isinstance(body, dict) else None
+            if not isinstance(record_id, str):
+                record_id = None  # the SDK's writer always sends a string (a nanoid)
             if record_id:
                 if record_id in self._seen:
                     continue
-                self._remember(str(record_id))
+                self._remember(record_id)
             parts.append(
                 StreamPart(
                     id=str(record["seq_num"]),
                     chunk=body.get("data") if isinstance(body, dict) else None,
-                    timestamp=int(record.get("timestamp") or 0),
-                    record_id=str(record_id) if record_id else None,
+                    timestamp=_timestamp(record.get("timestamp")),
+                    record_id=record_id or None,
                 )
             )
         return parts
@@ -124,3 +133,27 @@ class StreamDecoder:
         self._seen[record_id] = None
         if len(self._seen) > SEEN_IDS_CAP:
             self._seen.popitem(last=False)
+
+
+def _is_command_record(headers: Any) -> bool:
+    """An S2 command record: its first header's name is empty. Malformed headers are not one."""
+    if not isinstance(headers, list) or not headers:
+        return False
+    first = headers[0]
+    return isinstance(first, list) and bool(first) and first[0] == ""
+
+
+def _timestamp(value: Any) -> int:
+    """A record's millisecond timestamp; 0 when it is missing or not a whole number."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+    return 0

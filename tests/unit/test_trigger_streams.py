@@ -89,3 +89,30 @@ def test_v2_error_event_raises():
 )
 def test_redis_id_timestamp(event_id, expected):
     assert redis_id_timestamp(event_id, now_ms=42) == expected
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        pytest.param({"seq_num": 1, "headers": {"a": "b"}}, id="headers an object"),
+        pytest.param({"seq_num": 1, "headers": [{"name": ""}]}, id="a header not a pair"),
+        pytest.param({"seq_num": 1, "timestamp": {"ms": 1}}, id="timestamp an object"),
+        pytest.param({"seq_num": 1, "timestamp": "soon"}, id="timestamp not a number"),
+        pytest.param({"seq_num": 1, "body": json.dumps({"data": 1, "id": ["x"]})}, id="id a list"),
+        pytest.param({"seq_num": 1, "body": {"data": 1}}, id="body not a string"),
+        pytest.param({"seq_num": 1, "body": "[" * 100_000}, id="body nested too deep"),
+    ],
+)
+def test_v2_malformed_records_never_raise_and_the_good_ones_still_arrive(malformed):
+    """Found by tests/fuzz: a malformed record raised KeyError or TypeError out of read_stream,
+    which stopped the run's live feed (status included) instead of skipping the record."""
+    decoder = StreamDecoder()
+    parts = decoder.decode("v2", "batch", _batch(malformed, _record(2, {"n": 2}, "good-id")), None)
+    assert [p.chunk for p in parts][-1] == {"n": 2}
+    assert all(isinstance(p.timestamp, int) for p in parts)
+    assert decoder.last_event_id == "2"
+
+
+def test_data_nested_too_deep_stays_text():
+    deep = "[" * 100_000
+    assert StreamDecoder().decode("v1", "", deep, "1-0")[0].chunk == deep
