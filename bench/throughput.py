@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +27,7 @@ import httpx
 import sqlalchemy as sa
 
 from bench.machine import describe, write_result
-from bench.slow_api import free_port, serve
+from bench.slow_api import serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import CellRef, ColumnKind
@@ -40,6 +37,7 @@ from enrichment_app.runner.processing import process_job
 from enrichment_app.services.jobs import create_job
 from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
 from enrichment_app.settings import Settings
+from tests.servers import ServerUnavailable, postgres_bindir, postgres_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANT_TARGET = 1000.0
@@ -169,68 +167,13 @@ def _instant_column() -> ColumnSpec:
 @contextmanager
 def _postgres() -> Iterator[str | None]:
     """A throwaway PostgreSQL cluster (default durability settings), or None if unavailable."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
+    try:
+        postgres_bindir()
+    except ServerUnavailable:
         yield None
         return
-    bindir = found[-1].parent
-    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if os.geteuid() == 0:
-        shutil.chown(root, user="postgres", group="postgres")
-    data, log, port = root / "data", root / "server.log", free_port()
-    started = False
-    try:
-        subprocess.run(
-            [
-                *as_pg,
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-instructions",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root}"
-        subprocess.run(
-            [
-                *as_pg,
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        started = True
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        if started:
-            subprocess.run(
-                [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_cluster(durable=True) as url:
+        yield url
 
 
 def main() -> None:

@@ -1,18 +1,10 @@
 """The core on PostgreSQL: a throwaway PostgreSQL cluster started from Debian's packages.
 
-The cluster lives in a temporary directory, listens on a free loopback port (and a Unix socket
-in that directory) and is stopped when the test session ends. Each test gets its own database.
+The cluster (tests/integration/conftest.py) lives in a temporary directory and is stopped when
+the test session ends. Each test gets its own database.
 """
 
 from __future__ import annotations
-
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -33,117 +25,22 @@ from tests.integration.db_helpers import cells_of, column_refs, row_counts, task
 
 pytestmark = pytest.mark.postgres
 
-PG_USER = "postgres"
-
-
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if not found or not found[-1].with_name("pg_ctl").exists():
-        pytest.fail(
-            "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb and pg_ctl) are "
-            "missing; run `scripts/bootstrap.sh --dev` to install them.",
-            pytrace=False,
-        )
-    return found[-1].parent
-
-
-def _as_postgres(*command: str | Path) -> list[str]:
-    """Run as the postgres OS user: the server refuses to run as root."""
-    args = [str(c) for c in command]
-    return ["runuser", "-u", PG_USER, "--", *args] if os.geteuid() == 0 else args
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{command[-1]!r} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
-        )
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """Start a PostgreSQL cluster for this test session; yields the URL of its admin database."""
-    bindir = _pg_bin()
-    # Not under pytest's tmp dir: its parents are private to root and postgres must reach it.
-    root = Path(tempfile.mkdtemp(prefix="enrichment-pg-"))
-    data, log = root / "data", root / "server.log"
-    if os.geteuid() == 0:
-        shutil.chown(root, user=PG_USER, group=PG_USER)
-    port = _free_port()
-    started = False
-    try:
-        _run(
-            _as_postgres(
-                bindir / "initdb",
-                "-D",
-                data,
-                "-U",
-                PG_USER,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            )
-        )
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        _run(
-            _as_postgres(
-                bindir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"
-            )
-        )
-        started = True
-        yield f"postgresql+psycopg://{PG_USER}@127.0.0.1:{port}/postgres"
-    except RuntimeError as exc:
-        server_log = log.read_text() if log.exists() else "(no server log)"
-        pytest.fail(f"Could not start PostgreSQL: {exc}\n{server_log}", pytrace=False)
-    finally:
-        if started:
-            subprocess.run(
-                _as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"),
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-        shutil.rmtree(root, ignore_errors=True)
-
 
 @pytest.fixture
-def settings(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
+def settings(postgres_database: str) -> Settings:
     """Settings pointing at a fresh database of the session's cluster (replaces the SQLite one)."""
-    name = f"t_{abs(hash(request.node.nodeid)) % 10**10}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            database_url=postgres_url.rsplit("/", 1)[0] + f"/{name}",
-            max_cells_per_job=5000,
-            max_cell_chars=10_000,
-            max_csv_bytes=1024 * 1024,
-            seed_demo=False,
-            run_local_jobs=True,
-            llm_api_key=None,
-            trigger_secret_key=None,
-            enrichment_api_key=None,
-        )
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=postgres_database,
+        max_cells_per_job=5000,
+        max_cell_chars=10_000,
+        max_csv_bytes=1024 * 1024,
+        seed_demo=False,
+        run_local_jobs=True,
+        llm_api_key=None,
+        trigger_secret_key=None,
+        enrichment_api_key=None,
+    )
 
 
 def test_migrations_apply_and_are_idempotent(engine: sa.Engine) -> None:

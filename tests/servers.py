@@ -1,0 +1,181 @@
+"""Throwaway PostgreSQL and Redis servers from Debian's packages, for tests and benchmarks.
+
+Each lives in its own temporary directory, listens on loopback only (PostgreSQL on a free port
+plus a Unix socket, Redis on a Unix socket alone, so no port can collide with a developer's
+servers or another test run), keeps nothing on disk that outlives it, and is stopped and
+removed when its ``with`` block ends. ``scripts/bootstrap.sh --dev`` installs both packages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+PG_USER = "postgres"
+REDIS_SERVER = "/usr/bin/redis-server"
+START_TIMEOUT = 60.0
+
+
+class ServerUnavailable(RuntimeError):
+    """The server's binaries are missing, or it did not start (the message says why)."""
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise ServerUnavailable(
+            f"{command[-1]!r} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+        )
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+def postgres_bindir() -> Path:
+    """The newest installed PostgreSQL server's bin directory (initdb, pg_ctl)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found or not found[-1].with_name("pg_ctl").exists():
+        raise ServerUnavailable(
+            "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb and pg_ctl) are "
+            "missing; run `scripts/bootstrap.sh --dev` to install them."
+        )
+    return found[-1].parent
+
+
+def _as_postgres(*command: str | Path) -> list[str]:
+    """Run as the postgres OS user when we are root: the server refuses to run as root."""
+    args = [str(c) for c in command]
+    return ["runuser", "-u", PG_USER, "--", *args] if os.geteuid() == 0 else args
+
+
+@contextlib.contextmanager
+def postgres_cluster(*, durable: bool = False) -> Iterator[str]:
+    """Start a PostgreSQL cluster; yields the URL of its ``postgres`` database (trust auth).
+
+    ``durable=False`` turns fsync and friends off, which is what tests want; benchmarks that
+    measure write throughput pass ``durable=True`` for the default settings.
+    """
+    bindir = postgres_bindir()
+    # Not under pytest's tmp dir: its parents are private to root and postgres must reach it.
+    root = Path(tempfile.mkdtemp(prefix="enrichment-pg-"))
+    data, log = root / "data", root / "server.log"
+    if os.geteuid() == 0:
+        shutil.chown(root, user=PG_USER, group=PG_USER)
+    port = free_port()
+    started = False
+    try:
+        initdb = [bindir / "initdb", "-D", data, "-U", PG_USER, "-A", "trust", "-E", "UTF8"]
+        initdb += ["--locale=C", "--no-instructions", *([] if durable else ["--no-sync"])]
+        _run(_as_postgres(*initdb))
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root}"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        try:
+            _run(
+                _as_postgres(
+                    bindir / "pg_ctl",
+                    "-D",
+                    data,
+                    "-l",
+                    log,
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
+            )
+        except ServerUnavailable as exc:
+            server_log = log.read_text() if log.exists() else "(no server log)"
+            raise ServerUnavailable(f"{exc}\n{server_log}") from None
+        started = True
+        yield f"postgresql+psycopg://{PG_USER}@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            subprocess.run(
+                _as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- Redis -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Start a Redis server on a Unix socket, with no persistence; yields its ``unix://`` URL."""
+    if not Path(REDIS_SERVER).exists():
+        raise ServerUnavailable(
+            f"{REDIS_SERVER} is missing; run `scripts/bootstrap.sh --dev` to install redis-server."
+        )
+    root = Path(tempfile.mkdtemp(prefix="enrichment-redis-"))
+    sock, log = root / "redis.sock", root / "server.log"
+    process = subprocess.Popen(
+        [
+            REDIS_SERVER,
+            "--port",
+            "0",  # no TCP listener at all: nothing to collide with
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(root),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(log),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers_ping(sock):
+            if process.poll() is not None or time.monotonic() > deadline:
+                server_log = log.read_text() if log.exists() else "(no server log)"
+                raise ServerUnavailable(f"redis-server did not start:\n{server_log}")
+            time.sleep(0.05)
+        yield f"unix://{sock}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _answers_ping(path: Path) -> bool:
+    """Whether a Redis server answers PING on the Unix socket (RESP, no client library)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2)
+        try:
+            sock.connect(str(path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
