@@ -17,7 +17,7 @@ import httpx
 import sqlalchemy as sa
 
 from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
-from enrichment_app.db.migrate import upgrade_database
+from enrichment_app.db.migrate import startup_lock, upgrade_database
 from enrichment_app.domain import JobBackend
 from enrichment_app.live.hub import RunHub
 from enrichment_app.runner.base import JobRunner
@@ -44,7 +44,7 @@ class Runtime:
         engine = create_db_engine(self.settings.database_url)
         upgrade_database(engine)
         if self.settings.seed_demo:
-            with session_factory(engine)() as session:
+            with startup_lock(engine), session_factory(engine)() as session:
                 if seed_demo(session=session, max_cell_chars=self.settings.max_cell_chars):
                     logger.info("seeded the demo table")
         return engine
