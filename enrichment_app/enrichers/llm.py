@@ -149,15 +149,18 @@ def _status_message(response: httpx.Response, key: str) -> str:
         summary = "The LLM API failed"
     else:
         summary = "The LLM API refused the request"
-    detail = _api_error_message(response)
+    detail = _api_error_message(response, key)
     if detail:
-        detail = detail.replace(key, "[redacted]")
         return f"{summary} (HTTP {status}): {detail}"
     return f"{summary} (HTTP {status})"
 
 
-def _api_error_message(response: httpx.Response) -> str:
-    """``error.message`` from an OpenAI-style error body, shortened; "" if there is none."""
+def _api_error_message(response: httpx.Response, key: str) -> str:
+    """``error.message`` from an OpenAI-style error body, shortened; "" if there is none.
+
+    The key is taken out before the message is shortened: shortening first could cut the key
+    in two and leave its first half in the message.
+    """
     try:
         body = response.json()
     except ValueError:
@@ -166,7 +169,7 @@ def _api_error_message(response: httpx.Response) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     if not isinstance(message, str):
         return ""
-    message = " ".join(message.split())
+    message = " ".join(message.replace(key, "[redacted]").split())
     return message if len(message) <= 300 else message[:297] + "..."
 
 
