@@ -351,6 +351,8 @@ class RecordedRequest:
     headers: Mapping[str, str]
     body: bytes
     run_id: str | None
+    peer: str | None = None
+    """The client's ``host:port``: which process sent it (psutil maps the port to a pid)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -823,6 +825,12 @@ class FakeTrigger:
 
         self._wait(parked_at_current_row, within, f"{count} live poll(s) on {run_id}")
 
+    def live_readers(self, run_id: str) -> tuple[int, int]:
+        """Right now: the run's held ``live=true`` polls, and its connected stream readers."""
+        with self._lock:
+            run = self._get(run_id)
+            return len(run.parked_polls), sum(s.readers for s in run.streams.values())
+
     def wait_for_stream_reader(self, run_id: str, key: str, within: float = 10.0) -> None:
         """Block until an SSE reader of the run's stream `key` is connected."""
 
@@ -1004,6 +1012,7 @@ class FakeTrigger:
                     headers=dict(request.headers),
                     body=body,
                     run_id=run_id,
+                    peer=f"{request.client.host}:{request.client.port}" if request.client else None,
                 )
             )
         return body
