@@ -10,7 +10,10 @@ TriggerApiError                 .status (int, or None when no response arrived) 
 ├── UnprocessableEntityError    422
 ├── RateLimitError              429
 ├── InternalServerError         5xx
-└── ApiConnectionError          no response: network failure after the retries
+├── ApiConnectionError          no response: network failure after the retries
+└── ProtocolError               a response we cannot decode (also a ValueError); the pure
+    │                           decoders raise it, for a body, header, row or packet
+    └── ShapeProtocolError      one that breaks the Electric shape protocol (``shapes``)
 """
 
 from __future__ import annotations
@@ -83,6 +86,14 @@ class ApiConnectionError(TriggerApiError):
 
     def __init__(self, message: str = "Connection error.") -> None:
         super().__init__(message, status=None)
+
+
+class ProtocolError(TriggerApiError, ValueError):
+    """A response that breaks the wire protocol: a body, header, run row or packet we cannot decode.
+
+    The pure decoders (``shapes``, ``runs``, ``packets``, ``tokens``) raise it without a status;
+    whatever the input, they raise nothing else (``tests/fuzz`` holds them to that).
+    """
 
 
 _BY_STATUS: dict[int, type[TriggerApiError]] = {

@@ -5,6 +5,9 @@ value parsing by ``electric-schema`` (``parser.ts``), the request state machine 
 ``ShapeStream`` (offset, handle, cursor, live, expired_handle) and the row merging of the
 SDK's ``ReadableShapeStream`` (``v3/apiClient/stream.js``): rows are handed out only when a
 batch reaches ``up-to-date``, one merged row per changed key.
+
+Whatever a response holds, decoding it raises ``ShapeProtocolError`` (a ``TriggerApiError``)
+or nothing: never IndexError, TypeError or RecursionError (``tests/fuzz`` holds it to that).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from enrichment_app.trigger.errors import ProtocolError
 
 HANDLE_HEADER = "electric-handle"
 OFFSET_HEADER = "electric-offset"
@@ -24,8 +29,13 @@ Schema = dict[str, dict[str, Any]]
 ValueParser = Callable[[str], Any]
 
 
-class ShapeProtocolError(ValueError):
+class ShapeProtocolError(ProtocolError):
     """A response that breaks the shape protocol (missing headers, a body that is not a list)."""
+
+
+def _preview(text: str, limit: int = 80) -> str:
+    """``text`` for an error message: its repr, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
 
 
 def _parse_number(value: str) -> int | float:
@@ -63,10 +73,13 @@ def parse_pg_array(text: str, parse_item: ValueParser | None = None) -> list[Any
     parse = parse_item or (lambda item: item)
     text = text.strip()
     if not text.startswith("{"):
-        raise ShapeProtocolError(f"not a Postgres array literal: {text!r}")
-    items, end = _parse_array(text, 0, parse)
+        raise ShapeProtocolError(f"not a Postgres array literal: {_preview(text)}")
+    try:
+        items, end = _parse_array(text, 0, parse)
+    except RecursionError as exc:
+        raise ShapeProtocolError(f"array literal nested too deeply: {_preview(text)}") from exc
     if text[end:].strip():
-        raise ShapeProtocolError(f"trailing characters after array literal: {text!r}")
+        raise ShapeProtocolError(f"trailing characters after array literal: {_preview(text)}")
     return items
 
 
@@ -103,38 +116,59 @@ def _parse_array(text: str, index: int, parse: ValueParser) -> tuple[list[Any], 
             elif text[index] == "}":
                 return items, index + 1
             else:
-                raise ShapeProtocolError(f"unexpected {text[index]!r} in array literal {text!r}")
+                raise ShapeProtocolError(
+                    f"unexpected {text[index]!r} in array literal {_preview(text)}"
+                )
     except IndexError as exc:
-        raise ShapeProtocolError(f"unterminated array literal: {text!r}") from exc
+        raise ShapeProtocolError(f"unterminated array literal: {_preview(text)}") from exc
 
 
 def decode_value(value: Any, column: Mapping[str, Any] | None) -> Any:
     """Decode one column value (a string or None) by its schema entry, as Electric's parser does.
 
     Types without a parser (text, timestamp, the Postgres enum of ``status``…) stay strings.
+    A value its type cannot parse (``"x"`` as int8, bad JSON) is a ``ShapeProtocolError``.
     """
     if column is None or value is None or not isinstance(value, str):
         return value
-    parser = _PARSERS.get(str(column.get("type")))
-    dims = column.get("dims") or 0
-    if dims and dims > 0:
-        return parse_pg_array(value, parser)
-    return parser(value) if parser else value
+    type_ = str(column.get("type"))
+    parser = _PARSERS.get(type_)
+    dims = column.get("dims")
+    try:
+        if isinstance(dims, int) and dims > 0:
+            return parse_pg_array(value, parser)
+        return parser(value) if parser else value
+    except ShapeProtocolError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise ShapeProtocolError(f"{_preview(value)} is not a valid {type_}") from exc
 
 
 def decode_row(values: Mapping[str, Any], schema: Schema) -> Row:
     return {key: decode_value(value, schema.get(key)) for key, value in values.items()}
 
 
+def _parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ShapeProtocolError(f"{what} is not valid JSON: {_preview(text)}") from exc
+
+
 def decode_messages(body: str, schema: Schema) -> list[dict[str, Any]]:
     """A response body (a JSON array of change and control messages) with values decoded."""
-    messages = json.loads(body or "[]")
+    messages = _parse_json(body or "[]", "shape response body")
     if not isinstance(messages, list):
         raise ShapeProtocolError("shape response body is not a JSON array")
     decoded: list[dict[str, Any]] = []
     for message in messages:
         if not isinstance(message, dict):
             raise ShapeProtocolError("shape message is not a JSON object")
+        if is_change(message) and not (
+            isinstance(message.get("headers"), dict)
+            and isinstance(message.get("value") or {}, dict)
+        ):
+            raise ShapeProtocolError("shape change message needs a headers and a value object")
         message = dict(message)
         for key in ("value", "old_value"):
             if isinstance(message.get(key), dict):
@@ -201,9 +235,15 @@ class ShapeStream:
         if missing:
             raise ShapeProtocolError(f"shape response is missing headers: {', '.join(missing)}")
         if self.schema is None:
-            schema = json.loads(headers[SCHEMA_HEADER]) if SCHEMA_HEADER in headers else {}
-            if not isinstance(schema, dict):
-                raise ShapeProtocolError("electric-schema is not a JSON object")
+            schema = (
+                _parse_json(headers[SCHEMA_HEADER], SCHEMA_HEADER)
+                if SCHEMA_HEADER in headers
+                else {}
+            )
+            if not isinstance(schema, dict) or not all(
+                isinstance(column, dict) for column in schema.values()
+            ):
+                raise ShapeProtocolError("electric-schema is not a JSON object of columns")
         else:
             schema = self.schema
         messages = decode_messages(body, schema)

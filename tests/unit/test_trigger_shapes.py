@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from enrichment_app.trigger import TriggerApiError
 from enrichment_app.trigger.shapes import (
     ShapeProtocolError,
     ShapeStream,
@@ -258,3 +259,58 @@ def test_refetched_snapshot_with_a_changed_row_is_emitted():
         json.dumps([_insert(id="cm123", status="COMPLETED_SUCCESSFULLY"), UP_TO_DATE]),
     )
     assert rows == [{"id": "cm123", "status": "COMPLETED_SUCCESSFULLY"}]
+
+
+# Found by tests/fuzz/test_shape_decoders.py: these raised JSONDecodeError, ValueError,
+# AttributeError or RecursionError instead of the module's one error type.
+@pytest.mark.parametrize(
+    ("body", "schema"),
+    [
+        pytest.param("[{", {}, id="body cut short"),
+        pytest.param("[" * 100_000 + "]" * 100_000, {}, id="body nested too deep"),
+        pytest.param(
+            json.dumps([{"key": KEY, "headers": ["insert"], "value": {}}]), {}, id="headers a list"
+        ),
+        pytest.param(
+            json.dumps([{"key": KEY, "headers": {"operation": "insert"}, "value": [1]}]),
+            {},
+            id="value a list",
+        ),
+        pytest.param(
+            json.dumps([{"key": KEY, "headers": {}, "value": {"number": "x"}}]),
+            {"number": {"type": "int8"}},
+            id="int8 not a number",
+        ),
+        pytest.param(
+            json.dumps([{"key": KEY, "headers": {}, "value": {"error": "{"}}]),
+            {"error": {"type": "jsonb"}},
+            id="jsonb not JSON",
+        ),
+        pytest.param(
+            json.dumps([{"key": KEY, "headers": {}, "value": {"runTags": "{" * 5000}}]),
+            {"runTags": {"type": "text", "dims": 1}},
+            id="array nested too deep",
+        ),
+    ],
+)
+def test_malformed_shape_messages_are_a_shape_protocol_error(body, schema):
+    with pytest.raises(ShapeProtocolError):
+        decode_messages(body, schema)
+
+
+def test_a_malformed_schema_header_is_refused_and_changes_nothing():
+    shape = ShapeStream()
+    headers = {"electric-handle": "h1", "electric-offset": "0_1", "electric-schema": '{"a": 1}'}
+    with pytest.raises(ShapeProtocolError, match="electric-schema"):
+        shape.accept_response(headers, "[]")
+    with pytest.raises(ShapeProtocolError, match="electric-schema"):
+        shape.accept_response({**headers, "electric-schema": "{"}, "[]")
+    assert (shape.handle, shape.offset, shape.schema) == (None, "-1", None)
+
+
+def test_shape_protocol_errors_are_trigger_api_errors():
+    """The client and the hub handle TriggerApiError; a decoding failure must be one."""
+    with pytest.raises(TriggerApiError) as caught:
+        parse_pg_array("{" * 5000)
+    assert isinstance(caught.value, ShapeProtocolError)
+    assert "nested too deeply" in caught.value.message
