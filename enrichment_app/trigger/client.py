@@ -27,11 +27,12 @@ from enrichment_app.errors import ConfigError
 from enrichment_app.trigger import retries, tokens
 from enrichment_app.trigger.errors import (
     ApiConnectionError,
+    ProtocolError,
     TriggerApiError,
     error_from_response,
 )
 from enrichment_app.trigger.runs import RealtimeRun, run_from_api, run_from_row
-from enrichment_app.trigger.shapes import ShapeProtocolError, ShapeStream
+from enrichment_app.trigger.shapes import ShapeStream
 from enrichment_app.trigger.streams import StreamDecoder, StreamReadError
 from enrichment_app.trigger.tasks import IdempotencyKey, build_trigger_body, task_path
 
@@ -390,7 +391,10 @@ class TriggerClient:
                     raise _RetryableStatus(response.status_code)
                 if not response.is_success:
                     raise _error_for(response)
-                rows = shape.accept_response(response.headers, response.text)
+                runs = [
+                    run_from_row(row)
+                    for row in shape.accept_response(response.headers, response.text)
+                ]
             except (httpx.TransportError, _RetryableStatus) as exc:
                 failures += 1
                 delay = retries.shape_retry_delay(failures)
@@ -403,14 +407,13 @@ class TriggerClient:
                 )
                 await self._sleep(delay)
                 continue
-            except (ShapeProtocolError, ValueError) as exc:
+            except ProtocolError as exc:
                 raise TriggerApiError(
-                    f"Invalid realtime response for run {run_id}: {exc}",
+                    f"Invalid realtime response for run {run_id}: {exc.message}",
                     status=response.status_code,
                 ) from exc
             failures = 0
-            for row in rows:
-                run = run_from_row(row)
+            for run in runs:
                 yield run
                 if stop_on_completion and (run.finished_at is not None or run.is_final):
                     return

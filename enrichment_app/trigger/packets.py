@@ -3,6 +3,9 @@
 Mirrors ``@trigger.dev/core`` ``v3/utils/ioSerialization.js`` (``stringifyIO``, ``parsePacket``)
 and the parts of superjson 2.2.1 that a JSON-minded Python app meets: Dates, BigInts,
 ``undefined``, NaN/±Infinity/-0, Sets, Maps, RegExps, URLs and Errors.
+
+Parsing a packet that is not what its type says (bad JSON, superjson annotations that do not
+fit the value) raises ``ProtocolError``, and nothing else.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from enrichment_app.trigger.errors import ProtocolError
 
 JSON = "application/json"
 SUPER_JSON = "application/super+json"
@@ -108,21 +113,35 @@ def parse_packet(data: str | None, data_type: str | None) -> Any:
     if not data:
         return None
     if data_type == JSON:
-        return json.loads(data)
+        return _loads(data)
     if data_type == SUPER_JSON:
         return superjson_parse(data)
     return data
 
 
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        preview = repr(text[:80]) + ("…" if len(text) > 80 else "")
+        raise ProtocolError(f"packet is not valid JSON: {preview}") from exc
+
+
 def superjson_parse(text: str) -> Any:
     """``superjson.parse``: take ``json`` and revive the values listed in ``meta.values``."""
-    document = json.loads(text)
+    document = _loads(text)
     if not isinstance(document, dict):
         return document
     value = document.get("json")
     meta = document.get("meta")
     if isinstance(meta, dict) and meta.get("values"):
-        value = _apply_annotations(value, meta["values"])
+        try:
+            value = _apply_annotations(value, meta["values"])
+        except (LookupError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+            # superjson throws too when its annotations point nowhere or cannot revive a value.
+            raise ProtocolError(
+                f"superjson annotations do not fit the packet ({type(exc).__name__}: {exc})"
+            ) from exc
     return value
 
 

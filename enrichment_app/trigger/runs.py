@@ -2,6 +2,8 @@
 
 ``run_from_row`` is the SDK's ``transformRunShape`` (``v3/apiClient/runStream.js``) applied to a
 decoded shape row; ``run_from_api`` reads the ``GET /api/v3/runs/{id}`` body into the same type.
+Both raise ``ProtocolError`` for a row or body they cannot read (no id, a bad timestamp, a bad
+packet), and nothing else.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from enrichment_app.trigger.errors import ProtocolError
 from enrichment_app.trigger.packets import parse_packet
 
 # The SDK's RunStatus values.
@@ -43,9 +46,9 @@ _STATUS_FROM_DB = {
 }
 
 
-def status_from_db(status: str | None) -> str:
-    """Map a database run status to the SDK's status string."""
-    return _STATUS_FROM_DB.get(status or "", "QUEUED")
+def status_from_db(status: Any) -> str:
+    """Map a database run status to the SDK's status string (anything unknown is QUEUED)."""
+    return _STATUS_FROM_DB.get(status, "QUEUED") if isinstance(status, str) else "QUEUED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +123,22 @@ class RealtimeRun:
 def parse_shape_timestamp(value: Any) -> datetime | None:
     """A zone-less Postgres timestamp from the shape, read as UTC (the SDK appends ``Z``).
 
-    Truncated to milliseconds, as a JavaScript ``Date`` holds it.
+    Truncated to milliseconds, as a JavaScript ``Date`` holds it. Anything that is not a
+    timestamp is a ``ProtocolError``.
     """
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        else:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        preview = repr(str(value)[:40])
+        raise ProtocolError(f"{preview} is not a timestamp") from exc
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
@@ -163,8 +171,20 @@ def _number(value: Any, default: float = 0) -> Any:
 def _required_timestamp(row: Mapping[str, Any], key: str) -> datetime:
     moment = parse_shape_timestamp(row.get(key))
     if moment is None:
-        raise ValueError(f"run row has no {key}")
+        raise ProtocolError(f"run has no {key}")
     return moment
+
+
+def _required_text(row: Mapping[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None:
+        raise ProtocolError(f"run has no {key}")
+    return str(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of names (tags, stream keys); anything else reads as none."""
+    return tuple(str(item) for item in value) if isinstance(value, list | tuple) else ()
 
 
 def run_from_row(row: Mapping[str, Any]) -> RealtimeRun:
@@ -173,8 +193,8 @@ def run_from_row(row: Mapping[str, Any]) -> RealtimeRun:
     output_type = row.get("outputType")
     metadata, metadata_type = row.get("metadata"), row.get("metadataType")
     return RealtimeRun(
-        id=str(row["friendlyId"]),
-        task_identifier=str(row["taskIdentifier"]),
+        id=_required_text(row, "friendlyId"),
+        task_identifier=_required_text(row, "taskIdentifier"),
         status=status_from_db(row.get("status")),
         created_at=_required_timestamp(row, "createdAt"),
         updated_at=_required_timestamp(row, "updatedAt"),
@@ -187,22 +207,24 @@ def run_from_row(row: Mapping[str, Any]) -> RealtimeRun:
         output=parse_packet(row.get("output"), output_type) if output_type else None,
         metadata=parse_packet(metadata, metadata_type) if metadata and metadata_type else None,
         error=run_error_from_task_error(row.get("error")),
-        tags=tuple(row.get("runTags") or ()),
+        tags=_strings(row.get("runTags")),
         is_test=bool(row.get("isTest") or False),
         cost_in_cents=_number(row.get("costInCents")),
         base_cost_in_cents=_number(row.get("baseCostInCents")),
         duration_ms=_number(row.get("usageDurationMs")),
-        realtime_streams=tuple(row.get("realtimeStreams") or ()),
+        realtime_streams=_strings(row.get("realtimeStreams")),
     )
 
 
-def run_from_api(body: Mapping[str, Any]) -> RealtimeRun:
+def run_from_api(body: Any) -> RealtimeRun:
     """Build a RealtimeRun from a ``GET /api/v3/runs/{id}`` body (statuses already SDK names)."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError("run body is not a JSON object")
     error = body.get("error")
     return RealtimeRun(
-        id=str(body["id"]),
-        task_identifier=str(body["taskIdentifier"]),
-        status=str(body["status"]),
+        id=_required_text(body, "id"),
+        task_identifier=_required_text(body, "taskIdentifier"),
+        status=_required_text(body, "status"),
         created_at=_required_timestamp(body, "createdAt"),
         updated_at=_required_timestamp(body, "updatedAt"),
         started_at=parse_shape_timestamp(body.get("startedAt")),
@@ -221,7 +243,7 @@ def run_from_api(body: Mapping[str, Any]) -> RealtimeRun:
             if isinstance(error, Mapping)
             else None
         ),
-        tags=tuple(body.get("tags") or ()),
+        tags=_strings(body.get("tags")),
         is_test=bool(body.get("isTest") or False),
         cost_in_cents=_number(body.get("costInCents")),
         base_cost_in_cents=_number(body.get("baseCostInCents")),

@@ -577,6 +577,30 @@ async def test_subscription_refuses_responses_missing_electric_headers(sleeps):
             await collect(client)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({**row("EXECUTING", 0.5), "friendlyId": None}, id="row without an id"),
+        pytest.param({**row("EXECUTING", 0.5), "metadata": "{"}, id="metadata not JSON"),
+        pytest.param({**row("EXECUTING", 0.5), "runTags": '{"job:j1'}, id="tags cut short"),
+    ],
+)
+async def test_subscription_raises_a_trigger_api_error_for_a_row_it_cannot_read(sleeps, value):
+    """Found by tests/fuzz: such rows raised KeyError or ValueError, which the hub does not
+    expect, so the live feed crashed instead of retrying and then falling back to polling."""
+    script = Script(snapshot(value))
+    async with make_client(script, sleeps) as client:
+        with pytest.raises(TriggerApiError, match="Invalid realtime response for run run_abc"):
+            await collect(client)
+
+
+async def test_retrieve_run_raises_a_trigger_api_error_for_a_body_that_is_not_a_run(sleeps):
+    script = Script(httpx.Response(200, json={"id": "run_abc"}))
+    async with make_client(script, sleeps) as client:
+        with pytest.raises(TriggerApiError, match="run has no taskIdentifier"):
+            await client.retrieve_run("run_abc")
+
+
 # -- read_stream -----------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enrichment_app.trigger.errors import ProtocolError
 from enrichment_app.trigger.packets import (
     parse_packet,
     stringify_io,
@@ -109,3 +110,43 @@ def test_stringify_io_sends_strings_as_text_and_the_rest_as_superjson():
     assert stringify_io("hi").data_type == "text/plain"
     packet = stringify_io({"a": 1})
     assert (packet.data, packet.data_type) == ('{"json":{"a":1}}', "application/super+json")
+
+
+# Found by tests/fuzz/test_shape_decoders.py: a packet that is not what its type says raised
+# JSONDecodeError, KeyError, IndexError, TypeError or ValueError out of the run subscription.
+@pytest.mark.parametrize(
+    ("data", "data_type"),
+    [
+        pytest.param('{"a": ', "application/json", id="JSON cut short"),
+        pytest.param("[" * 100_000, "application/json", id="JSON nested too deep"),
+        pytest.param('{"json": ', "application/super+json", id="superjson cut short"),
+        pytest.param(
+            '{"json": {"a": 1}, "meta": {"values": {"b": ["Date"]}}}',
+            "application/super+json",
+            id="annotation for a missing key",
+        ),
+        pytest.param(
+            '{"json": [1], "meta": {"values": {"5": ["Date"]}}}',
+            "application/super+json",
+            id="annotation for a missing index",
+        ),
+        pytest.param(
+            '{"json": {"a": "x"}, "meta": {"values": {"a": ["bigint"]}}}',
+            "application/super+json",
+            id="bigint that is not a number",
+        ),
+        pytest.param(
+            '{"json": {"a": "2025-13-45"}, "meta": {"values": {"a": ["Date"]}}}',
+            "application/super+json",
+            id="Date that is not a date",
+        ),
+        pytest.param(
+            '{"json": {"a": 1}, "meta": {"values": 7}}',
+            "application/super+json",
+            id="annotations not a tree",
+        ),
+    ],
+)
+def test_malformed_packets_are_a_protocol_error(data, data_type):
+    with pytest.raises(ProtocolError):
+        parse_packet(data, data_type)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enrichment_app.trigger.errors import ProtocolError
 from enrichment_app.trigger.runs import (
     RealtimeRun,
     RunError,
@@ -227,3 +228,47 @@ def test_run_from_api():
     assert run.finished_at == datetime(2025, 1, 1, 0, 0, 9, tzinfo=UTC)
     assert run.error == RunError("m", "E")
     assert run.duration_ms == 1234
+
+
+# Found by tests/fuzz/test_shape_decoders.py: a row the shape decoded but that is not a run
+# raised KeyError, ValueError or TypeError out of subscribe_to_run and crashed the live feed.
+GOOD_ROW = {
+    "friendlyId": "run_1",
+    "taskIdentifier": "t",
+    "status": "EXECUTING",
+    "createdAt": "2025-01-01T00:00:00.000",
+    "updatedAt": "2025-01-01T00:00:01.000",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"friendlyId": None}, "run has no friendlyId", id="no id"),
+        pytest.param({"taskIdentifier": None}, "run has no taskIdentifier", id="no task"),
+        pytest.param({"createdAt": None}, "run has no createdAt", id="no createdAt"),
+        pytest.param({"updatedAt": "[]"}, "is not a timestamp", id="updatedAt not a time"),
+        pytest.param(
+            {"startedAt": "0001-01-01T00:00:00+01:00"}, "is not a timestamp", id="out of range"
+        ),
+        pytest.param(
+            {"metadata": "{", "metadataType": "application/json"}, "not valid JSON", id="packet"
+        ),
+    ],
+)
+def test_a_malformed_run_row_is_a_protocol_error(change, message):
+    with pytest.raises(ProtocolError, match=message):
+        run_from_row({**GOOD_ROW, **change})
+
+
+def test_odd_but_harmless_row_fields_read_as_defaults():
+    run = run_from_row(
+        {**GOOD_ROW, "status": ["EXECUTING"], "runTags": 5, "realtimeStreams": "cells"}
+    )
+    assert (run.status, run.tags, run.realtime_streams) == ("QUEUED", (), ())
+
+
+@pytest.mark.parametrize("body", [[], "run_1", {"taskIdentifier": "t"}])
+def test_a_malformed_run_body_is_a_protocol_error(body):
+    with pytest.raises(ProtocolError):
+        run_from_api(body)
