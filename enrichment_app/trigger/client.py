@@ -282,7 +282,7 @@ class TriggerClient:
                 "This credential cannot self-sign public tokens, and the server did not return one. "
                 "Use the root API key."
             )
-        claims = json.loads(claims_header) if claims_header else {}
+        claims = tokens.claims_from_header(claims_header)
         return tokens.create_run_token(self._secret_key, claims, run_id, now=self._clock())
 
     async def _jwt_claims(self) -> dict[str, Any]:

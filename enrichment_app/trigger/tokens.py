@@ -17,6 +17,8 @@ from typing import Any
 
 import jwt
 
+from enrichment_app.trigger.errors import ProtocolError
+
 JWT_ALGORITHM = "HS256"
 JWT_ISSUER = "https://id.trigger.dev"
 JWT_AUDIENCE = "https://api.trigger.dev"
@@ -56,9 +58,25 @@ def is_run_token(token: str) -> bool:
         return False
     try:
         header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(header, dict) and header.get("typ") == "run+jwt"
+
+
+def claims_from_header(value: str | None) -> dict[str, Any]:
+    """The claims a trigger response sends in ``x-trigger-jwt-claims`` ({} when absent).
+
+    Raises ``ProtocolError`` when the header is not a JSON object.
+    """
+    if not value:
+        return {}
+    try:
+        claims = json.loads(value)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("x-trigger-jwt-claims is not valid JSON") from exc
+    if not isinstance(claims, dict):
+        raise ProtocolError("x-trigger-jwt-claims is not a JSON object")
+    return claims
 
 
 def can_self_sign(key: str) -> bool:

@@ -158,6 +158,17 @@ async def test_trigger_self_signs_from_the_claims_header(sleeps):
     }
 
 
+@pytest.mark.parametrize("claims", ["{", "[1, 2]", "[" * 100_000])
+async def test_trigger_with_malformed_claims_raises_a_trigger_api_error(sleeps, claims):
+    """Found by tests/fuzz: the header was parsed with a bare json.loads, so a malformed one
+    raised JSONDecodeError or RecursionError, which the runner does not catch: the API
+    answered 500 instead of running the job locally and saying why."""
+    script = Script(ok_trigger(**{"x-trigger-jwt-claims": claims}))
+    async with make_client(script, sleeps) as client:
+        with pytest.raises(TriggerApiError, match="x-trigger-jwt-claims"):
+            await client.trigger("t", {})
+
+
 async def test_trigger_with_an_additional_key_needs_the_server_token(sleeps):
     script = Script(ok_trigger())
     async with make_client(script, sleeps, key=ADDITIONAL_KEY) as client:

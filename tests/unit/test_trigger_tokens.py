@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from enrichment_app.trigger import tokens
+from enrichment_app.trigger.errors import ProtocolError
 
 ROOT_KEY = "tr_dev_" + "a" * 24  # 31 bytes, like a real root key
 NOW = 1_795_865_748.9
@@ -169,3 +170,20 @@ def test_run_token_replaces_scopes_and_keeps_other_claims():
 )
 def test_can_self_sign(key, can_sign):
     assert tokens.can_self_sign(key) is can_sign
+
+
+def test_claims_from_header():
+    assert tokens.claims_from_header(None) == {}
+    assert tokens.claims_from_header("") == {}
+    assert tokens.claims_from_header('{"sub": "env_1"}') == {"sub": "env_1"}
+
+
+@pytest.mark.parametrize("value", ["{", "[1]", '"text"', "[" * 100_000])
+def test_malformed_claims_are_a_protocol_error(value):
+    with pytest.raises(ProtocolError, match="x-trigger-jwt-claims"):
+        tokens.claims_from_header(value)
+
+
+def test_a_key_shaped_like_a_deeply_nested_jwt_is_not_a_run_token():
+    header = base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("=")
+    assert tokens.is_run_token(f"{header}.e30.sig") is False
