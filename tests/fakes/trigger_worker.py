@@ -32,6 +32,8 @@ class WorkerTask:
     gate: asyncio.Event | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)
+    """Every line the workers wrote, stdout and stderr (their logs), for the secret scan."""
 
     async def __call__(self, run: RunControl) -> None:
         self.runs.append(run.id)
@@ -63,9 +65,11 @@ class WorkerTask:
         )
         summary: dict[str, object] = {}
         error: str | None = None
+        drain = asyncio.create_task(self._keep_stderr(process))
         try:
             assert process.stdout is not None
             async for raw in process.stdout:
+                self.output.append(raw.decode("utf-8", "replace"))
                 try:
                     line = json.loads(raw)
                 except json.JSONDecodeError:
@@ -90,9 +94,11 @@ class WorkerTask:
                 elif kind == "error":
                     error = str(line.get("error"))
             code = await process.wait()
+            await drain
         except asyncio.CancelledError:
             process.kill()
             await process.wait()
+            await drain
             raise
         if code != 0 or summary.get("status") != "completed":
             run.fail(error or str(summary.get("error") or f"the worker exited with status {code}"))
@@ -103,3 +109,9 @@ class WorkerTask:
                 **{k: summary.get(k) for k in ("status", "total", "done", "failed")},
             }
         )
+
+    async def _keep_stderr(self, process: asyncio.subprocess.Process) -> None:
+        """Read the worker's stderr as it comes (a full pipe would block it) and keep it."""
+        assert process.stderr is not None
+        async for raw in process.stderr:
+            self.output.append(raw.decode("utf-8", "replace"))
