@@ -3,16 +3,26 @@
 The app gets its own SQLite file, so the tests never touch a developer's data. Chromium comes
 from Debian's packages (``scripts/bootstrap.sh --dev``); Playwright's own browser download is
 never used.
+
+The app runs with strong random secrets (the API key, the LLM key and, in tests/e2e/trigger/,
+the fake Trigger.dev server's secret key), and the whole session is scanned for them
+(``secret_scan`` below, ``tests/capture.py``): every websocket frame of every page, the DOM of
+every page at the end of its test, every log record of this process (the backend runs in it,
+in a thread), everything printed (pytest's captured output of every test phase), and every
+response the tests got from the REST API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -22,7 +32,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.capture import Capture
 from tests.fakes.live_server import serve_in_thread
+from tests.fakes.openai_server import FakeOpenAI, build_app
+
+if TYPE_CHECKING:
+    from reflex.testing import AppHarness
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -33,6 +48,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+SECRET_ENV = ("TRIGGER_SECRET_KEY", "ENRICHMENT_API_KEY", "LLM_API_KEY")
+"""The settings that hold secrets (enrichment_app/settings.py); none may leave the backend."""
+DEBUG_LOGGERS = ("enrichment_app", "httpx")
+"""Turned up to DEBUG for the session, so the scan sees everything they could log."""
 
 
 @dataclass
@@ -129,31 +148,144 @@ def app_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def app_env(app_database_url: str) -> dict[str, str]:
-    """The environment the app starts with: local runner mode. tests/e2e/trigger/ overrides it."""
-    return {"DATABASE_URL": app_database_url, "SEED_DEMO": "true"}
+def app_secrets() -> dict[str, str]:
+    """Strong random values for the app's secrets, new for every session."""
+    return {
+        "ENRICHMENT_API_KEY": "enr-" + secrets.token_urlsafe(32),
+        "LLM_API_KEY": "sk-e2e-" + secrets.token_urlsafe(32),
+    }
 
 
 @pytest.fixture(scope="session")
-def app_url(app_env: dict[str, str]) -> Iterator[str]:
-    """The app's frontend URL, served by AppHarness (uvicorn backend + vite dev server)."""
+def llm_api(app_secrets: dict[str, str]) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI API, accepting the app's LLM key (a test may change ``api_key``)."""
+    fake = FakeOpenAI(api_key=app_secrets["LLM_API_KEY"])
+    with serve_in_thread(build_app(fake)) as url:
+        fake.base_url = url + "/v1"
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def trigger_env() -> dict[str, str]:
+    """Trigger.dev settings: none here (local runner mode); tests/e2e/trigger/ overrides it."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def app_env(
+    app_database_url: str,
+    app_secrets: dict[str, str],
+    llm_api: FakeOpenAI,
+    trigger_env: dict[str, str],
+) -> dict[str, str]:
+    """The environment the app starts with."""
+    return {
+        "DATABASE_URL": app_database_url,
+        "SEED_DEMO": "true",
+        "LLM_BASE_URL": llm_api.base_url,
+        **app_secrets,
+        **trigger_env,
+    }
+
+
+@pytest.fixture(scope="session")
+def app_harness(app_env: dict[str, str]) -> Iterator[AppHarness]:
+    """The app under AppHarness: the uvicorn backend in a thread of this process, vite dev."""
     from reflex.testing import AppHarness
 
     from enrichment_app.settings import get_settings
 
-    for key in (
-        "TRIGGER_SECRET_KEY",
-        "TRIGGER_API_URL",
-        "LLM_API_KEY",
-        "OPENAI_API_KEY",
-        "ENRICHMENT_API_KEY",
-    ):
+    for key in (*SECRET_ENV, "TRIGGER_API_URL", "OPENAI_API_KEY", "LLM_BASE_URL"):
         os.environ.pop(key, None)
     os.environ.update(app_env)
     get_settings.cache_clear()
     with AppHarness.create(root=ROOT, app_name="enrichment_app") as harness:
-        assert harness.frontend_url is not None
-        yield harness.frontend_url.rstrip("/")
+        yield harness
+
+
+@pytest.fixture(scope="session")
+def app_url(app_harness: AppHarness) -> str:
+    """The app's frontend URL."""
+    assert app_harness.frontend_url is not None
+    return app_harness.frontend_url.rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def api_url(app_harness: AppHarness) -> str:
+    """The backend's URL, where the REST API is (``/api/...``)."""
+    assert app_harness.backend is not None
+    host, port = app_harness.backend.servers[0].sockets[0].getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+# --- the secret scan -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def capture() -> Iterator[Capture]:
+    """What the app let out during the session; log records are recorded from the start."""
+    capture = Capture()
+    with capture.logging(DEBUG_LOGGERS):
+        yield capture
+
+
+@pytest.fixture(scope="session")
+def more_to_scan() -> Callable[[Capture], None]:
+    """Adds what else the suite captured, at scan time; tests/e2e/trigger/ overrides it."""
+    return lambda capture: None
+
+
+_PRINTED: list[tuple[str, str]] = []
+"""(test phase, text) for everything pytest captured on stdout and stderr."""
+_SCAN_SUMMARY: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_scan(
+    capture: Capture, app_env: dict[str, str], more_to_scan: Callable[[Capture], None]
+) -> Iterator[None]:
+    """After every test (and after the app has stopped): no secret left the backend.
+
+    Set up before the app and torn down after it, so the app's start and stop are logged into
+    the capture. Printed output comes from pytest's reports, so the last test's teardown (the
+    app's shutdown) is the one phase whose printed output is not scanned; its log records are.
+    """
+    yield
+    for phase, text in _PRINTED:
+        capture.add(f"printed in {phase}", text)
+    more_to_scan(capture)
+    scanned = {name: app_env[name] for name in SECRET_ENV if name in app_env}
+    assert {"ENRICHMENT_API_KEY", "LLM_API_KEY"} <= scanned.keys()
+    counts = capture.counts()
+    app_records = sum(
+        n for name, n in capture.log.by_logger.items() if name.startswith("enrichment_app")
+    )
+    summary = {
+        "secrets": sorted(scanned),
+        "websocket_frames": counts.frames,
+        "pages": counts.pages,
+        "log_records": counts.log_records,
+        "app_log_records": app_records,
+        "printed_sections": len(_PRINTED),
+        "printed_chars": sum(len(text) for _, text in _PRINTED),
+        "api_responses": counts.responses,
+        "other_texts": counts.other,
+        "public_tokens": counts.public_tokens,
+        "scanned_chars": sum(len(text) for text in capture.sources().values()),
+    }
+    _SCAN_SUMMARY.append(json.dumps(summary))
+    ARTIFACTS.mkdir(exist_ok=True)
+    mode = "trigger" if "TRIGGER_SECRET_KEY" in scanned else "local"
+    (ARTIFACTS / f"secret-scan-{mode}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Not a scan of nothing: every page was watched, and the app's own loggers were heard.
+    assert counts.frames > 0 and counts.pages > 0, summary
+    assert app_records > 0, summary
+    capture.assert_clean(scanned)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _SCAN_SUMMARY:
+        terminalreporter.write_line(f"secret scan (clean): {line}")
 
 
 @pytest.fixture(scope="session")
@@ -173,6 +305,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.when == "call":
         item.stash[_CALL_FAILED] = report.failed
+    for stream, text in (("stdout", report.capstdout), ("stderr", report.capstderr)):
+        if text:
+            _PRINTED.append((f"{item.nodeid} {report.when} ({stream})", text))
     return report
 
 
@@ -180,13 +315,24 @@ _CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser tab; on failure its screenshot goes to test-artifacts/ for diagnosis."""
+def page(browser: Browser, request: pytest.FixtureRequest, capture: Capture) -> Iterator[Page]:
+    """A fresh browser tab; on failure its screenshot goes to test-artifacts/ for diagnosis.
+
+    Its websocket frames (and those of any page it opens) go to the secret scan, and so does
+    the DOM of each of its pages when the test ends.
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1700})
+    label = request.node.nodeid
+    capture.watch_context(context, label)
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
-    if request.node.stash.get(_CALL_FAILED, False):
+    failed = request.node.stash.get(_CALL_FAILED, False)
+    if failed:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
+    capture.snapshot_context(context, label)
     context.close()
+    if not failed:
+        frames = capture.frames_of(label + " #")
+        assert frames, f"no websocket frame was captured for {label}"

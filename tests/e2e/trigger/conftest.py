@@ -2,21 +2,33 @@
 
 These tests run in their own pytest process (scripts/test.sh): the app's settings are read
 once per process, and this folder starts it with TRIGGER_SECRET_KEY and TRIGGER_API_URL set.
+The fake's secret key (``tr_dev_`` and 24 random characters) is scanned for like the others,
+and so are the public tokens the backend used upstream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.capture import Capture
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.trigger_protocol import is_public_jwt
 from tests.fakes.trigger_server import FakeTrigger
 from tests.fakes.trigger_worker import WorkerTask
 
 
 @pytest.fixture(scope="session")
-def worker_task(app_database_url: str) -> WorkerTask:
-    return WorkerTask(database_url=app_database_url, queue_delay=0.5)
+def worker_task(
+    app_database_url: str, app_secrets: dict[str, str], llm_api: FakeOpenAI
+) -> WorkerTask:
+    """The task runs the worker with what Trigger.dev's dashboard would hold: the LLM key too."""
+    return WorkerTask(
+        database_url=app_database_url,
+        queue_delay=0.5,
+        env={"LLM_API_KEY": app_secrets["LLM_API_KEY"], "LLM_BASE_URL": llm_api.base_url},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +38,20 @@ def fake_trigger(worker_task: WorkerTask) -> Iterator[FakeTrigger]:
 
 
 @pytest.fixture(scope="session")
-def app_env(app_database_url: str, fake_trigger: FakeTrigger) -> dict[str, str]:
-    return {
-        "DATABASE_URL": app_database_url,
-        "SEED_DEMO": "true",
-        "TRIGGER_SECRET_KEY": fake_trigger.secret_key,
-        "TRIGGER_API_URL": fake_trigger.url,
-    }
+def trigger_env(fake_trigger: FakeTrigger) -> dict[str, str]:
+    return {"TRIGGER_SECRET_KEY": fake_trigger.secret_key, "TRIGGER_API_URL": fake_trigger.url}
+
+
+@pytest.fixture(scope="session")
+def more_to_scan(fake_trigger: FakeTrigger, worker_task: WorkerTask) -> Callable[[Capture], None]:
+    """The workers' output (their logs), and every public token the backend presented to the
+    fake (its feeds' run-scoped tokens), which must appear nowhere."""
+
+    def add(capture: Capture) -> None:
+        capture.add("worker output", "".join(worker_task.output))
+        for request in fake_trigger.requests:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and is_public_jwt(token):
+                capture.add_public_tokens([token])
+
+    return add
