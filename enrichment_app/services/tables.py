@@ -36,6 +36,9 @@ from enrichment_app.services.values import cap_value
 MAX_NAME_CHARS = 200
 MAX_CSV_ROWS = 100_000
 MAX_CSV_COLUMNS = 200
+CSV_DELIMITERS = (",", ";", "\t")
+"""What an imported file may separate its values with: the comma first, then Excel's
+semicolon (in locales with a decimal comma), then the tab of a TSV file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,21 +387,9 @@ def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]
         ) from exc
     if "\x00" in text:
         raise CsvImportError("The file contains NUL bytes; it does not look like a CSV file.")
-    # Sniff only the delimiter and leading spaces: the sniffer's guesses at quoting are
-    # unreliable (it may decide that "" is not an escaped quote and corrupt values), and every
-    # spreadsheet writes RFC 4180 quotes anyway.
-    try:
-        sniffed = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
-        delimiter, skip_space = sniffed.delimiter, bool(sniffed.skipinitialspace)
-    except csv.Error:
-        delimiter, skip_space = ",", False
     # strict: an unterminated quote is an error, not the rest of the file swallowed into one cell.
     reader = csv.reader(
-        io.StringIO(text, newline=""),
-        csv.excel,
-        delimiter=delimiter,
-        skipinitialspace=skip_space,
-        strict=True,
+        io.StringIO(text, newline=""), csv.excel, delimiter=_delimiter(text), strict=True
     )
     try:
         records = list(reader)
@@ -429,6 +420,26 @@ def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]
                 f"Row {line} has {len(row)} values but the header has {len(header)} columns."
             )
     return header, rows
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter that splits the header row into the most columns; the comma on a tie.
+
+    Only the header row is read, so values may hold any delimiter, and the file is read in
+    linear time. (``csv.Sniffer`` guessed from values too: it could split an exported table's
+    values on their semicolons, strip their leading spaces, and took up to seconds on some files.)
+    Files where no candidate splits the header are one column, read with the comma.
+    """
+    best, most = ",", 1
+    for candidate in CSV_DELIMITERS:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=candidate, strict=True)
+        try:
+            header = next((r for r in reader if any(v.strip() for v in r)), [])
+        except csv.Error:
+            continue  # the header is not valid CSV with this delimiter
+        if len(header) > most:
+            best, most = candidate, len(header)
+    return best
 
 
 def import_csv(

@@ -355,6 +355,39 @@ def test_export_round_trips_awkward_values_and_enriched_ones(
     assert parsed[1:] == [[*r, e] for r, e in zip(rows, enriched, strict=True)]
 
 
+# Found by tests/fuzz/test_csv_import.py: csv.Sniffer guessed from the values too, and when it
+# guessed "skipinitialspace" it stripped the leading spaces of every value in the file.
+@pytest.mark.parametrize(
+    ("data", "header", "rows"),
+    [
+        pytest.param(
+            b'name,note\n"Ada", said hi\nBob, ok\n',
+            ["name", "note"],
+            [["Ada", " said hi"], ["Bob", " ok"]],
+            id="leading spaces after a quoted value kept",
+        ),
+        pytest.param(
+            b'note,city\n"q""t", ; \n',
+            ["note", "city"],
+            [['q"t', " ; "]],
+            id="a value of spaces and a semicolon kept",
+        ),
+        pytest.param(
+            b"a\tb\n1\t2, 3\n",
+            ["a", "b"],
+            [["1", "2, 3"]],
+            id="tab-separated with commas in values",
+        ),
+    ],
+)
+def test_only_the_header_row_decides_the_delimiter(
+    open_session: SessionFactory, data: bytes, header: list[str], rows: list[list[str]]
+) -> None:
+    with open_session() as session:
+        table_id = _import(session, data)
+        assert _values(session, table_id) == (header, rows)
+
+
 def test_export_keeps_row_order_and_an_empty_table_exports_its_header(
     open_session: SessionFactory,
 ) -> None:
