@@ -467,9 +467,15 @@ def export_csv(*, session: Session, table_id: int) -> str:
     ).all():
         values.setdefault(row_id, [""] * len(columns))[index[column_id]] = value or ""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([c.name for c in columns])
+    minimal = csv.writer(out, lineterminator="\n")
+    quote_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    # Quoting everything in the few rows that need it keeps the file importable as it is:
+    # the csv module leaves a lone "\r" unquoted (it then reads as a line break), and a
+    # header name holding another delimiter could make the import split the header on it.
+    header = [c.name for c in columns]
+    (quote_all if any(ch in n for n in header for ch in ";\t\r") else minimal).writerow(header)
     for row in list_rows(session=session, table_id=table_id):
         assert row.id is not None
-        writer.writerow(values.get(row.id, [""] * len(columns)))
+        cells = values.get(row.id, [""] * len(columns))
+        (quote_all if any("\r" in v for v in cells) else minimal).writerow(cells)
     return out.getvalue()

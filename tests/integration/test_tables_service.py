@@ -24,6 +24,7 @@ from enrichment_app.services.jobs import cancel_job, create_job
 from enrichment_app.services.tables import (
     ColumnSpec,
     add_column,
+    create_table,
     delete_table,
     export_csv,
     import_csv,
@@ -356,7 +357,9 @@ def test_export_round_trips_awkward_values_and_enriched_ones(
 
 
 # Found by tests/fuzz/test_csv_import.py: csv.Sniffer guessed from the values too, and when it
-# guessed "skipinitialspace" it stripped the leading spaces of every value in the file.
+# guessed "skipinitialspace" it stripped the leading spaces of every value in the file. An
+# exported one-column table whose name held a semicolon was split in two, and export_csv left
+# a lone "\r" unquoted, which read back as a line break.
 @pytest.mark.parametrize(
     ("data", "header", "rows"),
     [
@@ -386,6 +389,23 @@ def test_only_the_header_row_decides_the_delimiter(
     with open_session() as session:
         table_id = _import(session, data)
         assert _values(session, table_id) == (header, rows)
+
+
+def test_an_exported_table_imports_back_unchanged(open_session: SessionFactory) -> None:
+    header = ["Revenue; 2024"]
+    rows = [["a;b;c"], ["  leading"], ["carriage\rreturn"], ["tab\there, and comma"]]
+    with open_session() as session:
+        table = create_table(
+            session=session,
+            name="Exported",
+            columns=[ColumnSpec(name=header[0])],
+            rows=rows,
+            max_cell_chars=10_000,
+        )
+        session.commit()
+        assert table.id is not None
+        exported = export_csv(session=session, table_id=table.id)
+        assert _values(session, _import(session, exported.encode())) == (header, rows)
 
 
 def test_export_keeps_row_order_and_an_empty_table_exports_its_header(
