@@ -121,7 +121,7 @@ class Runtime:
             if resumed:
                 logger.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
         if self.trigger is not None:
-            self._settling = asyncio.create_task(self.trigger.settle_unfinished())
+            self._settling = asyncio.create_task(self.trigger.recover_unfinished())
 
     async def stop(self) -> None:
         if self._settling is not None:

@@ -134,6 +134,33 @@ class TriggerRunner:
 
         await asyncio.to_thread(settle)
 
+    async def recover_unfinished(self) -> list[int]:
+        """At start-up: trigger the jobs a dead process never triggered, then settle ended runs.
+
+        A job with the Trigger.dev backend and no run id was created, but its process died
+        before Trigger.dev took it (a crash, a restart during the trigger's retries), so
+        nothing would ever run it. Triggering again is safe: the idempotency key is derived
+        from the job id, so a trigger that did reach Trigger.dev gives back the same run, and
+        if Trigger.dev cannot be reached the job runs locally, as a new job would. Returns the
+        ids of the jobs triggered again or settled.
+        """
+
+        def untriggered() -> list[int]:
+            with self._open_session() as session:
+                jobs = unfinished_jobs(session=session, backend=JobBackend.TRIGGER)
+                return [j.id for j in jobs if j.id is not None and not j.run_id]
+
+        recovered: list[int] = []
+        for job_id in await asyncio.to_thread(untriggered):
+            logger.warning("job %s: created but never triggered; triggering it now", job_id)
+            try:
+                await self.dispatch(job_id)
+            except Exception:
+                logger.exception("job %s: triggering it again failed", job_id)
+                continue
+            recovered.append(job_id)
+        return recovered + await self.settle_unfinished()
+
     async def settle_unfinished(self) -> list[int]:
         """At start-up: close the jobs whose run ended (canceled, crashed…) while no one watched.
 

@@ -24,6 +24,7 @@ from enrichment_app.runner.dispatch import (
 )
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.demo import seed_demo
+from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from enrichment_app.trigger.tokens import JWT_AUDIENCE
 from tests.fakes.trigger_server import FakeTrigger, Respond
@@ -244,3 +245,25 @@ async def test_start_up_settles_a_run_that_crashed_while_no_one_watched(
     job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
     assert job.status == JobStatus.FAILED.value and job.error == "Worker ran out of memory"
     assert await runtime.trigger.settle_unfinished() == []
+
+
+async def test_start_up_triggers_a_job_whose_process_died_before_triggering_it(
+    runtime: Runtime, fake: FakeTrigger
+) -> None:
+    """The soak's crash during the trigger's retries: the job exists, Trigger.dev never had it."""
+    cells = demo_cells(runtime, "Email domain", 3)
+    with runtime.open_session() as session:
+        created = create_job(
+            session=session, table_id=1, cells=cells, max_cells=100, backend=JobBackend.TRIGGER
+        )
+    job_id = created.job.id
+    assert job_id is not None and runtime.trigger is not None and fake.run_ids() == []
+
+    assert await runtime.trigger.recover_unfinished() == [job_id]
+    job = await read_job(open_session=runtime.open_session, job_id=job_id)
+    assert job.backend == JobBackend.TRIGGER.value and job.run_id in fake.run_ids()
+    await fake.await_status(job.run_id, "COMPLETED", TIMEOUT)
+    job = await read_job(open_session=runtime.open_session, job_id=job_id)
+    assert (job.status, job.done) == (JobStatus.COMPLETED.value, 3)
+    assert await runtime.trigger.recover_unfinished() == []  # triggered once, not again
+    assert len(fake.run_ids()) == 1
