@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -45,6 +46,7 @@ from enrichment_app.api.parsing import (
     path_id,
     read_json_body,
 )
+from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
 from enrichment_app.runner.dispatch import cancel_enrichment, read_job, start_enrichment
@@ -172,6 +174,16 @@ class _Api:
     async def _start(
         self, runtime: Runtime, *, table_id: int, cells: tuple[CellRef, ...], key: str | None
     ) -> Response:
+        def bind(session: Session, job: EnrichmentJob, skipped_active: int) -> None:
+            assert key is not None and job.id is not None
+            idempotency.bind(
+                session=session,
+                key=key,
+                job_id=job.id,
+                job_created_at=job.created_at,
+                skipped_active=skipped_active,
+            )
+
         try:
             started = await start_enrichment(
                 open_session=runtime.open_session,
@@ -180,6 +192,7 @@ class _Api:
                 table_id=table_id,
                 cells=cells,
                 max_cells=runtime.settings.max_cells_per_job,
+                on_created=bind if key is not None else None,
             )
         except BaseException:
             if key is not None:
@@ -190,19 +203,6 @@ class _Api:
 
                 await asyncio.to_thread(release)
             raise
-        if key is not None:
-
-            def complete() -> None:
-                with runtime.open_session() as session:
-                    idempotency.complete(
-                        session=session,
-                        key=key,
-                        job_id=started.job.id,
-                        job_created_at=started.job.created_at,
-                        skipped_active=started.skipped_active,
-                    )
-
-            await asyncio.to_thread(complete)
         logger.info(
             "api: job %s on table %s: %d task(s), backend %s",
             started.job.id,

@@ -11,10 +11,13 @@ Rules:
   order of ``cells`` and duplicates do not matter.
 * The same key with a different request is refused (the API answers 422).
 * A key is claimed before the job is created. A second request with the key while the first
-  is still working is refused (409, retry later). A claim whose request died without
-  finishing (the process crashed) is taken over after ``CLAIM_TTL``.
-* A request that fails (a 4xx from validation, a 404, an error) releases its key, so the
-  client can fix the request and retry with the same key.
+  is still working is refused (409, retry later). A claim whose request died before creating
+  its job (the process crashed) is taken over after ``CLAIM_TTL``.
+* The key is bound to the job in the transaction that creates the job, so once the job
+  exists every retry gets it, even if the request died right after (a crash while
+  Trigger.dev was being called).
+* A request that fails before creating its job (a 4xx from validation, a 404, an error)
+  releases its key, so the client can fix the request and retry with the same key.
 * Keys expire after ``KEY_TTL``; expired records are purged whenever a key is claimed.
 * A key whose job no longer exists (its table was deleted) is free again.
 """
@@ -138,16 +141,15 @@ def claim(*, session: Session, key: str, fingerprint: str, now: datetime) -> Cla
     return InProgress()
 
 
-def complete(
+def bind(
     *, session: Session, key: str, job_id: int, job_created_at: datetime, skipped_active: int
 ) -> None:
-    """Bind the claimed ``key`` to the job its request created (commits)."""
+    """Bind the claimed ``key`` to the job its request creates, in the job's transaction."""
     session.execute(
         sa.update(ApiIdempotencyKey)
         .where(col(ApiIdempotencyKey.key) == key)
         .values(job_id=job_id, job_created_at=job_created_at, skipped_active=skipped_active)
     )
-    session.commit()
 
 
 def release(*, session: Session, key: str) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from sqlmodel import Session
+
 from enrichment_app.db.engine import SessionFactory
+from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.domain import CellRef, JobBackend
 from enrichment_app.runner.base import DispatchResult, JobRunner
 from enrichment_app.services import jobs as job_service
@@ -41,14 +44,23 @@ async def start_enrichment(
     table_id: int,
     cells: Iterable[CellRef],
     max_cells: int,
+    on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
 ) -> EnrichmentStarted:
-    """Create the job and its tasks in one transaction, then hand it to the runner."""
+    """Create the job and its tasks in one transaction, then hand it to the runner.
+
+    ``on_created`` writes in the job's own transaction (see ``create_job``).
+    """
     refs = list(cells)
 
     def create() -> job_service.JobCreated:
         with open_session() as session:
             return job_service.create_job(
-                session=session, table_id=table_id, cells=refs, max_cells=max_cells, backend=backend
+                session=session,
+                table_id=table_id,
+                cells=refs,
+                max_cells=max_cells,
+                backend=backend,
+                on_created=on_created,
             )
 
     created = await asyncio.to_thread(create)

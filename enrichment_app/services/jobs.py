@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -105,11 +105,14 @@ def create_job(
     cells: Iterable[CellRef],
     max_cells: int,
     backend: JobBackend = JobBackend.LOCAL,
+    on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
 ) -> JobCreated:
     """Create a job with one task per selected enrichment cell, in one transaction (commits).
 
     Input cells in the selection are ignored; cells that already have an active task are
     skipped rather than queued twice. Raises ``InvalidInputError`` when nothing is left to run.
+    ``on_created(session, job, skipped_active)`` runs inside that transaction, so whatever it
+    writes (an API idempotency key bound to the job) commits with the job or not at all.
     """
     get_table(session=session, table_id=table_id)
     wanted = sorted(set(cells))
@@ -176,6 +179,8 @@ def create_job(
         )
         task_ids = [tid for (tid,) in result.all()]
         _set_cells(session, todo, status=CellStatus.QUEUED)
+        if on_created is not None:
+            on_created(session, job, len(runnable) - len(todo))
         session.commit()
     except sa.exc.IntegrityError as exc:
         session.rollback()

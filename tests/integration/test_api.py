@@ -562,8 +562,17 @@ async def test_unexpected_errors_are_a_generic_500(
             assert_error(response, 500, "internal_error", "Something went wrong")
             assert secret not in response.text
             assert "RuntimeError" not in response.text
-            with runtime.open_session() as session:  # the key was released for a retry
-                assert session.get(ApiIdempotencyKey, "explodes") is None
+            with runtime.open_session() as session:  # the job exists: the key stays bound to it
+                record = session.get(ApiIdempotencyKey, "explodes")
+                assert record is not None and record.job_id is not None
+            retried = await client.post(
+                f"/api/tables/{demo.table_id}/enrich",
+                json=body(demo.domain[:1]),
+                headers={"Idempotency-Key": "explodes"},
+            )
+            assert retried.status_code == 202 and retried.headers["idempotent-replayed"] == "true"
+            assert retried.json()["job"]["id"] == record.job_id
+            assert job_count(runtime) == 1
             assert_error(await client.post("/api/jobs/1/cancel"), 500, "internal_error")
     finally:
         await runtime.stop()
@@ -662,6 +671,40 @@ async def test_the_same_key_and_request_return_the_same_job(
     after = await _enrich(client, demo.table_id, demo.domain[:4], "retry-1")
     assert after.json()["job"] == final  # a replay shows the job as it is now
     assert job_count(runtime) == 1
+
+
+async def test_the_key_is_bound_to_its_job_before_the_job_is_dispatched(settings: Settings) -> None:
+    """Found by the fault-matrix soak: the backend killed while dispatching (Trigger.dev being
+    called) left the key claimed but unbound, so the client's retry got 409 "in progress" for
+    two minutes. The key is now bound in the job's own transaction."""
+    bound_at_dispatch: list[int | None] = []
+
+    class RecordingRunner:
+        async def dispatch(self, job_id: int) -> DispatchResult:
+            with runtime.open_session() as session:  # what a crash right now would leave
+                record = session.get(ApiIdempotencyKey, "dies-while-dispatching")
+                bound_at_dispatch.append(None if record is None else record.job_id)
+            return DispatchResult(backend=JobBackend.LOCAL)
+
+        async def cancel(self, job_id: int) -> None:
+            return None
+
+    @dataclass
+    class RecordingRuntime(Runtime):
+        @property
+        def dispatcher(self) -> RecordingRunner:  # type: ignore[override]
+            return RecordingRunner()
+
+    runtime = RecordingRuntime(settings=settings)
+    demo = _seed(runtime)
+    try:
+        async with _client(runtime) as client:
+            first = await _enrich(client, demo.table_id, demo.domain[:2], "dies-while-dispatching")
+            assert first.status_code == 202
+            assert bound_at_dispatch == [first.json()["job"]["id"]]
+    finally:
+        await runtime.stop()
+        runtime.engine.dispose()
 
 
 async def test_a_key_reused_for_another_request_is_refused(
