@@ -6,10 +6,36 @@ the add-column form can show it as is.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from enrichment_app.errors import EnricherConfigError
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_config_text(text: str) -> dict[str, Any]:
+    """The add-column form's config text as a JSON object (blank text is ``{}``).
+
+    Raises ``EnricherConfigError`` saying where the JSON is wrong, or that it is not an object.
+    ``NaN`` and ``Infinity`` are refused (they are not JSON and could not be stored).
+    """
+    try:
+        config = json.loads(text or "{}", parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise EnricherConfigError(
+            f"The config is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        # NaN or Infinity, a number too long to read, or nesting too deep for the parser.
+        raise EnricherConfigError(f"The config is not valid JSON: {exc}.") from exc
+    if not isinstance(config, dict):
+        raise EnricherConfigError('The config must be a JSON object, like {"column": "Website"}.')
+    return config
 
 
 def refuse_unknown_keys(enricher: str, config: Mapping[str, Any], allowed: Collection[str]) -> None:
@@ -85,7 +111,7 @@ def optional_number(
     value = config.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise EnricherConfigError(f"{enricher}: {key!r} must be a number")
     too_low = value <= minimum if exclusive_minimum else value < minimum
     if too_low or value > maximum:

@@ -12,6 +12,7 @@ import reflex as rx
 from enrichment_app import routes
 from enrichment_app.domain import ColumnKind
 from enrichment_app.enrichers import available_enrichers, get_enricher
+from enrichment_app.enrichers.config import parse_config_text
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import tables as table_service
@@ -178,14 +179,9 @@ class AddColumnState(rx.State):
     async def submit(self):
         """Validate and add the column; the dialog stays open with a message on bad input."""
         try:
-            config = json.loads(self.config_text or "{}")
-        except json.JSONDecodeError as exc:
-            self.error = (
-                f"The config is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            )
-            return
-        if not isinstance(config, dict):
-            self.error = 'The config must be a JSON object, like {"column": "Website"}.'
+            config = parse_config_text(self.config_text)
+        except EnrichmentAppError as exc:
+            self.error = str(exc)
             return
         table = await self.get_state(TableState)
         table_id = table.table_id

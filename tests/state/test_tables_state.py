@@ -53,3 +53,17 @@ async def test_add_column_refuses_bad_json_then_adds_a_valid_column(tab: Tab) ->
     table = await tab.state(TableState)
     assert [c["title"] for c in table.grid_columns][-1] == "Greeting ✦"
     assert table.table_meta == "25 rows · 6 columns"
+
+
+async def test_add_column_refuses_config_json_it_cannot_read(tab: Tab) -> None:
+    """Found by tests/fuzz: deep nesting and over-long numbers raised out of the handler."""
+    await tab.send(TableState, "load", path="/tables/1")
+    await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
+    await tab.send(AddColumnState, "set_name", path="/tables/1", value="Odd")
+    for text in ["[" * 100_000, '{"template": ' + "9" * 5000 + "}", '{"template": NaN}']:
+        await tab.send(AddColumnState, "set_config_text", path="/tables/1", value=text)
+        await tab.send(AddColumnState, "submit", path="/tables/1")
+        refused = await tab.state(AddColumnState)
+        assert "not valid JSON" in refused.error and refused.open
+    table = await tab.state(TableState)
+    assert table.table_meta == "25 rows · 5 columns"

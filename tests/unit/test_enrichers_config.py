@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -15,6 +17,7 @@ from enrichment_app.enrichers import (
     register,
     unregister,
 )
+from enrichment_app.enrichers.config import parse_config_text
 from enrichment_app.errors import EnricherConfigError
 
 BUILT_INS = ["email_domain", "http_json", "llm", "template", "website_title"]
@@ -222,3 +225,45 @@ def test_llm_normalises_and_lists_columns() -> None:
 def test_llm_refuses(config: dict[str, Any], message: str) -> None:
     with pytest.raises(EnricherConfigError, match=message):
         get_enricher("llm").validate_config(config)
+
+
+# Found by tests/fuzz/test_other_decoders.py: the add-column form read its JSON with a bare
+# json.loads, which takes NaN and Infinity, raises RecursionError for deep nesting and plain
+# ValueError for a number too long to read (neither was caught, so the handler crashed), and
+# the number checks let NaN through into the stored config.
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param('{"column": ', "not valid JSON: Expecting value (line 1", id="cut short"),
+        pytest.param('{"temperature": NaN}', "NaN is not valid JSON", id="NaN"),
+        pytest.param('{"timeout_seconds": -Infinity}', "-Infinity is not valid JSON", id="inf"),
+        pytest.param("[" * 100_000, "not valid JSON", id="nested too deep"),
+        pytest.param('{"max_bytes": ' + "9" * 5000 + "}", "not valid JSON", id="huge number"),
+        pytest.param("[1]", "must be a JSON object", id="not an object"),
+    ],
+)
+def test_config_text_that_is_not_a_json_object_is_refused(text: str, message: str) -> None:
+    with pytest.raises(EnricherConfigError, match=re.escape(message)):
+        parse_config_text(text)
+
+
+def test_blank_config_text_is_an_empty_object() -> None:
+    assert parse_config_text("") == {}
+    assert parse_config_text(' {"column": "a"} ') == {"column": "a"}
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    ("name", "config", "key"),
+    [
+        ("llm", {"prompt": "x"}, "temperature"),
+        ("website_title", {"column": "a"}, "timeout_seconds"),
+        ("http_json", {"url": "http://x.test"}, "rate_limit_per_second"),
+        ("http_json", {"url": "http://x.test"}, "timeout_seconds"),
+    ],
+)
+def test_numbers_that_are_not_finite_are_refused(
+    name: str, config: dict[str, Any], key: str, number: float
+) -> None:
+    with pytest.raises(EnricherConfigError, match=f"'{key}' must be a number"):
+        get_enricher(name).validate_config({**config, key: number})
