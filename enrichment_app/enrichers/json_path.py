@@ -21,7 +21,9 @@ from typing import Any
 from enrichment_app.errors import EnricherConfigError, EnrichError
 
 PathStep = str | int
-_INDEX = re.compile(r"\[\s*(-?\d+)\s*\]")
+_INDEX = re.compile(r"\[\s*(-?\d{1,18})\s*\]")
+"""An index fits in 18 digits; a longer one is malformed (and Python refuses to read one of
+over 4300 digits at all)."""
 
 
 def parse_json_path(path: str) -> tuple[PathStep, ...]:

@@ -52,6 +52,9 @@ def test_parse(path: str, steps: tuple[str | int, ...]) -> None:
         ("results]", "unexpected ']'"),
         ("results[0]domain", "unexpected 'd'"),
         ("a.[0]", "empty key"),
+        # Found by tests/fuzz: an index of over 4300 digits raised Python's ValueError.
+        ("a[" + "9" * 5000 + "]", r"expected a list index like \[0\]"),
+        ("a[" + "9" * 19 + "]", r"expected a list index like \[0\]"),
     ],
 )
 def test_parse_refuses_malformed_paths(path: str, message: str) -> None:
