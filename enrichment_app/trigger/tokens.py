@@ -121,6 +121,8 @@ def duration_seconds(text: str) -> int:
     value = float(matched.group(2))
     unit = matched.group(3).lower()
     key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
+    if not math.isfinite(value * _UNIT_SECONDS[key]):
+        raise ValueError(f"Time period too long: {text[:40]!r}")
     seconds = _js_round(value * _UNIT_SECONDS[key])
     if matched.group(1) == "-" or matched.group(4) == "ago":
         return -seconds

@@ -89,6 +89,12 @@ def test_duration_seconds_refuses_what_jose_refuses(text):
         tokens.duration_seconds(text)
 
 
+def test_duration_seconds_refuses_a_period_too_long_for_a_float():
+    """Found by tests/fuzz: ~1e400 seconds raised OverflowError, not the documented ValueError."""
+    with pytest.raises(ValueError, match="too long"):
+        tokens.duration_seconds("1" + "0" * 400 + "s")
+
+
 @pytest.mark.parametrize(
     ("expiration", "expected"),
     [
