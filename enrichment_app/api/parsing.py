@@ -97,6 +97,10 @@ async def read_json_body(request: Request, *, limit: int) -> object:
 
 
 def _positive_id(value: object, *, where: str) -> int:
+    # JSON has one number type: 1.0 is the integer 1 (JSON Schema, and so the OpenAPI
+    # document, agree), so a whole-number float is read as the integer it is.
+    if type(value) is float and value.is_integer():
+        value = int(value)
     if type(value) is not int:
         raise ApiError(
             400, "invalid_cells", f"{where} must be a positive integer, not {_kind(value)}."
