@@ -61,6 +61,7 @@ _SCHEMAS: dict[str, Any] = {
     "EnrichTableRequest": {
         "type": "object",
         "required": ["cells"],
+        "examples": [{"cells": [{"rowId": 1, "columnId": 4}, {"rowId": 2, "columnId": 4}]}],
         "properties": {
             "cells": {
                 "type": "array",
@@ -181,6 +182,16 @@ def _id_parameter(name: str, description: str) -> dict[str, Any]:
         "required": True,
         "description": description,
         "schema": {"type": "integer", "minimum": 1},
+        "example": 1,
+    }
+
+
+def _job_link(operation_id: str, description: str) -> dict[str, Any]:
+    """An OpenAPI link from a response holding ``job`` to an operation on that job."""
+    return {
+        "operationId": operation_id,
+        "parameters": {"job_id": "$response.body#/job/id"},
+        "description": description,
     }
 
 
@@ -219,7 +230,13 @@ _DOCUMENT: dict[str, Any] = {
                         "in": "header",
                         "required": False,
                         "description": "1 to 255 visible ASCII characters; a UUID is a good choice.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": "^[!-~]+$",
+                        },
+                        "example": "run-1",
                     },
                 ],
                 "requestBody": {"required": True, **_json(_ref("EnrichTableRequest"))},
@@ -233,6 +250,10 @@ _DOCUMENT: dict[str, Any] = {
                             }
                         },
                         **_json(_ref("EnrichTableResponse")),
+                        "links": {
+                            "GetJob": _job_link("getJob", "Poll the job this request started."),
+                            "CancelJob": _job_link("cancelJob", "Cancel the job."),
+                        },
                     },
                     "400": _error(
                         "The request is malformed (JSON, types, missing or empty cells, too many "
@@ -264,7 +285,11 @@ _DOCUMENT: dict[str, Any] = {
                 "summary": "Read a job (for polling clients)",
                 "parameters": [_id_parameter("job_id", "The job's id.")],
                 "responses": {
-                    "200": {"description": "The job.", **_json(_ref("JobEnvelope"))},
+                    "200": {
+                        "description": "The job.",
+                        **_json(_ref("JobEnvelope")),
+                        "links": {"CancelJob": _job_link("cancelJob", "Cancel the job.")},
+                    },
                     "401": _UNAUTHORIZED,
                     "404": _error("The job does not exist."),
                     "500": _error("An unexpected error; the details are in the server's log."),

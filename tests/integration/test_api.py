@@ -24,10 +24,13 @@ from pydantic import SecretStr
 from sqlalchemy import delete
 from sqlmodel import SQLModel, col, select
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from enrichment_app.api import build_api, openapi_document
+from enrichment_app.api.errors import ApiError
 from enrichment_app.api.idempotency import CLAIM_TTL, KEY_TTL, ApiIdempotencyKey, fingerprint
+from enrichment_app.api.parsing import idempotency_key
 from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import CellRef, CellStatus, JobBackend, JobStatus, utcnow
 from enrichment_app.runner.base import DispatchResult
@@ -927,6 +930,45 @@ def test_the_document_cannot_be_changed_through_a_copy() -> None:
     changed = openapi_document()
     changed["paths"].clear()
     assert openapi_document()["paths"]
+
+
+@pytest.mark.parametrize(
+    "key", ["run-1", "x" * 255, "", "x" * 256, "with space", "naïve", "tab\there", "~!"]
+)
+def test_the_documented_idempotency_key_is_what_the_parser_accepts(key: str) -> None:
+    """The document allowed any 1-255 characters while the parser wants visible ASCII, so a
+    client generated from the document could send a key the API refuses."""
+    [parameter] = [
+        p
+        for p in DOCUMENT["paths"]["/api/tables/{table_id}/enrich"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    ]
+    documented = Draft202012Validator(parameter["schema"]).is_valid(key)
+    scope = {"type": "http", "headers": [(b"idempotency-key", key.encode())]}
+    try:
+        idempotency_key(Request(scope))
+    except ApiError:
+        accepted = False
+    else:
+        accepted = True
+    assert documented == accepted
+
+
+def test_every_link_names_a_documented_operation_and_parameter() -> None:
+    operations = {
+        op["operationId"]: op for item in DOCUMENT["paths"].values() for op in item.values()
+    }
+    links = [
+        link
+        for op in operations.values()
+        for response in op["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+    assert len(links) == 3
+    for link in links:
+        target = operations[link["operationId"]]
+        names = {p["name"] for p in target.get("parameters", [])}
+        assert set(link["parameters"]) <= names
 
 
 def test_the_documented_enums_match_the_domain() -> None:
