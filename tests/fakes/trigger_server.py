@@ -55,7 +55,9 @@ Faults:     inject(kind, fault, *, times=1, run_id=None), with fault one of
             mid_event=False), refuse_next(kind),
             delay_next(kind, seconds), rotate_handle(run_id) (409 must-refetch on the next poll,
             held polls included). `inject` and the shortcuts return a `PendingFault` whose
-            `fired` counts its uses; `withdraw(pending)` takes back one not used up.
+            `fired` counts its uses; `withdraw(pending)` takes back one not used up. With
+            `tag=...` a fault hits only requests for runs with that tag (a trigger: whose
+            request asks for it), so concurrent runs can each get their own faults.
             Kinds: trigger, claims, public_tokens, realtime_run, retrieve, cancel, metadata,
             stream_create, stream_write, stream_append, stream_read.
 Recording:  requests (list of RecordedRequest: kind, method, path, query, headers, body, run_id),
@@ -192,6 +194,8 @@ class PendingFault:
     remaining: int
     run_id: str | None
     times: int = 1
+    tag: str | None = None
+    """Only requests for a run with this tag (a trigger: that asks for it) take the fault."""
 
     @property
     def fired(self) -> int:
@@ -888,9 +892,15 @@ class FakeTrigger:
     # -- faults ----------------------------------------------------------------------------
 
     def inject(
-        self, kind: FaultKind, fault: Fault, *, times: int = 1, run_id: str | None = None
+        self,
+        kind: FaultKind,
+        fault: Fault,
+        *,
+        times: int = 1,
+        run_id: str | None = None,
+        tag: str | None = None,
     ) -> PendingFault:
-        pending = PendingFault(kind, fault, times, run_id, times)
+        pending = PendingFault(kind, fault, times, run_id, times, tag)
         with self._lock:
             self._faults.append(pending)
         return pending
@@ -911,6 +921,7 @@ class FakeTrigger:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         run_id: str | None = None,
+        tag: str | None = None,
     ) -> PendingFault:
         default = {"error": "Something went wrong"} if status >= 500 else {"error": "Fault"}
         return self.inject(
@@ -918,10 +929,17 @@ class FakeTrigger:
             Respond(status, default if body is None else body, dict(headers or {})),
             times=times,
             run_id=run_id,
+            tag=tag,
         )
 
     def rate_limit_next(
-        self, kind: FaultKind, *, times: int = 1, reset_in: float = 1.0, run_id: str | None = None
+        self,
+        kind: FaultKind,
+        *,
+        times: int = 1,
+        reset_in: float = 1.0,
+        run_id: str | None = None,
+        tag: str | None = None,
     ) -> PendingFault:
         """429 as Trigger.dev's rate limiter answers it, resetting `reset_in` seconds from now."""
         reset = int((time.time() + reset_in) * 1000)
@@ -944,7 +962,7 @@ class FakeTrigger:
             "x-ratelimit-reset": str(reset),
             "content-type": "application/problem+json",
         }
-        return self.inject(kind, Respond(429, body, headers), times=times, run_id=run_id)
+        return self.inject(kind, Respond(429, body, headers), times=times, run_id=run_id, tag=tag)
 
     def drop_next(
         self,
@@ -955,21 +973,28 @@ class FakeTrigger:
         mid_event: bool = False,
         times: int = 1,
         run_id: str | None = None,
+        tag: str | None = None,
     ) -> PendingFault:
         return self.inject(
-            kind, Drop(after, before_response, mid_event), times=times, run_id=run_id
+            kind, Drop(after, before_response, mid_event), times=times, run_id=run_id, tag=tag
         )
 
     def refuse_next(
-        self, kind: FaultKind, *, times: int = 1, run_id: str | None = None
+        self, kind: FaultKind, *, times: int = 1, run_id: str | None = None, tag: str | None = None
     ) -> PendingFault:
         """The next `times` requests of `kind` find the server unreachable (connection reset)."""
-        return self.inject(kind, Refuse(), times=times, run_id=run_id)
+        return self.inject(kind, Refuse(), times=times, run_id=run_id, tag=tag)
 
     def delay_next(
-        self, kind: FaultKind, seconds: float, *, times: int = 1, run_id: str | None = None
+        self,
+        kind: FaultKind,
+        seconds: float,
+        *,
+        times: int = 1,
+        run_id: str | None = None,
+        tag: str | None = None,
     ) -> PendingFault:
-        return self.inject(kind, Delay(seconds), times=times, run_id=run_id)
+        return self.inject(kind, Delay(seconds), times=times, run_id=run_id, tag=tag)
 
     def rotate_handle(self, run_id: str) -> str:
         """Give the run's shape a new handle: the next poll with the old one gets 409."""
@@ -980,10 +1005,19 @@ class FakeTrigger:
         self._notify()
         return handle
 
-    def _take_fault(self, kind: str, run_id: str | None) -> Fault | None:
+    def _take_fault(
+        self, kind: str, run_id: str | None, tags: Sequence[str] | None = None
+    ) -> Fault | None:
         with self._lock:
+            if tags is None:
+                run = self._runs.get(run_id) if run_id else None
+                tags = run.tags if run is not None else ()
             for pending in self._faults:
-                if pending.kind == kind and pending.run_id in (None, run_id):
+                if (
+                    pending.kind == kind
+                    and pending.run_id in (None, run_id)
+                    and (pending.tag is None or pending.tag in tags)
+                ):
                     pending.remaining -= 1
                     if pending.remaining <= 0:
                         self._faults.remove(pending)
@@ -1186,7 +1220,7 @@ class FakeTrigger:
             return self._preflight(request)
         task = request.path_params["task"]
         raw = await self._record("trigger", request)
-        fault = self._take_fault("trigger", None)
+        fault = self._take_fault("trigger", None, _requested_tags(raw))
         if (early := await self._apply_fault(fault)) is not None:
             return self._cors(request, early)
         auth = self._authenticate(request, allow_jwt=True)
@@ -1783,6 +1817,16 @@ class FakeTrigger:
         if stream is None:
             stream = run.streams[key] = _Stream()
         return stream
+
+
+def _requested_tags(raw: bytes) -> list[str]:
+    """The tags a trigger request asks for (none if the body is not what it should be)."""
+    try:
+        options = json.loads(raw).get("options") or {}
+        tags = options.get("tags") or []
+    except (ValueError, AttributeError):
+        return []
+    return [tags] if isinstance(tags, str) else [t for t in tags if isinstance(t, str)]
 
 
 _seq_counter = itertools.count(1)

@@ -178,3 +178,20 @@ async def test_an_injected_fault_counts_its_uses_and_can_be_withdrawn(fake: Fake
         assert (await http.get(f"/api/v3/runs/{run_id}")).status_code == 503  # the second one
         assert fake.withdraw(second) == 1
         assert (await http.get(f"/api/v3/runs/{run_id}")).status_code == 200
+
+
+async def test_a_tagged_fault_hits_only_the_runs_with_that_tag(fake: FakeTrigger) -> None:
+    trigger_fault = fake.fail_next("trigger", 503, tag="table:2")
+    read_fault = fake.fail_next("retrieve", 503, tag="table:2")
+    headers = {"Authorization": f"Bearer {fake.secret_key}"}
+    url = "/api/v1/tasks/enrich/trigger"
+    async with httpx.AsyncClient(base_url=fake.url, headers=headers) as http:
+        other = await http.post(url, json={"payload": {}, "options": {"tags": ["table:1"]}})
+        assert other.status_code == 200 and trigger_fault.fired == 0
+        mine = await http.post(url, json={"payload": {}, "options": {"tags": ["table:2"]}})
+        assert mine.status_code == 503 and trigger_fault.fired == 1
+        other_id = other.json()["id"]
+        assert (await http.get(f"/api/v3/runs/{other_id}")).status_code == 200
+        mine = await http.post(url, json={"payload": {}, "options": {"tags": ["table:2"]}})
+        assert (await http.get(f"/api/v3/runs/{mine.json()['id']}")).status_code == 503
+    assert read_fault.fired == 1
