@@ -95,7 +95,10 @@ def _walk(value: Any) -> tuple[Any, Annotations]:
         else:
             container[key] = plain
         if isinstance(annotations, list):
-            inner[key] = annotations
+            # superjson 2.2.1 leaves this key unescaped, so a Date under a key holding a dot
+            # points nowhere when parsed (later superjson escapes it); escaped, it parses right
+            # in 2.2.1 too.
+            inner[_escape_key(key)] = annotations
         elif isinstance(annotations, dict):
             for sub_key, tree in annotations.items():
                 inner[_escape_key(key) + "." + sub_key] = tree

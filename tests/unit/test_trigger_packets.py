@@ -33,12 +33,21 @@ WHEN = datetime(2025, 1, 1, tzinfo=UTC)
             },
         ),
         (WHEN, {"json": "2025-01-01T00:00:00.000Z", "meta": {"values": ["Date"]}}),
-        # superjson escapes dots in keys of nested annotation records only (its quirk, kept).
         (
             {"a": {"b.c": [WHEN]}},
             {
                 "json": {"a": {"b.c": ["2025-01-01T00:00:00.000Z"]}},
                 "meta": {"values": {"a.b\\.c.0": ["Date"]}},
+            },
+        ),
+        # superjson 2.2.1 leaves the dot of a key holding the annotated value itself unescaped,
+        # which its own parse cannot follow (found by tests/fuzz); we escape it, which 2.2.1
+        # parses back correctly (later superjson versions escape it too).
+        (
+            {"b.c": WHEN},
+            {
+                "json": {"b.c": "2025-01-01T00:00:00.000Z"},
+                "meta": {"values": {"b\\.c": ["Date"]}},
             },
         ),
         ({"n": math.inf}, {"json": {"n": "Infinity"}, "meta": {"values": {"n": ["number"]}}}),
@@ -56,6 +65,7 @@ def test_superjson_stringify_matches_superjson(value, document):
         WHEN,
         {"x": [{"y": WHEN}]},
         {"s": "text"},
+        {".": WHEN, "a.b": {"c.d": WHEN}},
     ],
 )
 def test_superjson_round_trip(value):
