@@ -31,7 +31,7 @@ from enrichment_app.api import build_api, openapi_document
 from enrichment_app.api.errors import ApiError
 from enrichment_app.api.idempotency import CLAIM_TTL, KEY_TTL, ApiIdempotencyKey, fingerprint
 from enrichment_app.api.parsing import idempotency_key
-from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
+from enrichment_app.db.models import EnrichmentJob, EnrichmentTask, TableColumn
 from enrichment_app.domain import CellRef, CellStatus, JobBackend, JobStatus, utcnow
 from enrichment_app.runner.base import DispatchResult
 from enrichment_app.runtime import Runtime
@@ -506,6 +506,30 @@ async def test_a_selection_of_input_cells_only_is_refused(
     response = await client.post(f"/api/tables/{demo.table_id}/enrich", json=body(demo.company))
     assert_error(response, 400, "invalid_input", "no cells in an enrichment column")
     assert job_count(runtime) == 0
+
+
+async def test_cells_of_a_column_whose_config_broke_are_refused_and_nothing_is_kept(
+    client: httpx.AsyncClient, runtime: Runtime, demo: Demo
+) -> None:
+    """A config the enricher no longer accepts (edited in the database, or an older version's)
+    is refused before the job exists, with the enricher's message; the key stays free."""
+    intro_column = demo.intro[0].column_id
+    with runtime.open_session() as session:
+        session.execute(
+            sa.update(TableColumn)
+            .where(col(TableColumn.id) == intro_column)
+            .values(config={"template": "Hi {Company"})
+        )
+        session.commit()
+    response = await client.post(
+        f"/api/tables/{demo.table_id}/enrich",
+        json=body(demo.intro[:2]),
+        headers={"Idempotency-Key": "broken-config"},
+    )
+    assert_error(response, 400, "invalid_input", "template: 'template' is not a valid template")
+    assert job_count(runtime) == 0
+    with runtime.open_session() as session:
+        assert session.get(ApiIdempotencyKey, "broken-config") is None
 
 
 async def test_cells_that_are_all_queued_already_are_refused(

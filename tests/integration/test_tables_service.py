@@ -31,6 +31,7 @@ from enrichment_app.services.tables import (
     list_columns,
     list_rows,
     list_tables,
+    parse_csv,
     update_cell,
 )
 from enrichment_app.services.values import TRUNCATION_MARK
@@ -163,6 +164,32 @@ def test_a_malformed_csv_is_refused_with_a_message_and_nothing_imported(
     with open_session() as session:
         assert row_counts(session) == before
         assert [t.name for t in list_tables(session=session)] == ["Existing"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        pytest.param(
+            ",".join(f"c{i}" for i in range(201)).encode() + b"\n",
+            "The file has 201 columns; at most 200 are allowed.",
+            id="too many columns",
+        ),
+        pytest.param(
+            b"n\n" + b"x\n" * 100_001,
+            "The file has 100001 rows; at most 100000 are allowed.",
+            id="too many rows",
+        ),
+        pytest.param(
+            b"n\n" + b"x" * 200_000 + b"\n",
+            "Line 2: field larger than field limit (131072).",
+            id="a value over the csv module's field limit",
+        ),
+    ],
+)
+def test_files_over_the_parser_limits_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(CsvImportError) as caught:
+        parse_csv(data, max_bytes=10 * 1024 * 1024)
+    assert str(caught.value) == message
 
 
 def test_a_header_name_refused_after_parsing_leaves_nothing_behind(

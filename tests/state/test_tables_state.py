@@ -67,3 +67,11 @@ async def test_add_column_refuses_config_json_it_cannot_read(tab: Tab) -> None:
         assert "not valid JSON" in refused.error and refused.open
     table = await tab.state(TableState)
     assert table.table_meta == "25 rows · 5 columns"
+
+
+async def test_importing_without_a_file_asks_for_one(tab: Tab) -> None:
+    await tab.send(TablesState, "load", path="/tables")
+    await tab.send(TablesState, "import_csv", path="/tables", files=[])
+    state = await tab.state(TablesState)
+    assert state.message == "Choose a CSV file first."
+    assert [t["name"] for t in state.tables] == ["Demo: companies"]
