@@ -23,6 +23,9 @@ HANDLE_HEADER = "electric-handle"
 OFFSET_HEADER = "electric-offset"
 SCHEMA_HEADER = "electric-schema"
 CURSOR_HEADER = "electric-cursor"
+MAX_POSITION_CHARS = 1024
+"""Handles, offsets and cursors are short tokens (``0_1``, ``12345-1700000000000``); the
+client sends them back in the next URL, so a longer one is refused rather than echoed."""
 
 Row = dict[str, Any]
 Schema = dict[str, dict[str, Any]]
@@ -148,6 +151,11 @@ def decode_row(values: Mapping[str, Any], schema: Schema) -> Row:
     return {key: decode_value(value, schema.get(key)) for key, value in values.items()}
 
 
+def _check_position(name: str, value: str | None) -> None:
+    if value is not None and len(value) > MAX_POSITION_CHARS:
+        raise ShapeProtocolError(f"{name} is longer than {MAX_POSITION_CHARS} characters")
+
+
 def _parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
@@ -234,6 +242,8 @@ class ShapeStream:
         missing = [name for name in required if name not in headers]
         if missing:
             raise ShapeProtocolError(f"shape response is missing headers: {', '.join(missing)}")
+        for name in (HANDLE_HEADER, OFFSET_HEADER, CURSOR_HEADER):
+            _check_position(name, headers.get(name))
         if self.schema is None:
             schema = (
                 _parse_json(headers[SCHEMA_HEADER], SCHEMA_HEADER)
@@ -261,6 +271,7 @@ class ShapeStream:
 
     def must_refetch(self, new_handle: str | None) -> None:
         """A 409: remember the expired handle and start again from a fresh snapshot."""
+        _check_position(HANDLE_HEADER, new_handle)
         if self.handle:
             self.expired_handle = self.handle
         self.handle = new_handle or f"{self.handle}-next"

@@ -229,10 +229,18 @@ BODIES = (
     .map(lambda run: shape_body([change_message("cm1", wire_row(run), "insert")]).decode())
     .flatmap(prefixes)
 )
-HEADER_SETS = st.dictionaries(
-    st.sampled_from(["electric-handle", "electric-offset", "electric-schema", "electric-cursor"]),
-    st.text(max_size=12) | SCHEMAS.map(json.dumps) | JSON_TEXT | DEEP_JSON,
-) | st.just(shape_headers())
+LONG_TOKENS = st.sampled_from([1025, 70_000]).map(lambda n: "h" * n)
+"""Over the 64 KiB an URL may have once the client sends the token back."""
+HEADER_SETS = (
+    st.dictionaries(
+        st.sampled_from(
+            ["electric-handle", "electric-offset", "electric-schema", "electric-cursor"]
+        ),
+        st.text(max_size=12) | SCHEMAS.map(json.dumps) | JSON_TEXT | DEEP_JSON | LONG_TOKENS,
+    )
+    | st.just(shape_headers())
+    | LONG_TOKENS.map(lambda token: {**shape_headers(), "electric-handle": token})
+)
 
 
 @settings(FUZZ)

@@ -605,6 +605,15 @@ async def test_subscription_raises_a_trigger_api_error_for_a_row_it_cannot_read(
             await collect(client)
 
 
+async def test_subscription_refuses_a_handle_too_long_to_send_back(sleeps):
+    """Found by tests/fuzz: the next poll's URL carried the 70 KB handle, and httpx raised
+    InvalidURL (not a TriggerApiError) out of subscribe_to_run."""
+    script = Script(snapshot(row("EXECUTING", 0.5), handle="h" * 70_000))
+    async with make_client(script, sleeps) as client:
+        with pytest.raises(TriggerApiError, match="electric-handle is longer than 1024"):
+            await collect(client)
+
+
 async def test_retrieve_run_raises_a_trigger_api_error_for_a_body_that_is_not_a_run(sleeps):
     script = Script(httpx.Response(200, json={"id": "run_abc"}))
     async with make_client(script, sleeps) as client:

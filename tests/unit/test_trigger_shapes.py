@@ -314,3 +314,22 @@ def test_shape_protocol_errors_are_trigger_api_errors():
         parse_pg_array("{" * 5000)
     assert isinstance(caught.value, ShapeProtocolError)
     assert "nested too deeply" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["electric-handle", "electric-offset", "electric-cursor"])
+def test_a_position_header_too_long_to_send_back_is_refused(name):
+    """Found by tests/fuzz: the client echoes these in the next URL, and a 64 KiB one made
+    httpx raise InvalidURL out of subscribe_to_run."""
+    shape = ShapeStream()
+    headers = {
+        "electric-handle": "h1",
+        "electric-offset": "0_1",
+        "electric-schema": "{}",
+        "electric-cursor": "1",
+        name: "x" * 70_000,
+    }
+    with pytest.raises(ShapeProtocolError, match=f"{name} is longer than 1024"):
+        shape.accept_response(headers, "[]")
+    assert (shape.handle, shape.offset, shape.cursor) == (None, "-1", "")
+    with pytest.raises(ShapeProtocolError, match="electric-handle is longer"):
+        shape.must_refetch("h" * 70_000)
