@@ -80,6 +80,8 @@ class ReflexSocket:
     """How many times the namespace was joined (1 + reconnections)."""
     joined: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the backend acknowledged the namespace connect; cleared when the socket ends."""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the connection ended (the backend went away, or ``close``); cleared on connect."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _writer: asyncio.StreamWriter | None = None
     _ws: WSConnection | None = None
@@ -88,28 +90,46 @@ class ReflexSocket:
     async def connect(self) -> None:
         """Open the websocket and join the namespace with the boot event (returns at once)."""
         reader, writer = await asyncio.open_connection(self.host, self.port)
+        self.ended.clear()
         self._writer = writer
         self._ws = WSConnection(ConnectionType.CLIENT)
         target = f"{NAMESPACE}/?token={self.token}&EIO=4&transport=websocket"
         writer.write(self._ws.send(Request(host=f"{self.host}:{self.port}", target=target)))
         self._task = asyncio.create_task(self._read(reader), name=f"reflex-socket-{self.token}")
 
-    async def reconnect(self, *, within: float = 60.0, interval: float = 0.2) -> None:
-        """Connect again with the same token until the backend answers (it may be restarting)."""
+    async def reconnect(
+        self, *, within: float = 60.0, interval: float = 0.2, attempt: float = 10.0
+    ) -> None:
+        """Connect again with the same token until the backend answers (it may be restarting).
+
+        Each attempt lasts until the namespace is joined, the connection ends, or ``attempt``
+        seconds pass; attempts repeat every ``interval`` seconds for ``within`` seconds.
+        """
         await self.close()
         deadline = time.monotonic() + within
         while True:
             try:
                 await self.connect()
-                await asyncio.wait_for(self.joined.wait(), max(0.1, deadline - time.monotonic()))
-                return
-            except (OSError, TimeoutError, RuntimeError):
-                await self.close()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"could not reconnect to {self.host}:{self.port} within {within:.0f} s"
-                    ) from None
-                await asyncio.sleep(interval)
+                waits = [
+                    asyncio.ensure_future(self.joined.wait()),
+                    asyncio.ensure_future(self.ended.wait()),
+                ]
+                remaining = max(0.1, min(attempt, deadline - time.monotonic()))
+                _, pending = await asyncio.wait(
+                    waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiting in pending:
+                    waiting.cancel()
+                if self.joined.is_set():
+                    return
+            except OSError:
+                pass
+            await self.close()
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"could not reconnect to {self.host}:{self.port} within {within:.0f} s"
+                )
+            await asyncio.sleep(interval)
 
     @property
     def alive(self) -> bool:
@@ -216,6 +236,7 @@ class ReflexSocket:
                         pass
         finally:
             self.joined.clear()
+            self.ended.set()
             self._changed.set()
 
     async def close(self) -> None:
@@ -230,3 +251,4 @@ class ReflexSocket:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
         self.joined.clear()
+        self.ended.set()
