@@ -9,13 +9,8 @@ developer's dev server or data. Everything it starts is stopped on exit (the who
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -25,9 +20,10 @@ import httpx
 import psutil
 
 from tests.fakes.trigger_server import FakeTrigger
+from tests.prod_app import ROOT, ProdApp, stop_group
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work"
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -35,23 +31,16 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-START_TIMEOUT = 240.0
-
-
-def _env_with_tools() -> dict[str, str]:
-    """scripts/env.sh, for a child process: the project's tools first on PATH, no phoning home."""
-    env = dict(os.environ)
-    path = [str(ROOT / ".venv" / "bin"), str(ROOT / ".tools" / "bun" / "node_modules" / ".bin")]
-    env["PATH"] = os.pathsep.join([*path, env.get("PATH", "")])
-    env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
-    env.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
-    env.setdefault("BUN_INSTALL_CACHE_DIR", str(ROOT / ".tools" / "bun-cache"))
-    if "NPM_CONFIG_REGISTRY" not in env:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            env["NPM_CONFIG_REGISTRY"] = subprocess.run(
-                ["npm", "config", "get", "registry"], capture_output=True, text=True, timeout=30
-            ).stdout.strip()
-    return env
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "ROOT",
+    "WORK",
+    "LiveApp",
+    "code_state",
+    "percentile",
+    "stop_group",
+]
 
 
 @dataclass
@@ -63,8 +52,7 @@ class LiveApp:
     live_poll_timeout: float = 20.0
     fake: FakeTrigger = field(init=False)
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
-    log_path: Path = field(init=False)
+    app: ProdApp | None = field(default=None, init=False)
     startup_seconds: float = 0.0
     extra_env: dict[str, str] = field(default_factory=dict)
     """More environment for the app (e.g. ``REFLEX_STATE_MANAGER_MODE`` for an experiment)."""
@@ -73,80 +61,37 @@ class LiveApp:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return WORK / self.name / "reflex.log"
+
     def __enter__(self) -> Self:
-        WORK.mkdir(parents=True, exist_ok=True)
         run_dir = WORK / self.name
-        run_dir.mkdir(exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
         database = run_dir / "app.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(database) + suffix).unlink(missing_ok=True)
         self.fake = FakeTrigger(live_poll_timeout=self.live_poll_timeout).start()
-        env = _env_with_tools()
-        for key in ("LLM_API_KEY", "OPENAI_API_KEY"):
-            env.pop(key, None)
-        env.update(
-            {
+        self.app = ProdApp(
+            work=WORK / "live",
+            log_path=self.log_path,
+            port=self.port,
+            env={
                 "DATABASE_URL": f"sqlite:///{database}",
                 "SEED_DEMO": "true",
                 "TRIGGER_SECRET_KEY": self.fake.secret_key,
                 "TRIGGER_API_URL": self.fake.url,
                 "ENRICHMENT_API_KEY": self.api_key,
-                "REFLEX_WEB_WORKDIR": str(WORK / "live_web"),
-                "REFLEX_STATES_WORKDIR": str(WORK / "live_states"),
-                "PYTHONUNBUFFERED": "1",
                 **self.extra_env,
-            }
-        )
-        self.log_path = run_dir / "reflex.log"
-        log = self.log_path.open("wb")
-        started = time.monotonic()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reflex",
-                "run",
-                "--env",
-                "prod",
-                "--frontend-port",
-                str(self.port),
-                "--backend-port",
-                str(self.port),
-                "--backend-host",
-                "127.0.0.1",
-                "--loglevel",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            },
         )
         try:
-            self._wait_ready()
+            self.app.start()
         except BaseException:
-            self.__exit__(None, None, None)
+            self.fake.stop()
             raise
-        self.startup_seconds = time.monotonic() - started
+        self.startup_seconds = self.app.startup_seconds
         return self
-
-    def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"reflex exited with {self.process.returncode}; see {self.log_path}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                ping = httpx.get(self.url + "/ping", timeout=2)
-                page = httpx.get(self.url + "/tables/1", timeout=5)
-                if ping.status_code == 200 and page.status_code == 200:
-                    return
-            time.sleep(0.5)
-        raise TimeoutError(f"the app did not answer on {self.url} within {START_TIMEOUT:.0f} s")
 
     def __exit__(
         self,
@@ -154,29 +99,21 @@ class LiveApp:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.process is not None:
-            stop_group(self.process)
-            self.process = None
+        if self.app is not None:
+            self.app.stop()
+            self.app = None
         self.fake.stop()
 
     # -- the app's side ------------------------------------------------------------------------
 
     def backend_processes(self) -> list[psutil.Process]:
         """The granian worker(s) serving the app: the processes holding Reflex state."""
-        assert self.process is not None
-        group = os.getpgid(self.process.pid)
-        found = []
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            with contextlib.suppress(psutil.Error, ProcessLookupError):
-                if os.getpgid(proc.pid) != group:
-                    continue
-                found.append(proc)
-        # The worker is the leaf python process; the reflex CLI and granian's supervisor wrap it.
-        leaves = [p for p in found if not p.children() and "python" in (p.name() or "")]
-        return leaves or found
+        assert self.app is not None
+        return self.app.backend_processes()
 
     def backend_rss_mib(self) -> float:
-        return sum(p.memory_info().rss for p in self.backend_processes()) / 2**20
+        assert self.app is not None
+        return self.app.backend_rss_mib()
 
     def start_job(self, cells: list[dict[str, int]]) -> dict[str, Any]:
         """POST /api/tables/1/enrich: the app creates the job and triggers its run on the fake."""
@@ -231,18 +168,6 @@ def code_state() -> dict[str, object]:
         "commit": git("rev-parse", "--short", "HEAD"),
         "uncommitted_app_files": [line[3:] for line in changed.splitlines()],
     }
-
-
-def stop_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    """Stop a process started with ``start_new_session`` and everything in its group."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # stragglers (bun, granian workers)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(5)
 
 
 def percentile(values: list[float], q: float) -> float:

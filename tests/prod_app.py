@@ -1,0 +1,196 @@
+"""The app as a production deployment: ``reflex run --env prod``, in its own process group.
+
+``ProdApp`` builds the frontend and serves it, the websocket and the REST API on one loopback
+port (a free one unless given) with granian, using the environment it is handed (database,
+Trigger.dev, Redis, worker count). Its ``.web`` build folder and state folder live in a scratch
+folder of the caller's choosing (git-ignored), so it never touches a developer's ``.web`` or
+dev server. Everything it starts is stopped on exit (the whole process group). The browser
+tests of tests/topology/ and the live-status benchmarks in bench/ start the app with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+import psutil
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 240.0
+SCRUBBED_ENV = (
+    "DATABASE_URL",
+    "TRIGGER_SECRET_KEY",
+    "TRIGGER_API_URL",
+    "ENRICHMENT_API_KEY",
+    "LLM_API_KEY",
+    "OPENAI_API_KEY",
+    "REFLEX_REDIS_URL",
+    "REFLEX_STATE_MANAGER_MODE",
+    "GRANIAN_WORKERS",
+)
+"""Settings a developer's shell may hold that must come from the caller, or not at all."""
+
+
+def env_with_tools() -> dict[str, str]:
+    """scripts/env.sh, for a child process: the project's tools first on PATH, no phoning home."""
+    env = dict(os.environ)
+    for key in SCRUBBED_ENV:
+        env.pop(key, None)
+    path = [str(ROOT / ".venv" / "bin"), str(ROOT / ".tools" / "bun" / "node_modules" / ".bin")]
+    env["PATH"] = os.pathsep.join([*path, env.get("PATH", "")])
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    env.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
+    env.setdefault("BUN_INSTALL_CACHE_DIR", str(ROOT / ".tools" / "bun-cache"))
+    if "NPM_CONFIG_REGISTRY" not in env:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            env["NPM_CONFIG_REGISTRY"] = subprocess.run(
+                ["npm", "config", "get", "registry"], capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+    return env
+
+
+@dataclass
+class ProdApp:
+    """``reflex run --env prod`` on one loopback port, with ``env`` on top of the tools' env."""
+
+    work: Path
+    """Scratch folder (git-ignored): the ``web`` build folder and the ``states`` folder."""
+    env: Mapping[str, str]
+    log_path: Path
+    port: int = 0
+    """0: a free port, picked at start."""
+    ready_path: str = "/tables/1"
+    """A page that must answer 200 before the app counts as started."""
+    loglevel: str = "warning"
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    startup_seconds: float = field(default=0.0, init=False)
+    _log: IO[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+        env = env_with_tools()
+        env.update(
+            {
+                "REFLEX_WEB_WORKDIR": str(self.work / "web"),
+                "REFLEX_STATES_WORKDIR": str(self.work / "states"),
+                "PYTHONUNBUFFERED": "1",
+                **self.env,
+            }
+        )
+        self._log = self.log_path.open("wb")
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reflex",
+                "run",
+                "--env",
+                "prod",
+                "--frontend-port",
+                str(self.port),
+                "--backend-port",
+                str(self.port),
+                "--backend-host",
+                "127.0.0.1",
+                "--loglevel",
+                self.loglevel,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"reflex exited with {self.process.returncode}; see {self.log_path}:\n"
+                    + self.log_path.read_text(errors="replace")[-4000:]
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                ping = httpx.get(self.url + "/ping", timeout=2)
+                page = httpx.get(self.url + self.ready_path, timeout=5)
+                if ping.status_code == 200 and page.status_code == 200:
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"the app did not answer on {self.url} within {START_TIMEOUT:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_group(self.process)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def backend_processes(self) -> list[psutil.Process]:
+        """The granian worker(s) serving the app: the processes holding sockets and run feeds."""
+        assert self.process is not None
+        group = os.getpgid(self.process.pid)
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                if os.getpgid(proc.pid) != group:
+                    continue
+                found.append(proc)
+        # A worker is a leaf python process; the reflex CLI and granian's supervisor wrap it.
+        leaves = [p for p in found if not p.children() and "python" in (p.name() or "")]
+        return leaves or found
+
+    def backend_rss_mib(self) -> float:
+        return sum(p.memory_info().rss for p in self.backend_processes()) / 2**20
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop a process started with ``start_new_session`` and everything in its group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # stragglers (bun, granian workers)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
