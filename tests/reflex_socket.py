@@ -132,6 +132,16 @@ class ReflexSocket:
             await asyncio.sleep(interval)
 
     @property
+    def local_port(self) -> int | None:
+        """The client side's TCP port, which names this connection on the server's side.
+
+        (psutil maps it to the backend worker process serving the connection.)
+        """
+        if self._writer is None:
+            return None
+        return int(self._writer.get_extra_info("sockname")[1])
+
+    @property
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
