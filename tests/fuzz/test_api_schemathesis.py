@@ -18,6 +18,12 @@ request is not disturbed by a job still writing; a 4xx starts nothing, so the on
 it is stable too. The price: a cancel never meets a job mid-run here (tests/integration covers
 that); the gain is that every comparison is exact.
 
+The schema is the document ``openapi_document()`` builds, loaded with ``from_dict`` and
+pointed at the app (``schema.app``, as ``from_asgi`` does); a test checks the app serves that
+same document. ``schemathesis.pytest.from_fixture`` would have let the app come from a fixture,
+but it fails under pytest 9.2 (it sets ``Node._nodeid``, which pytest 9 removed), so the
+module-level ``APP`` gets its ``Runtime`` from the ``api`` fixture instead.
+
 Stateful testing is not used. The document has links (a 202 links to polling and cancelling
 its job), but schemathesis' state machine only starts scenarios at operations it judges
 likely to succeed with random data, and it rules out the enrich route because its ids (table,
