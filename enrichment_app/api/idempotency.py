@@ -12,7 +12,7 @@ Rules:
 * The same key with a different request is refused (the API answers 422).
 * A key is claimed before the job is created. A second request with the key while the first
   is still working is refused (409, retry later). A claim whose request died before creating
-  its job (the process crashed) is taken over after ``CLAIM_TTL``.
+  its job (the process crashed) is taken over after ``CLAIM_TTL`` (seconds).
 * The key is bound to the job in the transaction that creates the job, so once the job
   exists every retry gets it, even if the request died right after (a crash while
   Trigger.dev was being called).
@@ -37,7 +37,11 @@ from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import CellRef
 
 KEY_TTL = timedelta(hours=24)
-CLAIM_TTL = timedelta(minutes=2)
+CLAIM_TTL = timedelta(seconds=15)
+"""How long a claim with no job yet holds its key. A live request holds one only between
+claiming the key and creating its job (the key is bound in that transaction), which takes
+milliseconds, or seconds while the database is busy; an older claim is a request that died,
+and a client retrying after the crash must not be refused for long."""
 _MAX_CLAIM_ATTEMPTS = 3
 
 

@@ -847,6 +847,22 @@ async def test_a_claim_in_progress_answers_409_until_it_goes_stale(
     await wait_until_final(client, runtime, taken_over.json()["job"]["id"])
 
 
+async def test_a_retry_soon_after_a_crash_before_the_job_existed_creates_the_job(
+    client: httpx.AsyncClient, runtime: Runtime, demo: Demo
+) -> None:
+    """Found by the fault-matrix soak: the backend killed between claiming the key and
+    creating the job left the claim behind, and the client's retries got 409 for two
+    minutes. A dead claim is now taken over after seconds."""
+    digest = fingerprint(table_id=demo.table_id, cells=demo.domain[:2])
+    with runtime.open_session() as session:  # what the killed request left in the database
+        died = utcnow() - timedelta(seconds=20)
+        session.add(ApiIdempotencyKey(key="crashed", fingerprint=digest, created_at=died))
+        session.commit()
+    retried = await _enrich(client, demo.table_id, demo.domain[:2], "crashed")
+    assert retried.status_code == 202, retried.text
+    await wait_until_final(client, runtime, retried.json()["job"]["id"])
+
+
 async def test_keys_expire(client: httpx.AsyncClient, runtime: Runtime, demo: Demo) -> None:
     first = await _enrich(client, demo.table_id, demo.domain[:1], "old")
     await wait_until_final(client, runtime, first.json()["job"]["id"])
