@@ -23,23 +23,10 @@ from typing import IO
 
 import httpx
 
-from bench.live_app import stop_group
+from tests.prod_app import ROOT, env_with_tools, stop_group
 from tests.servers import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 120.0
-SCRUBBED_ENV = (
-    "DATABASE_URL",
-    "TRIGGER_SECRET_KEY",
-    "TRIGGER_API_URL",
-    "ENRICHMENT_API_KEY",
-    "LLM_API_KEY",
-    "OPENAI_API_KEY",
-    "REFLEX_REDIS_URL",
-    "REFLEX_STATE_MANAGER_MODE",
-    "GRANIAN_WORKERS",
-)
-"""Settings a developer's shell may hold that must come from the soak, or not at all."""
 
 
 @dataclass
@@ -63,10 +50,7 @@ class Backend:
         if not self.port:
             self.port = free_port()
         self.work.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-        env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")])
-        env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
-        env.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
+        env = env_with_tools()
         env.update(
             {
                 "REFLEX_WEB_WORKDIR": str(self.work / "web"),

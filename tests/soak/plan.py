@@ -133,7 +133,7 @@ def _spread(
 
 
 def _fault(rng: random.Random, kind: str, mode: str, plan_rows: int) -> Fault:
-    at = round(rng.uniform(0.05, 0.7), 2)
+    at = round(rng.uniform(0.05, 0.6), 2)
     if kind == "feed_drop":
         return Fault(kind, "realtime_run", at=at, times=rng.randint(1, 2))
     if kind == "stream_drop":

@@ -55,7 +55,7 @@ def test_fault_matrix(tmp_path: Path) -> None:
             random.Random(f"{seed}:{TRIGGER}"),
             TRIGGER,
             jobs=TRIGGER_JOBS,
-            per_kind=5,
+            per_kind=6,
             first_index=1,
             seconds_per_job=1.0,
         ),
