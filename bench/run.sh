@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh            # all five
 #   bash bench/run.sh latency    # one of: latency fanout throughput big_tables polling
+#   bash bench/run.sh fault_matrix   # the soak (tests/soak), its matrix into bench/results/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --dev
@@ -13,6 +14,10 @@ names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(latency fanout throughput big_tables polling)
 for name in "${names[@]}"; do
   echo "== bench: $name"
-  python -m "bench.$name"
+  if [ "$name" = fault_matrix ]; then
+    SOAK_RESULTS_DIR=bench/results pytest tests/soak -p no:cacheprovider
+  else
+    python -m "bench.$name"
+  fi
 done
 python -m bench.report

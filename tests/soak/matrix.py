@@ -17,6 +17,17 @@ COLUMNS = ("lost", "duplicated", "older", "stuck", "page_mismatch", "retries")
 HEADER = "| mode | fault | runs | lost | duplicated | older | stuck | page≠db | retries |"
 
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def results_dir() -> Path:
+    """Where the matrix goes: test-artifacts/ in the test command, so a test run never edits
+    tracked files; bench/results/ (the committed figures) with ``SOAK_RESULTS_DIR`` set, as
+    ``bash bench/run.sh fault_matrix`` does."""
+    chosen = os.environ.get("SOAK_RESULTS_DIR")
+    return Path(chosen).resolve() if chosen else ARTIFACTS
+
+
 def _sum(outcomes: Iterable[JobOutcome], mode: str, fault: str, label: str) -> dict[str, Any]:
     chosen = list(outcomes)
     return {
@@ -65,9 +76,11 @@ def write(
     extra: dict[str, Any],
     machine: dict[str, object] | None = None,
 ) -> tuple[Path, Path]:
-    """bench/results/fault_matrix.json (bench/report.py's format) and fault_matrix.md."""
+    """fault_matrix.json (bench/report.py's format) and fault_matrix.md, in ``results_dir()``."""
     machine = machine or describe()
     command = f"SOAK_SEED={seed} pytest tests/soak  # a step of scripts/test.sh"
+    if results_dir() == RESULTS:
+        command = f"bash bench/run.sh fault_matrix  # SOAK_SEED={seed}"
     result = {
         "name": "fault_matrix",
         "date": today(),
@@ -90,10 +103,11 @@ def write(
         "raw": {"jobs": [asdict(o) for o in outcomes], **extra},
         "load_average_at_end": os.getloadavg(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    json_path = RESULTS / "fault_matrix.json"
+    out = results_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "fault_matrix.json"
     json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
-    md_path = RESULTS / "fault_matrix.md"
+    md_path = out / "fault_matrix.md"
     walls = ", ".join(f"{k} {v:.0f} s" for k, v in wall_seconds.items())
     averages = machine.get("load_average_at_start")
     load = ", ".join(f"{x:.1f}" for x in averages) if isinstance(averages, tuple | list) else "?"

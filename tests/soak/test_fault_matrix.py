@@ -11,7 +11,8 @@ mode with the faults that apply to it. Every job's every cell is accounted for (
 
 The seed is printed and can be set with ``SOAK_SEED``; ``SOAK_TRIGGER_JOBS`` and
 ``SOAK_LOCAL_JOBS`` change how many jobs run. The matrix is printed at the end of the pytest
-run and written to ``bench/results/fault_matrix.{json,md}``.
+run and written to ``test-artifacts/fault_matrix.{json,md}`` (``bench/results/`` with
+``SOAK_RESULTS_DIR=bench/results``, as ``bash bench/run.sh fault_matrix`` sets).
 """
 
 from __future__ import annotations
