@@ -176,14 +176,16 @@ class BearerKey:
 
 
 REACH = {
-    "POST /api/tables/{table_id}/enrich": {202, 400, 401, 404, 415, 422},
+    "POST /api/tables/{table_id}/enrich": {202, 400, 401, 404, 415},
     "GET /api/jobs/{job_id}": {200, 401, 404},
     "POST /api/jobs/{job_id}/cancel": {200, 401, 404},
     "GET /api/openapi.json": {200, 401},
 }
 """Outcomes the fuzzing must produce for each operation it ran, so that a change that stops it
 reaching past validation (every request a 404, say) fails instead of passing vacuously. 409 is
-not here: jobs finish before the next request, so no cell is ever busy."""
+not here: jobs finish before the next request, so no cell is ever busy. Nor is 422 (a key reused
+with another body): the generator reuses a key only by chance, and a fresh clone did not, so
+requiring it failed CI; tests/integration/test_api.py covers it."""
 
 
 @pytest.fixture(scope="module")
