@@ -25,24 +25,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 from playwright.sync_api import Page, sync_playwright
 
 from bench.machine import describe, write_result
-from bench.slow_api import free_port
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table
+from tests.prod_app import ProdApp
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "big_tables"
@@ -91,36 +87,6 @@ def _make_tables(database: Path, sizes: list[int]) -> dict[int, int]:
     finally:
         engine.dispose()
     return ids
-
-
-def _env(database: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    path = [str(ROOT / ".venv" / "bin"), str(ROOT / ".tools" / "bun" / "node_modules" / ".bin")]
-    env["PATH"] = os.pathsep.join([*path, env.get("PATH", "")])
-    for key in ("TRIGGER_SECRET_KEY", "TRIGGER_API_URL", "LLM_API_KEY", "OPENAI_API_KEY"):
-        env.pop(key, None)
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{database}",
-            "SEED_DEMO": "false",
-            "REFLEX_TELEMETRY_ENABLED": "false",
-            "REFLEX_CHECK_LATEST_VERSION": "false",
-            "REFLEX_WEB_WORKDIR": str(WORK / "web"),
-            "REFLEX_STATES_WORKDIR": str(WORK / "states"),
-            "BUN_INSTALL_CACHE_DIR": str(ROOT / ".tools" / "bun-cache"),
-        }
-    )
-    return env
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(15)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def _backend_rss_mib(process: subprocess.Popen[bytes]) -> float:
@@ -214,46 +180,18 @@ def run(
     started = time.perf_counter()
     ids = _make_tables(database, sizes)
     print(f"tables created in {time.perf_counter() - started:.1f} s: {ids}")
-    port = free_port()
-    log = (WORK / "reflex.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reflex",
-            "run",
-            "--env",
-            "prod",
-            "--frontend-port",
-            str(port),
-            "--backend-port",
-            str(port),
-            "--backend-host",
-            "127.0.0.1",
-            "--loglevel",
-            "warning",
-        ],
-        cwd=app_root,
-        env=_env(database),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    app = ProdApp(
+        work=WORK,
+        env={"DATABASE_URL": f"sqlite:///{database}", "SEED_DEMO": "false"},
+        log_path=WORK / "reflex.log",
+        root=app_root,
+        start_timeout=300,
+        poll_seconds=1.0,
     )
-    url = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {"sizes": {}}
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if (
-                    httpx.get(url + "/ping", timeout=2).status_code == 200
-                    and httpx.get(url + "/tables/1", timeout=5).is_success
-                ):
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not start; see {WORK / 'reflex.log'}")
-            time.sleep(1)
+    with app:
+        url, process = app.url, app.process
+        assert process is not None
         out["startup_s"] = round(time.perf_counter() - started, 1)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -312,9 +250,6 @@ def run(
                 out["sizes"][rows] = figures
                 print(rows, json.dumps(figures))
             browser.close()
-    finally:
-        _stop(process)
-        log.close()
     return out
 
 

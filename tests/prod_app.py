@@ -5,7 +5,8 @@ port (a free one unless given) with granian, using the environment it is handed 
 Trigger.dev, Redis, worker count). Its ``.web`` build folder and state folder live in a scratch
 folder of the caller's choosing (git-ignored), so it never touches a developer's ``.web`` or
 dev server. Everything it starts is stopped on exit (the whole process group). The browser
-tests of tests/topology/ and the live-status benchmarks in bench/ start the app with it.
+tests of tests/topology/ and the live-status benchmarks in bench/ start the app with it; the
+soak (tests/soak/backend.py) starts its backend alone with it, and SIGKILLs and restarts it.
 """
 
 from __future__ import annotations
@@ -71,16 +72,32 @@ class ProdApp:
     log_path: Path
     port: int = 0
     """0: a free port, picked at start."""
-    ready_path: str = "/tables/1"
-    """A page that must answer 200 before the app counts as started."""
+    ready_path: str | None = "/tables/1"
+    """A page that must answer 200 before the app counts as started (None: ``/ping`` alone)."""
+    backend_only: bool = False
+    """``--backend-only``: the websocket, the REST API and the lifespan, no frontend built."""
     loglevel: str = "warning"
+    root: Path = ROOT
+    """The checkout whose app runs (a benchmark may compare another one)."""
+    start_timeout: float = START_TIMEOUT
+    poll_seconds: float = 0.5
+    """How often to ask whether the app is up while it starts."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
-    startup_seconds: float = field(default=0.0, init=False)
+    starts: int = field(default=0, init=False)
+    """Processes started so far (counted before each is ready)."""
+    kills: int = field(default=0, init=False)
+    start_seconds: list[float] = field(default_factory=list, init=False)
+    """How long each start took until the app answered."""
     _log: IO[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def startup_seconds(self) -> float:
+        """How long the last start took."""
+        return self.start_seconds[-1] if self.start_seconds else 0.0
 
     def start(self) -> Self:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -96,7 +113,9 @@ class ProdApp:
                 **self.env,
             }
         )
-        self._log = self.log_path.open("wb")
+        if self._log is None:  # the first start writes a new log, a restart appends to it
+            self._log = self.log_path.open("ab" if self.starts else "wb")
+        frontend = ["--backend-only"] if self.backend_only else ["--frontend-port", str(self.port)]
         started = time.monotonic()
         self.process = subprocess.Popen(
             [
@@ -106,8 +125,7 @@ class ProdApp:
                 "run",
                 "--env",
                 "prod",
-                "--frontend-port",
-                str(self.port),
+                *frontend,
                 "--backend-port",
                 str(self.port),
                 "--backend-host",
@@ -115,24 +133,25 @@ class ProdApp:
                 "--loglevel",
                 self.loglevel,
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.starts += 1
         try:
             self._wait_ready()
         except BaseException:
             self.stop()
             raise
-        self.startup_seconds = time.monotonic() - started
+        self.start_seconds.append(time.monotonic() - started)
         return self
 
     def _wait_ready(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
@@ -140,12 +159,24 @@ class ProdApp:
                     + self.log_path.read_text(errors="replace")[-4000:]
                 )
             with contextlib.suppress(httpx.HTTPError):
-                ping = httpx.get(self.url + "/ping", timeout=2)
-                page = httpx.get(self.url + self.ready_path, timeout=5)
-                if ping.status_code == 200 and page.status_code == 200:
+                if httpx.get(self.url + "/ping", timeout=2).status_code == 200 and (
+                    self.ready_path is None
+                    or httpx.get(self.url + self.ready_path, timeout=5).status_code == 200
+                ):
                     return
-            time.sleep(0.5)
-        raise TimeoutError(f"the app did not answer on {self.url} within {START_TIMEOUT:.0f} s")
+            time.sleep(self.poll_seconds)
+        raise TimeoutError(
+            f"the app did not answer on {self.url} within {self.start_timeout:.0f} s"
+        )
+
+    def kill(self) -> None:
+        """SIGKILL every process of the app's group at once, as a crash or OOM kill would."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(15)
+        self.process = None
+        self.kills += 1
 
     def stop(self) -> None:
         if self.process is not None:
