@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.servers import serve_asgi
 
 DELAY_SECONDS = float(os.environ.get("SLOW_API_DELAY", "0.05"))
 
@@ -36,49 +31,8 @@ async def ping(_request: Request) -> JSONResponse:
 app = Starlette(routes=[Route("/lookup", lookup), Route("/ping", ping)])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(*, delay: float | None = None) -> Iterator[str]:
+def serve(*, delay: float | None = None) -> AbstractContextManager[str]:
     """Run the API in its own process on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, **({"SLOW_API_DELAY": str(delay)} if delay is not None else {})}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.slow_api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
+    return serve_asgi(
+        "bench.slow_api:app", env={"SLOW_API_DELAY": str(delay)} if delay is not None else None
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/ping", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("bench/slow_api.py did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

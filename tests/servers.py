@@ -4,6 +4,8 @@ Each lives in its own temporary directory, listens on loopback only (PostgreSQL 
 plus a Unix socket, Redis on a Unix socket alone, so no port can collide with a developer's
 servers or another test run), keeps nothing on disk that outlives it, and is stopped and
 removed when its ``with`` block ends. ``scripts/bootstrap.sh --dev`` installs both packages.
+``serve_asgi`` runs one of our own ASGI apps (the soak's oracle, the benchmarks' slow API) the
+same way, in its own uvicorn process on a free loopback port.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
 PG_USER = "postgres"
 REDIS_SERVER = "/usr/bin/redis-server"
 START_TIMEOUT = 60.0
@@ -32,6 +38,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, and SIGKILL if the process has not exited within ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 def _run(command: list[str]) -> None:
@@ -160,12 +176,7 @@ def redis_server() -> Iterator[str]:
             time.sleep(0.05)
         yield f"unix://{sock}"
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, 15)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -179,3 +190,45 @@ def _answers_ping(path: Path) -> bool:
             return sock.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+
+# -- our own ASGI apps -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serve_asgi(
+    app: str, *, log: Path | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Run ``python -m uvicorn app`` (``module:attribute``, an app that answers ``GET /ping``)
+    in its own process on a free loopback port; yields its base URL once ``/ping`` answers.
+
+    Its output goes to ``log`` (else to ours); ``env`` is added to our environment.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("wb")) if log is not None else None
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", app),
+                *("--host", "127.0.0.1", "--port", str(port)),
+                *("--log-level", "warning", "--no-access-log"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env} if env else None,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+        )
+        stack.callback(stop_process, process)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/ping", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    see = f"; see {log}" if log is not None else ""
+                    raise RuntimeError(f"{app} did not start{see}") from None
+                time.sleep(0.1)
+        yield url

@@ -21,21 +21,17 @@ import asyncio
 import itertools
 import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.servers import free_port
+from tests.servers import serve_asgi
 
 SLOW_SECONDS = float(os.environ.get("ORACLE_SLOW_SECONDS", "3.0"))
 KEY = re.compile(r"^j(?P<job>\d+)-r(?P<row>\d+)-d(?P<delay>\d+)(?:-(?P<mode>slow|fail))?$")
@@ -95,46 +91,6 @@ async def ping(_request: Request) -> JSONResponse:
 app = Starlette(routes=[Route("/cell", cell), Route("/log", log), Route("/ping", ping)])
 
 
-@contextmanager
-def serve(log_path: Path) -> Iterator[str]:
+def serve(log_path: Path) -> AbstractContextManager[str]:
     """Run the oracle in its own process on a free loopback port; yields its base URL."""
-    port = free_port()
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.soak.oracle:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=Path(__file__).resolve().parents[2],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(url + "/ping", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(f"the oracle did not start; see {log_path}") from None
-                    time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return serve_asgi("tests.soak.oracle:app", log=log_path)
