@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.capture import Capture
+from tests.e2e.secret_flows import LlmTable, create_llm_table
 from tests.fakes.live_server import serve_in_thread
 from tests.fakes.openai_server import FakeOpenAI, build_app
 
@@ -163,6 +164,12 @@ def llm_api(app_secrets: dict[str, str]) -> Iterator[FakeOpenAI]:
     with serve_in_thread(build_app(fake)) as url:
         fake.base_url = url + "/v1"
         yield fake
+
+
+@pytest.fixture(scope="module")
+def llm_table(app_url: str, app_database_url: str) -> LlmTable:
+    """The secret flows' table (tests/e2e/secret_flows.py), new for each module that asks."""
+    return create_llm_table(app_database_url)
 
 
 @pytest.fixture(scope="session")

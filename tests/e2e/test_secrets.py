@@ -8,7 +8,6 @@ from playwright.sync_api import Page, expect
 from tests.capture import Capture
 from tests.e2e.secret_flows import (
     LlmTable,
-    create_llm_table,
     exercise_the_api,
     run_llm_column_with_a_refused_key,
 )
@@ -16,11 +15,6 @@ from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=15_000)
-
-
-@pytest.fixture(scope="module")
-def llm_table(app_url: str, app_database_url: str) -> LlmTable:
-    return create_llm_table(app_database_url)
 
 
 def test_an_llm_key_the_provider_echoes_back_stays_off_the_page(

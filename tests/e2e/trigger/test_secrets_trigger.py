@@ -13,7 +13,6 @@ from playwright.sync_api import Page, expect
 from tests.capture import Capture
 from tests.e2e.secret_flows import (
     LlmTable,
-    create_llm_table,
     exercise_the_api,
     run_llm_column_with_a_refused_key,
 )
@@ -24,11 +23,6 @@ from tests.fakes.trigger_worker import WorkerTask
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-def llm_table(app_url: str, app_database_url: str) -> LlmTable:
-    return create_llm_table(app_database_url)
 
 
 def test_an_llm_key_the_provider_echoes_back_stays_off_the_page(
