@@ -14,6 +14,7 @@ from enrichment_app.db.models import (
     TableRow,
 )
 from enrichment_app.domain import CellRef
+from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.tables import list_columns, list_rows
 
 ALL_MODELS = (DataTable, TableColumn, TableRow, Cell, EnrichmentJob, EnrichmentTask)
@@ -25,6 +26,14 @@ def row_counts(session: Session) -> dict[str, int]:
         str(model.__tablename__): session.exec(select(sa.func.count()).select_from(model)).one()
         for model in ALL_MODELS
     }
+
+
+def seed_demo_table(session: Session, *, max_cell_chars: int = 10_000) -> int:
+    """Seed the demo table into an empty database; its id."""
+    table = seed_demo(session=session, max_cell_chars=max_cell_chars)
+    assert table is not None
+    assert table.id is not None
+    return table.id
 
 
 def column_refs(session: Session, table_id: int, column_name: str) -> list[CellRef]:

@@ -32,13 +32,13 @@ from enrichment_app.db.models import TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
 from enrichment_app.runner.trigger import TASK_ID
 from enrichment_app.runtime import Runtime
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.tables import ColumnSpec, create_table
 from enrichment_app.settings import Settings
 from enrichment_app.trigger import TriggerClient
 from enrichment_app.trigger.tokens import flatten_scopes
 from tests.fakes import trigger_protocol as proto
 from tests.fakes.trigger_server import FakeTrigger
+from tests.integration.db_helpers import seed_demo_table
 
 API_KEY = "access-test-api-key-5d4c3b2a1f0e"
 TOKEN_LIFETIME = 3600
@@ -118,8 +118,7 @@ async def _start(api: httpx.AsyncClient, table_id: int, cells: list[dict[str, in
 @pytest.fixture
 async def world(runtime: Runtime, fake: FakeTrigger) -> AsyncIterator[World]:
     with runtime.open_session() as session:
-        demo = seed_demo(session=session, max_cell_chars=runtime.settings.max_cell_chars)
-        assert demo is not None and demo.id is not None
+        demo_id = seed_demo_table(session, max_cell_chars=runtime.settings.max_cell_chars)
         other = create_table(
             session=session,
             name="Other",
@@ -136,7 +135,7 @@ async def world(runtime: Runtime, fake: FakeTrigger) -> AsyncIterator[World]:
             max_cell_chars=1000,
         )
         session.commit()
-        demo_id, other_id = demo.id, other.id
+        other_id = other.id
     assert other_id is not None
     transport = httpx.ASGITransport(app=build_api(lambda: runtime))
     async with httpx.AsyncClient(

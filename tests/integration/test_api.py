@@ -35,10 +35,9 @@ from enrichment_app.db.models import EnrichmentJob, EnrichmentTask, TableColumn
 from enrichment_app.domain import CellRef, CellStatus, JobBackend, JobStatus, utcnow
 from enrichment_app.runner.base import DispatchResult
 from enrichment_app.runtime import Runtime
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
-from tests.integration.db_helpers import cells_of, column_refs
+from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
 
 API_KEY = "test-api-key-9f8e7d6c5b4a"
 WAIT = 30.0
@@ -108,14 +107,12 @@ async def keyed_client(keyed_runtime: Runtime) -> AsyncIterator[httpx.AsyncClien
 
 def _seed(runtime: Runtime) -> Demo:
     with runtime.open_session() as session:
-        table = seed_demo(session=session, max_cell_chars=runtime.settings.max_cell_chars)
-        assert table is not None
-        assert table.id is not None
+        table_id = seed_demo_table(session, max_cell_chars=runtime.settings.max_cell_chars)
         return Demo(
-            table_id=table.id,
-            company=column_refs(session, table.id, "Company"),
-            domain=column_refs(session, table.id, "Email domain"),
-            intro=column_refs(session, table.id, "Intro line"),
+            table_id=table_id,
+            company=column_refs(session, table_id, "Company"),
+            domain=column_refs(session, table_id, "Email domain"),
+            intro=column_refs(session, table_id, "Intro line"),
         )
 
 

@@ -38,10 +38,9 @@ from enrichment_app.api.idempotency import ApiIdempotencyKey
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import CellRef
 from enrichment_app.runtime import Runtime
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
-from tests.integration.db_helpers import column_refs
+from tests.integration.db_helpers import column_refs, seed_demo_table
 
 API_KEY = "Key-0f1E2d3C4b5A-enrichment-API"
 """Mixed case, so that a case-insensitive comparison would show."""
@@ -132,13 +131,12 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 @pytest.fixture
 def target(runtime: Runtime) -> Target:
     with runtime.open_session() as session:
-        table = seed_demo(session=session, max_cell_chars=runtime.settings.max_cell_chars)
-        assert table is not None and table.id is not None
-        domain = column_refs(session, table.id, "Email domain")
-        job = create_job(session=session, table_id=table.id, cells=domain[:2], max_cells=100).job
+        table_id = seed_demo_table(session, max_cell_chars=runtime.settings.max_cell_chars)
+        domain = column_refs(session, table_id, "Email domain")
+        job = create_job(session=session, table_id=table_id, cells=domain[:2], max_cells=100).job
         session.commit()
         assert job.id is not None
-        return Target(table_id=table.id, job_id=job.id, cells=domain[2:5])
+        return Target(table_id=table_id, job_id=job.id, cells=domain[2:5])
 
 
 @pytest.fixture

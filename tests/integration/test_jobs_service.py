@@ -12,7 +12,6 @@ from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import CellRef, CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import (
     JobView,
     cancel_job,
@@ -23,16 +22,19 @@ from enrichment_app.services.jobs import (
     latest_job,
 )
 from enrichment_app.services.tables import import_csv
-from tests.integration.db_helpers import cells_of, column_refs, row_counts, tasks_of
+from tests.integration.db_helpers import (
+    cells_of,
+    column_refs,
+    row_counts,
+    seed_demo_table,
+    tasks_of,
+)
 
 
 @pytest.fixture
 def demo_id(open_session: SessionFactory) -> int:
     with open_session() as session:
-        table = seed_demo(session=session, max_cell_chars=10_000)
-        assert table is not None
-        assert table.id is not None
-        return table.id
+        return seed_demo_table(session)
 
 
 def _refs(open_session: SessionFactory, table_id: int, column: str) -> list[CellRef]:

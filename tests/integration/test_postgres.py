@@ -17,11 +17,16 @@ from enrichment_app.db.models import EnrichmentTask
 from enrichment_app.domain import CellStatus, TaskStatus
 from enrichment_app.errors import CsvImportError
 from enrichment_app.runner.processing import process_job
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import cancel_job, create_job
 from enrichment_app.services.tables import delete_table, export_csv, import_csv
 from enrichment_app.settings import Settings
-from tests.integration.db_helpers import cells_of, column_refs, row_counts, tasks_of
+from tests.integration.db_helpers import (
+    cells_of,
+    column_refs,
+    row_counts,
+    seed_demo_table,
+    tasks_of,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -87,12 +92,10 @@ async def test_a_job_runs_and_another_is_cancelled(
     open_session: SessionFactory, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     with open_session() as session:
-        demo = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-        assert demo is not None
-        assert demo.id is not None
-        domains = column_refs(session, demo.id, "Email domain")
-        intros = column_refs(session, demo.id, "Intro line")
-        job = create_job(session=session, table_id=demo.id, cells=domains, max_cells=100).job
+        demo_id = seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
+        domains = column_refs(session, demo_id, "Email domain")
+        intros = column_refs(session, demo_id, "Intro line")
+        job = create_job(session=session, table_id=demo_id, cells=domains, max_cells=100).job
     assert job.id is not None
     results = []
     summary = await process_job(
@@ -102,7 +105,7 @@ async def test_a_job_runs_and_another_is_cancelled(
     assert len(results) == 25
     with open_session() as session:
         assert cells_of(session, domains[:1])[0].value == "acme-robotics.example"
-        other = create_job(session=session, table_id=demo.id, cells=intros, max_cells=100)
+        other = create_job(session=session, table_id=demo_id, cells=intros, max_cells=100)
         assert other.job.id is not None
         canceled = cancel_job(session=session, job_id=other.job.id)
         assert canceled.status == "canceled"
@@ -114,11 +117,9 @@ def test_the_database_refuses_a_second_active_task_for_a_cell(
     open_session: SessionFactory, settings: Settings
 ) -> None:
     with open_session() as session:
-        demo = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-        assert demo is not None
-        assert demo.id is not None
-        ref = column_refs(session, demo.id, "Email domain")[0]
-        job = create_job(session=session, table_id=demo.id, cells=[ref], max_cells=10).job
+        demo_id = seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
+        ref = column_refs(session, demo_id, "Email domain")[0]
+        job = create_job(session=session, table_id=demo_id, cells=[ref], max_cells=10).job
     with (
         open_session() as session,
         pytest.raises(sa.exc.IntegrityError, match="uq_task_active_cell"),

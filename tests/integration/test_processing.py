@@ -23,12 +23,11 @@ from enrichment_app.enrichers import EnrichContext, Enricher, register, unregist
 from enrichment_app.errors import EnrichError
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.runner.processing import CellResult, EnricherLimits, process_job
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import cancel_job, create_job, get_job
 from enrichment_app.services.tables import ColumnSpec, add_column, import_csv
 from enrichment_app.services.values import TRUNCATION_MARK
 from enrichment_app.settings import Settings
-from tests.integration.db_helpers import cells_of, column_refs, tasks_of
+from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table, tasks_of
 
 WAIT = 10.0
 """How long a test waits for something that should happen at once before giving up."""
@@ -150,12 +149,10 @@ async def test_the_demo_job_fills_every_cell_and_reports_each_once(
     open_session: SessionFactory, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     with open_session() as session:
-        table = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-        assert table is not None
-        assert table.id is not None
-        domains = column_refs(session, table.id, "Email domain")
-        intros = column_refs(session, table.id, "Intro line")
-    job_id = _job(open_session, table.id, domains + intros)
+        table_id = seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
+        domains = column_refs(session, table_id, "Email domain")
+        intros = column_refs(session, table_id, "Intro line")
+    job_id = _job(open_session, table_id, domains + intros)
     results: list[CellResult] = []
 
     summary = await process_job(
@@ -548,12 +545,10 @@ async def test_a_template_column_sees_the_value_another_task_of_the_job_fills(
     open_session: SessionFactory, settings: Settings, http: httpx.AsyncClient
 ) -> None:
     with open_session() as session:
-        table = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-        assert table is not None
-        assert table.id is not None
+        table_id = seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
         add_column(
             session=session,
-            table_id=table.id,
+            table_id=table_id,
             spec=ColumnSpec(
                 name="Domain note",
                 kind=ColumnKind.ENRICHMENT,
@@ -562,10 +557,10 @@ async def test_a_template_column_sees_the_value_another_task_of_the_job_fills(
             ),
         )
         session.commit()
-        domains = column_refs(session, table.id, "Email domain")[:5]
-        notes = column_refs(session, table.id, "Domain note")[:5]
+        domains = column_refs(session, table_id, "Email domain")[:5]
+        notes = column_refs(session, table_id, "Domain note")[:5]
     # Both columns in one job: each note must wait for its row's domain.
-    job_id = _job(open_session, table.id, notes + domains)
+    job_id = _job(open_session, table_id, notes + domains)
     summary = await asyncio.wait_for(
         process_job(job_id, session_factory=open_session, http=http, settings=settings), WAIT
     )

@@ -36,7 +36,7 @@ from enrichment_app.services.tables import (
 )
 from enrichment_app.services.values import TRUNCATION_MARK
 from enrichment_app.settings import Settings
-from tests.integration.db_helpers import column_id, column_refs, row_counts
+from tests.integration.db_helpers import column_id, column_refs, row_counts, seed_demo_table
 
 MAX_BYTES = 64 * 1024
 
@@ -281,16 +281,9 @@ def test_an_input_cell_edit_persists_and_clearing_it_stores_none(
         assert cell.value is None
 
 
-def _demo(session: Session) -> int:
-    table = seed_demo(session=session, max_cell_chars=10_000)
-    assert table is not None
-    assert table.id is not None
-    return table.id
-
-
 def test_an_enrichment_cell_cannot_be_edited(open_session: SessionFactory) -> None:
     with open_session() as session:
-        table_id = _demo(session)
+        table_id = seed_demo_table(session)
         ref = column_refs(session, table_id, "Email domain")[0]
         with pytest.raises(InvalidInputError, match="enrichment column"):
             update_cell(
@@ -550,7 +543,7 @@ def test_delete_table_is_refused_while_a_job_is_active_then_removes_everything(
     open_session: SessionFactory,
 ) -> None:
     with open_session() as session:
-        table_id = _demo(session)
+        table_id = seed_demo_table(session)
         keep_id = _import(session, b"other\nvalue\n", name="Keep me")
         job = create_job(
             session=session,

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import cancel_job, create_job
 from enrichment_app.settings import Settings
-from tests.integration.db_helpers import cells_of, column_refs
+from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,10 +45,7 @@ def _lines(stdout: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def demo_id(open_session: SessionFactory, settings: Settings) -> int:
     with open_session() as session:
-        table = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-    assert table is not None
-    assert table.id is not None
-    return table.id
+        return seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
 
 
 def test_the_worker_processes_a_job_and_prints_a_line_per_cell(
