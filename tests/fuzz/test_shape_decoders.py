@@ -10,7 +10,6 @@ TypeError or RecursionError, which would take the whole live feed down.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 from hypothesis import assume, given, settings, strategies as st
 
-from enrichment_app.trigger import TriggerApiError, TriggerClient
+from enrichment_app.trigger import TriggerApiError
 from enrichment_app.trigger.errors import ProtocolError
 from enrichment_app.trigger.packets import JSON, SUPER_JSON, parse_packet, stringify_io
 from enrichment_app.trigger.runs import RealtimeRun, run_from_row, status_from_db
@@ -29,10 +28,10 @@ from tests.fakes.trigger_protocol import (
     serialize_run_row,
     shape_body,
 )
+from tests.fuzz.client import drain
 from tests.fuzz.strategies import DEEP_JSON, JSON_TEXT, JSON_VALUES, prefixes
 
 FUZZ = settings.get_profile("fuzz")
-SECRET = "tr_dev_" + "f" * 24
 
 # --- Postgres array literals -----------------------------------------------------------
 
@@ -345,10 +344,6 @@ def test_any_packet_is_a_value_or_a_protocol_error(data: str, data_type: str | N
 # --- the whole subscription ------------------------------------------------------------
 
 
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 def subscribe(
     headers: dict[str, str], body: str
 ) -> tuple[list[RealtimeRun], TriggerApiError | None]:
@@ -364,24 +359,7 @@ def subscribe(
         raw_headers = [(name.encode(), value.encode()) for name, value in headers.items()]
         return httpx.Response(200, headers=raw_headers, content=body.encode())
 
-    async def run() -> tuple[list[RealtimeRun], TriggerApiError | None]:
-        runs: list[RealtimeRun] = []
-        http = httpx.AsyncClient(transport=httpx.MockTransport(handler), trust_env=False)
-        async with (
-            http,
-            TriggerClient(
-                secret_key=SECRET, base_url="http://trigger.fuzz", http=http, sleep=_no_sleep
-            ) as client,
-        ):
-            try:
-                async with asyncio.timeout(5):
-                    async for realtime_run in client.subscribe_to_run("run_1", access_token="pat"):
-                        runs.append(realtime_run)
-            except TriggerApiError as exc:
-                return runs, exc
-        return runs, None
-
-    return asyncio.run(run())
+    return drain(handler, lambda client: client.subscribe_to_run("run_1", access_token="pat"))
 
 
 @settings(FUZZ)

@@ -12,14 +12,13 @@ Properties:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 from hypothesis import given, settings, strategies as st
 
-from enrichment_app.trigger import TriggerApiError, TriggerClient, TriggerNotFoundError
+from enrichment_app.trigger import TriggerApiError, TriggerNotFoundError
 from enrichment_app.trigger.streams import StreamDecoder, StreamReadError
 from tests.fakes.trigger_protocol import (
     dumps_chunk,
@@ -30,10 +29,10 @@ from tests.fakes.trigger_protocol import (
     sse_v2_ping,
     v2_record_body,
 )
+from tests.fuzz.client import drain
 from tests.fuzz.strategies import DEEP_JSON, JSON_TEXT, JSON_VALUES, byte_prefixes
 
 FUZZ = settings.get_profile("fuzz")
-SECRET = "tr_dev_" + "f" * 24
 RUN = "run_fuzz"
 CHUNKS = st.lists(JSON_VALUES, max_size=6)
 """What the worker writes into the ``cells`` stream: any JSON values."""
@@ -123,10 +122,6 @@ def v2_body(chunks: list[Any]) -> bytes:
 ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {"v1": v1_body, "v2": v2_body}
 
 
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 def read(body: bytes, version: str) -> tuple[list[Any], TriggerApiError | None]:
     """Serve ``body`` once as the stream, then 404; return the chunks read and the error, if any."""
     served = 0
@@ -142,24 +137,7 @@ def read(body: bytes, version: str) -> tuple[list[Any], TriggerApiError | None]:
             headers["x-stream-version"] = "v2"
         return httpx.Response(200, headers=headers, content=body)
 
-    async def run() -> tuple[list[Any], TriggerApiError | None]:
-        chunks: list[Any] = []
-        http = httpx.AsyncClient(transport=httpx.MockTransport(handler), trust_env=False)
-        async with (
-            http,
-            TriggerClient(
-                secret_key=SECRET, base_url="http://trigger.fuzz", http=http, sleep=_no_sleep
-            ) as client,
-        ):
-            try:
-                async with asyncio.timeout(5):
-                    async for chunk in client.read_stream(RUN, "cells", access_token="pat"):
-                        chunks.append(chunk)
-            except TriggerApiError as exc:
-                return chunks, exc
-        return chunks, None
-
-    return asyncio.run(run())
+    return drain(handler, lambda client: client.read_stream(RUN, "cells", access_token="pat"))
 
 
 @settings(FUZZ)
