@@ -27,11 +27,16 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from enrichment_app.db.engine import create_db_engine, session_factory
+from enrichment_app.db.models import TableColumn
+from enrichment_app.domain import ColumnKind
+from enrichment_app.services.tables import ColumnSpec, add_column
 from tests.capture import Capture
 from tests.e2e.secret_flows import LlmTable, create_llm_table
 from tests.fakes.live_server import serve_in_thread
@@ -105,6 +110,38 @@ class GatedApi:
         assert self.loop is not None and self.permits is not None
         for _ in range(n):
             self.loop.call_soon_threadsafe(self.permits.release)
+
+    def lookup_config(self) -> dict[str, str]:
+        """An ``http_json`` config that looks each row's company up here."""
+        return {
+            "method": "GET",
+            "url": self.url + "/lookup?company={Company}",
+            "path": "data.industry",
+        }
+
+    def add_lookup_column(self, database_url: str, table_id: int) -> int:
+        """The table's ``Industry`` column, calling this API, added unless it is there; its id."""
+        engine = create_db_engine(database_url)
+        try:
+            with session_factory(engine)() as session:
+                column = session.exec(
+                    select(TableColumn).where(
+                        TableColumn.table_id == table_id, TableColumn.name == "Industry"
+                    )
+                ).first()
+                if column is None:
+                    spec = ColumnSpec(
+                        name="Industry",
+                        kind=ColumnKind.ENRICHMENT,
+                        enricher="http_json",
+                        config=self.lookup_config(),
+                    )
+                    column = add_column(session=session, table_id=table_id, spec=spec)
+                    session.commit()
+                assert column.id is not None
+                return column.id
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

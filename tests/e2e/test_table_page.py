@@ -115,12 +115,7 @@ def test_add_column_then_progress_counts_up_and_cancel_stops(
     page.locator("#column-config").fill("{not json")
     page.locator("#column-submit").click()
     expect(page.locator("#column-error")).to_contain_text("not valid JSON")
-    config = {
-        "method": "GET",
-        "url": gated_api.url + "/lookup?company={Company}",
-        "path": "data.industry",
-    }
-    page.locator("#column-config").fill(json.dumps(config))
+    page.locator("#column-config").fill(json.dumps(gated_api.lookup_config()))
     page.locator("#column-submit").click()
     expect(page.locator("#column-error")).to_have_count(0)
     expect(page.locator("#table-meta")).to_have_text("25 rows · 6 columns")

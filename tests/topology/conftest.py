@@ -40,12 +40,7 @@ import psutil
 import pytest
 import redis
 import sqlalchemy as sa
-from sqlmodel import select
 
-from enrichment_app.db.engine import create_db_engine, session_factory
-from enrichment_app.db.models import TableColumn
-from enrichment_app.domain import ColumnKind
-from enrichment_app.services.tables import ColumnSpec, add_column
 from tests.e2e.conftest import (  # noqa: F401 (browser and gated_api are fixtures used here)
     ARTIFACTS,
     GatedApi,
@@ -341,30 +336,7 @@ def topology(
 @pytest.fixture(scope="session")
 def lookup_column(topology: Topology, gated_api: GatedApi) -> int:  # noqa: F811
     """An ``Industry`` column whose cells finish only when the test releases them."""
-    engine = create_db_engine(topology.database_url)
-    try:
-        with session_factory(engine)() as session:
-            column = session.exec(select(TableColumn).where(TableColumn.name == "Industry")).first()
-            if column is None:
-                column = add_column(
-                    session=session,
-                    table_id=TABLE,
-                    spec=ColumnSpec(
-                        name="Industry",
-                        kind=ColumnKind.ENRICHMENT,
-                        enricher="http_json",
-                        config={
-                            "method": "GET",
-                            "url": gated_api.url + "/lookup?company={Company}",
-                            "path": "data.industry",
-                        },
-                    ),
-                )
-                session.commit()
-            assert column.id is not None
-            return column.id
-    finally:
-        engine.dispose()
+    return gated_api.add_lookup_column(topology.database_url, table_id=TABLE)
 
 
 def read_table(database_url: str, column_id: int) -> dict[str, Any]:

@@ -10,12 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from playwright.sync_api import Page, WebSocket, expect
-from sqlmodel import select
 
-from enrichment_app.db.engine import create_db_engine, session_factory
-from enrichment_app.db.models import TableColumn
-from enrichment_app.domain import ColumnKind
-from enrichment_app.services.tables import ColumnSpec, add_column
 from tests.e2e.conftest import ARTIFACTS, GatedApi
 from tests.e2e.grid import open_grid, seen_statuses, watch_status
 from tests.fakes.trigger_server import FakeTrigger, Respond
@@ -45,26 +40,7 @@ class Frames:
 @pytest.fixture(scope="session")
 def lookup_column(app_url: str, app_database_url: str, gated_api: GatedApi) -> Iterator[int]:
     """A slow enrichment column (answers only when the test releases them), added once."""
-    engine = create_db_engine(app_database_url)
-    with session_factory(engine)() as session:
-        spec = ColumnSpec(
-            name="Industry",
-            kind=ColumnKind.ENRICHMENT,
-            enricher="http_json",
-            config={
-                "method": "GET",
-                "url": gated_api.url + "/lookup?company={Company}",
-                "path": "data.industry",
-            },
-        )
-        column = session.exec(select(TableColumn).where(TableColumn.name == "Industry")).first()
-        if column is None:
-            column = add_column(session=session, table_id=1, spec=spec)
-            session.commit()
-        column_id = column.id
-    engine.dispose()
-    assert column_id is not None
-    yield column_id
+    yield gated_api.add_lookup_column(app_database_url, table_id=1)
 
 
 def start_run(page: Page, app_url: str, fake: FakeTrigger) -> tuple[str, Frames]:
