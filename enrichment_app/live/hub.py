@@ -235,6 +235,7 @@ class RunHub:
         finally:
             feed.watchers.discard(watcher)
             if not feed.watchers and feed.task is not None and not feed.task.done():
+                self._drop(feed)  # a watcher arriving while this one closes gets a new feed
                 feed.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await feed.task

@@ -165,6 +165,31 @@ async def test_every_watcher_shares_one_upstream_subscription(
     assert runtime.hub.upstream_count == 0
 
 
+async def test_a_watcher_joining_as_the_last_one_leaves_gets_a_live_feed(
+    runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    """A tab re-attaching while its previous follow task closes the feed must not join the
+    closing feed: that ends at once and sends the tab to polling."""
+    worker_task.gate = asyncio.Event()
+    started = await start(runtime, demo_cells(runtime, "Intro line", 3))
+    run_id = started.dispatch.run_id
+    assert run_id is not None and runtime.hub is not None
+    leaving = runtime.hub.watch(run_id)
+    await leaving.__aenter__()
+    await fake.await_live_poll(run_id, within=TIMEOUT)
+    closing = asyncio.create_task(leaving.__aexit__(None, None, None))
+    await asyncio.sleep(0)  # one turn of the loop: the leaver has cancelled the feed's task
+    assert not closing.done()
+    events = asyncio.create_task(collect(runtime, run_id))
+    await closing
+    await fake.await_live_poll(run_id, within=TIMEOUT)
+    worker_task.gate.set()
+    joined = await events
+    assert not any(isinstance(e, FeedFailed) for e in joined)
+    final = joined[-1]
+    assert isinstance(final, RunSnapshot) and final.status == "COMPLETED", joined
+
+
 async def test_trigger_refused_falls_back_to_the_local_runner(
     runtime: Runtime, fake: FakeTrigger
 ) -> None:
