@@ -8,8 +8,9 @@ computed for and the request that computed it. The row key also carries what the
     j012-r007-d150-slow     answer after ``SLOW_SECONDS`` (past the enricher's timeout)
     j012-r007-d150-fail     answer 500 with an error message
 
-Every request is recorded (``GET /log?since=<n>``), so the soak can tell which answers a cell
-could hold, how often a cell was asked (retries), and which answer was the newest.
+Every request is recorded as it arrives (``GET /log?since=<n>``; ``status`` is 0 until it is
+answered), so the soak can tell which answers a cell could hold, how often a cell was asked
+(retries), and which answer was the newest.
 
 It runs in its own process (``serve()``), so its timing does not depend on the soak's own
 event loop.
@@ -71,9 +72,11 @@ async def cell(request: Request) -> JSONResponse:
         _log.append({"seq": seq, "key": key, "col": col, "status": 400, "at": started})
         return JSONResponse({"error": {"message": f"bad key {key!r}"}}, status_code=400)
     mode = match["mode"]
+    entry: dict[str, object] = {"seq": seq, "key": key, "col": col, "status": 0, "at": started}
+    _log.append(entry)  # on arrival: a slow request the client gave up on was still asked
     await asyncio.sleep(SLOW_SECONDS if mode == "slow" else int(match["delay"]) / 1000)
     status = 500 if mode == "fail" else 200
-    _log.append({"seq": seq, "key": key, "col": col, "status": status, "at": started})
+    entry["status"] = status
     if status == 500:
         return JSONResponse({"error": {"message": f"the oracle refuses {key}"}}, status_code=500)
     return JSONResponse({"value": f"{key}|{col}#{seq}"})
