@@ -155,6 +155,8 @@ class JobOutcome:
     fired: list[str]
     job_id: int | None
     status: str
+    unfired: dict[str, str] = field(default_factory=dict)
+    """Planned faults that did not strike, and why (when the harness knows)."""
     lost: int = 0
     duplicated: int = 0
     older: int = 0
@@ -200,6 +202,9 @@ class Soak:
         self.kill_lock = asyncio.Lock()
         self.backend_up = asyncio.Event()
         self.last_restart = 0.0
+        self.requests_at_restart = 0
+        """How many requests the fake had seen when the backend last started."""
+        self.restarts = 0
         self.engine = create_db_engine(self.database_url)
         self.open_session = session_factory(self.engine)
         self.wall_seconds = 0.0
@@ -573,10 +578,11 @@ class Soak:
         if fake is None or run_id is None:
             fault.note = "no Trigger.dev run to aim at (the job runs locally)"
             return
-        try:  # strike while the app follows the run: its live poll is held at the latest row
-            await fake.await_live_poll(run_id, within=5.0)
-        except TimeoutError:
-            fault.note = "no live poll was held when it struck"
+        if fault.kind == "handle_409":
+            await self._rotate_until_seen(job, fault, fake, run_id)
+            return
+        if not await self._following(job, within=15.0):
+            fault.note = "the app held no shape handle for the run when it struck"
         requests = len(fake.requests)
         if fault.kind == "feed_drop":
             job.handles.append(
@@ -593,23 +599,75 @@ class Soak:
         elif fault.kind == "slow_server":
             handle = fake.delay_next("realtime_run", REALTIME_TIMEOUT + 2.0, run_id=run_id)
             job.handles.append((fault, handle))
-        elif fault.kind == "handle_409":
-            job.witness_from["handle_409"] = requests
-            fake.rotate_handle(run_id)
         elif fault.kind == "token_expiry":
             job.witness_from["token_expiry"] = requests
             fake.expire_tokens()
+
+    async def _rotate_until_seen(
+        self, job: JobRun, fault: Fault, fake: FakeTrigger, run_id: str
+    ) -> None:
+        """Rotate the run's handle until the app polls with the old one and gets its 409.
+
+        A backend restarted after the rotation subscribes afresh to the new handle, where no
+        409 is due, so rotate again once the new process holds a handle.
+        """
+        for _ in range(3):
+            if not await self._following(job, within=15.0):
+                fault.note = "the app held no shape handle for the run when it struck"
+            restarts, since = self.restarts, len(fake.requests)
+            job.witness_from.setdefault("handle_409", since)
+            fake.rotate_handle(run_id)
+            deadline = time.monotonic() + LIVE_POLL_HOLD + 3.0
+            while time.monotonic() < deadline:
+                if any(
+                    r.run_id == run_id and "expired_handle=" in r.query
+                    for r in fake.requests[since:]
+                ):
+                    return
+                if (await self._progress(job))[0] in FINAL_JOB:
+                    return
+                if self.restarts != restarts or not self.backend_up.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                return
+            await self.backend_up.wait()
+
+    async def _following(self, job: JobRun, *, within: float) -> bool:
+        """Until the running backend process has polled the run's feed with a shape handle.
+
+        Then its next poll meets the fault. Strike at once after that: waiting for a poll held
+        at the latest row can outlast a short job, whose feed changes with every batch, and a
+        fault after the run's last poll strikes nothing. A process started after the fault
+        subscribes afresh, to the rotated handle, and would never see a 409.
+        """
+        fake = self.fake
+        assert fake is not None
+        await self.backend_up.wait()
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if any(
+                r.run_id == job.run_id and r.kind == "realtime_run" and "handle=" in r.query
+                for r in fake.requests[self.requests_at_restart :]
+            ):
+                return True
+            if (await self._progress(job))[0] in FINAL_JOB:
+                return False
+            await asyncio.sleep(0.02)
+        return False
 
     async def _kill(self, job: JobRun, fault: Fault) -> None:
         assert self.backend is not None
         async with self.kill_lock:
             status, _ = await self._progress(job)
             self.backend_up.clear()
+            self.restarts += 1
             try:
                 await asyncio.to_thread(self.backend.kill)
                 await asyncio.to_thread(self.backend.start)
             finally:
                 self.last_restart = time.monotonic()
+                self.requests_at_restart = len(self.fake.requests) if self.fake else 0
                 self.backend_up.set()
         fault.fired = status not in FINAL_JOB
         if not fault.fired:
@@ -770,6 +828,7 @@ class Soak:
             via=plan.via,
             faults=[f.label() for f in plan.faults],
             fired=[f.kind for f in plan.faults if f.fired],
+            unfired={f.kind: f.note or "not witnessed" for f in plan.faults if not f.fired},
             job_id=None,
             status="",
             details=list(job.notes),

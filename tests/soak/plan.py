@@ -13,6 +13,9 @@ will not reach Trigger.dev, since such a job has no run to follow). Where a faul
   tag), e.g. a cut inside the event after ``at`` of the cells;
 * at start: the backend killed while the job is being dispatched;
 * mid-job: once ``at`` (a fraction) of the job's cells are finished.
+
+Jobs with a Realtime fault run at half speed: a short job can otherwise end while a backend
+restarted by another job's fault is still re-attaching, and the fault then strikes nothing.
 """
 
 from __future__ import annotations
@@ -202,5 +205,7 @@ def plan_jobs(
                 fault.rows = tuple(r for r in fault.rows if r not in taken) or fault.rows[:0]
                 taken.update(fault.rows)
             plan.faults.append(fault)
+        if REALTIME & set(spread[i]):  # time for a restarted backend to follow the run again
+            plan.delay_ms = min(500, plan.delay_ms * 2)
         plans.append(plan)
     return plans

@@ -126,6 +126,9 @@ def test_fault_matrix(tmp_path: Path) -> None:
     for o in failing[:15]:
         REPORT.append(f"job {o.mode} #{o.index} ({o.size} cells, via {o.via}, {o.faults}):")
         REPORT.extend(f"    {d}" for d in o.details[:8])
+    for o in outcomes:
+        for kind, why in o.unfired.items():
+            REPORT.append(f"did not strike: {o.mode} #{o.index} {kind}: {why}")
 
     totals = [r for r in rows if r["fault"] == "all"]
     assert len([o for o in outcomes if o.mode == TRIGGER]) >= min(50, TRIGGER_JOBS)
