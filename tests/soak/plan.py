@@ -14,8 +14,9 @@ will not reach Trigger.dev, since such a job has no run to follow). Where a faul
 * at start: the backend killed while the job is being dispatched;
 * mid-job: once ``at`` (a fraction) of the job's cells are finished.
 
-Jobs with a Realtime fault run at half speed: a short job can otherwise end while a backend
-restarted by another job's fault is still re-attaching, and the fault then strikes nothing.
+Jobs with a Realtime fault run at a third of the speed: a short job can otherwise end while a
+backend restarted by another job's fault is still re-attaching, and the fault then strikes
+nothing.
 """
 
 from __future__ import annotations
@@ -206,6 +207,6 @@ def plan_jobs(
                 taken.update(fault.rows)
             plan.faults.append(fault)
         if REALTIME & set(spread[i]):  # time for a restarted backend to follow the run again
-            plan.delay_ms = min(500, plan.delay_ms * 2)
+            plan.delay_ms = min(500, plan.delay_ms * 3)
         plans.append(plan)
     return plans
