@@ -28,7 +28,7 @@ from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableC
 from enrichment_app.domain import CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.enrichers import EnrichContext, Enricher, get_enricher
 from enrichment_app.errors import EnrichError, EnrichmentAppError
-from enrichment_app.services.values import cap_value
+from enrichment_app.services.values import cap_value, strip_nul
 from enrichment_app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -419,7 +419,7 @@ class _JobProcessor:
                 except Exception as exc:
                     logger.exception("enricher %s crashed on task %s", enricher.name, task.id)
                     error = f"Unexpected error in {enricher.name}: {type(exc).__name__}: {exc}"
-        result = await self.writer.submit(_Finish(task, value, error))
+        result = await self.writer.submit(_Finish(task, strip_nul(value), strip_nul(error)))
         if isinstance(result, CellResult) and self.on_result is not None:
             outcome = self.on_result(result)
             if outcome is not None:

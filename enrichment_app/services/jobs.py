@@ -24,6 +24,7 @@ from enrichment_app.domain import (
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
 from enrichment_app.services.tables import get_table
+from enrichment_app.services.values import strip_nul
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +293,7 @@ def fail_job(*, session: Session, job_id: int, error: str) -> EnrichmentJob:
     job = get_job(session=session, job_id=job_id)
     if JobStatus(job.status).is_final:
         return job
-    return _close_job(session, job, status=JobStatus.FAILED, error=error)
+    return _close_job(session, job, status=JobStatus.FAILED, error=strip_nul(error))
 
 
 def changed_cells(*, session: Session, table_id: int, since: datetime) -> list[Cell]:

@@ -31,7 +31,7 @@ from enrichment_app.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from enrichment_app.services.values import cap_value
+from enrichment_app.services.values import cap_value, refuse_nul, refuse_nul_in
 
 MAX_NAME_CHARS = 200
 MAX_CSV_ROWS = 100_000
@@ -124,7 +124,7 @@ def row_values(*, session: Session, row_id: int) -> dict[str, str | None]:
 
 
 def _clean_name(name: str, *, what: str) -> str:
-    cleaned = " ".join(name.split())
+    cleaned = " ".join(refuse_nul(name, where=f"The {what.lower()} name").split())
     if not cleaned:
         raise InvalidInputError(f"{what} name must not be empty.")
     if len(cleaned) > MAX_NAME_CHARS:
@@ -185,6 +185,7 @@ def _new_column(
         if not spec.enricher:
             raise EnricherConfigError("Choose an enricher for the enrichment column.")
         enricher = get_enricher(spec.enricher)
+        refuse_nul_in(spec.config, where=f"The config of column '{name}'")
         config = enricher.validate_config(spec.config)
         known = {c.name for c in existing}
         missing = sorted(enricher.referenced_columns(config) - known)
@@ -256,10 +257,12 @@ def _insert_row_batch(
     now = utcnow()
     input_index = {c.id: i for i, c in enumerate(inputs)}
     cells: list[dict[str, Any]] = []
-    for row_id, values in zip(row_ids, batch, strict=True):
+    for n, (row_id, values) in enumerate(zip(row_ids, batch, strict=True)):
         for column in columns:
             i = input_index.get(column.id)
             value = values[i] if i is not None and i < len(values) else None
+            if value:
+                refuse_nul(value, where=f"Row {first_position + n + 1}, column '{column.name}',")
             cells.append(
                 {
                     "table_id": table_id,
@@ -333,6 +336,7 @@ def update_cell(
     ).first()
     if cell is None or cell.table_id != table_id:
         raise NotFoundError(f"Row {row_id} is not in table {table_id}.")
+    refuse_nul(value, where=f"The value for '{column.name}'")
     cell.value = cap_value(value, max_cell_chars) if value != "" else None
     cell.updated_at = utcnow()
     session.add(cell)

@@ -48,3 +48,21 @@ async def test_run_starts_a_job_and_a_reload_shows_how_it_ended(tab: Tab) -> Non
     assert state.job_id == started.job_id
     assert state.status_label == "Enriched! (1 failed)"  # row 18's contact email is not an email
     assert (state.job_done, state.job_failed, state.job_total) == (4, 1, 5)
+
+
+async def test_an_edit_the_database_cannot_store_is_refused_and_the_cell_kept(tab: Tab) -> None:
+    await tab.send(TableState, "load", path=PAGE)
+    before = (await tab.state(TableState)).window_cells[0][0]
+    await tab.send(
+        TableState,
+        "edit_cell",
+        path=PAGE,
+        pos=(0, 0),
+        new_cell={"kind": "text", "data": "Acme\x00 Robotics"},
+    )
+    state = await tab.state(TableState)
+    assert "contains a NUL character" in state.message
+    assert state.window_cells[0][0] == before and before["v"]
+    await tab.send(TableState, "edit_cell", path=PAGE, pos=(0, 0), new_cell={"data": "Acme Two"})
+    state = await tab.state(TableState)
+    assert state.message == "" and state.window_cells[0][0]["v"] == "Acme Two"
