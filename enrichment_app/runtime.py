@@ -104,7 +104,10 @@ class Runtime:
             return None
         if self._hub is None:
             self._hub = RunHub(
-                client=trigger.client, mint_token=trigger.public_token, on_final=trigger.settle_run
+                client=trigger.client,
+                mint_token=trigger.public_token,
+                on_final=trigger.settle_run,
+                give_up_after=self.settings.trigger_realtime_give_up_seconds,
             )
         return self._hub
 

@@ -90,6 +90,17 @@ class Settings(BaseSettings):
             " it must exceed the server's hold (20 s on Trigger.dev)."
         ),
     )
+    trigger_realtime_give_up_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "TRIGGER_REALTIME_GIVE_UP_SECONDS", "trigger_realtime_give_up_seconds"
+        ),
+        description=(
+            "How long Realtime may keep failing (5xx, 429, network) before the page stops"
+            " waiting for it and follows the job by polling the database."
+        ),
+    )
     enrichment_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ENRICHMENT_API_KEY", "enrichment_api_key")
     )

@@ -3,7 +3,8 @@
 A ``RunFeed`` follows one run: ``subscribe_to_run`` for status and progress, and the run's
 ``cells`` stream (SSE) for each finished cell. It subscribes with a public access token that
 can read that run alone, mints a fresh one before it expires or after a 401, and gives up
-(``FeedFailed``) on 403, 404 or repeated failures, so the page can fall back to polling.
+(``FeedFailed``) on 403, 404, repeated failures, or retryable failures (5xx, 429, network)
+that last longer than ``give_up_after`` seconds, so the page can fall back to polling.
 The feed closes when its last watcher leaves or the run is final.
 """
 
@@ -26,6 +27,7 @@ from enrichment_app.live.events import (
 from enrichment_app.trigger import (
     AuthenticationError,
     PermissionDeniedError,
+    RealtimeUnavailableError,
     TriggerApiError,
     TriggerClient,
     TriggerNotFoundError,
@@ -74,6 +76,7 @@ class RunFeed:
     client: TriggerClient
     mint_token: TokenSource
     on_final: FinalHook | None = None
+    give_up_after: float | None = None
     watchers: set[Watcher] = field(default_factory=set)
     latest: RunSnapshot | None = None
     cells: dict[int, CellUpdate] = field(default_factory=dict)
@@ -118,7 +121,9 @@ class RunFeed:
             refresh_after = TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
             try:
                 async with asyncio.timeout(refresh_after):
-                    async for run in self.client.subscribe_to_run(self.run_id, access_token=token):
+                    async for run in self.client.subscribe_to_run(
+                        self.run_id, access_token=token, give_up_after=self.give_up_after
+                    ):
                         snapshot = snapshot_from_run(run)
                         self.latest = snapshot
                         auth_failures = api_failures = 0
@@ -146,6 +151,8 @@ class RunFeed:
                 raise _Unavailable(
                     f"Trigger.dev refused the run's live feed ({exc.message})"
                 ) from exc
+            except RealtimeUnavailableError as exc:
+                raise _Unavailable(exc.message) from exc
             except TriggerApiError as exc:
                 api_failures += 1
                 if api_failures >= MAX_API_FAILURES:
@@ -162,7 +169,7 @@ class RunFeed:
             token = await self.token()
             try:
                 async for chunk in self.client.read_stream(
-                    self.run_id, CELL_STREAM, access_token=token
+                    self.run_id, CELL_STREAM, access_token=token, give_up_after=self.give_up_after
                 ):
                     cell = cell_from_chunk(chunk)
                     if cell is not None and cell.task_id not in self.cells:
@@ -171,6 +178,9 @@ class RunFeed:
                 failures = 0
             except AuthenticationError:
                 await self.token(fresh=True)
+            except RealtimeUnavailableError as exc:
+                logger.info("run %s: cells stream unavailable (%s)", self.run_id, exc.message)
+                return  # status still arrives; the table refreshes from the database at the end
             except TriggerApiError as exc:
                 failures += 1
                 logger.info("run %s: cells stream failed (%s)", self.run_id, exc.message)
@@ -188,10 +198,12 @@ class RunHub:
         client: TriggerClient,
         mint_token: TokenSource,
         on_final: Callable[[str, RunSnapshot], Awaitable[None]] | None = None,
+        give_up_after: float | None = None,
     ) -> None:
         self._client = client
         self._mint_token = mint_token
         self._on_final = on_final
+        self._give_up_after = give_up_after
         self._feeds: dict[str, RunFeed] = {}
 
     @property
@@ -209,7 +221,11 @@ class RunHub:
                     await hook(run_id, snapshot)
 
             feed = RunFeed(
-                run_id=run_id, client=self._client, mint_token=self._mint_token, on_final=on_final
+                run_id=run_id,
+                client=self._client,
+                mint_token=self._mint_token,
+                on_final=on_final,
+                give_up_after=self._give_up_after,
             )
             feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{run_id}")
             feed.task.add_done_callback(lambda _t: self._drop(feed))

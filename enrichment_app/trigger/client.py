@@ -28,6 +28,7 @@ from enrichment_app.trigger import retries, tokens
 from enrichment_app.trigger.errors import (
     ApiConnectionError,
     ProtocolError,
+    RealtimeUnavailableError,
     TriggerApiError,
     error_from_response,
 )
@@ -65,6 +66,37 @@ class _RetryableStatus(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
+
+
+class _Outage:
+    """A streak of retryable realtime failures, and whether it has lasted too long to go on."""
+
+    def __init__(self, what: str, give_up_after: float | None, clock: Callable[[], float]) -> None:
+        self._what = what
+        self._give_up_after = give_up_after
+        self._clock = clock
+        self._since: float | None = None
+        self._count = 0
+
+    def failed(self, exc: Exception, delay: float) -> None:
+        """Count a failure; raise if retrying after ``delay`` would pass the limit."""
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        self._count += 1
+        if self._give_up_after is None or now + delay - self._since <= self._give_up_after:
+            return
+        status = exc.status if isinstance(exc, _RetryableStatus) else None
+        last = f"HTTP {status}" if status is not None else type(exc).__name__
+        raise RealtimeUnavailableError(
+            f"{self._what} failed {self._count} times in a row over "
+            f"{now - self._since:.0f} s (last: {last})",
+            status=status,
+        ) from exc
+
+    def ended(self) -> None:
+        self._since = None
+        self._count = 0
 
 
 def _json_or_none(response: httpx.Response) -> Any:
@@ -359,12 +391,15 @@ class TriggerClient:
         access_token: str | None = None,
         stop_on_completion: bool = True,
         skip_columns: Sequence[str] | None = None,
+        give_up_after: float | None = None,
     ) -> AsyncIterator[RealtimeRun]:
         """``runs.subscribeToRun``: every new state of the run, over the shape long-poll protocol.
 
-        429, 5xx and network errors are retried forever with Electric's capped backoff; any
-        other 4xx raises at once. With ``stop_on_completion`` the iteration ends after the state
-        that has ``finished_at`` set or a final status.
+        429, 5xx and network errors are retried with Electric's capped backoff, forever as the
+        SDK does, or until they have lasted ``give_up_after`` seconds without a success
+        (``RealtimeUnavailableError``); any other 4xx raises at once. With
+        ``stop_on_completion`` the iteration ends after the state that has ``finished_at`` set
+        or a final status.
         """
         path = f"/realtime/v1/runs/{quote(run_id, safe='')}"
         extra = {"skipColumns": ",".join(skip_columns)} if skip_columns else {}
@@ -373,6 +408,7 @@ class TriggerClient:
         headers = self._realtime_headers(access_token)
         timeout = httpx.Timeout(self._timeout, read=self._realtime_timeout)
         failures = 0
+        outage = _Outage(f"The live feed of run {run_id}", give_up_after, self._clock)
         while True:
             try:
                 response = await self._http.get(
@@ -398,6 +434,7 @@ class TriggerClient:
             except (httpx.TransportError, _RetryableStatus) as exc:
                 failures += 1
                 delay = retries.shape_retry_delay(failures)
+                outage.failed(exc, delay)
                 logger.warning(
                     "Run %s subscription request failed (%s); retry %d in %.2fs",
                     run_id,
@@ -413,6 +450,7 @@ class TriggerClient:
                     status=response.status_code,
                 ) from exc
             failures = 0
+            outage.ended()
             for run in runs:
                 yield run
                 if stop_on_completion and (run.finished_at is not None or run.is_final):
@@ -428,12 +466,15 @@ class TriggerClient:
         access_token: str | None = None,
         last_event_id: str | None = None,
         timeout_seconds: int = 60,
+        give_up_after: float | None = None,
     ) -> AsyncIterator[Any]:
         """``streams.read``: the chunks of a run's realtime stream, v1 or v2, as parsed JSON.
 
-        A dropped connection, 429 or 5xx reconnects with ``Last-Event-ID`` (nothing lost, nothing
-        repeated); a clean end of the body ends the iteration (the server closes after
-        ``timeout_seconds`` of silence); 400/401/403/404/409/410/422 raise.
+        A dropped connection, 429, 5xx or other status outside the terminal ones reconnects
+        with ``Last-Event-ID`` (nothing lost, nothing repeated), forever as the SDK does, or
+        until failures have lasted ``give_up_after`` seconds without a chunk or a clean end
+        (``RealtimeUnavailableError``); a clean end of the body ends the iteration (the server
+        closes after ``timeout_seconds`` of silence); 400/401/403/404/409/410/422 raise.
         """
         url = f"{self.base_url}/realtime/v1/streams/{quote(run_id, safe='')}/{quote(stream_key, safe='')}"
         decoder = StreamDecoder(last_event_id)
@@ -441,6 +482,7 @@ class TriggerClient:
             self._timeout, read=max(self._realtime_timeout, timeout_seconds + 30)
         )
         retry_count = 0
+        outage = _Outage(f"Stream {stream_key} of run {run_id}", give_up_after, self._clock)
         while True:
             headers = self._api_headers(access_token)
             headers["Accept"] = "text/event-stream"
@@ -463,6 +505,7 @@ class TriggerClient:
                         parts = decoder.decode(version, event.event, event.data, event.id or None)
                         for part in parts:
                             retry_count = 0
+                            outage.ended()
                             yield part.chunk
                     return
             except httpx_sse.SSEError as exc:
@@ -470,6 +513,7 @@ class TriggerClient:
             except (httpx.TransportError, StreamReadError, _RetryableStatus) as exc:
                 retry_count += 1
                 delay = retries.stream_retry_delay(retry_count, random=self._random())
+                outage.failed(exc, delay)
                 logger.warning(
                     "Stream %s of run %s interrupted (%s); reconnect %d in %.2fs",
                     stream_key,

@@ -11,6 +11,8 @@ TriggerApiError                 .status (int, or None when no response arrived) 
 ├── RateLimitError              429
 ├── InternalServerError         5xx
 ├── ApiConnectionError          no response: network failure after the retries
+├── RealtimeUnavailableError    a realtime feed or stream kept failing with errors the SDK
+│                               retries forever, for longer than the caller allows
 └── ProtocolError               a response we cannot decode (also a ValueError); the pure
     │                           decoders raise it, for a body, header, row or packet
     └── ShapeProtocolError      one that breaks the Electric shape protocol (``shapes``)
@@ -86,6 +88,13 @@ class ApiConnectionError(TriggerApiError):
 
     def __init__(self, message: str = "Connection error.") -> None:
         super().__init__(message, status=None)
+
+
+class RealtimeUnavailableError(TriggerApiError):
+    """Realtime kept failing (429, 5xx, network) for longer than ``give_up_after`` seconds.
+
+    ``status`` is the last HTTP status, or None if the last failure had no response.
+    """
 
 
 class ProtocolError(TriggerApiError, ValueError):

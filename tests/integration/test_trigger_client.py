@@ -21,6 +21,7 @@ from enrichment_app.trigger import (
     InternalServerError,
     PermissionDeniedError,
     RealtimeRun,
+    RealtimeUnavailableError,
     TriggerApiError,
     TriggerClient,
     TriggerNotFoundError,
@@ -67,19 +68,37 @@ class Sleeps:
         self.delays.append(delay)
 
 
+class TickingSleeps(Sleeps):
+    """Sleeps that move the client's clock on by each delay, so outages last that long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = NOW
+
+    async def __call__(self, delay: float) -> None:
+        await super().__call__(delay)
+        self.now += delay
+
+
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
 
 
+@pytest.fixture
+def ticking() -> TickingSleeps:
+    return TickingSleeps()
+
+
 def make_client(script: Script, sleeps: Sleeps, *, key: str = SECRET) -> TriggerClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(script))
+    clock = (lambda: sleeps.now) if isinstance(sleeps, TickingSleeps) else (lambda: NOW)
     return TriggerClient(
         secret_key=key,
         base_url=BASE,
         http=http,
         sleep=sleeps,
-        clock=lambda: NOW,
+        clock=clock,
         random=lambda: 0.0,
     )
 
@@ -527,6 +546,49 @@ async def test_subscription_survives_429_5xx_drops_and_409_without_losing_or_rep
     assert script.params(8)["live"] == "true"
 
 
+def unavailable(n: int) -> list[Responder]:
+    return [httpx.Response(503, text="unavailable") for _ in range(n)]
+
+
+async def test_subscription_gives_up_once_failures_outlast_the_limit(ticking):
+    script = Script(snapshot(row("EXECUTING", 0.1)), *unavailable(30))
+    async with make_client(script, ticking) as client:
+        with pytest.raises(RealtimeUnavailableError) as caught:
+            await collect(client, give_up_after=5.0)
+    # Electric's backoff: 10 retries take 4.26 s; the 11th would wait until 5.64 s.
+    assert len(ticking.delays) == 10 and sum(ticking.delays) == pytest.approx(4.2618, abs=1e-3)
+    assert caught.value.status == 503
+    assert caught.value.message == (
+        "The live feed of run run_abc failed 11 times in a row over 4 s (last: HTTP 503)"
+    )
+
+
+async def test_a_success_starts_the_outage_count_again(ticking):
+    script = Script(
+        snapshot(row("EXECUTING", 0.1)),
+        *unavailable(8),  # 2.39 s of retries
+        live({"id": "cm1", "metadata": '{"progress":0.5}'}, offset="0_2", cursor="c2"),
+        *unavailable(8),
+        live(row("COMPLETED_SUCCESSFULLY", 1.0, completed=True), offset="0_3", cursor="c3"),
+    )
+    async with make_client(script, ticking) as client:
+        runs = await collect(client, give_up_after=3.0)
+    assert [r.metadata["progress"] for r in runs] == [0.1, 0.5, 1.0]
+    assert sum(ticking.delays) > 3.0
+
+
+async def test_without_a_limit_the_subscription_retries_as_long_as_it_takes(ticking):
+    script = Script(
+        snapshot(row("EXECUTING", 0.1)),
+        httpx.ConnectError("refused"),
+        *unavailable(40),
+        live(row("COMPLETED_SUCCESSFULLY", 1.0, completed=True), offset="0_2", cursor="c2"),
+    )
+    async with make_client(script, ticking) as client:
+        runs = await collect(client)
+    assert runs[-1].is_success and len(ticking.delays) == 41 and sum(ticking.delays) > 240
+
+
 async def test_subscription_raises_at_once_on_a_401(sleeps):
     script = Script(httpx.Response(401, json={"error": "Public Access Token is invalid"}))
     async with make_client(script, sleeps) as client:
@@ -711,6 +773,40 @@ async def test_stream_terminal_statuses_raise(sleeps, status, error_type):
         with pytest.raises(error_type, match="denied"):
             await read_all(client)
     assert len(script.requests) == 1
+
+
+async def test_stream_gives_up_once_failures_outlast_the_limit(ticking):
+    script = Script(
+        httpx.Response(502, text="bad gateway"),
+        httpx.ConnectError("refused"),
+        httpx.Response(431, text="headers too large"),  # not terminal: retried, as the SDK does
+        *[httpx.ConnectError("refused") for _ in range(10)],
+    )
+    async with make_client(script, ticking) as client:
+        with pytest.raises(RealtimeUnavailableError, match=r"Stream cells of run run_abc failed"):
+            await read_all(client, give_up_after=3.0)
+    assert sum(ticking.delays) <= 3.0 and len(script.requests) == len(ticking.delays) + 1
+    assert script.requests[-1].headers.get("last-event-id") is None
+
+
+async def test_a_stream_chunk_starts_the_outage_count_again(ticking):
+    def cut(n: int) -> Callable[[], AsyncIterator[bytes]]:
+        async def body() -> AsyncIterator[bytes]:
+            yield f'id: {n}-0\ndata: {{"cell": {n}}}\n\n'.encode()
+            raise httpx.ReadError("connection reset")
+
+        return body
+
+    script = Script(
+        *[httpx.ConnectError("refused") for _ in range(5)],  # 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s
+        sse(cut(1)),
+        *[httpx.ConnectError("refused") for _ in range(4)],
+        sse('id: 2-0\ndata: {"cell": 2}\n\n'),
+    )
+    async with make_client(script, ticking) as client:
+        chunks = await read_all(client, give_up_after=4.0)
+    assert chunks == [{"cell": 1}, {"cell": 2}]
+    assert sum(ticking.delays) > 4.0
 
 
 async def test_stream_starts_from_the_given_last_event_id_and_ends_on_a_clean_close(sleeps):

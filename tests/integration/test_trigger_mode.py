@@ -238,6 +238,40 @@ async def test_a_refused_feed_reports_failure_so_the_page_can_poll(
     worker_task.gate.set()
 
 
+async def test_a_feed_that_keeps_failing_is_given_up_so_the_page_can_poll(
+    settings: Settings, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    runtime = Runtime(
+        settings=settings.model_copy(
+            update={
+                "trigger_secret_key": SecretStr(fake.secret_key),
+                "trigger_api_url": fake.url,
+                "trigger_realtime_give_up_seconds": 1.0,
+            }
+        )
+    )
+    try:
+        with runtime.open_session() as session:
+            seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
+        worker_task.gate = asyncio.Event()
+        started = await start(runtime, demo_cells(runtime, "Email domain", 2))
+        run_id = started.dispatch.run_id
+        assert run_id is not None
+        fake.fail_next("realtime_run", 503, times=1000, run_id=run_id)
+        fake.fail_next("stream_read", 503, times=1000, run_id=run_id)
+        events = await collect(runtime, run_id)
+        assert isinstance(events[-1], FeedFailed), events
+        assert "failed" in events[-1].reason and "HTTP 503" in events[-1].reason
+        failed_polls = len(fake.requests_of("realtime_run"))
+        assert 3 <= failed_polls < 20, "backed off, then gave up after about a second"
+        worker_task.gate.set()
+        await fake.await_status(run_id, "COMPLETED", within=TIMEOUT)
+        assert len(fake.requests_of("realtime_run")) == failed_polls, "nothing polls it any more"
+    finally:
+        await runtime.stop()
+        runtime.engine.dispose()
+
+
 async def test_cancel_cancels_the_run_and_closes_open_tasks(
     runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
