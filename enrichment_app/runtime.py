@@ -38,6 +38,7 @@ class Runtime:
     _trigger: TriggerRunner | None = field(default=None, init=False)
     _hub: RunHub | None = field(default=None, init=False)
     _settling: asyncio.Task[list[int]] | None = field(default=None, init=False)
+    _sweeping: asyncio.Task[None] | None = field(default=None, init=False)
 
     @cached_property
     def engine(self) -> sa.Engine:
@@ -125,12 +126,16 @@ class Runtime:
                 logger.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
         if self.trigger is not None:
             self._settling = asyncio.create_task(self.trigger.recover_unfinished())
+            self._sweeping = asyncio.create_task(
+                self.trigger.keep_settling(every=self.settings.trigger_sweep_seconds)
+            )
 
     async def stop(self) -> None:
-        if self._settling is not None:
-            self._settling.cancel()
-            await asyncio.gather(self._settling, return_exceptions=True)
-            self._settling = None
+        background = [t for t in (self._settling, self._sweeping) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        self._settling = self._sweeping = None
         if self._hub is not None:
             await self._hub.aclose()
             self._hub = None

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
             " waiting for it and follows the job by polling the database."
         ),
     )
+    trigger_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices("TRIGGER_SWEEP_SECONDS", "trigger_sweep_seconds"),
+        description=(
+            "How often each backend process asks Trigger.dev about unfinished jobs, to settle"
+            " those whose run ended (crashed, timed out, canceled) while no tab watched it."
+        ),
+    )
     enrichment_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ENRICHMENT_API_KEY", "enrichment_api_key")
     )

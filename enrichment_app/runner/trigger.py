@@ -162,7 +162,7 @@ class TriggerRunner:
         return recovered + await self.settle_unfinished()
 
     async def settle_unfinished(self) -> list[int]:
-        """At start-up: close the jobs whose run ended (canceled, crashed…) while no one watched.
+        """Close the jobs whose run ended (canceled, crashed…) while no one watched.
 
         Returns the ids of the jobs that were settled. Runs Trigger.dev cannot tell us about
         are left as they are and logged.
@@ -185,6 +185,22 @@ class TriggerRunner:
                 await self.settle_run(run_id, snapshot)
                 settled.append(job_id)
         return settled
+
+    async def keep_settling(self, *, every: float) -> None:
+        """Settle ended runs every ``every`` seconds, until cancelled.
+
+        Start-up and an open tab settle a job whose run ended without its worker; this covers
+        the jobs nobody opens, such as those started through the REST API.
+        """
+        while True:
+            await asyncio.sleep(every)
+            try:
+                settled = await self.settle_unfinished()
+            except Exception:
+                logger.exception("settling ended runs failed; trying again in %g s", every)
+                continue
+            if settled:
+                logger.info("settled %d job(s) whose run ended: %s", len(settled), settled)
 
     @property
     def client(self) -> TriggerClient:

@@ -4,6 +4,7 @@ whose task runs the real worker subprocess on the same database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -44,18 +45,33 @@ def fake(worker_task: WorkerTask) -> Iterator[FakeTrigger]:
         yield fake
 
 
-@pytest.fixture
-async def runtime(settings: Settings, fake: FakeTrigger) -> AsyncIterator[Runtime]:
+@contextlib.asynccontextmanager
+async def demo_runtime(
+    settings: Settings, fake: FakeTrigger, **updates: object
+) -> AsyncIterator[Runtime]:
+    """A runtime on the fake Trigger.dev with the demo table seeded (``updates``: settings)."""
     runtime = Runtime(
         settings=settings.model_copy(
-            update={"trigger_secret_key": SecretStr(fake.secret_key), "trigger_api_url": fake.url}
+            update={
+                "trigger_secret_key": SecretStr(fake.secret_key),
+                "trigger_api_url": fake.url,
+                **updates,
+            }
         )
     )
     with runtime.open_session() as session:
         seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-    yield runtime
-    await runtime.stop()
-    runtime.engine.dispose()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+        runtime.engine.dispose()
+
+
+@pytest.fixture
+async def runtime(settings: Settings, fake: FakeTrigger) -> AsyncIterator[Runtime]:
+    async with demo_runtime(settings, fake) as runtime:
+        yield runtime
 
 
 def demo_cells(runtime: Runtime, column_name: str, rows: int) -> list[CellRef]:
@@ -241,18 +257,7 @@ async def test_a_refused_feed_reports_failure_so_the_page_can_poll(
 async def test_a_feed_that_keeps_failing_is_given_up_so_the_page_can_poll(
     settings: Settings, fake: FakeTrigger, worker_task: WorkerTask
 ) -> None:
-    runtime = Runtime(
-        settings=settings.model_copy(
-            update={
-                "trigger_secret_key": SecretStr(fake.secret_key),
-                "trigger_api_url": fake.url,
-                "trigger_realtime_give_up_seconds": 1.0,
-            }
-        )
-    )
-    try:
-        with runtime.open_session() as session:
-            seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
+    async with demo_runtime(settings, fake, trigger_realtime_give_up_seconds=1.0) as runtime:
         worker_task.gate = asyncio.Event()
         started = await start(runtime, demo_cells(runtime, "Email domain", 2))
         run_id = started.dispatch.run_id
@@ -267,9 +272,6 @@ async def test_a_feed_that_keeps_failing_is_given_up_so_the_page_can_poll(
         worker_task.gate.set()
         await fake.await_status(run_id, "COMPLETED", within=TIMEOUT)
         assert len(fake.requests_of("realtime_run")) == failed_polls, "nothing polls it any more"
-    finally:
-        await runtime.stop()
-        runtime.engine.dispose()
 
 
 async def test_cancel_cancels_the_run_and_closes_open_tasks(
@@ -304,6 +306,26 @@ async def test_start_up_settles_a_run_that_crashed_while_no_one_watched(
     job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
     assert job.status == JobStatus.FAILED.value and job.error == "Worker ran out of memory"
     assert await runtime.trigger.settle_unfinished() == []
+
+
+async def test_a_run_that_crashes_while_no_one_watches_is_settled_while_the_app_runs(
+    settings: Settings, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    """A job started through the REST API, with no tab open: nothing else would settle it."""
+    async with demo_runtime(settings, fake, trigger_sweep_seconds=0.2) as runtime:
+        await runtime.start()
+        worker_task.gate = asyncio.Event()
+        started = await start(runtime, demo_cells(runtime, "Intro line", 2))
+        run_id = started.dispatch.run_id
+        assert run_id is not None
+        fake.fail_run(run_id, "Worker ran out of memory", status="CRASHED")
+        async with asyncio.timeout(TIMEOUT):  # the database tells no one: poll it
+            job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
+            while not job.is_final:
+                await asyncio.sleep(0.05)
+                job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
+        assert job.status == JobStatus.FAILED.value and job.error == "Worker ran out of memory"
+        assert runtime.hub is not None and runtime.hub.upstream_count == 0, "no one watched it"
 
 
 async def test_start_up_triggers_a_job_whose_process_died_before_triggering_it(
