@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("MAX_CSV_BYTES", "max_csv_bytes"),
     )
+    table_refresh_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        validation_alias=AliasChoices("TABLE_REFRESH_SECONDS", "table_refresh_seconds"),
+        description=(
+            "How often an open table with no job running checks for changes made elsewhere"
+            " (a job started from another tab or the REST API, a cell edited in another tab);"
+            " 0 turns it off."
+        ),
+    )
     seed_demo: bool = Field(default=True, validation_alias=AliasChoices("SEED_DEMO", "seed_demo"))
     run_local_jobs: bool = Field(
         default=True,

@@ -131,6 +131,7 @@ class TableState(rx.State):
     _window_version: int = 0
     _since: datetime | None = None
     _watch_generation: int = 0
+    _refresh_generation: int = 0
     _run_id: str = ""
 
     # --- computed -----------------------------------------------------------------
@@ -337,6 +338,7 @@ class TableState(rx.State):
         self._since = since
         if job is not None and not job.is_final:
             yield self._follow_event()
+        yield TableState.watch_table
 
     def _follow_event(self):
         """Follow the current job over Realtime when Trigger.dev runs it, else by polling."""
@@ -538,10 +540,81 @@ class TableState(rx.State):
 
     def _apply_changes(self, view: JobView, changed: list[tuple[int, int, dict[str, str]]]) -> None:
         self._apply_job(view)
+        self._apply_cells(changed)
+
+    def _apply_cells(self, changed: list[tuple[int, int, dict[str, str]]]) -> None:
         for row_id, column_id, cell in changed:
             r, c = self._row_index.get(row_id), self._col_index.get(column_id)
             if r is not None and c is not None and self.window_cells[r][c] != cell:
                 self.window_cells[r][c] = cell
+
+    @rx.event(background=True)
+    async def watch_table(self):
+        """While no job runs here, pick up what other tabs and the REST API change.
+
+        A job started elsewhere is followed as if Run had been pressed here, and cells edited
+        or filled elsewhere are redrawn. One small read every ``TABLE_REFRESH_SECONDS``; stops
+        with the tab, or when the page loads again (the new load starts its own watcher).
+        """
+        runtime = get_runtime()
+        every = runtime.settings.table_refresh_seconds
+        async with self:
+            self._refresh_generation += 1
+            generation, table_id = self._refresh_generation, self.table_id
+            token = self.router.session.client_token
+        if not every or not table_id:
+            return
+
+        def peek(
+            since: datetime | None, row_ids: list[int]
+        ) -> tuple[JobView | None, list[tuple[int, int, dict[str, str]]], datetime]:
+            with runtime.open_session() as session:
+                marker = utcnow()  # taken before reading, so no change slips between reads
+                job = job_service.latest_job(session=session, table_id=table_id)
+                changed = (
+                    grid_service.changed_cells_in_rows(
+                        session=session, table_id=table_id, since=since, row_ids=row_ids
+                    )
+                    if since
+                    else []
+                )
+                return (
+                    JobView.of(job) if job else None,
+                    [(r, c, dict(cell)) for r, c, cell in changed],
+                    marker,
+                )
+
+        while True:
+            await asyncio.sleep(every)
+            if not _tab_is_open(token):
+                return
+            async with self:
+                if self._refresh_generation != generation or self.table_id != table_id:
+                    return
+                busy = self.starting or self._status_line().active
+                since, row_ids = self._since, list(self._window_row_ids)
+                version = self._window_version
+            if busy:  # the job's own watcher keeps the page current
+                continue
+            try:
+                view, changed, marker = await asyncio.to_thread(peek, since, row_ids)
+            except EnrichmentAppError:
+                return
+            follow = None
+            async with self:
+                if self._refresh_generation != generation or self.table_id != table_id:
+                    return
+                if self.starting or self._status_line().active:
+                    continue
+                self._apply_cells(changed)
+                if self._window_version == version:
+                    self._since = marker
+                if view is not None and view.id != self.job_id:
+                    self._apply_job(view)
+                    if not view.is_final:
+                        follow = self._follow_event()
+            if follow is not None:
+                yield follow
 
     @rx.event(background=True)
     async def watch_job(self):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlmodel import select
 
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.models import EnrichmentJob
+from enrichment_app.services.tables import ColumnSpec, create_table, list_rows
 from tests.e2e.conftest import ARTIFACTS, GatedApi
 from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
 
@@ -198,3 +200,72 @@ def test_reloading_the_page_reattaches_to_the_running_job(
     expect(page.locator("#cancel-button")).to_be_visible()
     gated_api.release(3)
     expect(page.locator("#job-status")).to_have_text("Enriched!")
+
+
+def create_company_table(database_url: str, gated_api: GatedApi) -> tuple[int, list[int], int]:
+    """A fresh three-row table with a gated ``Industry`` lookup; (table id, row ids, column id)."""
+    engine = create_db_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            table = create_table(
+                session=session,
+                name="Elsewhere",
+                columns=[ColumnSpec(name="Company")],
+                rows=[["Acme"], ["Globex"], ["Initech"]],
+                max_cell_chars=1000,
+            )
+            session.commit()
+            assert table.id is not None
+            rows = [r.id for r in list_rows(session=session, table_id=table.id) if r.id]
+            table_id = table.id
+    finally:
+        engine.dispose()
+    return table_id, rows, gated_api.add_lookup_column(database_url, table_id)
+
+
+def test_an_open_page_follows_a_job_and_edits_made_elsewhere(
+    page: Page,
+    browser: Browser,
+    app_url: str,
+    api_url: str,
+    app_secrets: dict[str, str],
+    app_database_url: str,
+    gated_api: GatedApi,
+) -> None:
+    assert gated_api.drain() == 0, "a previous test left permits behind"
+    table_id, row_ids, industry = create_company_table(app_database_url, gated_api)
+    page.goto(f"{app_url}/tables/{table_id}")
+    grid = open_grid(page, [180, 220], name="Elsewhere")
+    expect(page.locator("#table-meta")).to_have_text("3 rows · 2 columns")
+    watch_status(page)
+
+    response = httpx.post(
+        f"{api_url}/api/tables/{table_id}/enrich",
+        headers={"Authorization": f"Bearer {app_secrets['ENRICHMENT_API_KEY']}"},
+        json={"cells": [{"rowId": r, "columnId": industry} for r in row_ids]},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    expect(page.locator("#job-status")).to_have_text("Enriching… (0/3)")
+    gated_api.release(2)
+    expect(page.locator("#job-status")).to_have_text("Enriching… (2/3)")
+    gated_api.release(1)
+    expect(page.locator("#job-status")).to_have_text("Enriched!")
+    page.mouse.click(*grid.cell(1, 2))
+    expect(page.locator("#inspector-value")).to_have_text("Initech industry")
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1700})
+    try:
+        second = other.new_page()
+        second.goto(f"{app_url}/tables/{table_id}")
+        second_grid = open_grid(second, [180, 220], name="Elsewhere")
+        second.mouse.dblclick(*second_grid.cell(0, 1))
+        editor = second.locator("textarea.gdg-input")
+        editor.fill("Globex Two")
+        editor.press("Enter")
+        expect(editor).to_have_count(0)
+    finally:
+        other.close()
+    page.mouse.click(*grid.cell(0, 1))
+    expect(page.locator("#inspector-value")).to_have_text("Globex Two")
+    expect(page.locator("#table-name")).to_have_text("Elsewhere")

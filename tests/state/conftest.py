@@ -59,7 +59,15 @@ class Tab:
 @pytest.fixture
 def app_environment(tmp_path: Any) -> Iterator[None]:
     saved = dict(os.environ)
-    os.environ.update({"DATABASE_URL": f"sqlite:///{tmp_path}/state.db", "SEED_DEMO": "true"})
+    os.environ.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path}/state.db",
+            "SEED_DEMO": "true",
+            # The table's idle refresher runs as long as the tab; Tab.send waits for every
+            # event a handler starts, so it would never return. The browser tests cover it.
+            "TABLE_REFRESH_SECONDS": "0",
+        }
+    )
     for key in ("TRIGGER_SECRET_KEY", "ENRICHMENT_API_KEY", "LLM_API_KEY", "OPENAI_API_KEY"):
         os.environ.pop(key, None)
     reset_runtime()
