@@ -337,8 +337,9 @@ class TableState(rx.State):
         self._apply_job(job)
         self._since = since
         if job is not None and not job.is_final:
-            yield self._follow_event()
-        yield TableState.watch_table
+            yield self._follow_event()  # which starts watch_table when the job ends
+        else:
+            yield TableState.watch_table
 
     def _follow_event(self):
         """Follow the current job over Realtime when Trigger.dev runs it, else by polling."""
@@ -553,8 +554,10 @@ class TableState(rx.State):
         """While no job runs here, pick up what other tabs and the REST API change.
 
         A job started elsewhere is followed as if Run had been pressed here, and cells edited
-        or filled elsewhere are redrawn. One small read every ``TABLE_REFRESH_SECONDS``; stops
-        with the tab, or when the page loads again (the new load starts its own watcher).
+        or filled elsewhere are redrawn. One small read every ``TABLE_REFRESH_SECONDS``. It
+        stops with the tab, when the page loads again (the new load starts its own), and
+        while a job runs: the job's watcher keeps the page current and starts this one again
+        when the job ends, so a tab watching a job costs nothing more.
         """
         runtime = get_runtime()
         every = runtime.settings.table_refresh_seconds
@@ -591,10 +594,12 @@ class TableState(rx.State):
             async with self:
                 if self._refresh_generation != generation or self.table_id != table_id:
                     return
-                busy = self.starting or self._status_line().active
+                if self._status_line().active:
+                    return
+                starting = self.starting
                 since, row_ids = self._since, list(self._window_row_ids)
                 version = self._window_version
-            if busy:  # the job's own watcher keeps the page current
+            if starting:  # Run was pressed here: the job it starts will be active next time
                 continue
             try:
                 view, changed, marker = await asyncio.to_thread(peek, since, row_ids)
@@ -604,7 +609,9 @@ class TableState(rx.State):
             async with self:
                 if self._refresh_generation != generation or self.table_id != table_id:
                     return
-                if self.starting or self._status_line().active:
+                if self._status_line().active:
+                    return
+                if self.starting:
                     continue
                 self._apply_cells(changed)
                 if self._window_version == version:
@@ -615,6 +622,7 @@ class TableState(rx.State):
                         follow = self._follow_event()
             if follow is not None:
                 yield follow
+                return
 
     @rx.event(background=True)
     async def watch_job(self):
@@ -626,14 +634,17 @@ class TableState(rx.State):
         async with self:
             self._watch_generation += 1
             generation = self._watch_generation
-        await self._poll_until_final(generation)
+        if await self._poll_until_final(generation):
+            return TableState.watch_table
+        return None
 
-    async def _poll_until_final(self, generation: int) -> None:
+    async def _poll_until_final(self, generation: int) -> bool:
+        """Poll until the job is final (True), or until this watcher is no longer needed."""
         async with self:
             job_id, table_id = self.job_id, self.table_id
             token = self.router.session.client_token
         if not job_id:
-            return
+            return False
         runtime = get_runtime()
 
         def poll(
@@ -662,11 +673,11 @@ class TableState(rx.State):
             except EnrichmentAppError as exc:
                 async with self:
                     self.message = str(exc)
-                return
+                return False
             progress = (view.status, view.done, view.failed)
             async with self:
                 if self._watch_generation != generation or self.job_id != job_id:
-                    return
+                    return False
                 self._apply_changes(view, changed)
                 if self._window_version == version:
                     self._since = marker
@@ -675,7 +686,7 @@ class TableState(rx.State):
             if view.is_final:
                 break
             if not _tab_is_open(token):
-                return
+                return False
             interval = (
                 POLL_FIRST_SECONDS
                 if (changed or progress != last)
@@ -684,6 +695,7 @@ class TableState(rx.State):
             last = progress
             await asyncio.sleep(interval)
         await self._refresh_after_job(generation)
+        return True
 
     async def _refresh_after_job(self, generation: int) -> None:
         """Reload the grid and the job from the database, the source of truth, once it ended."""
@@ -773,7 +785,7 @@ class TableState(rx.State):
                         break
         if final:
             await self._refresh_after_job(generation)
-            return
+            return TableState.watch_table
         async with self:
             if self._watch_generation != generation:
                 return
@@ -782,7 +794,9 @@ class TableState(rx.State):
                 f"Live updates are unavailable ({failure or 'the feed ended early'}); "
                 "following the job by polling instead."
             )
-        await self._poll_until_final(generation)
+        if await self._poll_until_final(generation):
+            return TableState.watch_table
+        return None
 
     @rx.event
     def dismiss_message(self):
