@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from reflex.experimental.client_state import ClientStateVar
 from reflex_base.registry import RegistrationContext
 from reflex_base.utils.exceptions import ReflexRuntimeError
 
+from enrichment_app.db.engine import SessionFactory
 from enrichment_app.domain import CellRef, ColumnKind, JobBackend, utcnow
 from enrichment_app.errors import EnrichmentAppError, NotFoundError
 from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
@@ -88,6 +90,61 @@ def _tab_is_open(token: str) -> bool:
     except ReflexRuntimeError:  # no app in this process: assume the tab is there
         return True
     return namespace is None or token in namespace.token_to_sid
+
+
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What a tab shows of its table's shape, and the rows its window spans."""
+
+    name: str
+    columns: list[dict[str, Any]]
+    row_count: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Elsewhere:
+    """What changed in a table since a tab last read it: its newest job, and either the
+    window's changed cells or, when the table's shape changed, its new meta and window."""
+
+    job: JobView | None
+    changed: list[tuple[int, int, dict[str, str]]]
+    marker: datetime
+    meta: grid_service.GridMeta | None = None
+    window: grid_service.GridWindow | None = None
+
+
+def _read_elsewhere(
+    open_session: SessionFactory,
+    table_id: int,
+    since: datetime | None,
+    row_ids: list[int],
+    shown: _Shown,
+) -> _Elsewhere:
+    with open_session() as session:
+        marker = utcnow()  # taken before reading, so no change slips between reads
+        meta = grid_service.load_meta(session=session, table_id=table_id)
+        latest = job_service.latest_job(session=session, table_id=table_id)
+        job = JobView.of(latest) if latest else None
+        columns = [dict(c) for c in meta.columns]
+        if (meta.name, columns, meta.row_count) != (shown.name, shown.columns, shown.row_count):
+            window = grid_service.load_window(
+                session=session,
+                table_id=table_id,
+                start=shown.start,
+                stop=shown.stop,
+                column_ids=[c["column_id"] for c in meta.columns],
+            )
+            return _Elsewhere(job, [], marker, meta, window)
+        changed = (
+            grid_service.changed_cells_in_rows(
+                session=session, table_id=table_id, since=since, row_ids=row_ids
+            )
+            if since
+            else []
+        )
+        return _Elsewhere(job, [(r, c, dict(cell)) for r, c, cell in changed], marker)
 
 
 class TableState(rx.State):
@@ -553,8 +610,10 @@ class TableState(rx.State):
     async def watch_table(self):
         """While no job runs here, pick up what other tabs and the REST API change.
 
-        A job started elsewhere is followed as if Run had been pressed here, and cells edited
-        or filled elsewhere are redrawn. One small read every ``TABLE_REFRESH_SECONDS``. It
+        A job started elsewhere is followed as if Run had been pressed here; cells edited or
+        filled elsewhere are redrawn, and so is the grid when columns or rows were added
+        elsewhere; a table deleted elsewhere shows as not found. One small read every
+        ``TABLE_REFRESH_SECONDS``. It
         stops with the tab, when the page loads again (the new load starts its own), and
         while a job runs: the job's watcher keeps the page current and starts this one again
         when the job ends, so a tab watching a job costs nothing more.
@@ -568,25 +627,6 @@ class TableState(rx.State):
         if not every or not table_id:
             return
 
-        def peek(
-            since: datetime | None, row_ids: list[int]
-        ) -> tuple[JobView | None, list[tuple[int, int, dict[str, str]]], datetime]:
-            with runtime.open_session() as session:
-                marker = utcnow()  # taken before reading, so no change slips between reads
-                job = job_service.latest_job(session=session, table_id=table_id)
-                changed = (
-                    grid_service.changed_cells_in_rows(
-                        session=session, table_id=table_id, since=since, row_ids=row_ids
-                    )
-                    if since
-                    else []
-                )
-                return (
-                    JobView.of(job) if job else None,
-                    [(r, c, dict(cell)) for r, c, cell in changed],
-                    marker,
-                )
-
         while True:
             await asyncio.sleep(every)
             if not _tab_is_open(token):
@@ -599,10 +639,24 @@ class TableState(rx.State):
                 starting = self.starting
                 since, row_ids = self._since, list(self._window_row_ids)
                 version = self._window_version
+                shown = _Shown(
+                    self.table_name,
+                    [dict(c) for c in self.grid_columns],
+                    self.row_count,
+                    self.window_start,
+                    self.window_start + max(len(self.window_cells), FIRST_WINDOW_ROWS),
+                )
             if starting:  # Run was pressed here: the job it starts will be active next time
                 continue
             try:
-                view, changed, marker = await asyncio.to_thread(peek, since, row_ids)
+                seen = await asyncio.to_thread(
+                    _read_elsewhere, runtime.open_session, table_id, since, row_ids, shown
+                )
+            except NotFoundError:
+                async with self:
+                    if self._refresh_generation == generation and self.table_id == table_id:
+                        self.not_found = True  # deleted in another tab
+                return
             except EnrichmentAppError:
                 return
             follow = None
@@ -613,12 +667,18 @@ class TableState(rx.State):
                     return
                 if self.starting:
                     continue
-                self._apply_cells(changed)
-                if self._window_version == version:
-                    self._since = marker
-                if view is not None and view.id != self.job_id:
-                    self._apply_job(view)
-                    if not view.is_final:
+                if seen.meta is not None and seen.window is not None:
+                    self._apply_meta(seen.meta)
+                    if self.window_start == shown.start:  # else the user scrolled meanwhile
+                        self._apply_window(seen.window)
+                        self._since = seen.marker
+                else:
+                    self._apply_cells(seen.changed)
+                    if self._window_version == version:
+                        self._since = seen.marker
+                if seen.job is not None and seen.job.id != self.job_id:
+                    self._apply_job(seen.job)
+                    if not seen.job.is_final:
                         follow = self._follow_event()
             if follow is not None:
                 yield follow

@@ -12,7 +12,13 @@ from sqlmodel import select
 
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.models import EnrichmentJob
-from enrichment_app.services.tables import ColumnSpec, create_table, list_rows
+from enrichment_app.services.tables import (
+    ColumnSpec,
+    add_column,
+    create_table,
+    delete_table,
+    list_rows,
+)
 from tests.e2e.conftest import ARTIFACTS, GatedApi
 from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
 
@@ -268,4 +274,16 @@ def test_an_open_page_follows_a_job_and_edits_made_elsewhere(
         other.close()
     page.mouse.click(*grid.cell(0, 1))
     expect(page.locator("#inspector-value")).to_have_text("Globex Two")
-    expect(page.locator("#table-name")).to_have_text("Elsewhere")
+
+    engine = create_db_engine(app_database_url)  # another process changes the table's shape
+    try:
+        with session_factory(engine)() as session:
+            add_column(session=session, table_id=table_id, spec=ColumnSpec(name="Note"))
+            session.commit()
+        expect(page.locator("#table-meta")).to_have_text("3 rows · 3 columns")
+        with session_factory(engine)() as session:
+            delete_table(session=session, table_id=table_id)
+            session.commit()
+    finally:
+        engine.dispose()
+    expect(page.locator("#not-found")).to_have_text("Table not found")
