@@ -148,7 +148,6 @@ class HttpJsonEnricher(Enricher):
         url = parse_template(config["url"], where=f"{self.name}: 'url'").render(
             ctx.row, escape=_URL_VALUE
         )
-        shown_url = _without_query(url)
         body = _render_body(config.get("body"), ctx.row)
         rate = config.get("rate_limit_per_second")
         if rate:
@@ -165,22 +164,27 @@ class HttpJsonEnricher(Enricher):
                 timeout=timeout,
                 follow_redirects=True,
             ) as response:
-                content = await _read_capped(response, shown_url)
+                content = await _read_capped(response, url)
         except httpx.TimeoutException as exc:
-            raise EnrichError(f"Timed out after {timeout:g} s calling {shown_url}") from exc
+            raise EnrichError(
+                f"Timed out after {timeout:g} s calling {_without_query(url)}"
+            ) from exc
         except httpx.ConnectError as exc:
-            raise EnrichError(f"Could not connect to {shown_url}: {exc}") from exc
+            raise EnrichError(f"Could not connect to {_without_query(url)}: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise EnrichError(f"Calling {shown_url} failed: {type(exc).__name__}: {exc}") from exc
-        logger.debug("http_json %s %s -> %d", method, shown_url, response.status_code)
+            raise EnrichError(
+                f"Calling {_without_query(url)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("http_json %s %s -> %d", method, _without_query(url), response.status_code)
         if not response.is_success:
             detail = _error_detail(content)
             suffix = f": {detail}" if detail else ""
-            raise EnrichError(f"HTTP {response.status_code} from {shown_url}{suffix}")
+            raise EnrichError(f"HTTP {response.status_code} from {_without_query(url)}{suffix}")
         try:
             document = json.loads(content)
         except ValueError as exc:
-            raise EnrichError(f"Response from {shown_url} is not valid JSON") from exc
+            raise EnrichError(f"Response from {_without_query(url)} is not valid JSON") from exc
         value = resolve_json_path(document, parse_json_path(config.get("path", "")))
         return _as_cell_text(value)
 
@@ -283,14 +287,14 @@ def _without_query(url: str) -> str:
         return url.split("?", 1)[0]
 
 
-async def _read_capped(response: httpx.Response, shown_url: str) -> bytes:
+async def _read_capped(response: httpx.Response, url: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             raise EnrichError(
-                f"Response from {shown_url} is larger than {MAX_RESPONSE_BYTES:,} bytes"
+                f"Response from {_without_query(url)} is larger than {MAX_RESPONSE_BYTES:,} bytes"
             )
         chunks.append(chunk)
     return b"".join(chunks)
