@@ -54,8 +54,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TABLE_REFRESH_SECONDS", "table_refresh_seconds"),
         description=(
             "How often an open table with no job running checks for changes made elsewhere"
-            " (a job started from another tab or the REST API, a cell edited in another tab);"
-            " 0 turns it off."
+            " (a job started from another tab or the REST API, cells edited, columns added or"
+            " the table deleted in another tab); 0 turns it off."
         ),
     )
     seed_demo: bool = Field(default=True, validation_alias=AliasChoices("SEED_DEMO", "seed_demo"))

@@ -21,6 +21,7 @@ import reflex as rx
 from reflex.experimental.client_state import ClientStateVar
 from reflex_base.registry import RegistrationContext
 from reflex_base.utils.exceptions import ReflexRuntimeError
+from sqlmodel import Session
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.domain import CellRef, ColumnKind, JobBackend, utcnow
@@ -109,10 +110,39 @@ class _Elsewhere:
     window's changed cells or, when the table's shape changed, its new meta and window."""
 
     job: JobView | None
-    changed: list[tuple[int, int, dict[str, str]]]
+    changed: Changes
     marker: datetime
     meta: grid_service.GridMeta | None = None
     window: grid_service.GridWindow | None = None
+
+
+Changes = list[tuple[int, int, dict[str, str]]]
+"""(row id, column id, cell) for each changed cell."""
+
+
+def _load_grid(
+    session: Session, meta: grid_service.GridMeta, start: int, stop: int
+) -> grid_service.GridWindow:
+    """The rows ``[start, stop)`` of the table ``meta`` describes, with its columns' cells."""
+    return grid_service.load_window(
+        session=session,
+        table_id=meta.table_id,
+        start=start,
+        stop=stop,
+        column_ids=[c["column_id"] for c in meta.columns],
+    )
+
+
+def _changes_in_window(
+    session: Session, table_id: int, since: datetime | None, row_ids: list[int]
+) -> Changes:
+    """The window's cells updated after ``since`` (none before the page has a ``since``)."""
+    if since is None:
+        return []
+    changed = grid_service.changed_cells_in_rows(
+        session=session, table_id=table_id, since=since, row_ids=row_ids
+    )
+    return [(r, c, dict(cell)) for r, c, cell in changed]
 
 
 def _read_elsewhere(
@@ -129,22 +159,9 @@ def _read_elsewhere(
         job = JobView.of(latest) if latest else None
         columns = [dict(c) for c in meta.columns]
         if (meta.name, columns, meta.row_count) != (shown.name, shown.columns, shown.row_count):
-            window = grid_service.load_window(
-                session=session,
-                table_id=table_id,
-                start=shown.start,
-                stop=shown.stop,
-                column_ids=[c["column_id"] for c in meta.columns],
-            )
+            window = _load_grid(session, meta, shown.start, shown.stop)
             return _Elsewhere(job, [], marker, meta, window)
-        changed = (
-            grid_service.changed_cells_in_rows(
-                session=session, table_id=table_id, since=since, row_ids=row_ids
-            )
-            if since
-            else []
-        )
-        return _Elsewhere(job, [(r, c, dict(cell)) for r, c, cell in changed], marker)
+        return _Elsewhere(job, _changes_in_window(session, table_id, since, row_ids), marker)
 
 
 class TableState(rx.State):
@@ -278,6 +295,20 @@ class TableState(rx.State):
         end = self.window_start + len(self.window_cells)
         return first >= self.window_start and stop <= end
 
+    def _window_span(self) -> tuple[int, int]:
+        """The rows to read again to refresh the window: at least a first window's worth."""
+        return self.window_start, self.window_start + max(len(self.window_cells), FIRST_WINDOW_ROWS)
+
+    def _apply_grid(
+        self, meta: grid_service.GridMeta, window: grid_service.GridWindow, start: int
+    ) -> bool:
+        """Apply a re-read table; its window only if the user has not scrolled since (True)."""
+        self._apply_meta(meta)
+        if self.window_start != start:
+            return False
+        self._apply_window(window)
+        return True
+
     def _apply_meta(self, meta: grid_service.GridMeta) -> None:
         self.table_name = meta.name
         self.grid_columns = [dict(c) for c in meta.columns]
@@ -373,13 +404,7 @@ class TableState(rx.State):
             marker = utcnow()
             with runtime.open_session() as session:
                 meta = grid_service.load_meta(session=session, table_id=table_id)
-                window = grid_service.load_window(
-                    session=session,
-                    table_id=table_id,
-                    start=0,
-                    stop=FIRST_WINDOW_ROWS,
-                    column_ids=[c["column_id"] for c in meta.columns],
-                )
+                window = _load_grid(session, meta, 0, FIRST_WINDOW_ROWS)
                 job = job_service.latest_job(session=session, table_id=table_id)
                 return meta, window, JobView.of(job) if job else None, marker
 
@@ -596,11 +621,11 @@ class TableState(rx.State):
         if self.live:
             self.run_status = "CANCELED"
 
-    def _apply_changes(self, view: JobView, changed: list[tuple[int, int, dict[str, str]]]) -> None:
+    def _apply_changes(self, view: JobView, changed: Changes) -> None:
         self._apply_job(view)
         self._apply_cells(changed)
 
-    def _apply_cells(self, changed: list[tuple[int, int, dict[str, str]]]) -> None:
+    def _apply_cells(self, changed: Changes) -> None:
         for row_id, column_id, cell in changed:
             r, c = self._row_index.get(row_id), self._col_index.get(column_id)
             if r is not None and c is not None and self.window_cells[r][c] != cell:
@@ -613,10 +638,10 @@ class TableState(rx.State):
         A job started elsewhere is followed as if Run had been pressed here; cells edited or
         filled elsewhere are redrawn, and so is the grid when columns or rows were added
         elsewhere; a table deleted elsewhere shows as not found. One small read every
-        ``TABLE_REFRESH_SECONDS``. It
-        stops with the tab, when the page loads again (the new load starts its own), and
-        while a job runs: the job's watcher keeps the page current and starts this one again
-        when the job ends, so a tab watching a job costs nothing more.
+        ``TABLE_REFRESH_SECONDS``. It stops with the tab, when the page loads again (the new
+        load starts its own), and while a job runs: the job's watcher keeps the page current
+        and starts this one again when the job ends, so a tab watching a job costs nothing
+        more.
         """
         runtime = get_runtime()
         every = runtime.settings.table_refresh_seconds
@@ -643,8 +668,7 @@ class TableState(rx.State):
                     self.table_name,
                     [dict(c) for c in self.grid_columns],
                     self.row_count,
-                    self.window_start,
-                    self.window_start + max(len(self.window_cells), FIRST_WINDOW_ROWS),
+                    *self._window_span(),
                 )
             if starting:  # Run was pressed here: the job it starts will be active next time
                 continue
@@ -668,9 +692,7 @@ class TableState(rx.State):
                 if self.starting:
                     continue
                 if seen.meta is not None and seen.window is not None:
-                    self._apply_meta(seen.meta)
-                    if self.window_start == shown.start:  # else the user scrolled meanwhile
-                        self._apply_window(seen.window)
+                    if self._apply_grid(seen.meta, seen.window, shown.start):
                         self._since = seen.marker
                 else:
                     self._apply_cells(seen.changed)
@@ -707,20 +729,11 @@ class TableState(rx.State):
             return False
         runtime = get_runtime()
 
-        def poll(
-            since: datetime | None, row_ids: list[int]
-        ) -> tuple[JobView, list[tuple[int, int, dict[str, str]]], datetime | None]:
+        def poll(since: datetime | None, row_ids: list[int]) -> tuple[JobView, Changes, datetime]:
             with runtime.open_session() as session:
                 marker = utcnow()  # taken before reading, so no change slips between polls
                 view = JobView.of(job_service.get_job(session=session, job_id=job_id))
-                changed = (
-                    grid_service.changed_cells_in_rows(
-                        session=session, table_id=table_id, since=since, row_ids=row_ids
-                    )
-                    if since
-                    else []
-                )
-                return view, [(r, c, dict(cell)) for r, c, cell in changed], marker
+                return view, _changes_in_window(session, table_id, since, row_ids), marker
 
         interval = POLL_FIRST_SECONDS
         last: tuple[str, int, int] | None = None
@@ -762,19 +775,12 @@ class TableState(rx.State):
         runtime = get_runtime()
         async with self:
             table_id, job_id = self.table_id, self.job_id
-            start = self.window_start
-            stop = start + max(len(self.window_cells), FIRST_WINDOW_ROWS)
+            start, stop = self._window_span()
 
         def read() -> tuple[grid_service.GridMeta, grid_service.GridWindow, JobView]:
             with runtime.open_session() as session:
                 meta = grid_service.load_meta(session=session, table_id=table_id)
-                window = grid_service.load_window(
-                    session=session,
-                    table_id=table_id,
-                    start=start,
-                    stop=stop,
-                    column_ids=[c["column_id"] for c in meta.columns],
-                )
+                window = _load_grid(session, meta, start, stop)
                 return meta, window, JobView.of(job_service.get_job(session=session, job_id=job_id))
 
         try:
@@ -783,9 +789,7 @@ class TableState(rx.State):
             return
         async with self:
             if self._watch_generation == generation:
-                self._apply_meta(meta)
-                if self.window_start == start:  # else the user scrolled meanwhile: keep theirs
-                    self._apply_window(window)
+                self._apply_grid(meta, window, start)  # keeps the window if the user scrolled
                 self._apply_job(view)
 
     def _apply_run_event(self, event: RunSnapshot | CellUpdate) -> None:
