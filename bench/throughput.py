@@ -30,6 +30,7 @@ from bench.machine import describe, write_result
 from bench.slow_api import serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, ColumnKind
 from enrichment_app.enrichers import register
 from enrichment_app.enrichers.http_json import HttpJsonEnricher
@@ -65,7 +66,7 @@ def _settings(url: str) -> Settings:
 def _prepare(engine: sa.Engine, cells: int, column: ColumnSpec) -> int:
     """A table with ``cells`` rows and one enrichment column, and a job for all of it."""
     open_session = session_factory(engine)
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         table = create_table(
             session=session,
             name="bench",

@@ -1,4 +1,4 @@
-"""Plain value types shared by every layer: statuses and cell references."""
+"""Plain value types shared by every layer: statuses, cell references, dispatch results."""
 
 from __future__ import annotations
 
@@ -67,3 +67,18 @@ class CellRef:
 
     row_id: int
     column_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchResult:
+    """What the caller learns when a job is handed to a runner.
+
+    ``run_id`` and ``public_access_token`` are set only when Trigger.dev runs the job; the
+    page then follows it over Realtime. Otherwise it polls the database.
+    """
+
+    backend: JobBackend
+    run_id: str | None = None
+    public_access_token: str | None = None
+    fallback_reason: str | None = None
+    """Why the job runs locally although Trigger.dev is configured (trigger failed)."""

@@ -18,12 +18,13 @@ import sqlalchemy as sa
 
 from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
 from enrichment_app.db.migrate import startup_lock, upgrade_database
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import JobBackend
 from enrichment_app.live.hub import RunHub
-from enrichment_app.runner.base import JobRunner
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.runner.trigger import TriggerRunner
 from enrichment_app.services.demo import seed_demo
+from enrichment_app.services.enrichment import JobRunner
 from enrichment_app.settings import Settings, get_settings
 from enrichment_app.trigger import TriggerClient
 
@@ -45,8 +46,8 @@ class Runtime:
         engine = create_db_engine(self.settings.database_url)
         upgrade_database(engine)
         if self.settings.seed_demo:
-            with startup_lock(engine), session_factory(engine)() as session:
-                if seed_demo(session=session, max_cell_chars=self.settings.max_cell_chars):
+            with startup_lock(engine), unit_of_work(session_factory(engine)) as session:
+                if seed_demo(session, max_cell_chars=self.settings.max_cell_chars):
                     logger.info("seeded the demo table")
         return engine
 

@@ -20,6 +20,7 @@ import httpx
 
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
+from enrichment_app.db.sessions import in_transaction
 from enrichment_app.domain import JobStatus
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runner.processing import CellResult, process_job
@@ -57,12 +58,8 @@ async def run_worker(job_id: int, *, settings: Settings, out: TextIO) -> int:
                 return 1
             except Exception as exc:
                 logger.exception("job %s crashed", job_id)
-                with open_session() as session:
-                    job = fail_job(
-                        session=session,
-                        job_id=job_id,
-                        error=f"The worker crashed: {type(exc).__name__}: {exc}",
-                    )
+                error = f"The worker crashed: {type(exc).__name__}: {exc}"
+                job = await in_transaction(open_session, fail_job, job_id=job_id, error=error)
                 _emit(
                     out,
                     {

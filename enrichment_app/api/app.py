@@ -3,7 +3,7 @@
 Routes (all under ``/api``, documented in ``openapi.py``):
 
 * ``POST /api/tables/{table_id}/enrich``: start a job on cells, 202 with the seed's
-  ``EnrichTableResponse``; honours ``Idempotency-Key`` (see ``idempotency.py``).
+  ``EnrichTableResponse``; honours ``Idempotency-Key`` (see ``services/idempotency.py``).
 * ``GET /api/jobs/{job_id}``: the job, for polling clients.
 * ``POST /api/jobs/{job_id}/cancel``: cancel it; harmless on a finished job.
 * ``GET /api/openapi.json``: the OpenAPI document.
@@ -21,7 +21,6 @@ with a different request, 500 for anything unexpected (logged, never described).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -36,7 +35,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from enrichment_app.api import idempotency
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
 from enrichment_app.api.parsing import (
@@ -47,11 +45,13 @@ from enrichment_app.api.parsing import (
     read_json_body,
 )
 from enrichment_app.db.models import EnrichmentJob
+from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
-from enrichment_app.runner.dispatch import cancel_enrichment, read_job, start_enrichment
 from enrichment_app.runtime import Runtime
-from enrichment_app.services.jobs import JobView, get_job
+from enrichment_app.services import idempotency
+from enrichment_app.services.enrichment import cancel_enrichment, read_job, start_enrichment
+from enrichment_app.services.jobs import JobView
 from enrichment_app.trigger import TriggerApiError
 
 logger = logging.getLogger(__name__)
@@ -145,12 +145,9 @@ class _Api:
             return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=None)
 
         digest = idempotency.fingerprint(table_id=table_id, cells=enrich.cells)
-
-        def claim() -> idempotency.Claim:
-            with runtime.open_session() as session:
-                return idempotency.claim(session=session, key=key, fingerprint=digest, now=utcnow())
-
-        outcome = await asyncio.to_thread(claim)
+        outcome = await idempotency.claim(
+            runtime.open_session, key=key, fingerprint=digest, now=utcnow()
+        )
         match outcome:
             case idempotency.Mismatch():
                 raise ApiError(
@@ -196,12 +193,7 @@ class _Api:
             )
         except BaseException:
             if key is not None:
-
-                def release() -> None:
-                    with runtime.open_session() as session:
-                        idempotency.release(session=session, key=key)
-
-                await asyncio.to_thread(release)
+                await in_transaction(runtime.open_session, idempotency.release, key=key)
             raise
         logger.info(
             "api: job %s on table %s: %d task(s), backend %s",
@@ -214,13 +206,7 @@ class _Api:
 
     async def _replay(self, runtime: Runtime, *, job_id: int, skipped_active: int) -> Response:
         """The first response for this key again, with the job as it is now."""
-
-        def read() -> tuple[JobView, list[int]]:
-            with runtime.open_session() as session:
-                view = JobView.of(get_job(session=session, job_id=job_id))
-                return view, idempotency.job_task_ids(session=session, job_id=job_id)
-
-        view, task_ids = await asyncio.to_thread(read)
+        view, task_ids = await in_session(runtime.open_session, idempotency.replay, job_id=job_id)
         token = await self._fresh_token(runtime, view)
         body = {
             "job": view.to_json(),

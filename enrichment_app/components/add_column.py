@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from enrichment_app.state.tables import AddColumnState
+from enrichment_app.state.add_column import AddColumnState
 
 
 def add_column_dialog() -> rx.Component:

@@ -131,7 +131,30 @@ class EnrichmentTask(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
+class ApiIdempotencyKey(SQLModel, table=True):
+    """One ``Idempotency-Key`` seen by the enrich route, and the job it created (once created).
+
+    The rules live with the code that keeps them, ``enrichment_app.services.idempotency``.
+    """
+
+    __tablename__ = "api_idempotency_key"
+    __table_args__ = (
+        sa.Index("ix_api_idempotency_key_created_at", "created_at"),
+        {"extend_existing": True},
+    )
+
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    job_id: int | None = None
+    """No foreign key: deleting a table deletes its jobs, and must not be blocked by this."""
+    job_created_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    """Tells the job apart from a later job that reuses a deleted job's id (SQLite does that)."""
+    skipped_active: int = 0
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
 __all__ = [
+    "ApiIdempotencyKey",
     "Cell",
     "DataTable",
     "EnrichmentJob",

@@ -27,6 +27,7 @@ from enrichment_app.live.events import (
 from enrichment_app.trigger import (
     AuthenticationError,
     PermissionDeniedError,
+    RealtimeRun,
     RealtimeUnavailableError,
     TriggerApiError,
     TriggerClient,
@@ -43,7 +44,8 @@ CELL_STREAM = "cells"
 
 TokenSource = Callable[[str], Awaitable[str]]
 """Mints a public access token that can read the given run."""
-FinalHook = Callable[[RunSnapshot], Awaitable[None]]
+FinalHook = Callable[[RealtimeRun], Awaitable[None]]
+"""Called with a run once it is final, before the watchers hear of it (the runner settles it)."""
 
 
 class _Unavailable(Exception):
@@ -130,9 +132,7 @@ class RunFeed:
                         if snapshot.is_final:
                             self._final.set()
                             if self.on_final is not None:
-                                await self.on_final(
-                                    snapshot
-                                )  # settle the job before watchers reread it
+                                await self.on_final(run)  # settle the job before watchers reread it
                             self.publish(snapshot)
                             return
                         self.publish(snapshot)
@@ -197,7 +197,7 @@ class RunHub:
         *,
         client: TriggerClient,
         mint_token: TokenSource,
-        on_final: Callable[[str, RunSnapshot], Awaitable[None]] | None = None,
+        on_final: FinalHook | None = None,
         give_up_after: float | None = None,
     ) -> None:
         self._client = client
@@ -214,17 +214,11 @@ class RunHub:
     def _feed(self, run_id: str) -> RunFeed:
         feed = self._feeds.get(run_id)
         if feed is None or feed.task is None or feed.task.done():
-            hook = self._on_final
-
-            async def on_final(snapshot: RunSnapshot) -> None:
-                if hook is not None:
-                    await hook(run_id, snapshot)
-
             feed = RunFeed(
                 run_id=run_id,
                 client=self._client,
                 mint_token=self._mint_token,
-                on_final=on_final,
+                on_final=self._on_final,
                 give_up_after=self._give_up_after,
             )
             feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{run_id}")

@@ -6,10 +6,11 @@ import asyncio
 import logging
 
 import httpx
+from sqlmodel import Session
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.domain import JobBackend
-from enrichment_app.runner.base import DispatchResult
+from enrichment_app.db.sessions import in_session, in_transaction
+from enrichment_app.domain import DispatchResult, JobBackend
 from enrichment_app.runner.processing import EnricherLimits, JobSummary, process_job
 from enrichment_app.services.jobs import fail_job, unfinished_jobs
 from enrichment_app.settings import Settings
@@ -53,12 +54,8 @@ class LocalRunner:
             raise
         except Exception as exc:
             logger.exception("job %s failed", job_id)
-            with self._open_session() as session:
-                fail_job(
-                    session=session,
-                    job_id=job_id,
-                    error=f"The job crashed: {type(exc).__name__}: {exc}",
-                )
+            error = f"The job crashed: {type(exc).__name__}: {exc}"
+            await in_transaction(self._open_session, fail_job, job_id=job_id, error=error)
             return None
         logger.info(
             "job %s: %s (%d done, %d failed)", job_id, summary.status, summary.done, summary.failed
@@ -73,16 +70,7 @@ class LocalRunner:
 
     async def resume_unfinished(self) -> list[int]:
         """Restart every local job a previous process left unfinished; tasks done stay done."""
-
-        def find() -> list[int]:
-            with self._open_session() as session:
-                return [
-                    j.id
-                    for j in unfinished_jobs(session=session, backend=JobBackend.LOCAL)
-                    if j.id is not None
-                ]
-
-        job_ids = await asyncio.to_thread(find)
+        job_ids = await in_session(self._open_session, _unfinished_local_jobs)
         for job_id in job_ids:
             logger.info("job %s: resuming", job_id)
             await self.dispatch(job_id)
@@ -103,3 +91,8 @@ class LocalRunner:
     @property
     def active_jobs(self) -> list[int]:
         return sorted(self._tasks)
+
+
+def _unfinished_local_jobs(session: Session) -> list[int]:
+    jobs = unfinished_jobs(session, backend=JobBackend.LOCAL)
+    return [j.id for j in jobs if j.id is not None]

@@ -25,7 +25,8 @@ from sqlmodel import Session, col, select
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableColumn
-from enrichment_app.domain import CellStatus, JobStatus, TaskStatus, utcnow
+from enrichment_app.db.sessions import in_transaction
+from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.enrichers import EnrichContext, Enricher, get_enricher
 from enrichment_app.errors import EnrichError, EnrichmentAppError
 from enrichment_app.services.values import cap_value, strip_nul
@@ -106,7 +107,7 @@ _Outcome = dict[str, str | None] | CellResult | None
 class _BatchWriter:
     """Collects claims and results from many cells and writes them together, one flush at a time."""
 
-    def __init__(self, write: Callable[[list[_Request]], list[_Outcome]]) -> None:
+    def __init__(self, write: Callable[[list[_Request]], Awaitable[list[_Outcome]]]) -> None:
         self._write = write
         self._pending: list[tuple[_Request, asyncio.Future[_Outcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -123,7 +124,7 @@ class _BatchWriter:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                outcomes = await asyncio.to_thread(self._write, [r for r, _ in batch])
+                outcomes = await self._write([r for r, _ in batch])
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
@@ -160,51 +161,52 @@ class _JobProcessor:
         self.on_result = on_result
         self.writer = _BatchWriter(self.write_batch)
 
-    def start(self) -> tuple[JobSummary, list[_Task], dict[int, TableColumn]]:
-        with self.open_session() as session:
-            job = session.get(EnrichmentJob, self.job_id)
-            if job is None:
-                raise EnrichmentAppError(f"Job {self.job_id} does not exist.")
-            if JobStatus(job.status).is_final:
-                return _summary(job), [], {}
-            now = utcnow()
-            # A task still "running" here was interrupted (a crash or restart): run it again.
-            session.execute(
-                sa.update(EnrichmentTask)
-                .where(
-                    col(EnrichmentTask.job_id) == self.job_id,
-                    col(EnrichmentTask.status) == TaskStatus.RUNNING.value,
-                )
-                .values(status=TaskStatus.QUEUED.value)
+    def start(self, session: Session) -> tuple[JobSummary, list[_Task], dict[int, TableColumn]]:
+        job = session.get(EnrichmentJob, self.job_id)
+        if job is None:
+            raise EnrichmentAppError(f"Job {self.job_id} does not exist.")
+        if JobStatus(job.status).is_final:
+            return _summary(job), [], {}
+        now = utcnow()
+        # A task still "running" here was interrupted (a crash or restart): run it again.
+        session.execute(
+            sa.update(EnrichmentTask)
+            .where(
+                col(EnrichmentTask.job_id) == self.job_id,
+                col(EnrichmentTask.status) == TaskStatus.RUNNING.value,
             )
-            job.status = JobStatus.RUNNING.value
-            job.started_at = job.started_at or now
-            session.add(job)
-            tasks = [
-                _Task(t.id, t.row_id, t.column_id)
-                for t in session.exec(
-                    select(EnrichmentTask)
-                    .where(
-                        EnrichmentTask.job_id == self.job_id,
-                        EnrichmentTask.status == TaskStatus.QUEUED.value,
-                    )
-                    .order_by(col(EnrichmentTask.row_id), col(EnrichmentTask.column_id))
-                ).all()
-                if t.id is not None
-            ]
-            # Every column of the table, so that chained columns can be resolved by name.
-            columns = {
-                c.id: c
-                for c in session.exec(
-                    select(TableColumn).where(TableColumn.table_id == job.table_id)
-                ).all()
-                if c.id is not None
-            }
-            session.commit()
-            return _summary(job), tasks, columns
+            .values(status=TaskStatus.QUEUED.value)
+        )
+        job.status = JobStatus.RUNNING.value
+        job.started_at = job.started_at or now
+        session.add(job)
+        tasks = [
+            _Task(t.id, t.row_id, t.column_id)
+            for t in session.exec(
+                select(EnrichmentTask)
+                .where(
+                    EnrichmentTask.job_id == self.job_id,
+                    EnrichmentTask.status == TaskStatus.QUEUED.value,
+                )
+                .order_by(col(EnrichmentTask.row_id), col(EnrichmentTask.column_id))
+            ).all()
+            if t.id is not None
+        ]
+        # Every column of the table, so that chained columns can be resolved by name.
+        columns = {
+            c.id: c
+            for c in session.exec(
+                select(TableColumn).where(TableColumn.table_id == job.table_id)
+            ).all()
+            if c.id is not None
+        }
+        return _summary(job), tasks, columns
 
-    def write_batch(self, requests: list[_Request]) -> list[_Outcome]:
-        """Store results, then claim tasks, in one transaction; one outcome per request.
+    async def write_batch(self, requests: list[_Request]) -> list[_Outcome]:
+        return await in_transaction(self.open_session, self._write_batch, requests)
+
+    def _write_batch(self, session: Session, requests: list[_Request]) -> list[_Outcome]:
+        """Store results, then claim tasks, in one unit of work; one outcome per request.
 
         A claim's outcome is the row's values, or None if the task is no longer queued (it
         was cancelled); a result's is its ``CellResult``, or None if the task was cancelled
@@ -212,11 +214,9 @@ class _JobProcessor:
         """
         finishes = [r for r in requests if isinstance(r, _Finish)]
         claims = [r for r in requests if isinstance(r, _Claim)]
-        with self.open_session() as session:
-            now = utcnow()
-            results = self._finish(session, finishes, now) if finishes else {}
-            values = self._claim(session, claims, now) if claims else {}
-            session.commit()
+        now = utcnow()
+        results = self._finish(session, finishes, now) if finishes else {}
+        values = self._claim(session, claims, now) if claims else {}
         return [
             values.get(r.task.id) if isinstance(r, _Claim) else results.get(r.task.id)
             for r in requests
@@ -353,26 +353,22 @@ class _JobProcessor:
             )
         return results
 
-    def complete(self) -> JobSummary:
-        with self.open_session() as session:
-            job = session.get(EnrichmentJob, self.job_id)
-            assert job is not None
-            remaining = session.exec(
-                select(sa.func.count())
-                .select_from(EnrichmentTask)
-                .where(
-                    EnrichmentTask.job_id == self.job_id,
-                    col(EnrichmentTask.status).in_(
-                        (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
-                    ),
-                )
-            ).one()
-            if job.status == JobStatus.RUNNING.value and remaining == 0:
-                job.status = JobStatus.COMPLETED.value
-                job.finished_at = utcnow()
-                session.add(job)
-                session.commit()
-            return _summary(job)
+    def complete(self, session: Session) -> JobSummary:
+        job = session.get(EnrichmentJob, self.job_id)
+        assert job is not None
+        remaining = session.exec(
+            select(sa.func.count())
+            .select_from(EnrichmentTask)
+            .where(
+                EnrichmentTask.job_id == self.job_id,
+                col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
+            )
+        ).one()
+        if job.status == JobStatus.RUNNING.value and remaining == 0:
+            job.status = JobStatus.COMPLETED.value
+            job.finished_at = utcnow()
+            session.add(job)
+        return _summary(job)
 
     async def run_task(
         self,
@@ -444,7 +440,7 @@ async def process_job(
         limits=limits or EnricherLimits(),
         on_result=on_result,
     )
-    summary, tasks, columns = await asyncio.to_thread(processor.start)
+    summary, tasks, columns = await in_transaction(session_factory, processor.start)
     if JobStatus(summary.status).is_final:
         return summary
     logger.info("job %s: processing %d task(s)", job_id, len(tasks))
@@ -462,7 +458,7 @@ async def process_job(
                     task, column, after=after, finished=finished[(task.row_id, task.column_id)]
                 )
             )
-    return await asyncio.to_thread(processor.complete)
+    return await in_transaction(session_factory, processor.complete)
 
 
 def _rows_values(session: Session, row_ids: set[int]) -> dict[int, dict[str, str | None]]:

@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlmodel import col, select
+from sqlmodel import Session
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
-from enrichment_app.domain import JobBackend
-from enrichment_app.live.events import RunSnapshot, snapshot_from_run
-from enrichment_app.runner.base import DispatchResult
+from enrichment_app.db.sessions import in_session, in_transaction
+from enrichment_app.domain import DispatchResult, JobBackend
 from enrichment_app.runner.local import LocalRunner
-from enrichment_app.services.jobs import cancel_job, fail_job, get_job, unfinished_jobs
-from enrichment_app.trigger import TriggerApiError, TriggerClient
+from enrichment_app.services import jobs as job_service
+from enrichment_app.trigger import RealtimeRun, TriggerApiError, TriggerClient
 
 logger = logging.getLogger(__name__)
 
@@ -45,28 +43,8 @@ class TriggerRunner:
         self._local = local
         self._open_session = session_factory
 
-    def _payload(self, job_id: int) -> dict[str, object]:
-        with self._open_session() as session:
-            job = get_job(session=session, job_id=job_id)
-            task_ids = session.exec(
-                select(EnrichmentTask.id)
-                .where(EnrichmentTask.job_id == job_id)
-                .order_by(col(EnrichmentTask.id))
-            ).all()
-            return {"jobId": job_id, "tableId": job.table_id, "taskIds": list(task_ids)}
-
-    def _record(self, job_id: int, *, run_id: str | None, error: str | None) -> None:
-        with self._open_session() as session:
-            job = session.get(EnrichmentJob, job_id)
-            assert job is not None
-            job.backend = (JobBackend.TRIGGER if run_id else JobBackend.LOCAL).value
-            job.run_id = run_id
-            job.dispatch_error = error
-            session.add(job)
-            session.commit()
-
     async def dispatch(self, job_id: int) -> DispatchResult:
-        payload = await asyncio.to_thread(self._payload, job_id)
+        payload = await in_session(self._open_session, _payload, job_id=job_id)
         try:
             handle = await self._client.trigger(
                 TASK_ID,
@@ -82,10 +60,14 @@ class TriggerRunner:
             logger.warning(
                 "job %s: trigger failed (%s); falling back to the local runner", job_id, exc.message
             )
-            await asyncio.to_thread(self._record, job_id, run_id=None, error=reason)
+            await in_transaction(
+                self._open_session, job_service.record_dispatch, job_id=job_id, error=reason
+            )
             await self._local.dispatch(job_id)
             return DispatchResult(backend=JobBackend.LOCAL, fallback_reason=reason)
-        await asyncio.to_thread(self._record, job_id, run_id=handle.id, error=None)
+        await in_transaction(
+            self._open_session, job_service.record_dispatch, job_id=job_id, run_id=handle.id
+        )
         logger.info("job %s: triggered run %s", job_id, handle.id)
         return DispatchResult(
             backend=JobBackend.TRIGGER, run_id=handle.id, public_access_token=token
@@ -98,11 +80,7 @@ class TriggerRunner:
         )
 
     async def cancel(self, job_id: int) -> None:
-        def run_id_of() -> str | None:
-            with self._open_session() as session:
-                return get_job(session=session, job_id=job_id).run_id
-
-        run_id = await asyncio.to_thread(run_id_of)
+        run_id = (await in_session(self._open_session, job_service.job_view, job_id=job_id)).run_id
         if run_id:
             try:
                 await self._client.cancel_run(run_id)
@@ -110,29 +88,14 @@ class TriggerRunner:
                 logger.warning("job %s: cancelling run %s failed: %s", job_id, run_id, exc.message)
         await self._local.cancel(job_id)
 
-    async def settle_run(self, run_id: str, snapshot: RunSnapshot) -> None:
+    async def settle_run(self, run: RealtimeRun) -> None:
         """Bring the job in line with a run that ended without the worker finishing it.
 
         The worker marks a job completed itself; a run that was canceled, crashed, timed out
         or expired leaves the job unfinished, so its open tasks are closed here.
         """
-        if not snapshot.is_final or snapshot.is_success:
-            return
-
-        def settle() -> None:
-            with self._open_session() as session:
-                job = session.exec(
-                    select(EnrichmentJob).where(EnrichmentJob.run_id == run_id)
-                ).first()
-                if job is None or job.id is None:
-                    return
-                if snapshot.status == "CANCELED":
-                    cancel_job(session=session, job_id=job.id)
-                else:
-                    reason = snapshot.error or f"the Trigger.dev run ended as {snapshot.status}"
-                    fail_job(session=session, job_id=job.id, error=reason)
-
-        await asyncio.to_thread(settle)
+        if run.is_final and not run.is_success:
+            await in_transaction(self._open_session, _settle, run=run)
 
     async def recover_unfinished(self) -> list[int]:
         """At start-up: trigger the jobs a dead process never triggered, then settle ended runs.
@@ -144,14 +107,8 @@ class TriggerRunner:
         if Trigger.dev cannot be reached the job runs locally, as a new job would. Returns the
         ids of the jobs triggered again or settled.
         """
-
-        def untriggered() -> list[int]:
-            with self._open_session() as session:
-                jobs = unfinished_jobs(session=session, backend=JobBackend.TRIGGER)
-                return [j.id for j in jobs if j.id is not None and not j.run_id]
-
         recovered: list[int] = []
-        for job_id in await asyncio.to_thread(untriggered):
+        for job_id, _ in await in_session(self._open_session, _unfinished_runs, triggered=False):
             logger.warning("job %s: created but never triggered; triggering it now", job_id)
             try:
                 await self.dispatch(job_id)
@@ -167,22 +124,17 @@ class TriggerRunner:
         Returns the ids of the jobs that were settled. Runs Trigger.dev cannot tell us about
         are left as they are and logged.
         """
-
-        def unfinished() -> list[tuple[int, str]]:
-            with self._open_session() as session:
-                jobs = unfinished_jobs(session=session, backend=JobBackend.TRIGGER)
-                return [(j.id, j.run_id) for j in jobs if j.id is not None and j.run_id]
-
         settled: list[int] = []
-        for job_id, run_id in await asyncio.to_thread(unfinished):
+        for job_id, run_id in await in_session(
+            self._open_session, _unfinished_runs, triggered=True
+        ):
             try:
                 run = await self._client.retrieve_run(run_id)
             except TriggerApiError as exc:
                 logger.warning("job %s: cannot check run %s (%s)", job_id, run_id, exc.message)
                 continue
-            snapshot = snapshot_from_run(run)
-            if snapshot.is_final and not snapshot.is_success:
-                await self.settle_run(run_id, snapshot)
+            if run.is_final and not run.is_success:
+                await self.settle_run(run)
                 settled.append(job_id)
         return settled
 
@@ -205,3 +157,31 @@ class TriggerRunner:
     @property
     def client(self) -> TriggerClient:
         return self._client
+
+
+def _payload(session: Session, *, job_id: int) -> dict[str, object]:
+    job = job_service.get_job(session, job_id=job_id)
+    task_ids = job_service.task_ids(session, job_id=job_id)
+    return {"jobId": job_id, "tableId": job.table_id, "taskIds": task_ids}
+
+
+def _unfinished_runs(session: Session, *, triggered: bool) -> list[tuple[int, str]]:
+    """(job id, run id) of the unfinished Trigger.dev jobs with a run (or, if not ``triggered``,
+    without one; their run id is then "")."""
+    jobs = job_service.unfinished_jobs(session, backend=JobBackend.TRIGGER)
+    return [
+        (j.id, j.run_id or "") for j in jobs if j.id is not None and bool(j.run_id) == triggered
+    ]
+
+
+def _settle(session: Session, *, run: RealtimeRun) -> None:
+    job = job_service.job_of_run(session, run_id=run.id)
+    if job is None or job.id is None:
+        return
+    if run.status == "CANCELED":
+        job_service.cancel_job(session, job_id=job.id)
+    else:
+        reason = (run.error.message if run.error else None) or (
+            f"the Trigger.dev run ended as {run.status}"
+        )
+        job_service.fail_job(session, job_id=job.id, error=reason)

@@ -57,8 +57,8 @@ DEMO_COLUMNS = (
 )
 
 
-def seed_demo(*, session: Session, max_cell_chars: int) -> DataTable | None:
-    """Create the demo table if the database has no tables yet; commits. Returns it if created."""
+def seed_demo(session: Session, *, max_cell_chars: int) -> DataTable | None:
+    """Create the demo table if the database has no tables yet. Returns it if created."""
     if session.exec(select(DataTable.id).limit(1)).first() is not None:
         return None
     table = create_table(
@@ -68,5 +68,4 @@ def seed_demo(*, session: Session, max_cell_chars: int) -> DataTable | None:
         rows=COMPANIES,
         max_cell_chars=max_cell_chars,
     )
-    session.commit()
     return table

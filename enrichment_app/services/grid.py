@@ -3,12 +3,17 @@
 The page never holds a whole table: it reads the table's shape (``load_meta``), then the rows
 around what is on screen (``load_window``). Row *indices* are positions in the table's order
 (``TableRow.position``); ``row_ids_between`` turns an index range into row ids, so a selection
-of any size can be resolved without the page knowing every row id.
+of any size can be resolved without the page knowing every row id (``selected_cells``).
+
+The page keeps itself current with three reads: ``read_table`` (on load, and once a job ended),
+``poll_job`` (while it follows a job without Realtime) and ``read_elsewhere`` (while the table
+is idle, for what other tabs and the API change). Each takes its ``marker`` before reading, so
+a change made while it reads is read again next time rather than missed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict
@@ -17,7 +22,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from enrichment_app.db.models import Cell, TableColumn, TableRow
-from enrichment_app.domain import ColumnKind
+from enrichment_app.domain import CellRef, ColumnKind, utcnow
+from enrichment_app.selection import RowSpan, merge_spans
+from enrichment_app.services.jobs import JobView, job_view, latest_job
 from enrichment_app.services.tables import get_table, list_cells, list_columns, list_rows
 
 
@@ -104,7 +111,7 @@ def _grid_columns(columns: Sequence[TableColumn]) -> list[GridColumn]:
     ]
 
 
-def load_meta(*, session: Session, table_id: int) -> GridMeta:
+def load_meta(session: Session, *, table_id: int) -> GridMeta:
     """The table's name, columns and row count (``NotFoundError`` if there is no such table)."""
     table = get_table(session=session, table_id=table_id)
     columns = list_columns(session=session, table_id=table_id)
@@ -120,7 +127,7 @@ def load_meta(*, session: Session, table_id: int) -> GridMeta:
     )
 
 
-def row_ids_between(*, session: Session, table_id: int, start: int, stop: int) -> list[int]:
+def row_ids_between(session: Session, *, table_id: int, start: int, stop: int) -> list[int]:
     """The ids of the rows at indices ``[start, stop)`` in the table's order."""
     if stop <= start:
         return []
@@ -153,7 +160,7 @@ def _cells_of_rows(
 
 
 def load_window(
-    *, session: Session, table_id: int, start: int, stop: int, column_ids: Sequence[int]
+    session: Session, *, table_id: int, start: int, stop: int, column_ids: Sequence[int]
 ) -> GridWindow:
     """The rows at indices ``[start, stop)`` with their cells, in ``column_ids`` order."""
     start = max(start, 0)
@@ -165,11 +172,16 @@ def load_window(
     )
 
 
+Changes = list[tuple[int, int, GridCell]]
+"""(row id, column id, cell) for each changed cell."""
+
+
 def changed_cells_in_rows(
-    *, session: Session, table_id: int, since: datetime, row_ids: Sequence[int]
-) -> list[tuple[int, int, GridCell]]:
-    """(row id, column id, cell) for the given rows' cells updated after ``since``."""
-    if not row_ids:
+    session: Session, *, table_id: int, since: datetime | None, row_ids: Sequence[int]
+) -> Changes:
+    """(row id, column id, cell) for the given rows' cells updated after ``since`` (none before
+    the page has a ``since``)."""
+    if since is None or not row_ids:
         return []
     query = sa.select(*_CELL_FIELDS).where(
         col(Cell.table_id) == table_id,
@@ -182,7 +194,7 @@ def changed_cells_in_rows(
     ]
 
 
-def load_grid(*, session: Session, table_id: int) -> Grid:
+def load_grid(session: Session, *, table_id: int) -> Grid:
     """The whole table at once (exports and tests; the page reads windows instead)."""
     table = get_table(session=session, table_id=table_id)
     columns = list_columns(session=session, table_id=table_id)
@@ -202,3 +214,112 @@ def load_grid(*, session: Session, table_id: int) -> Grid:
         row_ids=[r.id for r in rows if r.id is not None],
         cells=cells,
     )
+
+
+def selected_cells(
+    session: Session, *, table_id: int, spans_by_column: Mapping[int, Sequence[RowSpan]]
+) -> list[CellRef]:
+    """The cells of each column id's selected row spans, with row ids read by position."""
+    ids: dict[int, int] = {}
+    for start, stop in merge_spans(s for spans in spans_by_column.values() for s in spans):
+        found = row_ids_between(session, table_id=table_id, start=start, stop=stop)
+        ids.update(zip(range(start, stop), found, strict=False))
+    return [
+        CellRef(row_id=ids[row], column_id=column_id)
+        for column_id, spans in spans_by_column.items()
+        for start, stop in spans
+        for row in range(start, stop)
+        if row in ids
+    ]
+
+
+def load_rows(session: Session, meta: GridMeta, *, start: int, stop: int) -> GridWindow:
+    """The rows ``[start, stop)`` of the table ``meta`` describes, with its columns' cells."""
+    column_ids = [c["column_id"] for c in meta.columns]
+    return load_window(
+        session, table_id=meta.table_id, start=start, stop=stop, column_ids=column_ids
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TableRead:
+    """A table's shape, rows ``[start, stop)`` and a job, read at ``marker``."""
+
+    meta: GridMeta
+    window: GridWindow
+    job: JobView | None
+    marker: datetime
+
+
+def read_table(
+    session: Session, *, table_id: int, start: int, stop: int, job_id: int | None = None
+) -> TableRead:
+    """The table with rows ``[start, stop)``, and the job ``job_id`` (its newest if None)."""
+    marker = utcnow()
+    meta = load_meta(session, table_id=table_id)
+    window = load_rows(session, meta, start=start, stop=stop)
+    if job_id is not None:
+        return TableRead(meta, window, job_view(session, job_id=job_id), marker)
+    job = latest_job(session, table_id=table_id)
+    return TableRead(meta, window, JobView.of(job) if job else None, marker)
+
+
+@dataclass(frozen=True, slots=True)
+class JobPoll:
+    """A job as it stands, and the cells of the window that changed, read at ``marker``."""
+
+    job: JobView
+    changed: Changes
+    marker: datetime
+
+
+def poll_job(
+    session: Session, *, job_id: int, table_id: int, since: datetime | None, row_ids: Sequence[int]
+) -> JobPoll:
+    marker = utcnow()
+    job = job_view(session, job_id=job_id)
+    changed = changed_cells_in_rows(session, table_id=table_id, since=since, row_ids=row_ids)
+    return JobPoll(job, changed, marker)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a tab shows of its table's shape, and the rows its window spans."""
+
+    name: str
+    columns: list[GridColumn]
+    row_count: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True, slots=True)
+class Elsewhere:
+    """What changed in a table since a tab last read it: its newest job, and either the
+    window's changed cells or, when the table's shape changed, its new meta and window."""
+
+    job: JobView | None
+    changed: Changes
+    marker: datetime
+    meta: GridMeta | None = None
+    window: GridWindow | None = None
+
+
+def read_elsewhere(
+    session: Session,
+    *,
+    table_id: int,
+    since: datetime | None,
+    row_ids: Sequence[int],
+    shown: Shown,
+) -> Elsewhere:
+    """What changed in the table since ``since``, compared with what a tab ``shown``."""
+    marker = utcnow()
+    meta = load_meta(session, table_id=table_id)
+    latest = latest_job(session, table_id=table_id)
+    job = JobView.of(latest) if latest else None
+    if (meta.name, meta.columns, meta.row_count) != (shown.name, shown.columns, shown.row_count):
+        window = load_rows(session, meta, start=shown.start, stop=shown.stop)
+        return Elsewhere(job, [], marker, meta, window)
+    changed = changed_cells_in_rows(session, table_id=table_id, since=since, row_ids=row_ids)
+    return Elsewhere(job, changed, marker)

@@ -100,19 +100,19 @@ class JobView:
 
 
 def create_job(
-    *,
     session: Session,
+    *,
     table_id: int,
     cells: Iterable[CellRef],
     max_cells: int,
     backend: JobBackend = JobBackend.LOCAL,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
 ) -> JobCreated:
-    """Create a job with one task per selected enrichment cell, in one transaction (commits).
+    """Create a job with one task per selected enrichment cell.
 
     Input cells in the selection are ignored; cells that already have an active task are
     skipped rather than queued twice. Raises ``InvalidInputError`` when nothing is left to run.
-    ``on_created(session, job, skipped_active)`` runs inside that transaction, so whatever it
+    ``on_created(session, job, skipped_active)`` writes in the same unit of work, so whatever it
     writes (an API idempotency key bound to the job) commits with the job or not at all.
     """
     get_table(session=session, table_id=table_id)
@@ -180,14 +180,13 @@ def create_job(
         )
         task_ids = [tid for (tid,) in result.all()]
         _set_cells(session, todo, status=CellStatus.QUEUED)
-        if on_created is not None:
-            on_created(session, job, len(runnable) - len(todo))
-        session.commit()
     except sa.exc.IntegrityError as exc:
-        session.rollback()
         raise ConflictError(
             "Some selected cells were queued by another run a moment ago; try again."
         ) from exc
+    if on_created is not None:
+        on_created(session, job, len(runnable) - len(todo))
+    session.flush()
     session.refresh(job)
     return JobCreated(job=job, task_ids=task_ids, skipped_active=len(runnable) - len(todo))
 
@@ -207,14 +206,19 @@ def _set_cells(
         )
 
 
-def get_job(*, session: Session, job_id: int) -> EnrichmentJob:
+def get_job(session: Session, *, job_id: int) -> EnrichmentJob:
     job = session.get(EnrichmentJob, job_id)
     if job is None:
         raise NotFoundError(f"Job {job_id} does not exist.")
     return job
 
 
-def latest_job(*, session: Session, table_id: int) -> EnrichmentJob | None:
+def job_view(session: Session, *, job_id: int) -> JobView:
+    """The job as clients see it (``NotFoundError`` if there is no such job)."""
+    return JobView.of(get_job(session, job_id=job_id))
+
+
+def latest_job(session: Session, *, table_id: int) -> EnrichmentJob | None:
     """The table's newest job, so a reloaded page can re-attach to it."""
     query = (
         select(EnrichmentJob)
@@ -224,7 +228,33 @@ def latest_job(*, session: Session, table_id: int) -> EnrichmentJob | None:
     return session.exec(query.limit(1)).first()
 
 
-def unfinished_jobs(*, session: Session, backend: JobBackend) -> list[EnrichmentJob]:
+def task_ids(session: Session, *, job_id: int) -> list[int]:
+    """The job's task ids in creation order, as the response that created it listed them."""
+    query = (
+        select(EnrichmentTask.id)
+        .where(EnrichmentTask.job_id == job_id)
+        .order_by(col(EnrichmentTask.id))
+    )
+    return [task_id for task_id in session.exec(query).all() if task_id is not None]
+
+
+def job_of_run(session: Session, *, run_id: str) -> EnrichmentJob | None:
+    """The job a Trigger.dev run runs, if any."""
+    return session.exec(select(EnrichmentJob).where(EnrichmentJob.run_id == run_id)).first()
+
+
+def record_dispatch(
+    session: Session, *, job_id: int, run_id: str | None = None, error: str | None = None
+) -> None:
+    """Record where the job runs: the Trigger.dev run, or the local runner and why."""
+    job = get_job(session, job_id=job_id)
+    job.backend = (JobBackend.TRIGGER if run_id else JobBackend.LOCAL).value
+    job.run_id = run_id
+    job.dispatch_error = error
+    session.add(job)
+
+
+def unfinished_jobs(session: Session, *, backend: JobBackend) -> list[EnrichmentJob]:
     query = select(EnrichmentJob).where(
         EnrichmentJob.backend == backend.value,
         col(EnrichmentJob.status).in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
@@ -235,7 +265,7 @@ def unfinished_jobs(*, session: Session, backend: JobBackend) -> list[Enrichment
 def _close_job(
     session: Session, job: EnrichmentJob, *, status: JobStatus, error: str | None = None
 ) -> EnrichmentJob:
-    """End a job: its queued and running tasks and their cells end too (commits).
+    """End a job: its queued and running tasks and their cells end too.
 
     Cancelling leaves a cell's error empty; failing stores the job's error on every cell it
     did not finish. Cells that already finished keep their values.
@@ -272,13 +302,13 @@ def _close_job(
     job.failed += len(active) if failing else 0
     job.finished_at = now
     session.add(job)
-    session.commit()
-    session.refresh(job)
+    session.flush()
+    session.refresh(job)  # as the database hands it back (SQLite's datetimes are naive)
     return job
 
 
-def cancel_job(*, session: Session, job_id: int) -> EnrichmentJob:
-    """Cancel a job: its unfinished tasks and their cells become canceled (commits).
+def cancel_job(session: Session, *, job_id: int) -> EnrichmentJob:
+    """Cancel a job: its unfinished tasks and their cells become canceled.
 
     Cells that already finished keep their values. Cancelling a finished job changes nothing.
     """
@@ -288,15 +318,15 @@ def cancel_job(*, session: Session, job_id: int) -> EnrichmentJob:
     return _close_job(session, job, status=JobStatus.CANCELED)
 
 
-def fail_job(*, session: Session, job_id: int, error: str) -> EnrichmentJob:
-    """Mark a job failed with ``error``; its unfinished cells become errors saying why (commits)."""
+def fail_job(session: Session, *, job_id: int, error: str) -> EnrichmentJob:
+    """Mark a job failed with ``error``; its unfinished cells become errors saying why."""
     job = get_job(session=session, job_id=job_id)
     if JobStatus(job.status).is_final:
         return job
     return _close_job(session, job, status=JobStatus.FAILED, error=strip_nul(error))
 
 
-def changed_cells(*, session: Session, table_id: int, since: datetime) -> list[Cell]:
+def changed_cells(session: Session, *, table_id: int, since: datetime) -> list[Cell]:
     """Cells of the table updated after ``since``: what a watching page must redraw."""
     query = select(Cell).where(Cell.table_id == table_id, col(Cell.updated_at) > since)
     return list(session.exec(query).all())

@@ -1,8 +1,4 @@
-"""Tables, columns, rows and cells: everything but enrichment jobs.
-
-Functions take the session as a keyword argument and leave committing to the caller unless
-their docstring says otherwise, so a caller can group several into one transaction.
-"""
+"""Tables, columns, rows and cells: everything but enrichment jobs."""
 
 from __future__ import annotations
 
@@ -62,14 +58,14 @@ class TableSummary:
 # --- reading -------------------------------------------------------------------------
 
 
-def get_table(*, session: Session, table_id: int) -> DataTable:
+def get_table(session: Session, *, table_id: int) -> DataTable:
     table = session.get(DataTable, table_id)
     if table is None:
         raise NotFoundError(f"Table {table_id} does not exist.")
     return table
 
 
-def list_tables(*, session: Session) -> list[TableSummary]:
+def list_tables(session: Session) -> list[TableSummary]:
     columns = (
         select(TableColumn.table_id, sa.func.count().label("n"))
         .group_by(col(TableColumn.table_id))
@@ -92,7 +88,7 @@ def list_tables(*, session: Session) -> list[TableSummary]:
     ]
 
 
-def list_columns(*, session: Session, table_id: int) -> list[TableColumn]:
+def list_columns(session: Session, *, table_id: int) -> list[TableColumn]:
     query = (
         select(TableColumn)
         .where(TableColumn.table_id == table_id)
@@ -101,16 +97,16 @@ def list_columns(*, session: Session, table_id: int) -> list[TableColumn]:
     return list(session.exec(query).all())
 
 
-def list_rows(*, session: Session, table_id: int) -> list[TableRow]:
+def list_rows(session: Session, *, table_id: int) -> list[TableRow]:
     query = select(TableRow).where(TableRow.table_id == table_id).order_by(col(TableRow.position))
     return list(session.exec(query).all())
 
 
-def list_cells(*, session: Session, table_id: int) -> list[Cell]:
+def list_cells(session: Session, *, table_id: int) -> list[Cell]:
     return list(session.exec(select(Cell).where(Cell.table_id == table_id)).all())
 
 
-def row_values(*, session: Session, row_id: int) -> dict[str, str | None]:
+def row_values(session: Session, *, row_id: int) -> dict[str, str | None]:
     """The row's values keyed by column name, as enrichers see them."""
     query = (
         select(TableColumn.name, Cell.value)
@@ -133,8 +129,8 @@ def _clean_name(name: str, *, what: str) -> str:
 
 
 def create_table(
-    *,
     session: Session,
+    *,
     name: str,
     columns: Sequence[ColumnSpec],
     rows: Iterable[Sequence[str | None]],
@@ -277,7 +273,7 @@ def _insert_row_batch(
 
 
 def add_rows(
-    *, session: Session, table_id: int, rows: Iterable[Sequence[str | None]], max_cell_chars: int
+    session: Session, *, table_id: int, rows: Iterable[Sequence[str | None]], max_cell_chars: int
 ) -> int:
     """Append rows (values for the input columns, in order); returns how many were added."""
     get_table(session=session, table_id=table_id)
@@ -293,7 +289,7 @@ def add_rows(
     )
 
 
-def add_column(*, session: Session, table_id: int, spec: ColumnSpec) -> TableColumn:
+def add_column(session: Session, *, table_id: int, spec: ColumnSpec) -> TableColumn:
     """Add a column at the right edge, with an empty cell in every row."""
     get_table(session=session, table_id=table_id)
     existing = list_columns(session=session, table_id=table_id)
@@ -321,7 +317,7 @@ def add_column(*, session: Session, table_id: int, spec: ColumnSpec) -> TableCol
 
 
 def update_cell(
-    *, session: Session, table_id: int, row_id: int, column_id: int, value: str, max_cell_chars: int
+    session: Session, *, table_id: int, row_id: int, column_id: int, value: str, max_cell_chars: int
 ) -> Cell:
     """Edit an input cell. Enrichment cells are written by jobs only."""
     column = session.get(TableColumn, column_id)
@@ -343,7 +339,7 @@ def update_cell(
     return cell
 
 
-def delete_table(*, session: Session, table_id: int) -> None:
+def delete_table(session: Session, *, table_id: int) -> None:
     """Delete a table with everything in it. Refused while one of its jobs is still running."""
     get_table(session=session, table_id=table_id)
     active = session.exec(
@@ -447,7 +443,7 @@ def _delimiter(text: str) -> str:
 
 
 def import_csv(
-    *, session: Session, name: str, data: bytes, max_bytes: int, max_cell_chars: int
+    session: Session, *, name: str, data: bytes, max_bytes: int, max_cell_chars: int
 ) -> DataTable:
     """Create a table from a CSV file: the header row becomes input columns. All or nothing."""
     header, rows = parse_csv(data, max_bytes=max_bytes)
@@ -460,7 +456,7 @@ def import_csv(
     )
 
 
-def export_csv(*, session: Session, table_id: int) -> str:
+def export_csv(session: Session, *, table_id: int) -> str:
     """The table as CSV text: a header row, then every row's values (enriched ones included)."""
     get_table(session=session, table_id=table_id)
     columns = list_columns(session=session, table_id=table_id)

@@ -1,33 +1,24 @@
-"""State of the tables page (list, import, export, delete) and the add-column dialog."""
+"""State of the tables page (list, import, export, delete) and of the start page."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from enrichment_app import routes
-from enrichment_app.domain import ColumnKind
-from enrichment_app.enrichers import available_enrichers, get_enricher
-from enrichment_app.enrichers.config import parse_config_text
+from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import tables as table_service
-from enrichment_app.state.table import TableState
 
 
-def _enricher_choices() -> list[dict[str, str]]:
+def _table_rows(session: Session) -> list[dict[str, Any]]:
     return [
-        {
-            "name": e.name,
-            "label": e.label,
-            "description": e.description,
-            "example": json.dumps(e.config_example, indent=2),
-        }
-        for e in available_enrichers()
+        {"id": t.id, "name": t.name, "columns": t.columns, "rows": t.rows}
+        for t in table_service.list_tables(session)
     ]
 
 
@@ -42,16 +33,7 @@ class TablesState(rx.State):
 
     @rx.event
     async def load(self):
-        runtime = get_runtime()
-
-        def read() -> list[dict[str, Any]]:
-            with runtime.open_session() as session:
-                return [
-                    {"id": t.id, "name": t.name, "columns": t.columns, "rows": t.rows}
-                    for t in table_service.list_tables(session=session)
-                ]
-
-        self.tables = await asyncio.to_thread(read)
+        self.tables = await in_session(get_runtime().open_session, _table_rows)
 
     @rx.event
     def set_new_table_name(self, value: str):
@@ -69,24 +51,17 @@ class TablesState(rx.State):
         limit = runtime.settings.max_csv_bytes
         data = await upload.read(limit + 1)
         name = self.new_table_name.strip() or Path(upload.filename or "Imported table").stem
-
-        def store() -> int:
-            with runtime.open_session() as session:
-                table = table_service.import_csv(
-                    session=session,
-                    name=name,
-                    data=data,
-                    max_bytes=limit,
-                    max_cell_chars=runtime.settings.max_cell_chars,
-                )
-                session.commit()
-                assert table.id is not None
-                return table.id
-
         self.importing = True
         yield
         try:
-            table_id = await asyncio.to_thread(store)
+            table = await in_transaction(
+                runtime.open_session,
+                table_service.import_csv,
+                name=name,
+                data=data,
+                max_bytes=limit,
+                max_cell_chars=runtime.settings.max_cell_chars,
+            )
         except EnrichmentAppError as exc:
             self.message = f"Could not import {upload.filename}: {exc}"
             return
@@ -95,18 +70,14 @@ class TablesState(rx.State):
         self.new_table_name = ""
         self.notice = f"Imported '{name}'."
         yield rx.clear_selected_files("csv_upload")
-        yield rx.redirect(f"/tables/{table_id}")
+        yield rx.redirect(routes.table_url(table.id or 0))
 
     @rx.event
     async def export_csv(self, table_id: int, name: str):
-        runtime = get_runtime()
-
-        def read() -> str:
-            with runtime.open_session() as session:
-                return table_service.export_csv(session=session, table_id=table_id)
-
         try:
-            text = await asyncio.to_thread(read)
+            text = await in_session(
+                get_runtime().open_session, table_service.export_csv, table_id=table_id
+            )
         except EnrichmentAppError as exc:
             self.message = str(exc)
             return
@@ -115,15 +86,10 @@ class TablesState(rx.State):
 
     @rx.event
     async def delete_table(self, table_id: int):
-        runtime = get_runtime()
-
-        def delete() -> None:
-            with runtime.open_session() as session:
-                table_service.delete_table(session=session, table_id=table_id)
-                session.commit()
-
         try:
-            await asyncio.to_thread(delete)
+            await in_transaction(
+                get_runtime().open_session, table_service.delete_table, table_id=table_id
+            )
         except EnrichmentAppError as exc:
             self.message = str(exc)
             return
@@ -131,90 +97,11 @@ class TablesState(rx.State):
         return TablesState.load
 
 
-class AddColumnState(rx.State):
-    """The dialog that adds an enrichment column to the open table."""
-
-    open: bool = False
-    name: str = ""
-    enricher: str = ""
-    config_text: str = ""
-    error: str = ""
-
-    @rx.var
-    def enrichers(self) -> list[dict[str, str]]:
-        return _enricher_choices()
-
-    @rx.var
-    def description(self) -> str:
-        for choice in _enricher_choices():
-            if choice["name"] == self.enricher:
-                return choice["description"]
-        return ""
-
-    @rx.event
-    def set_open(self, value: bool):
-        self.open = value
-        if value:
-            self.error = ""
-            if not self.enricher:
-                self.choose_enricher("template")
-
-    @rx.event
-    def set_name(self, value: str):
-        self.name = value
-
-    @rx.event
-    def set_config_text(self, value: str):
-        self.config_text = value
-
-    @rx.event
-    def choose_enricher(self, value: str):
-        self.enricher = value
-        try:
-            self.config_text = json.dumps(get_enricher(value).config_example, indent=2)
-        except EnrichmentAppError as exc:
-            self.error = str(exc)
-
-    @rx.event
-    async def submit(self):
-        """Validate and add the column; the dialog stays open with a message on bad input."""
-        try:
-            config = parse_config_text(self.config_text)
-        except EnrichmentAppError as exc:
-            self.error = str(exc)
-            return
-        table = await self.get_state(TableState)
-        table_id = table.table_id
-        runtime = get_runtime()
-        spec = table_service.ColumnSpec(
-            name=self.name, kind=ColumnKind.ENRICHMENT, enricher=self.enricher, config=config
-        )
-
-        def add() -> None:
-            with runtime.open_session() as session:
-                table_service.add_column(session=session, table_id=table_id, spec=spec)
-                session.commit()
-
-        try:
-            await asyncio.to_thread(add)
-        except EnrichmentAppError as exc:
-            self.error = str(exc)
-            return
-        self.open, self.name, self.error = False, "", ""
-        return TableState.load
-
-
 class IndexState(rx.State):
     """The start page opens the first table (the demo on a fresh install)."""
 
     @rx.event
     async def open_first_table(self):
-        runtime = get_runtime()
-
-        def first() -> int | None:
-            with runtime.open_session() as session:
-                tables = table_service.list_tables(session=session)
-                return tables[0].id if tables else None
-
-        table_id = await asyncio.to_thread(first)
+        tables = await in_session(get_runtime().open_session, table_service.list_tables)
+        table_id = tables[0].id if tables else None
         return rx.redirect(routes.table_url(table_id) if table_id else routes.TABLES, replace=True)

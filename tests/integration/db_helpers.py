@@ -29,8 +29,9 @@ def row_counts(session: Session) -> dict[str, int]:
 
 
 def seed_demo_table(session: Session, *, max_cell_chars: int = 10_000) -> int:
-    """Seed the demo table into an empty database; its id."""
-    table = seed_demo(session=session, max_cell_chars=max_cell_chars)
+    """Seed the demo table into an empty database and commit; its id."""
+    table = seed_demo(session, max_cell_chars=max_cell_chars)
+    session.commit()
     assert table is not None
     assert table.id is not None
     return table.id

@@ -29,12 +29,12 @@ from starlette.routing import Mount, Route
 
 from enrichment_app.api import build_api, openapi_document
 from enrichment_app.api.errors import ApiError
-from enrichment_app.api.idempotency import CLAIM_TTL, KEY_TTL, ApiIdempotencyKey, fingerprint
 from enrichment_app.api.parsing import idempotency_key
-from enrichment_app.db.models import EnrichmentJob, EnrichmentTask, TableColumn
-from enrichment_app.domain import CellRef, CellStatus, JobBackend, JobStatus, utcnow
-from enrichment_app.runner.base import DispatchResult
+from enrichment_app.db.models import ApiIdempotencyKey, EnrichmentJob, EnrichmentTask, TableColumn
+from enrichment_app.db.sessions import unit_of_work
+from enrichment_app.domain import CellRef, CellStatus, DispatchResult, JobBackend, JobStatus, utcnow
 from enrichment_app.runtime import Runtime
+from enrichment_app.services.idempotency import CLAIM_TTL, KEY_TTL, fingerprint
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
@@ -220,7 +220,7 @@ async def test_input_cells_in_the_selection_are_ignored(
 async def test_cells_with_an_active_task_are_skipped_and_counted(
     client: httpx.AsyncClient, runtime: Runtime, demo: Demo
 ) -> None:
-    with runtime.open_session() as session:
+    with unit_of_work(runtime.open_session) as session:
         create_job(session=session, table_id=demo.table_id, cells=demo.domain[:2], max_cells=100)
     response = await client.post(f"/api/tables/{demo.table_id}/enrich", json=body(demo.domain[:5]))
     assert response.status_code == 202, response.text
@@ -532,7 +532,7 @@ async def test_cells_of_a_column_whose_config_broke_are_refused_and_nothing_is_k
 async def test_cells_that_are_all_queued_already_are_refused(
     client: httpx.AsyncClient, runtime: Runtime, demo: Demo
 ) -> None:
-    with runtime.open_session() as session:
+    with unit_of_work(runtime.open_session) as session:
         create_job(session=session, table_id=demo.table_id, cells=demo.domain[:2], max_cells=100)
     response = await client.post(f"/api/tables/{demo.table_id}/enrich", json=body(demo.domain[:2]))
     assert_error(response, 409, "cells_busy", "already queued or running")
@@ -628,7 +628,7 @@ async def test_unexpected_errors_are_a_generic_500(
 async def test_cancel_stops_a_queued_job_and_is_harmless_afterwards(
     client: httpx.AsyncClient, runtime: Runtime, demo: Demo
 ) -> None:
-    with runtime.open_session() as session:
+    with unit_of_work(runtime.open_session) as session:
         created = create_job(
             session=session, table_id=demo.table_id, cells=demo.domain[:3], max_cells=100
         )

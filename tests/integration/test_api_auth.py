@@ -34,8 +34,8 @@ from starlette.routing import Mount, Route
 
 import enrichment_app.api as api_package
 from enrichment_app.api import build_api, openapi_document
-from enrichment_app.api.idempotency import ApiIdempotencyKey
-from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
+from enrichment_app.db.models import ApiIdempotencyKey, Cell, EnrichmentJob, EnrichmentTask
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.jobs import create_job
@@ -130,7 +130,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 @pytest.fixture
 def target(runtime: Runtime) -> Target:
-    with runtime.open_session() as session:
+    with unit_of_work(runtime.open_session) as session:
         table_id = seed_demo_table(session, max_cell_chars=runtime.settings.max_cell_chars)
         domain = column_refs(session, table_id, "Email domain")
         job = create_job(session=session, table_id=table_id, cells=domain[:2], max_cells=100).job

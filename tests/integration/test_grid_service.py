@@ -5,7 +5,7 @@ from __future__ import annotations
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.domain import ColumnKind, utcnow
 from enrichment_app.services import grid as grid_service
-from enrichment_app.services.tables import ColumnSpec, create_table, update_cell
+from enrichment_app.services.tables import ColumnSpec, add_column, create_table, update_cell
 
 
 def _table(open_session: SessionFactory, rows: int) -> int:
@@ -89,3 +89,38 @@ def test_changed_cells_in_rows_only_reports_the_rows_asked_for(
             session=session, table_id=table_id, since=since, row_ids=rows[:5]
         )
     assert [(r, c, cell["v"]) for r, c, cell in changed] == [(rows[1], name_id, "edited")]
+
+
+def test_the_idle_refresh_reads_a_new_shape_only_when_the_table_changed(
+    open_session: SessionFactory,
+) -> None:
+    """What the page's idle refresher reads: changed cells while the shape is the one shown,
+    the new columns and window once a column was added elsewhere."""
+    table_id = _table(open_session, 30)
+    with open_session() as session:
+        read = grid_service.read_table(session, table_id=table_id, start=0, stop=120)
+    shown = grid_service.Shown(
+        read.meta.name,
+        read.meta.columns,
+        read.meta.row_count,
+        read.window.start,
+        read.window.start + len(read.window.cells),
+    )
+    row_ids = read.window.row_ids
+
+    with open_session() as session:
+        same = grid_service.read_elsewhere(
+            session, table_id=table_id, since=read.marker, row_ids=row_ids, shown=shown
+        )
+    assert same.meta is None and same.window is None and same.changed == []
+
+    with open_session() as session:
+        add_column(session=session, table_id=table_id, spec=ColumnSpec(name="Note"))
+        session.commit()
+    with open_session() as session:
+        grown = grid_service.read_elsewhere(
+            session, table_id=table_id, since=read.marker, row_ids=row_ids, shown=shown
+        )
+    assert grown.meta is not None and grown.window is not None
+    assert [c["title"] for c in grown.meta.columns][-1] == "Note"
+    assert len(grown.window.cells[0]) == len(read.meta.columns) + 1

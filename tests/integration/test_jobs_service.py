@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
 from enrichment_app.services.jobs import (
@@ -45,7 +46,7 @@ def _refs(open_session: SessionFactory, table_id: int, column: str) -> list[Cell
 def _create(
     open_session: SessionFactory, table_id: int, cells: list[CellRef], max_cells: int = 100
 ):
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         return create_job(session=session, table_id=table_id, cells=cells, max_cells=max_cells)
 
 
@@ -245,7 +246,7 @@ def test_cancel_keeps_finished_cells_and_cancels_the_rest(
         )
         session.commit()
 
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         job = cancel_job(session=session, job_id=job_id)
     assert job.status == JobStatus.CANCELED
     assert job.finished_at is not None
@@ -266,7 +267,7 @@ def test_cancel_keeps_finished_cells_and_cancels_the_rest(
         assert {c.status for c in cells_of(session, other)} == {"queued"}
         snapshot = row_counts(session), [(c.status, c.value) for c in cells_of(session, cells)]
 
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         again = cancel_job(session=session, job_id=job_id)
     assert (again.status, again.finished_at) == (JobStatus.CANCELED, job.finished_at)
     with open_session() as session:
@@ -278,7 +279,7 @@ def test_cancel_keeps_finished_cells_and_cancels_the_rest(
 
 
 def test_cancelling_an_unknown_job_is_not_found(open_session: SessionFactory) -> None:
-    with open_session() as session, pytest.raises(NotFoundError, match="Job 42"):
+    with unit_of_work(open_session) as session, pytest.raises(NotFoundError, match="Job 42"):
         cancel_job(session=session, job_id=42)
 
 
@@ -288,12 +289,12 @@ def test_fail_job_marks_unfinished_cells_as_errors(
     cells = _refs(open_session, demo_id, "Intro line")[:3]
     job_id = _create(open_session, demo_id, cells).job.id
     assert job_id is not None
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         _finish(session, job_id, cells[0], "Hi Acme")
         job = fail_job(session=session, job_id=job_id, error="The worker crashed: boom")
     assert (job.status, job.error) == (JobStatus.FAILED, "The worker crashed: boom")
     assert (job.done, job.failed, job.total) == (1, 2, 3)
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         assert [(t.status, t.error) for t in tasks_of(session, job_id)] == [
             ("done", None),
             ("error", "The worker crashed: boom"),
@@ -329,7 +330,7 @@ def test_job_view_and_changed_cells(open_session: SessionFactory, demo_id: int) 
     assert data["finishedAt"] is None
     assert datetime.fromisoformat(data["createdAt"]) == created.job.created_at.replace(tzinfo=UTC)
     assert data["createdAt"].endswith("+00:00")  # SQLite hands back naive UTC; the API says so
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         changed = changed_cells(session=session, table_id=demo_id, since=before)
         assert sorted(CellRef(c.row_id, c.column_id) for c in changed) == sorted(cells)
         assert changed_cells(session=session, table_id=demo_id, since=utcnow()) == []

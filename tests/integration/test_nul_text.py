@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, EnrichmentJob
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import ColumnKind
 from enrichment_app.enrichers import EnrichContext, Enricher, register, unregister
 from enrichment_app.errors import EnrichError, InvalidInputError
@@ -133,7 +134,7 @@ async def test_a_providers_nul_is_removed_and_the_job_completes(
     open_session: SessionFactory, settings: Settings, http: httpx.AsyncClient, nul_enricher: None
 ) -> None:
     table_id = _demo(open_session)
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         add_column(
             session=session,
             table_id=table_id,
@@ -158,7 +159,7 @@ async def test_a_providers_nul_is_removed_and_the_job_completes(
 
 def test_a_failure_reason_with_a_nul_is_stored_without_it(open_session: SessionFactory) -> None:
     table_id = _demo(open_session)
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         refs = column_refs(session, table_id, "Email domain")[:2]
         job = create_job(session=session, table_id=table_id, cells=refs, max_cells=10).job
         assert job.id is not None

@@ -14,6 +14,7 @@ from sqlmodel import select
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.migrate import alembic_config, upgrade_database
 from enrichment_app.db.models import EnrichmentTask
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellStatus, TaskStatus
 from enrichment_app.errors import CsvImportError
 from enrichment_app.runner.processing import process_job
@@ -91,7 +92,7 @@ def test_csv_import_export_and_refusal(open_session: SessionFactory) -> None:
 async def test_a_job_runs_and_another_is_cancelled(
     open_session: SessionFactory, settings: Settings, http: httpx.AsyncClient
 ) -> None:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         demo_id = seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
         domains = column_refs(session, demo_id, "Email domain")
         intros = column_refs(session, demo_id, "Intro line")
@@ -103,7 +104,7 @@ async def test_a_job_runs_and_another_is_cancelled(
     )
     assert (summary.status, summary.done, summary.failed) == ("completed", 24, 1)
     assert len(results) == 25
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         assert cells_of(session, domains[:1])[0].value == "acme-robotics.example"
         other = create_job(session=session, table_id=demo_id, cells=intros, max_cells=100)
         assert other.job.id is not None
@@ -116,7 +117,7 @@ async def test_a_job_runs_and_another_is_cancelled(
 def test_the_database_refuses_a_second_active_task_for_a_cell(
     open_session: SessionFactory, settings: Settings
 ) -> None:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         demo_id = seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
         ref = column_refs(session, demo_id, "Email domain")[0]
         job = create_job(session=session, table_id=demo_id, cells=[ref], max_cells=10).job

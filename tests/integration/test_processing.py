@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, EnrichmentJob
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, CellStatus, ColumnKind, JobBackend, JobStatus
 from enrichment_app.enrichers import EnrichContext, Enricher, register, unregister
 from enrichment_app.errors import EnrichError
@@ -124,7 +125,7 @@ def _probe_table(
 
 
 def _job(open_session: SessionFactory, table_id: int, cells: list[CellRef]) -> int:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         job = create_job(session=session, table_id=table_id, cells=cells, max_cells=5000).job
     assert job.id is not None
     return job.id
@@ -427,7 +428,7 @@ async def test_a_job_cancelled_in_the_database_writes_nothing_more(
         )
     )
     await probe.until(lambda: probe.in_flight == 2)
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         cancel_job(session=session, job_id=job_id)
     probe.gate.set()
     summary = await asyncio.wait_for(running, WAIT)
@@ -483,7 +484,7 @@ async def test_cancelling_through_the_local_runner_stops_the_job(
         await runner.dispatch(job_id)
         await probe.until(lambda: probe.in_flight == 2)
         # What the page does: cancel in the database, then stop the in-process run.
-        with open_session() as session:
+        with unit_of_work(open_session) as session:
             cancel_job(session=session, job_id=job_id)
             stamps = {c.id: c.updated_at for c in cells_of(session, cells)}
         await asyncio.wait_for(runner.cancel(job_id), WAIT)
@@ -516,7 +517,7 @@ async def test_the_local_runner_resumes_unfinished_local_jobs(
         job.status = JobStatus.RUNNING.value
         session.add(job)
         session.commit()
-    with open_session() as session:  # a Trigger.dev job is not this runner's to resume
+    with unit_of_work(open_session) as session:  # a Trigger.dev job is not this runner's to resume
         trigger_job = create_job(
             session=session, table_id=table_id, cells=c, max_cells=100, backend=JobBackend.TRIGGER
         ).job

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, DataTable, EnrichmentJob
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellStatus, ColumnKind
 from enrichment_app.errors import (
     CsvImportError,
@@ -542,7 +543,7 @@ def test_add_column_gives_every_row_an_empty_cell(open_session: SessionFactory) 
 def test_delete_table_is_refused_while_a_job_is_active_then_removes_everything(
     open_session: SessionFactory,
 ) -> None:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         table_id = seed_demo_table(session)
         keep_id = _import(session, b"other\nvalue\n", name="Keep me")
         job = create_job(
@@ -556,7 +557,7 @@ def test_delete_table_is_refused_while_a_job_is_active_then_removes_everything(
         with pytest.raises(InvalidInputError, match="cancel it before deleting"):
             delete_table(session=session, table_id=table_id)
         session.commit()
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         assert row_counts(session) == before
         assert job.id is not None
         cancel_job(session=session, job_id=job.id)
@@ -584,11 +585,11 @@ def test_delete_table_is_refused_while_a_job_is_active_then_removes_everything(
 
 
 def test_the_demo_is_seeded_once(open_session: SessionFactory, settings: Settings) -> None:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         table = seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
         assert table is not None
         assert table.id is not None
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         assert seed_demo(session=session, max_cell_chars=settings.max_cell_chars) is None
         [summary] = list_tables(session=session)
         assert summary.name == DEMO_TABLE_NAME
@@ -607,7 +608,7 @@ def test_the_demo_is_seeded_once(open_session: SessionFactory, settings: Setting
 def test_the_demo_is_not_seeded_into_a_database_that_has_tables(
     open_session: SessionFactory,
 ) -> None:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         _import(session, b"mine\n1\n", name="Mine")
         assert seed_demo(session=session, max_cell_chars=100) is None
         assert [t.name for t in list_tables(session=session)] == ["Mine"]

@@ -15,16 +15,17 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from enrichment_app.db.models import EnrichmentJob, TableColumn, TableRow
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, ColumnKind, JobBackend, JobStatus
 from enrichment_app.live.events import CellUpdate, FeedFailed, RunEvent, RunSnapshot
-from enrichment_app.runner.dispatch import (
+from enrichment_app.runtime import Runtime
+from enrichment_app.services.demo import seed_demo
+from enrichment_app.services.enrichment import (
     EnrichmentStarted,
     cancel_enrichment,
     read_job,
     start_enrichment,
 )
-from enrichment_app.runtime import Runtime
-from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from enrichment_app.trigger.tokens import JWT_AUDIENCE
@@ -59,7 +60,7 @@ async def demo_runtime(
             }
         )
     )
-    with runtime.open_session() as session:
+    with unit_of_work(runtime.open_session) as session:
         seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
     try:
         yield runtime
@@ -333,7 +334,7 @@ async def test_start_up_triggers_a_job_whose_process_died_before_triggering_it(
 ) -> None:
     """The soak's crash during the trigger's retries: the job exists, Trigger.dev never had it."""
     cells = demo_cells(runtime, "Email domain", 3)
-    with runtime.open_session() as session:
+    with unit_of_work(runtime.open_session) as session:
         created = create_job(
             session=session, table_id=1, cells=cells, max_cells=100, backend=JobBackend.TRIGGER
         )

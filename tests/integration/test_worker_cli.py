@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from enrichment_app.db.engine import SessionFactory
+from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.services.jobs import cancel_job, create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
@@ -51,7 +52,7 @@ def demo_id(open_session: SessionFactory, settings: Settings) -> int:
 def test_the_worker_processes_a_job_and_prints_a_line_per_cell(
     open_session: SessionFactory, settings: Settings, demo_id: int, tmp_path: Path
 ) -> None:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         domains = column_refs(session, demo_id, "Email domain")
         intros = column_refs(session, demo_id, "Intro line")[:3]
         job = create_job(
@@ -105,7 +106,7 @@ def test_an_unknown_job_exits_1_with_an_error_line(settings: Settings, tmp_path:
 def test_a_canceled_job_exits_1_and_runs_nothing(
     open_session: SessionFactory, settings: Settings, demo_id: int, tmp_path: Path
 ) -> None:
-    with open_session() as session:
+    with unit_of_work(open_session) as session:
         cells = column_refs(session, demo_id, "Email domain")[:2]
         job = create_job(session=session, table_id=demo_id, cells=cells, max_cells=100).job
         assert job.id is not None

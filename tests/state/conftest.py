@@ -82,13 +82,25 @@ def app_environment(tmp_path: Any) -> Iterator[None]:
 
 @pytest.fixture
 async def tab(app_environment: None) -> AsyncIterator[Tab]:
-    import enrichment_app.enrichment_app  # noqa: F401  (registers the App whose pages' on_load events run)
+    """A tab connected to the app, as a browser's websocket would be: the page's watchers
+    follow a job until it ends (they stop early for a tab that is gone)."""
+    from enrichment_app.enrichment_app import app  # registers the App whose on_load events run
 
     manager = StateManagerMemory()
     namespace = RecordingNamespace()
     processor = BaseStateEventProcessor(graceful_shutdown_timeout=5).configure(
         state_manager=manager, event_namespace=namespace
     )
-    async with processor:
-        yield Tab(processor=processor, manager=manager, namespace=namespace)
-    await get_runtime().stop()
+    tab = Tab(processor=processor, manager=manager, namespace=namespace)
+    sockets = app.event_namespace
+    assert sockets is not None
+    sid = f"sid-{tab.token}"
+    await sockets.link_token_to_sid(sid, tab.token, update_state=False)
+    try:
+        async with processor:
+            yield tab
+    finally:
+        gone = sockets.on_disconnect(sid)
+        if gone is not None:
+            await gone
+        await get_runtime().stop()

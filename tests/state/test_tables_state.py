@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from enrichment_app.state.add_column import AddColumnState
 from enrichment_app.state.table import TableState
-from enrichment_app.state.tables import AddColumnState, TablesState
+from enrichment_app.state.tables import TablesState
 from tests.state.conftest import Tab
 
 

@@ -6,7 +6,6 @@ import sqlalchemy as sa
 from alembic import context
 from sqlmodel import SQLModel
 
-import enrichment_app.api.idempotency
 import enrichment_app.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config

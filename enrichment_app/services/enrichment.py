@@ -1,19 +1,33 @@
-"""Starting and cancelling enrichment: the one path the page and the REST API both take."""
+"""Starting and cancelling enrichment: the one path the page and the REST API both take.
+
+``JobRunner`` is what this needs of a runner; the runners (``enrichment_app.runner``)
+implement it, and the runtime hands the configured one in.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlmodel import Session
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import EnrichmentJob
-from enrichment_app.domain import CellRef, JobBackend
-from enrichment_app.runner.base import DispatchResult, JobRunner
+from enrichment_app.db.sessions import in_session, in_transaction
+from enrichment_app.domain import CellRef, DispatchResult, JobBackend
 from enrichment_app.services import jobs as job_service
 from enrichment_app.services.jobs import JobView
+
+
+class JobRunner(Protocol):
+    async def dispatch(self, job_id: int) -> DispatchResult:
+        """Start running the job; returns at once."""
+        ...
+
+    async def cancel(self, job_id: int) -> None:
+        """Cancel the job (the database state is already updated by the caller)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,32 +60,22 @@ async def start_enrichment(
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
 ) -> EnrichmentStarted:
-    """Create the job and its tasks in one transaction, then hand it to the runner.
+    """Create the job and its tasks in one unit of work, then hand it to the runner.
 
-    ``on_created`` writes in the job's own transaction (see ``create_job``).
+    ``on_created`` writes in the job's own unit of work (see ``create_job``).
     """
-    refs = list(cells)
-
-    def create() -> job_service.JobCreated:
-        with open_session() as session:
-            return job_service.create_job(
-                session=session,
-                table_id=table_id,
-                cells=refs,
-                max_cells=max_cells,
-                backend=backend,
-                on_created=on_created,
-            )
-
-    created = await asyncio.to_thread(create)
+    created = await in_transaction(
+        open_session,
+        job_service.create_job,
+        table_id=table_id,
+        cells=list(cells),
+        max_cells=max_cells,
+        backend=backend,
+        on_created=on_created,
+    )
     assert created.job.id is not None
     dispatch = await runner.dispatch(created.job.id)
-
-    def reread() -> JobView:
-        with open_session() as session:
-            return JobView.of(job_service.get_job(session=session, job_id=created.job.id or 0))
-
-    view = await asyncio.to_thread(reread)
+    view = await read_job(open_session=open_session, job_id=created.job.id)
     return EnrichmentStarted(
         job=view,
         task_ids=created.task_ids,
@@ -84,19 +88,14 @@ async def cancel_enrichment(
     *, open_session: SessionFactory, runner: JobRunner, job_id: int
 ) -> JobView:
     """Cancel the job: unfinished tasks and cells become canceled, and the runner stops."""
-
-    def cancel() -> JobView:
-        with open_session() as session:
-            return JobView.of(job_service.cancel_job(session=session, job_id=job_id))
-
-    view = await asyncio.to_thread(cancel)
+    view = await in_transaction(open_session, _cancel, job_id=job_id)
     await runner.cancel(job_id)
     return view
 
 
 async def read_job(*, open_session: SessionFactory, job_id: int) -> JobView:
-    def read() -> JobView:
-        with open_session() as session:
-            return JobView.of(job_service.get_job(session=session, job_id=job_id))
+    return await in_session(open_session, job_service.job_view, job_id=job_id)
 
-    return await asyncio.to_thread(read)
+
+def _cancel(session: Session, *, job_id: int) -> JobView:
+    return JobView.of(job_service.cancel_job(session, job_id=job_id))

@@ -31,10 +31,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col
 
-from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
+from enrichment_app.db.engine import SessionFactory
+from enrichment_app.db.models import ApiIdempotencyKey, EnrichmentJob
+from enrichment_app.db.sessions import in_transaction
 from enrichment_app.domain import CellRef
+from enrichment_app.services.jobs import JobView, job_view, task_ids
 
 KEY_TTL = timedelta(hours=24)
 CLAIM_TTL = timedelta(seconds=15)
@@ -45,28 +48,9 @@ and a client retrying after the crash must not be refused for long."""
 _MAX_CLAIM_ATTEMPTS = 3
 
 
-class ApiIdempotencyKey(SQLModel, table=True):
-    """One ``Idempotency-Key`` seen by the enrich route, and the job it created (once created)."""
-
-    __tablename__ = "api_idempotency_key"
-    __table_args__ = (
-        sa.Index("ix_api_idempotency_key_created_at", "created_at"),
-        {"extend_existing": True},
-    )
-
-    key: str = Field(primary_key=True, max_length=255)
-    fingerprint: str = Field(max_length=64)
-    job_id: int | None = None
-    """No foreign key: deleting a table deletes its jobs, and must not be blocked by this."""
-    job_created_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    """Tells the job apart from a later job that reuses a deleted job's id (SQLite does that)."""
-    skipped_active: int = 0
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-
-
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """The key is ours: create the job, then ``complete`` (or ``release`` on failure)."""
+    """The key is ours: create the job and ``bind`` the key to it (or ``release`` it on failure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,36 +101,42 @@ def _live(session: Session, record: ApiIdempotencyKey, *, now: datetime) -> bool
     )
 
 
-def claim(*, session: Session, key: str, fingerprint: str, now: datetime) -> Claim:
-    """Claim ``key`` for a request with ``fingerprint``, or say why not (commits)."""
+def _claim_once(session: Session, *, key: str, fingerprint: str, now: datetime) -> Claim:
+    """One try at claiming ``key``; an ``IntegrityError`` means another request just took it."""
+    session.execute(
+        sa.delete(ApiIdempotencyKey).where(col(ApiIdempotencyKey.created_at) < now - KEY_TTL)
+    )
+    record = session.get(ApiIdempotencyKey, key)
+    if record is not None:
+        if _live(session, record, now=now):
+            if record.fingerprint != fingerprint:
+                return Mismatch()
+            if record.job_id is None:
+                return InProgress()
+            return Replay(job_id=record.job_id, skipped_active=record.skipped_active)
+        session.delete(record)
+        session.flush()
+    session.add(ApiIdempotencyKey(key=key, fingerprint=fingerprint, created_at=now))
+    session.flush()
+    return Claimed()
+
+
+async def claim(
+    open_session: SessionFactory, *, key: str, fingerprint: str, now: datetime
+) -> Claim:
+    """Claim ``key`` for a request with ``fingerprint`` in a unit of work, or say why not."""
     for _ in range(_MAX_CLAIM_ATTEMPTS):
-        session.execute(
-            sa.delete(ApiIdempotencyKey).where(col(ApiIdempotencyKey.created_at) < now - KEY_TTL)
-        )
-        record = session.get(ApiIdempotencyKey, key)
-        if record is not None:
-            if _live(session, record, now=now):
-                session.commit()
-                if record.fingerprint != fingerprint:
-                    return Mismatch()
-                if record.job_id is None:
-                    return InProgress()
-                return Replay(job_id=record.job_id, skipped_active=record.skipped_active)
-            session.delete(record)
-            session.flush()
-        session.add(ApiIdempotencyKey(key=key, fingerprint=fingerprint, created_at=now))
         try:
-            session.commit()
+            return await in_transaction(
+                open_session, _claim_once, key=key, fingerprint=fingerprint, now=now
+            )
         except sa.exc.IntegrityError:
-            # Another request claimed the key between our read and our insert: look again.
-            session.rollback()
-            continue
-        return Claimed()
+            continue  # another request claimed the key between our read and our insert: look again
     return InProgress()
 
 
 def bind(
-    *, session: Session, key: str, job_id: int, job_created_at: datetime, skipped_active: int
+    session: Session, *, key: str, job_id: int, job_created_at: datetime, skipped_active: int
 ) -> None:
     """Bind the claimed ``key`` to the job its request creates, in the job's transaction."""
     session.execute(
@@ -156,21 +146,15 @@ def bind(
     )
 
 
-def release(*, session: Session, key: str) -> None:
-    """Free a claimed ``key`` whose request failed, so the client may retry with it (commits)."""
+def release(session: Session, *, key: str) -> None:
+    """Free a claimed ``key`` whose request failed, so the client may retry with it."""
     session.execute(
         sa.delete(ApiIdempotencyKey).where(
             col(ApiIdempotencyKey.key) == key, col(ApiIdempotencyKey.job_id).is_(None)
         )
     )
-    session.commit()
 
 
-def job_task_ids(*, session: Session, job_id: int) -> list[int]:
-    """The job's task ids in creation order, as the first response listed them."""
-    query = (
-        select(EnrichmentTask.id)
-        .where(EnrichmentTask.job_id == job_id)
-        .order_by(col(EnrichmentTask.id))
-    )
-    return [task_id for task_id in session.exec(query).all() if task_id is not None]
+def replay(session: Session, *, job_id: int) -> tuple[JobView, list[int]]:
+    """What a retried request gets: the job its key created, as it is now, and its task ids."""
+    return job_view(session, job_id=job_id), task_ids(session, job_id=job_id)

@@ -1,0 +1,93 @@
+"""The job the page's header shows: its status in the seed's words, its counts, its notices.
+
+The header's counts come from the job, so they are right however little of the table is in
+the window; the cells change only in the window.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from enrichment_app.live.status import STARTING, StatusLine, describe_job, describe_run
+from enrichment_app.services.jobs import JobView
+from enrichment_app.state.table.window import WindowMixin
+
+
+class JobMixin(WindowMixin, mixin=True):
+    job_id: int = 0
+    job_status: str = ""
+    job_backend: str = ""
+    job_total: int = 0
+    job_done: int = 0
+    job_failed: int = 0
+    job_error: str = ""
+    job_notice: str = ""
+    run_status: str = ""
+    """The Trigger.dev run's status while the page follows it over Realtime ("" otherwise)."""
+    live: bool = False
+    """Whether the header is fed by Trigger.dev Realtime (else by polling the database)."""
+    starting: bool = False
+
+    _run_id: str = ""
+
+    def _status_line(self) -> StatusLine:
+        if self.starting:
+            return STARTING
+        if self.live and self.run_status:
+            return describe_run(
+                self.run_status,
+                done=self.job_done,
+                failed=self.job_failed,
+                total=self.job_total,
+                error=self.job_error or None,
+            )
+        if self.live and self.job_status and not self.run_status:
+            return STARTING  # triggered, no update from the run yet
+        return describe_job(
+            self.job_status,
+            done=self.job_done,
+            failed=self.job_failed,
+            total=self.job_total,
+            error=self.job_error or None,
+        )
+
+    @rx.var
+    def job_active(self) -> bool:
+        return self._status_line().active
+
+    @rx.var
+    def status_label(self) -> str:
+        """The header's job status, in the seed's words."""
+        return self._status_line().label
+
+    @rx.var
+    def status_tone(self) -> str:
+        return self._status_line().tone
+
+    @rx.var
+    def mode_label(self) -> str:
+        if not self.trigger_mode:
+            return "Local runner"
+        if self.job_notice:
+            return "Trigger.dev · polling"
+        return "Trigger.dev · live"
+
+    def _apply_job(self, view: JobView | None) -> None:
+        if view is None:
+            self.job_id, self.job_status, self.job_backend = 0, "", ""
+            self.job_total = self.job_done = self.job_failed = 0
+            self.job_error = ""
+            return
+        if view.id != self.job_id:
+            self.run_status, self.live = "", False
+        self.job_id = view.id
+        self._run_id = view.run_id or ""
+        self.job_status = view.status
+        self.job_backend = view.backend
+        self.job_total, self.job_done, self.job_failed = view.total, view.done, view.failed
+        self.job_error = view.error or ""
+        self.job_notice = (
+            f"Live updates fell back to polling: {view.dispatch_error}"
+            if view.dispatch_error
+            else ""
+        )
