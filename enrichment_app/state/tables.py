@@ -12,7 +12,7 @@ from enrichment_app import routes
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import tables as table_service
+from enrichment_app.services import csv_import, tables as table_service
 
 
 def _table_rows(session: Session) -> list[dict[str, Any]]:
@@ -56,7 +56,7 @@ class TablesState(rx.State):
         try:
             table = await in_transaction(
                 runtime.open_session,
-                table_service.import_csv,
+                csv_import.import_csv,
                 name=name,
                 data=data,
                 max_bytes=limit,

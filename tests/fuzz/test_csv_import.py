@@ -20,14 +20,13 @@ from hypothesis import given, settings, strategies as st
 from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.errors import CsvImportError
+from enrichment_app.services.csv_import import import_csv, parse_csv
 from enrichment_app.services.grid import load_grid
 from enrichment_app.services.tables import (
     MAX_NAME_CHARS,
     ColumnSpec,
     create_table,
     export_csv,
-    import_csv,
-    parse_csv,
 )
 from tests.fuzz.strategies import byte_prefixes
 

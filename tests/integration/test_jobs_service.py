@@ -13,6 +13,7 @@ from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
 from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
+from enrichment_app.services.csv_import import import_csv
 from enrichment_app.services.jobs import (
     JobView,
     cancel_job,
@@ -22,7 +23,6 @@ from enrichment_app.services.jobs import (
     get_job,
     latest_job,
 )
-from enrichment_app.services.tables import import_csv
 from tests.integration.db_helpers import (
     cells_of,
     column_refs,

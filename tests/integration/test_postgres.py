@@ -18,8 +18,9 @@ from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellStatus, TaskStatus
 from enrichment_app.errors import CsvImportError
 from enrichment_app.runner.processing import process_job
+from enrichment_app.services.csv_import import import_csv
 from enrichment_app.services.jobs import cancel_job, create_job
-from enrichment_app.services.tables import delete_table, export_csv, import_csv
+from enrichment_app.services.tables import delete_table, export_csv
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import (
     cells_of,

@@ -24,8 +24,9 @@ from enrichment_app.enrichers import EnrichContext, Enricher, register, unregist
 from enrichment_app.errors import EnrichError
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.runner.processing import CellResult, EnricherLimits, process_job
+from enrichment_app.services.csv_import import import_csv
 from enrichment_app.services.jobs import cancel_job, create_job, get_job
-from enrichment_app.services.tables import ColumnSpec, add_column, import_csv
+from enrichment_app.services.tables import ColumnSpec, add_column
 from enrichment_app.services.values import TRUNCATION_MARK
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table, tasks_of

@@ -19,6 +19,7 @@ from enrichment_app.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from enrichment_app.services.csv_import import import_csv, parse_csv
 from enrichment_app.services.demo import COMPANIES, DEMO_TABLE_NAME, seed_demo
 from enrichment_app.services.grid import load_grid
 from enrichment_app.services.jobs import cancel_job, create_job
@@ -28,11 +29,9 @@ from enrichment_app.services.tables import (
     create_table,
     delete_table,
     export_csv,
-    import_csv,
     list_columns,
     list_rows,
     list_tables,
-    parse_csv,
     update_cell,
 )
 from enrichment_app.services.values import TRUNCATION_MARK
