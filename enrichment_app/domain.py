@@ -33,10 +33,6 @@ class TaskStatus(StrEnum):
     ERROR = "error"
     CANCELED = "canceled"
 
-    @property
-    def is_active(self) -> bool:
-        return self in (TaskStatus.QUEUED, TaskStatus.RUNNING)
-
 
 ACTIVE_TASK_STATUSES = (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
 

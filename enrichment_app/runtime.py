@@ -153,7 +153,10 @@ _runtime: Runtime | None = None
 
 
 def reset_runtime() -> None:
-    """Forget the process-wide runtime and settings; the next use reads the environment again."""
+    """Forget the process-wide runtime and settings; the next use reads the environment again.
+
+    For tests and tools that change the environment within one process.
+    """
     global _runtime
     _runtime = None
     get_settings.cache_clear()

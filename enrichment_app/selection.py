@@ -69,19 +69,6 @@ def _blocks(selection: Mapping[str, Any] | None, *, n_cols: int, n_rows: int) ->
         yield range(n_cols), rows
 
 
-def selected_points(
-    selection: Mapping[str, Any] | None, *, n_cols: int, n_rows: int
-) -> set[GridPoint]:
-    """Every (column, row) the selection covers, clipped to the grid.
-
-    This enumerates every cell; for large selections use ``selected_spans``.
-    """
-    points: set[GridPoint] = set()
-    for cols, rows in _blocks(selection, n_cols=n_cols, n_rows=n_rows):
-        points.update((col, row) for col in cols for row in rows)
-    return points
-
-
 RowSpan = tuple[int, int]
 """Rows ``[start, stop)``."""
 
@@ -100,8 +87,9 @@ def merge_spans(spans: Iterable[RowSpan]) -> list[RowSpan]:
 def selected_spans(
     selection: Mapping[str, Any] | None, *, n_cols: int, n_rows: int
 ) -> dict[int, list[RowSpan]]:
-    """The selected rows of each column, as merged spans: the same cells as ``selected_points``
-    without enumerating them, so a whole column of a 100,000-row table costs nothing."""
+    """The selected rows of each column, as merged spans: every cell the selection covers,
+    clipped to the grid, without enumerating them, so a whole column of a 100,000-row table
+    costs nothing."""
     by_column: dict[int, list[RowSpan]] = {}
     for cols, rows in _blocks(selection, n_cols=n_cols, n_rows=n_rows):
         if not rows:

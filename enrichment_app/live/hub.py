@@ -208,7 +208,7 @@ class RunHub:
 
     @property
     def upstream_count(self) -> int:
-        """How many runs this process is subscribed to upstream right now."""
+        """How many runs this process is subscribed to upstream right now (introspection)."""
         return len(self._feeds)
 
     def _feed(self, run_id: str) -> RunFeed:

@@ -90,6 +90,7 @@ class LocalRunner:
 
     @property
     def active_jobs(self) -> list[int]:
+        """The jobs this process is running now: introspection for tests and operators."""
         return sorted(self._tasks)
 
 

@@ -25,7 +25,7 @@ from enrichment_app.db.models import Cell, TableColumn, TableRow
 from enrichment_app.domain import CellRef, ColumnKind, utcnow
 from enrichment_app.selection import RowSpan, merge_spans
 from enrichment_app.services.jobs import JobView, job_view, latest_job
-from enrichment_app.services.tables import get_table, list_cells, list_columns, list_rows
+from enrichment_app.services.tables import get_table, list_columns
 
 
 class GridColumn(TypedDict):
@@ -45,15 +45,6 @@ class GridCell(TypedDict):
     """The status (``CellStatus``)."""
     e: str
     """The error message, when the status is ``error``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Grid:
-    table_id: int
-    name: str
-    columns: list[GridColumn]
-    row_ids: list[int]
-    cells: list[list[GridCell]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,28 +183,6 @@ def changed_cells_in_rows(
         (row_id, column_id, _cell(value, status, error))
         for row_id, column_id, value, status, error in session.execute(query).all()
     ]
-
-
-def load_grid(session: Session, *, table_id: int) -> Grid:
-    """The whole table at once (exports and tests; the page reads windows instead)."""
-    table = get_table(session=session, table_id=table_id)
-    columns = list_columns(session=session, table_id=table_id)
-    rows = list_rows(session=session, table_id=table_id)
-    col_index = {c.id: i for i, c in enumerate(columns)}
-    row_index = {r.id: i for i, r in enumerate(rows)}
-    cells: list[list[GridCell]] = [[_empty() for _ in columns] for _ in rows]
-    for cell in list_cells(session=session, table_id=table_id):
-        r, c = row_index.get(cell.row_id), col_index.get(cell.column_id)
-        if r is not None and c is not None:
-            cells[r][c] = grid_cell(cell)
-    assert table.id is not None
-    return Grid(
-        table_id=table.id,
-        name=table.name,
-        columns=_grid_columns(columns),
-        row_ids=[r.id for r in rows if r.id is not None],
-        cells=cells,
-    )
 
 
 def selected_cells(

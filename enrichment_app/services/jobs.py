@@ -324,9 +324,3 @@ def fail_job(session: Session, *, job_id: int, error: str) -> EnrichmentJob:
     if JobStatus(job.status).is_final:
         return job
     return _close_job(session, job, status=JobStatus.FAILED, error=strip_nul(error))
-
-
-def changed_cells(session: Session, *, table_id: int, since: datetime) -> list[Cell]:
-    """Cells of the table updated after ``since``: what a watching page must redraw."""
-    query = select(Cell).where(Cell.table_id == table_id, col(Cell.updated_at) > since)
-    return list(session.exec(query).all())

@@ -96,20 +96,6 @@ def list_rows(session: Session, *, table_id: int) -> list[TableRow]:
     return list(session.exec(query).all())
 
 
-def list_cells(session: Session, *, table_id: int) -> list[Cell]:
-    return list(session.exec(select(Cell).where(Cell.table_id == table_id)).all())
-
-
-def row_values(session: Session, *, row_id: int) -> dict[str, str | None]:
-    """The row's values keyed by column name, as enrichers see them."""
-    query = (
-        select(TableColumn.name, Cell.value)
-        .join(Cell, col(Cell.column_id) == TableColumn.id)
-        .where(Cell.row_id == row_id)
-    )
-    return dict(session.exec(query).all())
-
-
 # --- creating ------------------------------------------------------------------------
 
 
@@ -264,23 +250,6 @@ def _insert_row_batch(
                 }
             )
     session.execute(sa.insert(Cell), cells)
-
-
-def add_rows(
-    session: Session, *, table_id: int, rows: Iterable[Sequence[str | None]], max_cell_chars: int
-) -> int:
-    """Append rows (values for the input columns, in order); returns how many were added."""
-    get_table(session=session, table_id=table_id)
-    columns = list_columns(session=session, table_id=table_id)
-    inputs = [c for c in columns if c.kind == ColumnKind.INPUT]
-    return _insert_rows(
-        session=session,
-        table_id=table_id,
-        columns=columns,
-        inputs=inputs,
-        rows=rows,
-        max_cell_chars=max_cell_chars,
-    )
 
 
 def add_column(session: Session, *, table_id: int, spec: ColumnSpec) -> TableColumn:

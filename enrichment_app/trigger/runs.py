@@ -62,7 +62,12 @@ class RunError:
 
 @dataclass(frozen=True, slots=True)
 class RealtimeRun:
-    """One state of a run. Datetimes are timezone-aware UTC."""
+    """One state of a run. Datetimes are timezone-aware UTC.
+
+    The ``is_*`` properties are the SDK run's ``isQueued``, ``isWaiting``, ``isExecuting``,
+    ``isCompleted``, ``isFailed``, ``isSuccess`` and ``isCancelled``: part of this client's
+    public surface, whether or not the app reads them all.
+    """
 
     id: str
     task_identifier: str

@@ -21,7 +21,7 @@ from enrichment_app.db.engine import SessionFactory, create_db_engine, session_f
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.errors import CsvImportError
 from enrichment_app.services.csv_import import import_csv, parse_csv
-from enrichment_app.services.grid import load_grid
+from enrichment_app.services.grid import load_meta, load_rows
 from enrichment_app.services.tables import (
     MAX_NAME_CHARS,
     ColumnSpec,
@@ -156,7 +156,8 @@ def test_an_exported_table_imports_back_unchanged(
         )
         session.commit()
         assert second.id is not None
-        grid = load_grid(session=session, table_id=second.id)
-    titles = [column["title"] for column in grid.columns]
-    values = [[cell["v"] or "" for cell in row] for row in grid.cells]
+        meta = load_meta(session, table_id=second.id)
+        window = load_rows(session, meta, start=0, stop=meta.row_count)
+    titles = [column["title"] for column in meta.columns]
+    values = [[cell["v"] or "" for cell in row] for row in window.cells]
     assert (titles, values) == (header, kept(rows))

@@ -5,7 +5,13 @@ from __future__ import annotations
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.domain import ColumnKind, utcnow
 from enrichment_app.services import grid as grid_service
-from enrichment_app.services.tables import ColumnSpec, add_column, create_table, update_cell
+from enrichment_app.services.tables import (
+    ColumnSpec,
+    add_column,
+    create_table,
+    list_rows,
+    update_cell,
+)
 
 
 def _table(open_session: SessionFactory, rows: int) -> int:
@@ -42,7 +48,7 @@ def test_meta_counts_rows_and_window_reads_only_the_rows_asked_for(
         window = grid_service.load_window(
             session=session, table_id=table_id, start=240, stop=300, column_ids=column_ids
         )
-        whole = grid_service.load_grid(session=session, table_id=table_id)
+        whole = grid_service.load_rows(session, meta, start=0, stop=meta.row_count)
     assert window.start == 240
     assert [row[0]["v"] for row in window.cells] == [f"n{i}" for i in range(240, 250)]
     assert window.row_ids == whole.row_ids[240:]
@@ -52,7 +58,7 @@ def test_meta_counts_rows_and_window_reads_only_the_rows_asked_for(
 def test_row_ids_between_follow_the_table_order(open_session: SessionFactory) -> None:
     table_id = _table(open_session, 30)
     with open_session() as session:
-        every = grid_service.load_grid(session=session, table_id=table_id).row_ids
+        every = [row.id for row in list_rows(session, table_id=table_id)]
         assert (
             grid_service.row_ids_between(session=session, table_id=table_id, start=5, stop=9)
             == every[5:9]

@@ -14,10 +14,10 @@ from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
 from enrichment_app.services.csv_import import import_csv
+from enrichment_app.services.grid import changed_cells_in_rows, row_ids_between
 from enrichment_app.services.jobs import (
     JobView,
     cancel_job,
-    changed_cells,
     create_job,
     fail_job,
     get_job,
@@ -315,7 +315,9 @@ def test_fail_job_marks_unfinished_cells_as_errors(
 # --- reading ------------------------------------------------------------------------------
 
 
-def test_job_view_and_changed_cells(open_session: SessionFactory, demo_id: int) -> None:
+def test_job_view_and_the_cells_a_new_job_changed(
+    open_session: SessionFactory, demo_id: int
+) -> None:
     cells = _refs(open_session, demo_id, "Email domain")[:2]
     with open_session() as session:
         assert latest_job(session=session, table_id=demo_id) is None
@@ -331,8 +333,9 @@ def test_job_view_and_changed_cells(open_session: SessionFactory, demo_id: int) 
     assert datetime.fromisoformat(data["createdAt"]) == created.job.created_at.replace(tzinfo=UTC)
     assert data["createdAt"].endswith("+00:00")  # SQLite hands back naive UTC; the API says so
     with unit_of_work(open_session) as session:
-        changed = changed_cells(session=session, table_id=demo_id, since=before)
-        assert sorted(CellRef(c.row_id, c.column_id) for c in changed) == sorted(cells)
-        assert changed_cells(session=session, table_id=demo_id, since=utcnow()) == []
+        rows = row_ids_between(session, table_id=demo_id, start=0, stop=10_000)
+        changed = changed_cells_in_rows(session, table_id=demo_id, since=before, row_ids=rows)
+        assert sorted(CellRef(r, c) for r, c, _ in changed) == sorted(cells)
+        assert changed_cells_in_rows(session, table_id=demo_id, since=utcnow(), row_ids=rows) == []
         job = cancel_job(session=session, job_id=created.job.id)
     assert JobView.of(job).is_final

@@ -21,7 +21,7 @@ from enrichment_app.errors import (
 )
 from enrichment_app.services.csv_import import import_csv, parse_csv
 from enrichment_app.services.demo import COMPANIES, DEMO_TABLE_NAME, seed_demo
-from enrichment_app.services.grid import load_grid
+from enrichment_app.services.grid import load_meta, load_rows
 from enrichment_app.services.jobs import cancel_job, create_job
 from enrichment_app.services.tables import (
     ColumnSpec,
@@ -54,8 +54,9 @@ def _import(
 
 def _values(session: Session, table_id: int) -> tuple[list[str], list[list[str]]]:
     """The table as the grid shows it: column titles and the value of every cell."""
-    grid = load_grid(session=session, table_id=table_id)
-    return [c["title"] for c in grid.columns], [[c["v"] for c in row] for row in grid.cells]
+    meta = load_meta(session, table_id=table_id)
+    window = load_rows(session, meta, start=0, stop=meta.row_count)
+    return [c["title"] for c in meta.columns], [[c["v"] for c in row] for row in window.cells]
 
 
 # --- import ---------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import pytest
 from enrichment_app.selection import (
     focused_point,
     merge_spans,
-    selected_points,
     selected_spans,
     span_count,
 )
@@ -121,16 +120,9 @@ CASES: list[tuple[str, Any, set[tuple[int, int]]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("selection", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_selected_points(selection: Any, expected: set[tuple[int, int]]) -> None:
-    assert selected_points(selection, n_cols=N_COLS, n_rows=N_ROWS) == expected
-
-
 def test_an_empty_grid_has_nothing_to_select() -> None:
     selection = {"columns": _compact([0, 3]), "current": _current([0, 0])}
-    assert selected_points(selection, n_cols=0, n_rows=0) == set()
+    assert selected_spans(selection, n_cols=0, n_rows=0) == {}
 
 
 FOCUS_CASES: list[tuple[str, Any, tuple[int, int] | None]] = [
