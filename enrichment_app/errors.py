@@ -4,7 +4,7 @@
     ├── ConfigError            a setting is missing or wrong
     ├── NotFoundError          a table, column, row or job id that does not exist
     ├── InvalidInputError      user input we refuse, with a message fit to show the user
-    │   ├── ConflictError      the cells are already queued or running
+    │   ├── CellsBusyError     the cells are already queued or running
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
     │   └── EnricherConfigError  an unknown enricher or a config it refuses
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
@@ -40,8 +40,8 @@ class InvalidInputError(EnrichmentAppError):
     """Input from a user or API client that we refuse; the message is shown to them."""
 
 
-class ConflictError(InvalidInputError):
-    """The request conflicts with work in progress (cells already queued or running)."""
+class CellsBusyError(InvalidInputError):
+    """The cells are already queued or running (not the Trigger.dev API's ``ConflictError``)."""
 
 
 class CsvImportError(InvalidInputError):

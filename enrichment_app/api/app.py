@@ -47,7 +47,7 @@ from enrichment_app.api.parsing import (
 from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import CellRef, utcnow
-from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
+from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
 from enrichment_app.runtime import Runtime
 from enrichment_app.services import idempotency
 from enrichment_app.services.enrichment import cancel_enrichment, read_job, start_enrichment
@@ -120,7 +120,7 @@ class _Api:
                 return api_error_response(exc)
             except NotFoundError as exc:
                 return error_response(404, "not_found", exc.message)
-            except ConflictError as exc:
+            except CellsBusyError as exc:
                 return error_response(409, "cells_busy", exc.message)
             except InvalidInputError as exc:
                 return error_response(400, "invalid_input", exc.message)

@@ -22,7 +22,7 @@ from enrichment_app.domain import (
     utcnow,
 )
 from enrichment_app.enrichers import get_enricher
-from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
+from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
 from enrichment_app.services.tables import get_table
 from enrichment_app.services.values import strip_nul
 
@@ -158,7 +158,7 @@ def create_job(
     )
     todo = [r for r in runnable if (r.row_id, r.column_id) not in active]
     if not todo:
-        raise ConflictError("Every selected cell is already queued or running.")
+        raise CellsBusyError("Every selected cell is already queued or running.")
 
     job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
     session.add(job)
@@ -181,7 +181,7 @@ def create_job(
         task_ids = [tid for (tid,) in result.all()]
         _set_cells(session, todo, status=CellStatus.QUEUED)
     except sa.exc.IntegrityError as exc:
-        raise ConflictError(
+        raise CellsBusyError(
             "Some selected cells were queued by another run a moment ago; try again."
         ) from exc
     if on_created is not None:

@@ -12,7 +12,7 @@ from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
 from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, CellStatus, JobStatus, TaskStatus, utcnow
-from enrichment_app.errors import ConflictError, InvalidInputError, NotFoundError
+from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
 from enrichment_app.services.csv_import import import_csv
 from enrichment_app.services.grid import changed_cells_in_rows, row_ids_between
 from enrichment_app.services.jobs import (
@@ -162,7 +162,7 @@ def test_a_second_job_over_the_same_cells_is_refused(
 ) -> None:
     cells = _refs(open_session, demo_id, "Intro line")[:4]
     first = _create(open_session, demo_id, cells)
-    with pytest.raises(ConflictError, match="already queued or running"):
+    with pytest.raises(CellsBusyError, match="already queued or running"):
         _create(open_session, demo_id, cells)
     with open_session() as session:
         assert [j.id for j in session.exec(select(EnrichmentJob)).all()] == [first.job.id]
