@@ -1,4 +1,4 @@
-"""The page frame shared by every page."""
+"""The page frame shared by every page: the header with the logo (``assets/logo.svg``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def page_frame(*children: rx.Component) -> rx.Component:
         rx.hstack(
             rx.link(
                 rx.hstack(
-                    rx.icon("table-2", size=20),
+                    rx.image(src="/logo.svg", alt="", width="28px", height="28px", id="logo"),
                     rx.heading("Enrichment tables", size="4"),
                     align="center",
                 ),

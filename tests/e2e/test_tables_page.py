@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -64,3 +65,16 @@ def test_a_malformed_csv_is_refused_with_the_reason_and_nothing_is_stored(
 
     upload(page, "latin1.csv", "name\nJos\xe9\n".encode("latin-1"))
     expect(page.locator("#tables-message")).to_contain_text("not UTF-8")
+
+
+def test_the_header_shows_the_logo_and_the_favicon_is_served(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables")
+    logo = page.locator("#logo")
+    expect(logo).to_be_visible()
+    expect(logo).to_have_js_property("complete", True)
+    assert logo.evaluate("img => img.naturalWidth") > 0  # the SVG loaded and decoded
+    for asset, kind in (("/logo.svg", "image/svg+xml"), ("/favicon.ico", "image/")):
+        response = httpx.get(app_url + asset, timeout=10)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(kind)
+    icon = httpx.get(app_url + "/favicon.ico", timeout=10).content
+    assert icon[:4] == b"\x00\x00\x01\x00"  # an ICO directory
