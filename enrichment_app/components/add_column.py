@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from enrichment_app.components.layout import callout_when
 from enrichment_app.state.add_column import AddColumnState
 
 
@@ -49,15 +50,7 @@ def add_column_dialog() -> rx.Component:
                     width="100%",
                     font_family="monospace",
                 ),
-                rx.cond(
-                    AddColumnState.error != "",
-                    rx.callout(
-                        AddColumnState.error,
-                        icon="triangle_alert",
-                        color_scheme="red",
-                        id="column-error",
-                    ),
-                ),
+                callout_when(AddColumnState.error, id="column-error"),
                 rx.hstack(
                     rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
                     rx.button("Add column", on_click=AddColumnState.submit, id="column-submit"),

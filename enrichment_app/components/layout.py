@@ -7,6 +7,13 @@ import reflex as rx
 from enrichment_app import routes
 
 
+def callout_when(
+    text: rx.Var[str], *, icon: str = "triangle_alert", color: str = "red", **props: object
+) -> rx.Component:
+    """A callout saying ``text``, shown while it is not empty (red, a warning sign: an error)."""
+    return rx.cond(text != "", rx.callout(text, icon=icon, color_scheme=color, **props))
+
+
 def page_frame(*children: rx.Component) -> rx.Component:
     return rx.box(
         rx.hstack(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from enrichment_app.components.layout import callout_when
 from enrichment_app.state.table import TableState
 
 
@@ -53,24 +54,8 @@ def run_bar() -> rx.Component:
 
 def messages() -> rx.Component:
     return rx.fragment(
-        rx.cond(
-            TableState.message != "",
-            rx.callout(
-                TableState.message,
-                icon="triangle_alert",
-                color_scheme="red",
-                id="message",
-                width="100%",
-            ),
-        ),
-        rx.cond(
-            TableState.job_notice != "",
-            rx.callout(
-                TableState.job_notice,
-                icon="info",
-                color_scheme="amber",
-                id="job-notice",
-                width="100%",
-            ),
+        callout_when(TableState.message, id="message", width="100%"),
+        callout_when(
+            TableState.job_notice, icon="info", color="amber", id="job-notice", width="100%"
         ),
     )

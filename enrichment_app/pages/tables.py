@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from enrichment_app.components.layout import page_frame
+from enrichment_app.components.layout import callout_when, page_frame
 from enrichment_app.state.tables import TablesState
 
 
@@ -101,16 +101,8 @@ def import_form() -> rx.Component:
 def tables_page() -> rx.Component:
     return page_frame(
         rx.heading("Tables", size="6"),
-        rx.cond(
-            TablesState.message != "",
-            rx.callout(
-                TablesState.message, icon="triangle_alert", color_scheme="red", id="tables-message"
-            ),
-        ),
-        rx.cond(
-            TablesState.notice != "",
-            rx.callout(TablesState.notice, icon="check", color_scheme="green"),
-        ),
+        callout_when(TablesState.message, id="tables-message"),
+        callout_when(TablesState.notice, icon="check", color="green"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(

@@ -33,18 +33,14 @@ class JobMixin(WindowMixin, mixin=True):
     def _status_line(self) -> StatusLine:
         if self.starting:
             return STARTING
-        if self.live and self.run_status:
-            return describe_run(
-                self.run_status,
-                done=self.job_done,
-                failed=self.job_failed,
-                total=self.job_total,
-                error=self.job_error or None,
-            )
         if self.live and self.job_status and not self.run_status:
             return STARTING  # triggered, no update from the run yet
-        return describe_job(
-            self.job_status,
+        if self.live and self.run_status:
+            describe, status = describe_run, self.run_status
+        else:
+            describe, status = describe_job, self.job_status
+        return describe(
+            status,
             done=self.job_done,
             failed=self.job_failed,
             total=self.job_total,
