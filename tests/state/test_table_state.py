@@ -67,3 +67,19 @@ async def test_an_edit_the_database_cannot_store_is_refused_and_the_cell_kept(ta
     await tab.send(TableState, "edit_cell", path=PAGE, pos=(0, 0), new_cell={"data": "Acme Two"})
     state = await tab.state(TableState)
     assert state.message == "" and state.window_cells[0][0]["v"] == "Acme Two"
+
+
+def test_the_names_the_websocket_clients_use_still_resolve() -> None:
+    """The soak and the benchmarks speak to the page over Reflex's websocket by name: the
+    state's full name, its handlers and its vars must survive the split into mixins."""
+    full_name = "reflex___state____state.enrichment_app___state___table____table_state"
+    assert TableState.get_full_name() == full_name  # what tests/soak sends events to
+    handlers = TableState.event_handlers
+    sent = {"load", "select", "run", "cancel", "view", "edit_cell", "clear_selection"}
+    assert sent <= handlers.keys()
+    background = {
+        n for n in ("follow_run", "watch_job", "watch_table") if handlers[n].is_background
+    }
+    assert background == {"follow_run", "watch_job", "watch_table"}
+    assert not handlers["run"].is_background
+    assert {"job_id", "job_status", "status_label", "window_cells"} <= TableState.vars.keys()
