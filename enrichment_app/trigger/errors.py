@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enrichment_app.errors import EnrichmentAppError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class TriggerApiError(EnrichmentAppError):
@@ -139,3 +142,18 @@ def error_from_response(
     if cls is None:
         cls = InternalServerError if status >= 500 else TriggerApiError
     return cls(error_message(status, body, text), status=status, body=body, headers=headers)
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """The response's JSON body, or None if it has none."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_for(response: httpx.Response, default_text: str | None = None) -> TriggerApiError:
+    """The SDK's error for a failed response."""
+    body = json_or_none(response)
+    text = None if body is not None else (response.text or default_text)
+    return error_from_response(response.status_code, body, text, response.headers)
