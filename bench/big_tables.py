@@ -33,22 +33,15 @@ from typing import Any
 import psutil
 from playwright.sync_api import Page, sync_playwright
 
-from bench.machine import describe, write_result
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table
-from tests.prod_app import ProdApp
+from tests.support.machine import describe, write_result
+from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
+from tests.support.prod_app import ProdApp
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "big_tables"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 TARGET_INTERACTIVE_S = 2.0
 INPUTS = ["Name", "City", "Country", "Email", "Website", "Phone", "Notes"]
 ROW_MARKER_WIDTH = 33

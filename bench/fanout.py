@@ -18,7 +18,7 @@ Measured: upstream subscriptions (the fake's ``/realtime/v1/runs/<id>`` requests
 p50/p95/max over every (client, change), and the backend process's RSS (psutil) before the
 clients, once attached, and after the changes.
 
-The clients are ``tests.reflex_socket.ReflexSocket`` (asyncio + wsproto, Reflex's protocol);
+The clients are ``tests.support.reflex_socket.ReflexSocket`` (asyncio + wsproto, Reflex's protocol);
 they answer pings and send nothing else (no grid viewport events).
 
     python -m bench.fanout [--clients 200] [--changes 30] [--gap 1.0]
@@ -35,11 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.live_app import ROOT, LiveApp, code_state, percentile
-from bench.machine import describe, today
-from tests.reflex_socket import EVENT_PREFIX, ReflexSocket
+from bench.live_app import LiveApp, code_state, percentile
+from tests.support.machine import describe, today
+from tests.support.paths import RESULTS, ROOT
+from tests.support.reflex_socket import EVENT_PREFIX, ReflexSocket
 
-RESULTS = ROOT / "bench" / "results"
 TOTAL = 1000
 TARGET_DELIVERY_P95_MS = 250.0
 PROGRESS = re.compile(r"\((\d+)/" + str(TOTAL) + r"\)")

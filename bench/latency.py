@@ -33,11 +33,11 @@ from playwright.sync_api import Page, sync_playwright
 from starlette.applications import Starlette
 from starlette.staticfiles import StaticFiles
 
-from bench.live_app import CHROMIUM, CHROMIUM_ARGS, ROOT, LiveApp, code_state, percentile
-from bench.machine import describe, today
-from tests.fakes.live_server import serve_in_thread
+from bench.live_app import LiveApp, code_state, percentile
+from tests.support.live_server import serve_in_thread
+from tests.support.machine import describe, today
+from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, RESULTS, ROOT
 
-RESULTS = ROOT / "bench" / "results"
 BASELINE_DIST = ROOT / "bench" / "baseline" / "dist"
 TOTAL = 1000
 WARMUP = 5

@@ -25,29 +25,21 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
 
-from bench.machine import describe, write_result
 from bench.slow_api import serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
+from tests.support.machine import describe, write_result
+from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "polling"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ROWS = 3000
 
 

@@ -20,13 +20,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from bench.machine import describe, write_result
 from bench.slow_api import serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
@@ -37,9 +35,9 @@ from enrichment_app.runner.processing import process_job
 from enrichment_app.services.jobs import create_job
 from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
 from enrichment_app.settings import Settings
-from tests.servers import ServerUnavailable, postgres_bindir, postgres_cluster
+from tests.support.machine import describe, write_result
+from tests.support.servers import ServerUnavailable, postgres_bindir, postgres_cluster
 
-ROOT = Path(__file__).resolve().parents[1]
 INSTANT_TARGET = 1000.0
 HTTP_LIMIT = 400.0
 HTTP_CONCURRENCY = 20

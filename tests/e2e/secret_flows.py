@@ -13,7 +13,6 @@ passing over empty channels.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +27,10 @@ from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.models import TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table
-from tests.capture import Capture
 from tests.e2e.grid import drag, open_grid
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support.capture import Capture
+from tests.support.waiting import wait_until
 
 TABLE_NAME = "Secrets: LLM pitches"
 COMPANIES = ["Acme Robotics", "Blue Harbor", "Cobalt Mining", "Delta Grid", "Ember Foods", "Fjord"]
@@ -122,14 +122,22 @@ def run_llm_column_with_a_refused_key(
 
 
 def _wait_final(http: httpx.Client, job_id: int, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
+    """Poll the job through the API, as a client without the live feed does, until it ends."""
+    seen: list[dict[str, Any]] = []
+
+    def final_job() -> dict[str, Any] | None:
         response = http.get(f"/api/jobs/{job_id}", headers=headers)
         assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()["job"]
-        if job["status"] in FINAL or time.monotonic() > deadline:
-            return job
-        time.sleep(0.2)  # polling the API, as a client without the live feed does
+        seen.append(response.json()["job"])
+        return seen[-1] if seen[-1]["status"] in FINAL else None
+
+    return wait_until(
+        final_job,
+        timeout=60,
+        interval=0.2,
+        message=f"job {job_id} to finish",
+        found=lambda: seen[-1],
+    )
 
 
 @dataclass(frozen=True)

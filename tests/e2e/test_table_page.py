@@ -19,8 +19,9 @@ from enrichment_app.services.tables import (
     delete_table,
     list_rows,
 )
-from tests.e2e.conftest import ARTIFACTS, GatedApi
+from tests.e2e.conftest import GatedApi
 from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
+from tests.support.paths import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=15_000)

@@ -38,6 +38,7 @@ from enrichment_app.runtime import Runtime
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
+from tests.support.waiting import await_until
 
 API_KEY = "test-api-key-9f8e7d6c5b4a"
 WAIT = 30.0
@@ -154,15 +155,25 @@ async def wait_until_final(
     client: httpx.AsyncClient, runtime: Runtime, job_id: int, **kwargs: Any
 ) -> dict[str, Any]:
     """Poll the job the way a client would, letting the runner finish between polls."""
-    for _ in range(10):
+    seen: list[dict[str, Any]] = []
+
+    async def final_job() -> dict[str, Any] | None:
         response = await client.get(f"/api/jobs/{job_id}", **kwargs)
         assert response.status_code == 200, response.text
         assert_schema("JobEnvelope", response.json())
-        job: dict[str, Any] = response.json()["job"]
-        if job["status"] in FINAL:
-            return job
+        seen.append(response.json()["job"])
+        if seen[-1]["status"] in FINAL:
+            return seen[-1]
         await asyncio.wait_for(runtime.runner.wait(job_id), timeout=WAIT)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
+        return None
+
+    return await await_until(
+        final_job,
+        timeout=WAIT,
+        interval=0.01,
+        message=f"job {job_id} to finish",
+        found=lambda: seen[-1],
+    )
 
 
 def job_count(runtime: Runtime) -> int:

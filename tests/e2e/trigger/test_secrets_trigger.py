@@ -10,7 +10,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.capture import Capture
 from tests.e2e.secret_flows import (
     LlmTable,
     exercise_the_api,
@@ -20,6 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.trigger_protocol import unverified_claims
 from tests.fakes.trigger_server import FakeTrigger
 from tests.fakes.trigger_worker import WorkerTask
+from tests.support.capture import Capture
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=20_000)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.paths import CHROMIUM, RESULTS
+
 
 def _cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -21,7 +23,7 @@ def _cpu_model() -> str:
 def describe() -> dict[str, object]:
     try:
         chromium = subprocess.run(
-            ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=20
+            [str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=20
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         chromium = "not installed"
@@ -39,9 +41,6 @@ def describe() -> dict[str, object]:
 
 def today() -> str:
     return dt.date.today().isoformat()
-
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def write_result(
