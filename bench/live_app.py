@@ -19,7 +19,7 @@ from typing import Any, Self
 import httpx
 import psutil
 
-from tests.fakes.trigger_server import FakeTrigger
+from tests.fakes.trigger import FakeTrigger
 from tests.support.paths import ROOT
 from tests.support.prod_app import ProdApp
 

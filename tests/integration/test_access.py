@@ -3,7 +3,7 @@
 The app (its real ``Runtime``, ``TriggerRunner`` and REST API) runs against the fake Trigger.dev
 server, whose token checks are the webapp's: HS256 signed with the environment's secret key,
 ``iss``/``aud``/``exp`` checked by its clock, and the scope grammar of ``buildJwtAbility``
-(``tests/fakes/trigger_protocol.py``). The fake has no executor here, so every run stays where a
+(``tests/fakes/trigger/protocol.py``). The fake has no executor here, so every run stays where a
 test puts it and nothing changes behind the test's back.
 
 A token from ``POST /api/tables/{id}/enrich`` must read its own run (the realtime feed, retrieve,
@@ -36,8 +36,7 @@ from enrichment_app.services.tables import ColumnSpec, create_table
 from enrichment_app.settings import Settings
 from enrichment_app.trigger import TriggerClient
 from enrichment_app.trigger.tokens import flatten_scopes
-from tests.fakes import trigger_protocol as proto
-from tests.fakes.trigger_server import FakeTrigger
+from tests.fakes.trigger import FakeTrigger, protocol as proto
 from tests.integration.db_helpers import seed_demo_table
 
 API_KEY = "access-test-api-key-5d4c3b2a1f0e"

@@ -28,8 +28,7 @@ from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.jobs import JobView, create_job
 from enrichment_app.settings import Settings
 from enrichment_app.trigger.tokens import JWT_AUDIENCE
-from tests.fakes.trigger_server import FakeTrigger, Respond
-from tests.fakes.trigger_worker import WorkerTask
+from tests.fakes.trigger import FakeTrigger, Respond, WorkerTask
 from tests.support.waiting import await_until
 
 TIMEOUT = 30

@@ -59,8 +59,7 @@ from enrichment_app.domain import ColumnKind
 from enrichment_app.live.status import describe_job
 from enrichment_app.services import grid as grid_service
 from enrichment_app.services.tables import ColumnSpec, create_table
-from tests.fakes.trigger_server import FakeTrigger, PendingFault
-from tests.fakes.trigger_worker import WorkerTask
+from tests.fakes.trigger import FakeTrigger, PendingFault, WorkerTask
 from tests.soak import oracle
 from tests.soak.backend import Backend
 from tests.soak.plan import TRIGGER, Fault, JobPlan

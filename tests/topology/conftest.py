@@ -45,8 +45,7 @@ from tests.e2e.conftest import (  # noqa: F401 (browser and gated_api are fixtur
     browser,
     gated_api,
 )
-from tests.fakes.trigger_server import FakeTrigger, RecordedRequest
-from tests.fakes.trigger_worker import WorkerTask
+from tests.fakes.trigger import FakeTrigger, RecordedRequest, WorkerTask
 from tests.support.paths import ARTIFACTS, ROOT
 from tests.support.prod_app import ProdApp
 from tests.support.reflex_socket import ReflexSocket
