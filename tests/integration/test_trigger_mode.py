@@ -150,6 +150,11 @@ async def test_run_triggers_the_task_and_the_feed_shows_every_step(
     assert {(c.row_id, c.column_id) for c in cell_events} <= {
         (c.row_id, c.column_id) for c in cells
     }
+    # Each finished cell arrived live from the ``cells`` stream, once, before the run's end.
+    assert len(cell_events) == len(cells) == 5, cell_events
+    assert sorted((c.row_id, c.column_id) for c in cell_events) == sorted(
+        (c.row_id, c.column_id) for c in cells
+    )
     assert all(c.status == "done" and c.value for c in cell_events)
 
     job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
