@@ -32,13 +32,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.models import TableColumn
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, add_column
 from tests.e2e.secret_flows import LlmTable, create_llm_table
 from tests.fakes.openai_server import FakeOpenAI, build_app
 from tests.support.capture import Capture
+from tests.support.database import database_session
 from tests.support.live_server import serve_in_thread
 from tests.support.paths import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
 
@@ -112,27 +112,23 @@ class GatedApi:
 
     def add_lookup_column(self, database_url: str, table_id: int) -> int:
         """The table's ``Industry`` column, calling this API, added unless it is there; its id."""
-        engine = create_db_engine(database_url)
-        try:
-            with session_factory(engine)() as session:
-                column = session.exec(
-                    select(TableColumn).where(
-                        TableColumn.table_id == table_id, TableColumn.name == "Industry"
-                    )
-                ).first()
-                if column is None:
-                    spec = ColumnSpec(
-                        name="Industry",
-                        kind=ColumnKind.ENRICHMENT,
-                        enricher="http_json",
-                        config=self.lookup_config(),
-                    )
-                    column = add_column(session=session, table_id=table_id, spec=spec)
-                    session.commit()
-                assert column.id is not None
-                return column.id
-        finally:
-            engine.dispose()
+        with database_session(database_url) as session:
+            column = session.exec(
+                select(TableColumn).where(
+                    TableColumn.table_id == table_id, TableColumn.name == "Industry"
+                )
+            ).first()
+            if column is None:
+                spec = ColumnSpec(
+                    name="Industry",
+                    kind=ColumnKind.ENRICHMENT,
+                    enricher="http_json",
+                    config=self.lookup_config(),
+                )
+                column = add_column(session=session, table_id=table_id, spec=spec)
+                session.commit()
+            assert column.id is not None
+            return column.id
 
 
 @pytest.fixture(scope="session")

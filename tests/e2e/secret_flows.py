@@ -22,14 +22,13 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from enrichment_app.api.parsing import max_body_bytes
-from enrichment_app.db.engine import create_db_engine, session_factory
-from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.models import TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
-from enrichment_app.services.tables import ColumnSpec, create_table
+from enrichment_app.services.tables import ColumnSpec
 from tests.e2e.grid import drag, open_grid
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support.capture import Capture
+from tests.support.database import add_table, database_session
 from tests.support.waiting import wait_until
 
 TABLE_NAME = "Secrets: LLM pitches"
@@ -52,39 +51,29 @@ class LlmTable:
 
 
 def create_llm_table(database_url: str) -> LlmTable:
-    engine = create_db_engine(database_url)
-    upgrade_database(engine)
-    try:
-        with session_factory(engine)() as session:
-            table = create_table(
-                session=session,
-                name=TABLE_NAME,
-                columns=[
-                    ColumnSpec("Company"),
-                    ColumnSpec(
-                        "Pitch",
-                        kind=ColumnKind.ENRICHMENT,
-                        enricher="llm",
-                        config={"prompt": "Pitch {Company}"},
-                    ),
-                ],
-                rows=([c] for c in COMPANIES),
-                max_cell_chars=1000,
-            )
-            session.commit()
-            assert table.id is not None
-            column = session.exec(
-                select(TableColumn).where(
-                    TableColumn.table_id == table.id, TableColumn.name == "Pitch"
-                )
-            ).one()
-            rows = session.exec(
-                select(TableRow.id).where(TableRow.table_id == table.id).order_by(TableRow.position)
-            ).all()
-            assert column.id is not None
-            return LlmTable(id=table.id, column_id=column.id, row_ids=[r for r in rows if r])
-    finally:
-        engine.dispose()
+    with database_session(database_url, migrate=True) as session:
+        table_id = add_table(
+            session,
+            name=TABLE_NAME,
+            columns=[
+                ColumnSpec("Company"),
+                ColumnSpec(
+                    "Pitch",
+                    kind=ColumnKind.ENRICHMENT,
+                    enricher="llm",
+                    config={"prompt": "Pitch {Company}"},
+                ),
+            ],
+            rows=([c] for c in COMPANIES),
+        )
+        column = session.exec(
+            select(TableColumn).where(TableColumn.table_id == table_id, TableColumn.name == "Pitch")
+        ).one()
+        rows = session.exec(
+            select(TableRow.id).where(TableRow.table_id == table_id).order_by(TableRow.position)
+        ).all()
+        assert column.id is not None
+        return LlmTable(id=table_id, column_id=column.id, row_ids=[r for r in rows if r])
 
 
 def run_llm_column_with_a_refused_key(
