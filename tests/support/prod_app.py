@@ -20,14 +20,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 import httpx
 import psutil
 
 from tests.support.paths import ROOT
-from tests.support.servers import free_port
+from tests.support.servers import Service, free_port
 from tests.support.waiting import wait_until
 
 START_TIMEOUT = 240.0
@@ -64,7 +63,7 @@ def env_with_tools() -> dict[str, str]:
 
 
 @dataclass
-class ProdApp:
+class ProdApp(Service):
     """``reflex run --env prod`` on one loopback port, with ``env`` on top of the tools' env."""
 
     work: Path
@@ -190,17 +189,6 @@ class ProdApp:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def backend_processes(self) -> list[psutil.Process]:
         """The granian worker(s) serving the app: the processes holding sockets and run feeds."""

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -32,6 +33,22 @@ START_TIMEOUT = 60.0
 
 class ServerUnavailable(RuntimeError):
     """The server's binaries are missing, or it did not start (the message says why)."""
+
+
+class Service:
+    """Something a test starts and stops: ``start()`` returns it, ``with service:`` does both."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def free_port() -> int:

@@ -2,7 +2,7 @@
 
 The secret keys and public access tokens (``mint_token``, ``expire_tokens``), the JWT scopes
 against a run's resources, and CORS as the webapp answers it. ``_begin`` records a request and
-takes its fault; ``_read_access`` authorizes reading a run.
+takes its fault; ``_begin_read`` also authorizes reading a run.
 """
 
 from __future__ import annotations
@@ -167,12 +167,19 @@ class Access(FaultBook):
             early = self._cors(request, early)
         return raw, fault, early
 
-    def _read_access(
-        self, request: Request, run_id: str, *, retry_not_found: bool
-    ) -> Run | Response:
-        """The run, if the request may read it; else the 401, 404 or 403 (with CORS)."""
+    async def _begin_read(
+        self, kind: str, request: Request, *, retry_not_found: bool = False
+    ) -> tuple[Fault | None, Run] | Response:
+        """A read of one run (CORS routes): answer a preflight; else record the request, take its
+        fault, and return (fault, run) if the request may read the run, or the 401/404/403."""
+        if request.method == "OPTIONS":
+            return self._preflight(request)
+        run_id = request.path_params["run_id"]
+        _, fault, early = await self._begin(kind, request, run_id, cors=True)
+        if early is not None:
+            return early
         auth = self._authenticate(request, allow_jwt=True)
         if isinstance(auth, Response):
             return self._cors(request, auth)
         found = self._find_authorized(run_id, auth, "read", retry_not_found=retry_not_found)
-        return self._cors(request, found) if isinstance(found, Response) else found
+        return self._cors(request, found) if isinstance(found, Response) else (fault, found)

@@ -196,15 +196,10 @@ class ApiRoutes(Access):
         return JSONResponse({"token": token})
 
     async def _retrieve(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return self._preflight(request)
-        run_id = request.path_params["run_id"]
-        _, fault, early = await self._begin("retrieve", request, run_id, cors=True)
-        if early is not None:
-            return early
-        found = self._read_access(request, run_id, retry_not_found=True)
-        if isinstance(found, Response):
-            return found
+        admitted = await self._begin_read("retrieve", request, retry_not_found=True)
+        if isinstance(admitted, Response):
+            return admitted
+        fault, found = admitted
         with self._lock:
             body = retrieve_body(found)
         return self._maybe_drop(fault, self._cors(request, JSONResponse(body)))

@@ -15,7 +15,6 @@ import string
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
 import uvicorn
@@ -29,6 +28,7 @@ from tests.fakes.trigger.runs import cuid, random_id
 from tests.fakes.trigger.shape_routes import ShapeRoutes
 from tests.fakes.trigger.store import Executor
 from tests.fakes.trigger.stream_routes import StreamRoutes
+from tests.support.servers import Service
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
@@ -46,7 +46,7 @@ class RecordedRequest:
     """The client's ``host:port``: which process sent it (psutil maps the port to a pid)."""
 
 
-class FakeTrigger(ApiRoutes, ShapeRoutes, StreamRoutes):
+class FakeTrigger(ApiRoutes, ShapeRoutes, StreamRoutes, Service):
     """The fake Trigger.dev server and its test hooks (see the package's docstring)."""
 
     def __init__(
@@ -150,17 +150,6 @@ class FakeTrigger(ApiRoutes, ShapeRoutes, StreamRoutes):
         if self._socket is not None:
             self._socket.close()
         self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- recording -------------------------------------------------------------------------
 

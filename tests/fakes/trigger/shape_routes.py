@@ -40,15 +40,10 @@ class ShapeRoutes(Access):
         ]
 
     async def _realtime_run(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return self._preflight(request)
-        run_id = request.path_params["run_id"]
-        _, fault, early = await self._begin("realtime_run", request, run_id, cors=True)
-        if early is not None:
-            return early
-        found = self._read_access(request, run_id, retry_not_found=False)
-        if isinstance(found, Response):
-            return found
+        admitted = await self._begin_read("realtime_run", request)
+        if isinstance(admitted, Response):
+            return admitted
+        fault, found = admitted
         response = await self._shape_response(request, found)
         return self._maybe_drop(fault, self._cors(request, response))
 

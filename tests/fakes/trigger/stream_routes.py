@@ -141,18 +141,13 @@ class StreamRoutes(Access):
         return self._maybe_drop(fault, JSONResponse({"ok": True}))
 
     async def _stream_read(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return self._preflight(request)
-        if request.method != "GET":
+        if request.method not in ("GET", "OPTIONS"):
             return JSONResponse({"error": "Method not allowed"}, status_code=405)
-        run_id = request.path_params["run_id"]
         key = request.path_params["key"]
-        _, fault, early = await self._begin("stream_read", request, run_id, cors=True)
-        if early is not None:
-            return early
-        found = self._read_access(request, run_id, retry_not_found=False)
-        if isinstance(found, Response):
-            return found
+        admitted = await self._begin_read("stream_read", request)
+        if isinstance(admitted, Response):
+            return admitted
+        fault, found = admitted
         raw_timeout = request.headers.get("timeout-seconds")
         timeout = self.stream_timeout
         if raw_timeout:
