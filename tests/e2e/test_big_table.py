@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec
 from tests.e2e.grid import open_grid
-from tests.support.database import add_table, database_session, job_count
+from tests.support.database import add_table, database_session, greeting, job_count
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=15_000)
@@ -26,12 +25,7 @@ def big_table(app_url: str, app_database_url: str) -> int:
             columns=[
                 ColumnSpec("Name"),
                 ColumnSpec("City"),
-                ColumnSpec(
-                    "Greeting",
-                    kind=ColumnKind.ENRICHMENT,
-                    enricher="template",
-                    config={"template": "Hi {Name}"},
-                ),
+                greeting(),
             ],
             rows=([f"name {i}", f"city {i % 97}"] for i in range(ROWS)),
         )

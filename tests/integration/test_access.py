@@ -38,6 +38,8 @@ from enrichment_app.trigger import TriggerClient
 from enrichment_app.trigger.tokens import flatten_scopes
 from tests.fakes.trigger import FakeTrigger, protocol as proto
 from tests.integration.db_helpers import seed_demo_table
+from tests.integration.runtimes import closing
+from tests.support.database import greeting
 
 API_KEY = "access-test-api-key-5d4c3b2a1f0e"
 TOKEN_LIFETIME = 3600
@@ -84,9 +86,8 @@ async def runtime(settings: Settings, fake: FakeTrigger) -> AsyncIterator[Runtim
             }
         )
     )
-    yield runtime
-    await runtime.stop()
-    runtime.engine.dispose()
+    async with closing(runtime):
+        yield runtime
 
 
 def _enrichment_cells(runtime: Runtime, table_id: int, rows: int) -> list[dict[str, int]]:
@@ -123,12 +124,7 @@ async def world(runtime: Runtime, fake: FakeTrigger) -> AsyncIterator[World]:
             name="Other",
             columns=[
                 ColumnSpec("Name"),
-                ColumnSpec(
-                    "Greeting",
-                    kind=ColumnKind.ENRICHMENT,
-                    enricher="template",
-                    config={"template": "Hi {Name}"},
-                ),
+                greeting(),
             ],
             rows=[["Ada"], ["Grace"]],
             max_cell_chars=1000,

@@ -29,6 +29,7 @@ from enrichment_app.services.jobs import JobView, create_job
 from enrichment_app.settings import Settings
 from enrichment_app.trigger.tokens import JWT_AUDIENCE
 from tests.fakes.trigger import FakeTrigger, Respond, WorkerTask
+from tests.integration.runtimes import closing
 from tests.support.waiting import await_until
 
 TIMEOUT = 30
@@ -59,13 +60,10 @@ async def demo_runtime(
             }
         )
     )
-    with runtime.open_session() as session:
-        seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-    try:
+    async with closing(runtime):
+        with runtime.open_session() as session:
+            seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
         yield runtime
-    finally:
-        await runtime.stop()
-        runtime.engine.dispose()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.models import EnrichmentJob
+from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table
 
 
@@ -28,6 +29,13 @@ def database_session(database_url: str, *, migrate: bool = False) -> Iterator[Se
             yield session
     finally:
         engine.dispose()
+
+
+def greeting(template: str = "Hi {Name}") -> ColumnSpec:
+    """A ``Greeting`` column of the built-in ``template`` enricher: instant, offline, no keys."""
+    return ColumnSpec(
+        "Greeting", kind=ColumnKind.ENRICHMENT, enricher="template", config={"template": template}
+    )
 
 
 def add_table(
