@@ -43,6 +43,14 @@ def today() -> str:
     return dt.date.today().isoformat()
 
 
+def figure(
+    metric: str, value: object, unit: str, *, target: str = "", met: bool | None = None
+) -> dict[str, object]:
+    """One row of a result: what was measured, the figure, its unit, and the target if any
+    (``met`` None: reported, with no target to meet)."""
+    return {"metric": metric, "value": value, "unit": unit, "target": target, "met": met}
+
+
 def write_result(
     name: str,
     *,
