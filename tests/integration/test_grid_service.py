@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.domain import ColumnKind, utcnow
+from enrichment_app.domain import utcnow
 from enrichment_app.services import grid as grid_service
 from enrichment_app.services.tables import (
     ColumnSpec,
@@ -12,6 +12,7 @@ from enrichment_app.services.tables import (
     list_rows,
     update_cell,
 )
+from tests.support.database import greeting
 
 
 def _table(open_session: SessionFactory, rows: int) -> int:
@@ -21,12 +22,7 @@ def _table(open_session: SessionFactory, rows: int) -> int:
             name="Window",
             columns=[
                 ColumnSpec("Name"),
-                ColumnSpec(
-                    "Greeting",
-                    kind=ColumnKind.ENRICHMENT,
-                    enricher="template",
-                    config={"template": "Hi {Name}"},
-                ),
+                greeting(),
             ],
             rows=([f"n{i}"] for i in range(rows)),
             max_cell_chars=100,
