@@ -129,6 +129,16 @@ class JobStore:
         self.max_cell_chars = max_cell_chars
 
     def start(self, session: Session) -> tuple[JobSummary, list[Task], dict[int, TableColumn]]:
+        # Mark the job running in one statement that skips a final job: read first and write
+        # after, and a cancel committed in between would be undone (the job left "running").
+        session.execute(
+            sa.update(EnrichmentJob)
+            .where(
+                col(EnrichmentJob.id) == self.job_id,
+                col(EnrichmentJob.status).in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
+            )
+            .values(status=JobStatus.RUNNING.value)
+        )
         job = session.get(EnrichmentJob, self.job_id)
         if job is None:
             raise EnrichmentAppError(f"Job {self.job_id} does not exist.")
@@ -144,7 +154,6 @@ class JobStore:
             )
             .values(status=TaskStatus.QUEUED.value)
         )
-        job.status = JobStatus.RUNNING.value
         job.started_at = job.started_at or now
         session.add(job)
         tasks = [
