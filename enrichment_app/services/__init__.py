@@ -2,6 +2,6 @@
 
 Every function takes the session first and never commits: the caller owns the unit of work
 (see ``enrichment_app.db.sessions``), so it can group several calls into one transaction.
-Functions that take a session factory instead (``enrichment``, ``idempotency.claim_key``)
+Functions that take a session factory instead (``enrichment``, ``idempotency.claim``)
 orchestrate several units of work and end each one themselves.
 """
