@@ -7,6 +7,7 @@
     │   ├── CellsBusyError     the cells are already queued or running
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
     │   └── EnricherConfigError  an unknown enricher or a config it refuses
+    ├── CanceledByUserError    a long import or export the user stopped (nothing was stored)
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
     │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
     └── TriggerApiError        a Trigger.dev API call failed (see ``enrichment_app.trigger``)
@@ -50,6 +51,10 @@ class CsvImportError(InvalidInputError):
 
 class EnricherConfigError(InvalidInputError):
     """An unknown enricher name, or a config the enricher refuses."""
+
+
+class CanceledByUserError(EnrichmentAppError):
+    """The user stopped a long import or export; its transaction rolled back."""
 
 
 class EnrichError(EnrichmentAppError):

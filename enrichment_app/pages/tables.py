@@ -59,6 +59,37 @@ def table_row(table: rx.Var) -> rx.Component:
     )
 
 
+def import_progress() -> rx.Component:
+    """How far the running import got, and Cancel (which stores nothing)."""
+    return rx.vstack(
+        rx.hstack(
+            rx.text(
+                "Importing ",
+                TablesState.import_file,
+                ": ",
+                TablesState.import_rows.to_string(),
+                " rows read",
+                size="2",
+                id="import-progress-text",
+            ),
+            rx.spacer(),
+            rx.button(
+                "Cancel",
+                id="import-cancel",
+                variant="soft",
+                color_scheme="gray",
+                size="1",
+                on_click=[TablesState.cancel_import, rx.cancel_upload("csv_upload")],
+            ),
+            width="100%",
+            align="center",
+        ),
+        rx.progress(value=TablesState.import_percent, id="import-progress", width="100%"),
+        width="100%",
+        spacing="2",
+    )
+
+
 def import_form() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -89,8 +120,13 @@ def import_form() -> rx.Component:
                 "Import",
                 id="import-button",
                 loading=TablesState.importing,
-                on_click=TablesState.import_csv(rx.upload_files(upload_id="csv_upload")),
+                on_click=TablesState.import_csv(
+                    rx.upload_files_chunk(
+                        upload_id="csv_upload", on_upload_progress=TablesState.upload_progress
+                    )
+                ),
             ),
+            rx.cond(TablesState.importing, import_progress()),
             spacing="3",
             width="100%",
         ),
@@ -102,7 +138,7 @@ def tables_page() -> rx.Component:
     return page_frame(
         rx.heading("Tables", size="6"),
         callout_when(TablesState.message, id="tables-message"),
-        callout_when(TablesState.notice, icon="check", color="green"),
+        callout_when(TablesState.notice, icon="check", color="green", id="tables-notice"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(

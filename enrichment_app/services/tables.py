@@ -26,6 +26,7 @@ from enrichment_app.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from enrichment_app.services.bulk import insert_rows, skip_foreign_key_checks
 from enrichment_app.services.values import cap_value, refuse_nul, refuse_nul_in
 
 MAX_NAME_CHARS = 200
@@ -117,6 +118,7 @@ def create_table(
     max_cell_chars: int,
 ) -> DataTable:
     """Create a table with its columns and rows (values given for the input columns, in order)."""
+    skip_foreign_key_checks(session)
     table = DataTable(name=_clean_name(name, what="Table"))
     session.add(table)
     session.flush()
@@ -191,65 +193,16 @@ def _insert_rows(
     rows: Iterable[Sequence[str | None]],
     max_cell_chars: int,
 ) -> int:
-    start = session.exec(
-        select(sa.func.coalesce(sa.func.max(TableRow.position), -1)).where(
-            TableRow.table_id == table_id
-        )
-    ).one()
-    batch: list[Sequence[str | None]] = []
-    count = 0
-    for values in rows:
-        batch.append(values)
-        if len(batch) >= 2000:
-            _insert_row_batch(
-                session, table_id, columns, inputs, batch, start + 1 + count, max_cell_chars
-            )
-            count += len(batch)
-            batch = []
-    if batch:
-        _insert_row_batch(
-            session, table_id, columns, inputs, batch, start + 1 + count, max_cell_chars
-        )
-        count += len(batch)
-    return count
-
-
-def _insert_row_batch(
-    session: Session,
-    table_id: int,
-    columns: Sequence[TableColumn],
-    inputs: Sequence[TableColumn],
-    batch: Sequence[Sequence[str | None]],
-    first_position: int,
-    max_cell_chars: int,
-) -> None:
-    result = session.execute(
-        sa.insert(TableRow).returning(
-            col(TableRow.id), col(TableRow.position), sort_by_parameter_order=True
-        ),
-        [{"table_id": table_id, "position": first_position + i} for i in range(len(batch))],
+    by_id = {c.id: n for n, c in enumerate(columns)}
+    return insert_rows(
+        session,
+        table_id=table_id,
+        column_ids=[c.id or 0 for c in columns],
+        inputs=[by_id[c.id] for c in inputs],
+        names=[c.name for c in columns],
+        rows=rows,
+        max_cell_chars=max_cell_chars,
     )
-    row_ids = [row_id for row_id, _ in result.all()]
-    now = utcnow()
-    input_index = {c.id: i for i, c in enumerate(inputs)}
-    cells: list[dict[str, Any]] = []
-    for n, (row_id, values) in enumerate(zip(row_ids, batch, strict=True)):
-        for column in columns:
-            i = input_index.get(column.id)
-            value = values[i] if i is not None and i < len(values) else None
-            if value:
-                refuse_nul(value, where=f"Row {first_position + n + 1}, column '{column.name}',")
-            cells.append(
-                {
-                    "table_id": table_id,
-                    "row_id": row_id,
-                    "column_id": column.id,
-                    "value": cap_value(value, max_cell_chars) if value else None,
-                    "status": CellStatus.EMPTY.value,
-                    "updated_at": now,
-                }
-            )
-    session.execute(sa.insert(Cell), cells)
 
 
 def add_column(session: Session, *, table_id: int, spec: ColumnSpec) -> TableColumn:

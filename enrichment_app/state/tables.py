@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,13 @@ from sqlmodel import Session
 
 from enrichment_app import routes
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.errors import EnrichmentAppError
-from enrichment_app.runtime import get_runtime
+from enrichment_app.errors import CanceledByUserError, EnrichmentAppError, InvalidInputError
+from enrichment_app.runtime import Runtime, get_runtime
 from enrichment_app.services import csv_import, tables as table_service
+from enrichment_app.services.transfer import ChunkFeed, Progress
+
+PROGRESS_SECONDS = 0.25
+"""How often a running import or export shows how far it got."""
 
 
 def _table_rows(session: Session) -> list[dict[str, Any]]:
@@ -30,6 +35,13 @@ class TablesState(rx.State):
     message: str = ""
     notice: str = ""
     importing: bool = False
+    import_file: str = ""
+    import_rows: int = 0
+    """Rows of the running import read so far."""
+    import_bytes: int = 0
+    import_size: int = 0
+    """The file's size, once the browser has said it (for the progress bar)."""
+    _import_cancel: bool = False
 
     @rx.event
     async def load(self):
@@ -40,37 +52,123 @@ class TablesState(rx.State):
         self.new_table_name = value
 
     @rx.event
-    async def import_csv(self, files: list[rx.UploadFile]):
-        """Create a table from the uploaded CSV; all or nothing."""
-        self.message, self.notice = "", ""
-        if not files:
-            self.message = "Choose a CSV file first."
-            return
-        upload = files[0]
+    def upload_progress(self, progress: dict[str, Any]):
+        """The browser's upload progress: it tells the file's size, for the progress bar."""
+        total = progress.get("total") if isinstance(progress, dict) else None
+        if isinstance(total, int | float) and not isinstance(total, bool) and total > 0:
+            self.import_size = int(min(total, 2**53))
+
+    @rx.var
+    def import_percent(self) -> int:
+        if not self.import_size:
+            return 0
+        return min(100, self.import_bytes * 100 // self.import_size)
+
+    @rx.event
+    def cancel_import(self):
+        """Stop the running import at its next row; nothing of it is stored."""
+        if self.importing:
+            self._import_cancel = True
+
+    @rx.event(background=True)
+    async def import_csv(self, chunks: rx.UploadChunkIterator):
+        """Create a table from the uploaded CSV as it arrives: the header row becomes its
+        columns. All or nothing, with the rows read shown as it goes, and Cancel."""
         runtime = get_runtime()
-        limit = runtime.settings.max_csv_bytes
-        data = await upload.read(limit + 1)
-        name = self.new_table_name.strip() or Path(upload.filename or "Imported table").stem
-        self.importing = True
-        yield
+        async with self:
+            if self.importing:
+                return
+            self.importing, self._import_cancel = True, False
+            self.message = self.notice = ""
+            self.import_rows = self.import_bytes = self.import_size = 0
+            self.import_file = ""
+            typed = self.new_table_name.strip()
         try:
-            table = await in_transaction(
-                runtime.open_session,
-                csv_import.import_csv,
-                name=name,
-                data=data,
-                max_bytes=limit,
-                max_cell_chars=runtime.settings.max_cell_chars,
-            )
-        except EnrichmentAppError as exc:
-            self.message = f"Could not import {upload.filename}: {exc}"
-            return
+            first = await anext(chunks, None)
+            if first is None:
+                async with self:
+                    self.message = "Choose a CSV file first."
+                return
+            async with self:
+                self.import_file = first.filename
+            name = typed or Path(first.filename).stem or "Imported table"
+            table_id = await self._import(runtime, first, chunks, name)
         finally:
-            self.importing = False
-        self.new_table_name = ""
-        self.notice = f"Imported '{name}'."
+            async with self:
+                self.importing = False
+        if table_id is None:
+            return
+        async with self:
+            self.new_table_name = ""
+            self.notice = f"Imported '{name}'."
         yield rx.clear_selected_files("csv_upload")
-        yield rx.redirect(routes.table_url(table.id or 0))
+        yield rx.redirect(routes.table_url(table_id))
+
+    async def _import(
+        self, runtime: Runtime, first: rx.UploadChunk, chunks: rx.UploadChunkIterator, name: str
+    ) -> int | None:
+        """Feed the upload to the import on a worker thread; the new table's id, or None
+        (with the reason shown) if it was refused or canceled."""
+        progress = Progress()
+        feed = ChunkFeed()
+        work = asyncio.create_task(
+            in_transaction(
+                runtime.open_session,
+                csv_import.import_csv_stream,
+                name=name,
+                chunks=feed,
+                max_bytes=runtime.settings.max_csv_bytes,
+                max_cell_chars=runtime.settings.max_cell_chars,
+                progress=progress,
+            )
+        )
+        work.add_done_callback(lambda _work: feed.stop())
+        reporter = asyncio.create_task(self._report_import(progress, feed))
+        try:
+            chunk: rx.UploadChunk | None = first
+            while chunk is not None:
+                if chunk.filename != first.filename:
+                    raise InvalidInputError("Choose one CSV file at a time.")
+                if not await feed.put(chunk.data):
+                    break  # the import stopped early: it says why
+                chunk = await anext(chunks, None)
+            else:
+                await feed.finish()
+            table = await work
+        except CanceledByUserError:
+            await self._say(notice="Import canceled; nothing was stored.")
+            return None
+        except EnrichmentAppError as exc:
+            await self._say(message=f"Could not import {first.filename}: {exc}")
+            return None
+        except asyncio.CancelledError:  # the browser dropped the upload (Cancel aborts it too)
+            progress.cancel()
+            feed.stop()
+            await asyncio.wait([work])
+            raise
+        finally:
+            if not work.done():
+                progress.cancel()
+                feed.stop()
+                await asyncio.wait([work])
+            reporter.cancel()
+            await asyncio.wait([reporter])
+        return table.id
+
+    async def _report_import(self, progress: Progress, feed: ChunkFeed) -> None:
+        """Show the rows and bytes read so far, and pass Cancel on to the import."""
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            async with self:
+                self.import_rows, self.import_bytes = progress.rows, progress.bytes
+                canceled = self._import_cancel
+            if canceled:
+                progress.cancel()
+                feed.stop()
+
+    async def _say(self, *, message: str = "", notice: str = "") -> None:
+        async with self:
+            self.message, self.notice = message, notice
 
     @rx.event
     async def export_csv(self, table_id: int, name: str):

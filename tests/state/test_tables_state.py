@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+
+import reflex as rx
+from reflex_components_core.core._upload import UploadChunk
 
 from enrichment_app.state.add_column import AddColumnState
 from enrichment_app.state.table import TableState
 from enrichment_app.state.tables import TablesState
 from tests.state.conftest import Tab
+from tests.support.waiting import await_until
 
 
 async def test_load_lists_the_seeded_demo_table(tab: Tab) -> None:
@@ -70,9 +75,93 @@ async def test_add_column_refuses_config_json_it_cannot_read(tab: Tab) -> None:
     assert table.table_meta == "25 rows · 5 columns"
 
 
-async def test_importing_without_a_file_asks_for_one(tab: Tab) -> None:
+async def upload(chunks: rx.UploadChunkIterator, parts: list[bytes]) -> None:
+    """What Reflex's upload route does with a file's parts: push them, then finish."""
+    offset = 0
+    for part in parts:
+        chunk = UploadChunk(
+            filename="people.csv", offset=offset, content_type="text/csv", data=part
+        )
+        await chunks.push(chunk)
+        offset += len(part)
+    await chunks.finish()
+
+
+async def table_names(tab: Tab) -> list[str]:
     await tab.send(TablesState, "load", path="/tables")
-    await tab.send(TablesState, "import_csv", path="/tables", files=[])
+    return [t["name"] for t in (await tab.state(TablesState)).tables]
+
+
+async def test_importing_without_a_file_asks_for_one(tab: Tab) -> None:
+    chunks = rx.UploadChunkIterator()
+    await chunks.finish()
+    await tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
     state = await tab.state(TablesState)
-    assert state.message == "Choose a CSV file first."
-    assert [t["name"] for t in state.tables] == ["Demo: companies"]
+    assert state.message == "Choose a CSV file first." and not state.importing
+    assert await table_names(tab) == ["Demo: companies"]
+
+
+async def test_an_upload_is_imported_as_it_arrives(tab: Tab) -> None:
+    data = b"Name,City\n" + b"".join(f"n{i},c{i}\n".encode() for i in range(3000))
+    chunks = rx.UploadChunkIterator(maxsize=2)
+    parts = [data[i : i + 1000] for i in range(0, len(data), 1000)]
+    sending = asyncio.create_task(upload(chunks, parts))
+    await tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    await sending
+    state = await tab.state(TablesState)
+    assert (state.message, state.notice) == ("", "Imported 'people'.")
+    assert not state.importing
+    assert await table_names(tab) == ["Demo: companies", "people"]
+    assert (await tab.state(TablesState)).tables[1]["rows"] == 3000
+
+
+async def test_a_refused_upload_says_why_and_stores_nothing(tab: Tab) -> None:
+    chunks = rx.UploadChunkIterator()
+    sending = asyncio.create_task(upload(chunks, [b"a,b\n1,2\n", b"3,4,5\n"]))
+    await tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    await sending
+    state = await tab.state(TablesState)
+    assert state.message == (
+        "Could not import people.csv: Row 3 has 3 values but the header has 2 columns."
+    )
+    assert await table_names(tab) == ["Demo: companies"]
+
+
+async def test_cancel_stops_an_import_half_way_and_stores_nothing(tab: Tab) -> None:
+    row = b"someone,somewhere\n"
+    chunks = rx.UploadChunkIterator(maxsize=2)
+    canceled = asyncio.Event()
+
+    async def slow_upload() -> None:
+        await chunks.push(UploadChunk(filename="big.csv", offset=0, content_type="", data=b"a,b\n"))
+        for n in range(1, 10_000):
+            if n == 100:
+                await canceled.wait()  # the user pressed Cancel with the file half sent
+            try:
+                await chunks.push(
+                    UploadChunk(filename="big.csv", offset=n, content_type="", data=row * 50)
+                )
+            except RuntimeError:  # the import stopped reading, as Reflex's route sees it
+                return
+        await chunks.finish()
+
+    sending = asyncio.create_task(slow_upload())
+    importing = asyncio.create_task(
+        tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    )
+    chunks.set_consumer_task(importing)  # as the upload route does: a push after it ends fails
+
+    async def reading() -> bool:
+        state = await tab.state(TablesState)
+        return bool(state.importing and state.import_rows > 0)
+
+    await await_until(reading, timeout=30, message="the import to show the rows it has read")
+    assert (await tab.state(TablesState)).import_file == "big.csv"
+    await tab.send(TablesState, "cancel_import", path="/tables")
+    canceled.set()
+    await importing
+    await sending
+    state = await tab.state(TablesState)
+    assert (state.notice, state.message) == ("Import canceled; nothing was stored.", "")
+    assert not state.importing
+    assert await table_names(tab) == ["Demo: companies"]
