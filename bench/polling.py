@@ -38,6 +38,7 @@ from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
+from tests.fakes.live_server import allowance
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "polling"
@@ -131,6 +132,7 @@ def run(tab_counts: list[int], window: float) -> dict[str, Any]:
                 "SEED_DEMO": "false",
                 "ENRICHMENT_API_KEY": api_key,
                 "MAX_CELLS_PER_JOB": str(ROWS),
+                "ENRICHER_ALLOWED_NETWORKS": allowance(api),
             }
         )
         get_settings.cache_clear()

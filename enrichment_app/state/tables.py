@@ -14,8 +14,9 @@ from enrichment_app.domain import ColumnKind
 from enrichment_app.enrichers import available_enrichers, get_enricher
 from enrichment_app.enrichers.config import parse_config_text
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.redact import scrub
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import tables as table_service
+from enrichment_app.services import credentials, tables as table_service
 from enrichment_app.state.table import TableState
 
 
@@ -98,20 +99,23 @@ class TablesState(rx.State):
         yield rx.redirect(f"/tables/{table_id}")
 
     @rx.event
-    async def export_csv(self, table_id: int, name: str):
+    async def export_csv(self, table_id: int, name: str, raw: bool = False):
+        """Download the table; formulas neutralised unless ``raw`` (then "(raw)" in the name)."""
         runtime = get_runtime()
+        raw = raw is True
 
         def read() -> str:
             with runtime.open_session() as session:
-                return table_service.export_csv(session=session, table_id=table_id)
+                return table_service.export_csv(session=session, table_id=int(table_id), raw=raw)
 
         try:
             text = await asyncio.to_thread(read)
         except EnrichmentAppError as exc:
             self.message = str(exc)
             return
-        safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in name).strip() or "table"
-        return rx.download(data=text.encode("utf-8"), filename=f"{safe}.csv", mime_type="text/csv")
+        safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in str(name)[:200])
+        filename = f"{safe.strip() or 'table'}{' (raw)' if raw else ''}.csv"
+        return rx.download(data=text.encode("utf-8"), filename=filename, mime_type="text/csv")
 
     @rx.event
     async def delete_table(self, table_id: int):
@@ -132,13 +136,19 @@ class TablesState(rx.State):
 
 
 class AddColumnState(rx.State):
-    """The dialog that adds an enrichment column to the open table."""
+    """The dialog that adds an enrichment column to the open table.
+
+    Credentials typed into the config leave the public ``config_text`` when the form is
+    submitted: it then shows them as ``•••``, and the values wait in the backend-only
+    ``_kept_secrets`` until the column is saved or the dialog is closed.
+    """
 
     open: bool = False
     name: str = ""
     enricher: str = ""
     config_text: str = ""
     error: str = ""
+    _kept_secrets: dict[str, str] = {}
 
     @rx.var
     def enrichers(self) -> list[dict[str, str]]:
@@ -153,11 +163,13 @@ class AddColumnState(rx.State):
 
     @rx.event
     def set_open(self, value: bool):
-        self.open = value
-        if value:
+        self.open = value is True
+        if self.open:
             self.error = ""
             if not self.enricher:
                 self.choose_enricher("template")
+        elif self.enricher:
+            self.choose_enricher(self.enricher)  # forget what was typed, credentials included
 
     @rx.event
     def set_name(self, value: str):
@@ -170,6 +182,7 @@ class AddColumnState(rx.State):
     @rx.event
     def choose_enricher(self, value: str):
         self.enricher = value
+        self._kept_secrets = {}
         try:
             self.config_text = json.dumps(get_enricher(value).config_example, indent=2)
         except EnrichmentAppError as exc:
@@ -178,11 +191,17 @@ class AddColumnState(rx.State):
     @rx.event
     async def submit(self):
         """Validate and add the column; the dialog stays open with a message on bad input."""
+        kept = {tuple(json.loads(k)): v for k, v in self._kept_secrets.items()}
         try:
-            config = parse_config_text(self.config_text)
+            typed = parse_config_text(self.config_text)
+            paths = credentials.secret_paths(self.enricher, typed)
         except EnrichmentAppError as exc:
-            self.error = str(exc)
+            self.error = scrub(str(exc), kept.values())
             return
+        config, shown, kept = credentials.hide_typed_secrets(typed, paths, kept)
+        if kept:
+            self.config_text = json.dumps(shown, indent=2, ensure_ascii=False)
+        self._kept_secrets = {json.dumps(list(k)): v for k, v in kept.items()}
         table = await self.get_state(TableState)
         table_id = table.table_id
         runtime = get_runtime()
@@ -192,15 +211,18 @@ class AddColumnState(rx.State):
 
         def add() -> None:
             with runtime.open_session() as session:
-                table_service.add_column(session=session, table_id=table_id, spec=spec)
+                table_service.add_column(
+                    session=session, table_id=table_id, spec=spec, box=runtime.secret_box
+                )
                 session.commit()
 
         try:
             await asyncio.to_thread(add)
         except EnrichmentAppError as exc:
-            self.error = str(exc)
+            self.error = scrub(str(exc), kept.values())
             return
         self.open, self.name, self.error = False, "", ""
+        self.choose_enricher(self.enricher)
         return TableState.load
 
 

@@ -39,7 +39,7 @@ from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, add_column
 from tests.capture import Capture
 from tests.e2e.secret_flows import LlmTable, create_llm_table
-from tests.fakes.live_server import serve_in_thread
+from tests.fakes.live_server import allowance, serve_in_thread
 from tests.fakes.openai_server import FakeOpenAI, build_app
 
 if TYPE_CHECKING:
@@ -216,17 +216,26 @@ def trigger_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def enricher_allowance(gated_api: GatedApi) -> dict[str, str]:
+    """The loopback servers enrichers may reach, for the app and the Trigger.dev worker alike:
+    the egress guard refuses loopback otherwise (the LLM API is not behind the guard)."""
+    return {"ENRICHER_ALLOWED_NETWORKS": allowance(gated_api.url)}
+
+
+@pytest.fixture(scope="session")
 def app_env(
     app_database_url: str,
     app_secrets: dict[str, str],
     llm_api: FakeOpenAI,
     trigger_env: dict[str, str],
+    enricher_allowance: dict[str, str],
 ) -> dict[str, str]:
     """The environment the app starts with."""
     return {
         "DATABASE_URL": app_database_url,
         "SEED_DEMO": "true",
         "LLM_BASE_URL": llm_api.base_url,
+        **enricher_allowance,
         **app_secrets,
         **trigger_env,
     }
@@ -239,7 +248,7 @@ def app_harness(app_env: dict[str, str]) -> Iterator[AppHarness]:
 
     from enrichment_app.settings import get_settings
 
-    for key in (*SECRET_ENV, "TRIGGER_API_URL", "OPENAI_API_KEY", "LLM_BASE_URL"):
+    for key in (*SECRET_ENV, "TRIGGER_API_URL", "OPENAI_API_KEY", "LLM_BASE_URL", "APP_SECRET_KEY"):
         os.environ.pop(key, None)
     os.environ.update(app_env)
     get_settings.cache_clear()

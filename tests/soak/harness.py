@@ -59,6 +59,7 @@ from enrichment_app.domain import ColumnKind
 from enrichment_app.live.status import describe_job
 from enrichment_app.services import grid as grid_service
 from enrichment_app.services.tables import ColumnSpec, create_table
+from tests.fakes.live_server import allowance
 from tests.fakes.trigger_server import FakeTrigger, PendingFault
 from tests.fakes.trigger_worker import WorkerTask
 from tests.reflex_socket import ReflexSocket, state_name
@@ -274,6 +275,7 @@ class Soak:
             "ENRICHMENT_API_KEY": self.secrets["ENRICHMENT_API_KEY"],
             "LLM_API_KEY": self.secrets["LLM_API_KEY"],
             "LLM_BASE_URL": self.oracle_url + "/v1",
+            "ENRICHER_ALLOWED_NETWORKS": allowance(self.oracle_url),
         }
         if self.fake is not None:
             env.update(
@@ -292,7 +294,11 @@ class Soak:
         started = self.started_at = time.monotonic()
         with contextlib.ExitStack() as stack:
             if self.mode == TRIGGER:
-                self.worker = WorkerTask(database_url=self.database_url, queue_delay=0.2)
+                self.worker = WorkerTask(
+                    database_url=self.database_url,
+                    queue_delay=0.2,
+                    env={"ENRICHER_ALLOWED_NETWORKS": allowance(self.oracle_url)},
+                )
                 self.fake = FakeTrigger(
                     secret_key=self.secrets["TRIGGER_SECRET_KEY"],
                     live_poll_timeout=LIVE_POLL_HOLD,
