@@ -162,8 +162,9 @@ def reseal_credentials(*, session: Session, box: SecretBox) -> int:
 
 
 def settings_secrets(settings: Settings) -> list[str]:
-    """The secrets in the settings (API keys), which no message may carry either."""
-    values = (settings.llm_api_key, settings.trigger_secret_key, settings.enrichment_api_key)
+    """The provider keys in the settings, which no cell error may carry either. (The REST API's
+    key is read by api/ alone, and no enricher ever sees it.)"""
+    values = (settings.llm_api_key, settings.trigger_secret_key)
     return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 

@@ -195,6 +195,13 @@ def app_secrets() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def column_token() -> str:
+    """The bearer token of an ``http_json`` column the secret flows save (a credential a user
+    types into the app, as opposed to one in the environment)."""
+    return "col-" + secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="session")
 def llm_api(app_secrets: dict[str, str]) -> Iterator[FakeOpenAI]:
     """The fake OpenAI API, accepting the app's LLM key (a test may change ``api_key``)."""
     fake = FakeOpenAI(api_key=app_secrets["LLM_API_KEY"])
@@ -295,7 +302,10 @@ _SCAN_SUMMARY: list[str] = []
 
 @pytest.fixture(scope="session", autouse=True)
 def secret_scan(
-    capture: Capture, app_env: dict[str, str], more_to_scan: Callable[[Capture], None]
+    capture: Capture,
+    app_env: dict[str, str],
+    more_to_scan: Callable[[Capture], None],
+    column_token: str,
 ) -> Iterator[None]:
     """After every test (and after the app has stopped): no secret left the backend.
 
@@ -309,6 +319,7 @@ def secret_scan(
     more_to_scan(capture)
     scanned = {name: app_env[name] for name in SECRET_ENV if name in app_env}
     assert {"ENRICHMENT_API_KEY", "LLM_API_KEY"} <= scanned.keys()
+    scanned["http_json column token"] = column_token
     counts = capture.counts()
     app_records = sum(
         n for name, n in capture.log.by_logger.items() if name.startswith("enrichment_app")
