@@ -64,3 +64,25 @@ def test_a_malformed_csv_is_refused_with_the_reason_and_nothing_is_stored(
 
     upload(page, "latin1.csv", "name\nJos\xe9\n".encode("latin-1"))
     expect(page.locator("#tables-message")).to_contain_text("not UTF-8")
+
+
+def test_export_neutralises_formulas_and_export_raw_keeps_them(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables")
+    upload(page, "formulas.csv", b'name\n"=HYPERLINK(""https://evil.example/"")"\n', "Formulas")
+    expect(page.locator("#table-name")).to_have_text("Formulas")
+    page.goto(app_url + "/tables")
+    expect(page.locator("#export-note")).to_contain_text("Export raw keeps every value")
+    row = page.locator("#tables-list tr").filter(has_text="Formulas")
+    with page.expect_download() as safe:
+        row.get_by_role("button", name="Export CSV").click()
+    assert safe.value.suggested_filename == "Formulas.csv"
+    values = list(csv.reader(io.StringIO(safe.value.path().read_text(encoding="utf-8"))))
+    assert values == [["name"], ['\'=HYPERLINK("https://evil.example/")']]
+    with page.expect_download() as raw:
+        row.get_by_role("button", name="Export raw").click()
+    assert raw.value.suggested_filename == "Formulas (raw).csv"
+    values = list(csv.reader(io.StringIO(raw.value.path().read_text(encoding="utf-8"))))
+    assert values == [["name"], ['=HYPERLINK("https://evil.example/")']]
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    expect(page.locator("#tables-list")).not_to_contain_text("Formulas")
