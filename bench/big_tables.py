@@ -33,22 +33,13 @@ from typing import Any
 import psutil
 from playwright.sync_api import Page, sync_playwright
 
-from bench.machine import describe, write_result
-from enrichment_app.db.engine import create_db_engine, session_factory
-from enrichment_app.db.migrate import upgrade_database
-from enrichment_app.domain import ColumnKind
-from enrichment_app.services.tables import ColumnSpec, create_table
-from tests.prod_app import ProdApp
+from enrichment_app.services.tables import ColumnSpec
+from tests.support.database import add_table, database_session, greeting
+from tests.support.machine import describe, figure, write_result
+from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
+from tests.support.prod_app import ProdApp
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "big_tables"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 TARGET_INTERACTIVE_S = 2.0
 INPUTS = ["Name", "City", "Country", "Email", "Website", "Phone", "Notes"]
 ROW_MARKER_WIDTH = 33
@@ -57,36 +48,19 @@ ROW_HEIGHT = 34
 
 
 def _make_tables(database: Path, sizes: list[int]) -> dict[int, int]:
-    engine = create_db_engine(f"sqlite:///{database}")
-    upgrade_database(engine)
-    ids: dict[int, int] = {}
-    try:
-        for rows in sizes:
-            with session_factory(engine)() as session:
-                table = create_table(
-                    session=session,
-                    name=f"Big {rows}",
-                    columns=[
-                        *(ColumnSpec(name) for name in INPUTS),
-                        ColumnSpec(
-                            "Greeting",
-                            kind=ColumnKind.ENRICHMENT,
-                            enricher="template",
-                            config={"template": "Hi {Name} in {City}"},
-                        ),
-                    ],
-                    rows=(
-                        [f"r{i}c{j}" if j else f"name {i}" for j in range(len(INPUTS))]
-                        for i in range(rows)
-                    ),
-                    max_cell_chars=1000,
-                )
-                session.commit()
-                assert table.id is not None
-                ids[rows] = table.id
-    finally:
-        engine.dispose()
-    return ids
+    with database_session(f"sqlite:///{database}", migrate=True) as session:
+        return {
+            rows: add_table(
+                session,
+                name=f"Big {rows}",
+                columns=[*(ColumnSpec(name) for name in INPUTS), greeting("Hi {Name} in {City}")],
+                rows=(
+                    [f"r{i}c{j}" if j else f"name {i}" for j in range(len(INPUTS))]
+                    for i in range(rows)
+                ),
+            )
+            for rows in sizes
+        }
 
 
 def _backend_rss_mib(process: subprocess.Popen[bytes]) -> float:
@@ -274,41 +248,33 @@ def main() -> None:
     for size, fig in raw["sizes"].items():
         if "error" in fig:
             rows.append(
-                {
-                    "metric": f"{size:,} rows x 8 columns: navigation to interactive grid",
-                    "value": fig["error"],
-                    "unit": "",
-                    "target": f"<= {TARGET_INTERACTIVE_S} s (100k rows)",
-                    "met": False,
-                }
+                figure(
+                    f"{size:,} rows x 8 columns: navigation to interactive grid",
+                    fig["error"],
+                    "",
+                    target=f"<= {TARGET_INTERACTIVE_S} s (100k rows)",
+                    met=False,
+                )
             )
             continue
         rows.append(
-            {
-                "metric": f"{size:,} rows x 8 columns: navigation to interactive grid (median of 3)",
-                "value": fig["interactive_s"],
-                "unit": "s",
-                "target": f"<= {TARGET_INTERACTIVE_S} s (100k rows)",
-                "met": fig["interactive_s"] <= TARGET_INTERACTIVE_S,
-            }
+            figure(
+                f"{size:,} rows x 8 columns: navigation to interactive grid (median of 3)",
+                fig["interactive_s"],
+                "s",
+                target=f"<= {TARGET_INTERACTIVE_S} s (100k rows)",
+                met=fig["interactive_s"] <= TARGET_INTERACTIVE_S,
+            )
         )
         rows.append(
-            {
-                "metric": f"{size:,} rows: backend memory per open tab",
-                "value": fig["backend_mib_per_tab"],
-                "unit": "MiB",
-                "target": "",
-                "met": None,
-            }
+            figure(f"{size:,} rows: backend memory per open tab", fig["backend_mib_per_tab"], "MiB")
         )
         rows.append(
-            {
-                "metric": f"{size:,} rows: 1,000-cell job, Run to Enriched! in the page",
-                "value": fig["update_batch"].get("run_to_enriched_s", "failed"),
-                "unit": "s",
-                "target": "",
-                "met": None,
-            }
+            figure(
+                f"{size:,} rows: 1,000-cell job, Run to Enriched! in the page",
+                fig["update_batch"].get("run_to_enriched_s", "failed"),
+                "s",
+            )
         )
     write_result("big_tables", label=args.label, machine=machine, rows=rows, raw=raw)
 

@@ -18,7 +18,7 @@ Measured: upstream subscriptions (the fake's ``/realtime/v1/runs/<id>`` requests
 p50/p95/max over every (client, change), and the backend process's RSS (psutil) before the
 clients, once attached, and after the changes.
 
-The clients are ``tests.reflex_socket.ReflexSocket`` (asyncio + wsproto, Reflex's protocol);
+The clients are ``tests.support.reflex_socket.ReflexSocket`` (asyncio + wsproto, Reflex's protocol);
 they answer pings and send nothing else (no grid viewport events).
 
     python -m bench.fanout [--clients 200] [--changes 30] [--gap 1.0]
@@ -35,11 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.live_app import ROOT, LiveApp, code_state, percentile
-from bench.machine import describe, today
-from tests.reflex_socket import EVENT_PREFIX, ReflexSocket
+from bench.live_app import LiveApp, code_state, percentile
+from tests.support.machine import describe, figure, today
+from tests.support.paths import RESULTS, ROOT
+from tests.support.reflex_socket import EVENT_PREFIX, ReflexSocket
 
-RESULTS = ROOT / "bench" / "results"
 TOTAL = 1000
 TARGET_DELIVERY_P95_MS = 250.0
 PROGRESS = re.compile(r"\((\d+)/" + str(TOTAL) + r"\)")
@@ -239,55 +239,27 @@ def run(
     delivery = raw["delivery"]
     rss = raw["rss_mib"]
     rows = [
-        {
-            "metric": f"upstream subscriptions for 1 run, {clients} clients",
-            "value": up["subscriptions_opened_offset_minus_1"],
-            "unit": f"per {up['backend_processes']} backend process(es)",
-            "target": "1 per backend process",
-            "met": up["subscriptions_opened_offset_minus_1"] == up["backend_processes"],
-        },
-        {
-            "metric": "delivery p50",
-            "value": round(delivery["p50_ms"], 1),
-            "unit": "ms",
-            "target": "",
-            "met": None,
-        },
-        {
-            "metric": "delivery p95",
-            "value": round(delivery["p95_ms"], 1),
-            "unit": "ms",
-            "target": f"≤ {TARGET_DELIVERY_P95_MS:.0f} ms",
-            "met": delivery["p95_ms"] <= TARGET_DELIVERY_P95_MS and delivery["missing"] == 0,
-        },
-        {
-            "metric": f"backend CPU per change ({clients} clients)",
-            "value": raw["backend_cpu"]["ms_per_change"],
-            "unit": "ms",
-            "target": "",
-            "met": None,
-        },
-        {
-            "metric": "backend RSS before clients",
-            "value": rss["before_clients"],
-            "unit": "MiB",
-            "target": "",
-            "met": None,
-        },
-        {
-            "metric": f"backend RSS with {clients} clients",
-            "value": rss["clients_attached"],
-            "unit": "MiB",
-            "target": "",
-            "met": None,
-        },
-        {
-            "metric": "backend RSS per client",
-            "value": rss["per_client_kib"],
-            "unit": "KiB",
-            "target": "",
-            "met": None,
-        },
+        figure(
+            f"upstream subscriptions for 1 run, {clients} clients",
+            up["subscriptions_opened_offset_minus_1"],
+            f"per {up['backend_processes']} backend process(es)",
+            target="1 per backend process",
+            met=up["subscriptions_opened_offset_minus_1"] == up["backend_processes"],
+        ),
+        figure("delivery p50", round(delivery["p50_ms"], 1), "ms"),
+        figure(
+            "delivery p95",
+            round(delivery["p95_ms"], 1),
+            "ms",
+            target=f"≤ {TARGET_DELIVERY_P95_MS:.0f} ms",
+            met=delivery["p95_ms"] <= TARGET_DELIVERY_P95_MS and delivery["missing"] == 0,
+        ),
+        figure(
+            f"backend CPU per change ({clients} clients)", raw["backend_cpu"]["ms_per_change"], "ms"
+        ),
+        figure("backend RSS before clients", rss["before_clients"], "MiB"),
+        figure(f"backend RSS with {clients} clients", rss["clients_attached"], "MiB"),
+        figure("backend RSS per client", rss["per_client_kib"], "KiB"),
     ]
     return {
         "name": "fanout",

@@ -33,11 +33,11 @@ from playwright.sync_api import Page, sync_playwright
 from starlette.applications import Starlette
 from starlette.staticfiles import StaticFiles
 
-from bench.live_app import CHROMIUM, CHROMIUM_ARGS, ROOT, LiveApp, code_state, percentile
-from bench.machine import describe, today
-from tests.fakes.live_server import serve_in_thread
+from bench.live_app import LiveApp, code_state, percentile
+from tests.support.live_server import serve_in_thread
+from tests.support.machine import describe, figure, today
+from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, RESULTS, ROOT
 
-RESULTS = ROOT / "bench" / "results"
 BASELINE_DIST = ROOT / "bench" / "baseline" / "dist"
 TOTAL = 1000
 WARMUP = 5
@@ -215,48 +215,30 @@ def run(changes: int, gap: float) -> dict[str, Any]:
     ours, base = per_page["ours"], per_page["baseline"]
     ratio = ours["p95_ms"] / base["p95_ms"]
     rows = [
-        {
-            "metric": "ours p50",
-            "value": round(ours["p50_ms"], 1),
-            "unit": "ms",
-            "target": "",
-            "met": None,
-        },
-        {
-            "metric": "ours p95",
-            "value": round(ours["p95_ms"], 1),
-            "unit": "ms",
-            "target": f"< {TARGET_P95_MS:.0f} ms",
-            "met": ours["p95_ms"] < TARGET_P95_MS,
-        },
-        {
-            "metric": "baseline (react-hooks) p50",
-            "value": round(base["p50_ms"], 1),
-            "unit": "ms",
-            "target": "",
-            "met": None,
-        },
-        {
-            "metric": "baseline (react-hooks) p95",
-            "value": round(base["p95_ms"], 1),
-            "unit": "ms",
-            "target": "",
-            "met": None,
-        },
-        {
-            "metric": "p95 ratio ours/baseline",
-            "value": round(ratio, 2),
-            "unit": "×",
-            "target": f"≤ {TARGET_RATIO}×",
-            "met": ratio <= TARGET_RATIO,
-        },
-        {
-            "metric": "changes measured per page",
-            "value": min(ours["n"], base["n"]),
-            "unit": "",
-            "target": "≥ 200",
-            "met": min(ours["n"], base["n"]) >= 200,
-        },
+        figure("ours p50", round(ours["p50_ms"], 1), "ms"),
+        figure(
+            "ours p95",
+            round(ours["p95_ms"], 1),
+            "ms",
+            target=f"< {TARGET_P95_MS:.0f} ms",
+            met=ours["p95_ms"] < TARGET_P95_MS,
+        ),
+        figure("baseline (react-hooks) p50", round(base["p50_ms"], 1), "ms"),
+        figure("baseline (react-hooks) p95", round(base["p95_ms"], 1), "ms"),
+        figure(
+            "p95 ratio ours/baseline",
+            round(ratio, 2),
+            "×",
+            target=f"≤ {TARGET_RATIO}×",
+            met=ratio <= TARGET_RATIO,
+        ),
+        figure(
+            "changes measured per page",
+            min(ours["n"], base["n"]),
+            "",
+            target="≥ 200",
+            met=min(ours["n"], base["n"]) >= 200,
+        ),
     ]
     return {
         "name": "latency",

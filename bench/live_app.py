@@ -19,28 +19,11 @@ from typing import Any, Self
 import httpx
 import psutil
 
-from tests.fakes.trigger_server import FakeTrigger
-from tests.prod_app import ROOT, ProdApp, stop_group
+from tests.fakes.trigger import FakeTrigger
+from tests.support.paths import ROOT
+from tests.support.prod_app import ProdApp
 
 WORK = ROOT / "bench" / ".work"
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-__all__ = [
-    "CHROMIUM",
-    "CHROMIUM_ARGS",
-    "ROOT",
-    "WORK",
-    "LiveApp",
-    "code_state",
-    "percentile",
-    "stop_group",
-]
 
 
 @dataclass

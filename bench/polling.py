@@ -25,30 +25,21 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from playwright.sync_api import sync_playwright
 
-from bench.machine import describe, write_result
 from bench.slow_api import serve
-from enrichment_app.db.engine import create_db_engine, session_factory
-from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.domain import ColumnKind
-from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
-from tests.fakes.live_server import allowance
+from enrichment_app.services.tables import ColumnSpec, list_columns, list_rows
+from tests.support.database import add_table, database_session
+from tests.support.live_server import allowance
+from tests.support.machine import describe, figure, write_result
+from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "polling"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ROWS = 3000
 
 
@@ -80,35 +71,27 @@ class QueryCounter:
 
 
 def _table(database_url: str, api: str) -> tuple[int, list[dict[str, int]]]:
-    engine = create_db_engine(database_url)
-    upgrade_database(engine)
-    try:
-        with session_factory(engine)() as session:
-            table = create_table(
-                session=session,
-                name="Polling bench",
-                columns=[
-                    ColumnSpec("Name"),
-                    ColumnSpec(
-                        "Lookup",
-                        kind=ColumnKind.ENRICHMENT,
-                        enricher="http_json",
-                        config={"url": api + "/lookup?q={Name}", "path": "data.value"},
-                    ),
-                ],
-                rows=([f"name {i}"] for i in range(ROWS)),
-                max_cell_chars=1000,
-            )
-            session.commit()
-            assert table.id is not None
-            lookup = next(c for c in list_columns(session=session, table_id=table.id) if c.enricher)
-            cells = [
-                {"rowId": r.id or 0, "columnId": lookup.id or 0}
-                for r in list_rows(session=session, table_id=table.id)
-            ]
-            return table.id, cells
-    finally:
-        engine.dispose()
+    with database_session(database_url, migrate=True) as session:
+        table_id = add_table(
+            session,
+            name="Polling bench",
+            columns=[
+                ColumnSpec("Name"),
+                ColumnSpec(
+                    "Lookup",
+                    kind=ColumnKind.ENRICHMENT,
+                    enricher="http_json",
+                    config={"url": api + "/lookup?q={Name}", "path": "data.value"},
+                ),
+            ],
+            rows=([f"name {i}"] for i in range(ROWS)),
+        )
+        lookup = next(c for c in list_columns(session=session, table_id=table_id) if c.enricher)
+        cells = [
+            {"rowId": r.id or 0, "columnId": lookup.id or 0}
+            for r in list_rows(session=session, table_id=table_id)
+        ]
+        return table_id, cells
 
 
 def run(tab_counts: list[int], window: float) -> dict[str, Any]:
@@ -195,13 +178,12 @@ def main() -> None:
     machine = describe()
     raw = run(sorted(args.tabs), args.window)
     rows = [
-        {
-            "metric": f"polling fallback, {n} watching tab(s): DB queries/s per tab",
-            "value": fig["per_tab_queries_per_s"],
-            "unit": "queries/s/tab",
-            "target": "report (no target in issue 5)",
-            "met": None,
-        }
+        figure(
+            f"polling fallback, {n} watching tab(s): DB queries/s per tab",
+            fig["per_tab_queries_per_s"],
+            "queries/s/tab",
+            target="report (no target in issue 5)",
+        )
         for n, fig in raw["by_tabs"].items()
     ]
     write_result("polling", label=args.label, machine=machine, rows=rows, raw=raw)

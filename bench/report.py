@@ -9,9 +9,9 @@ Each benchmark writes ``bench/results/<name>.json`` with at least::
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-RESULTS = Path(__file__).with_name("results")
+from tests.support.paths import RESULTS
+
 ORDER = ["latency", "fanout", "throughput", "big_tables", "polling"]
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.servers import serve_asgi
+from tests.support.servers import serve_asgi
 
 DELAY_SECONDS = float(os.environ.get("SLOW_API_DELAY", "0.05"))
 

@@ -20,13 +20,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from bench.machine import describe, write_result
 from bench.slow_api import serve
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
@@ -36,12 +34,13 @@ from enrichment_app.enrichers import register
 from enrichment_app.enrichers.http_json import HttpJsonEnricher
 from enrichment_app.runner.processing import process_job
 from enrichment_app.services.jobs import create_job
-from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
+from enrichment_app.services.tables import ColumnSpec, list_columns, list_rows
 from enrichment_app.settings import Settings
-from tests.fakes.live_server import allowance
-from tests.servers import ServerUnavailable, postgres_bindir, postgres_cluster
+from tests.support.database import add_table, greeting
+from tests.support.live_server import allowance
+from tests.support.machine import describe, figure, write_result
+from tests.support.servers import ServerUnavailable, postgres_bindir, postgres_cluster
 
-ROOT = Path(__file__).resolve().parents[1]
 INSTANT_TARGET = 1000.0
 HTTP_LIMIT = 400.0
 HTTP_CONCURRENCY = 20
@@ -69,24 +68,22 @@ def _prepare(engine: sa.Engine, cells: int, column: ColumnSpec) -> int:
     """A table with ``cells`` rows and one enrichment column, and a job for all of it."""
     open_session = session_factory(engine)
     with open_session() as session:
-        table = create_table(
-            session=session,
+        table_id = add_table(
+            session,
             name="bench",
             columns=[ColumnSpec("Name"), column],
             rows=([f"company {i}"] for i in range(cells)),
             max_cell_chars=10_000,
         )
-        session.commit()
-        assert table.id is not None
         target = next(
-            c for c in list_columns(session=session, table_id=table.id) if c.kind == "enrichment"
+            c for c in list_columns(session=session, table_id=table_id) if c.kind == "enrichment"
         )
         refs = [
             CellRef(row.id, target.id or 0)
-            for row in list_rows(session=session, table_id=table.id)
+            for row in list_rows(session=session, table_id=table_id)
             if row.id is not None
         ]
-        created = create_job(session=session, table_id=table.id, cells=refs, max_cells=cells)
+        created = create_job(session=session, table_id=table_id, cells=refs, max_cells=cells)
         assert created.job.id is not None
         return created.job.id
 
@@ -157,12 +154,7 @@ def _client_ceiling(api: str, requests: int) -> dict[str, Any]:
 
 
 def _instant_column() -> ColumnSpec:
-    return ColumnSpec(
-        "Greeting",
-        kind=ColumnKind.ENRICHMENT,
-        enricher="template",
-        config={"template": "Hello {Name}"},
-    )
+    return greeting("Hello {Name}")
 
 
 @contextmanager
@@ -193,13 +185,13 @@ def main() -> None:
         print("sqlite instant", raw["sqlite_instant"])
         rate = raw["sqlite_instant"]["cells_per_s"]
         rows.append(
-            {
-                "metric": f"instant enricher, {args.cells:,} cells, SQLite",
-                "value": rate,
-                "unit": "cells/s",
-                "target": f">= {INSTANT_TARGET:,.0f} cells/s",
-                "met": rate >= INSTANT_TARGET,
-            }
+            figure(
+                f"instant enricher, {args.cells:,} cells, SQLite",
+                rate,
+                "cells/s",
+                target=f">= {INSTANT_TARGET:,.0f} cells/s",
+                met=rate >= INSTANT_TARGET,
+            )
         )
         if not args.no_postgres:
             with _postgres() as pg_url:
@@ -208,13 +200,13 @@ def main() -> None:
                     print("postgres instant", raw["postgres_instant"])
                     rate = raw["postgres_instant"]["cells_per_s"]
                     rows.append(
-                        {
-                            "metric": f"instant enricher, {args.cells:,} cells, PostgreSQL",
-                            "value": rate,
-                            "unit": "cells/s",
-                            "target": f">= {INSTANT_TARGET:,.0f} cells/s (SQLite target)",
-                            "met": rate >= INSTANT_TARGET,
-                        }
+                        figure(
+                            f"instant enricher, {args.cells:,} cells, PostgreSQL",
+                            rate,
+                            "cells/s",
+                            target=f">= {INSTANT_TARGET:,.0f} cells/s (SQLite target)",
+                            met=rate >= INSTANT_TARGET,
+                        )
                     )
         with serve() as api:
             column = ColumnSpec(
@@ -231,22 +223,20 @@ def main() -> None:
             print("bare httpx", raw["bare_httpx_ceiling"])
         rate = raw["sqlite_http"]["cells_per_s"]
         rows.append(
-            {
-                "metric": f"http_json, 50 ms API, concurrency {HTTP_CONCURRENCY}, {args.http_cells:,} cells, SQLite",
-                "value": rate,
-                "unit": "cells/s",
-                "target": f">= {0.9 * HTTP_LIMIT:,.0f} cells/s (90 % of {HTTP_LIMIT:,.0f})",
-                "met": rate >= 0.9 * HTTP_LIMIT,
-            }
+            figure(
+                f"http_json, 50 ms API, concurrency {HTTP_CONCURRENCY}, {args.http_cells:,} cells, SQLite",
+                rate,
+                "cells/s",
+                target=f">= {0.9 * HTTP_LIMIT:,.0f} cells/s (90 % of {HTTP_LIMIT:,.0f})",
+                met=rate >= 0.9 * HTTP_LIMIT,
+            )
         )
     rows.append(
-        {
-            "metric": "same API, bare httpx client, concurrency 20 (harness ceiling, context)",
-            "value": raw["bare_httpx_ceiling"]["per_s"],
-            "unit": "requests/s",
-            "target": "",
-            "met": None,
-        }
+        figure(
+            "same API, bare httpx client, concurrency 20 (harness ceiling, context)",
+            raw["bare_httpx_ceiling"]["per_s"],
+            "requests/s",
+        )
     )
     write_result("throughput", label=args.label, machine=machine, rows=rows, raw=raw)
 

@@ -2,7 +2,7 @@
 // Trigger.dev-compatible server and prints what it saw as one JSON document on stdout.
 //
 // Used by tests/integration/test_conformance.py against the fake server
-// (tests/fakes/trigger_server.py). Environment:
+// (tests/fakes/trigger/). Environment:
 //   TRIGGER_API_URL, TRIGGER_SECRET_KEY   the server and its root secret key
 //   PROBE_TASK                           task id to trigger (default process-enrichment-job)
 //   PROBE_PAYLOAD                        JSON payload (default {})

@@ -6,7 +6,7 @@ never used.
 
 The app runs with strong random secrets (the API key, the LLM key and, in tests/e2e/trigger/,
 the fake Trigger.dev server's secret key), and the whole session is scanned for them
-(``secret_scan`` below, ``tests/capture.py``): every websocket frame of every page, the DOM of
+(``secret_scan`` below, ``tests/support/capture.py``): every websocket frame of every page, the DOM of
 every page at the end of its test, every log record of this process (the backend runs in it,
 in a thread), everything printed (pytest's captured output of every test phase), and every
 response the tests got from the REST API.
@@ -21,7 +21,6 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -33,27 +32,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.models import TableColumn
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, add_column
-from tests.capture import Capture
 from tests.e2e.secret_flows import LlmTable, create_llm_table
-from tests.fakes.live_server import allowance, serve_in_thread
 from tests.fakes.openai_server import FakeOpenAI, build_app
+from tests.support.capture import Capture
+from tests.support.database import database_session
+from tests.support.live_server import allowance, serve_in_thread
+from tests.support.paths import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
 
 if TYPE_CHECKING:
     from reflex.testing import AppHarness
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SECRET_ENV = ("TRIGGER_SECRET_KEY", "ENRICHMENT_API_KEY", "LLM_API_KEY")
 """The settings that hold secrets (enrichment_app/settings.py); none may leave the backend."""
 DEBUG_LOGGERS = ("enrichment_app", "httpx")
@@ -121,27 +112,23 @@ class GatedApi:
 
     def add_lookup_column(self, database_url: str, table_id: int) -> int:
         """The table's ``Industry`` column, calling this API, added unless it is there; its id."""
-        engine = create_db_engine(database_url)
-        try:
-            with session_factory(engine)() as session:
-                column = session.exec(
-                    select(TableColumn).where(
-                        TableColumn.table_id == table_id, TableColumn.name == "Industry"
-                    )
-                ).first()
-                if column is None:
-                    spec = ColumnSpec(
-                        name="Industry",
-                        kind=ColumnKind.ENRICHMENT,
-                        enricher="http_json",
-                        config=self.lookup_config(),
-                    )
-                    column = add_column(session=session, table_id=table_id, spec=spec)
-                    session.commit()
-                assert column.id is not None
-                return column.id
-        finally:
-            engine.dispose()
+        with database_session(database_url) as session:
+            column = session.exec(
+                select(TableColumn).where(
+                    TableColumn.table_id == table_id, TableColumn.name == "Industry"
+                )
+            ).first()
+            if column is None:
+                spec = ColumnSpec(
+                    name="Industry",
+                    kind=ColumnKind.ENRICHMENT,
+                    enricher="http_json",
+                    config=self.lookup_config(),
+                )
+                column = add_column(session=session, table_id=table_id, spec=spec)
+                session.commit()
+            assert column.id is not None
+            return column.id
 
 
 @pytest.fixture(scope="session")

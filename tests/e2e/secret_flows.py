@@ -13,7 +13,6 @@ passing over empty channels.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,14 +22,14 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from enrichment_app.api.parsing import max_body_bytes
-from enrichment_app.db.engine import create_db_engine, session_factory
-from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.models import TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table
-from tests.capture import Capture
 from tests.e2e.grid import drag, open_grid
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support.capture import Capture
+from tests.support.database import add_table, database_session
+from tests.support.waiting import wait_until
 
 TABLE_NAME = "Secrets: LLM pitches"
 COMPANIES = ["Acme Robotics", "Blue Harbor", "Cobalt Mining", "Delta Grid", "Ember Foods", "Fjord"]
@@ -52,39 +51,29 @@ class LlmTable:
 
 
 def create_llm_table(database_url: str) -> LlmTable:
-    engine = create_db_engine(database_url)
-    upgrade_database(engine)
-    try:
-        with session_factory(engine)() as session:
-            table = create_table(
-                session=session,
-                name=TABLE_NAME,
-                columns=[
-                    ColumnSpec("Company"),
-                    ColumnSpec(
-                        "Pitch",
-                        kind=ColumnKind.ENRICHMENT,
-                        enricher="llm",
-                        config={"prompt": "Pitch {Company}"},
-                    ),
-                ],
-                rows=([c] for c in COMPANIES),
-                max_cell_chars=1000,
-            )
-            session.commit()
-            assert table.id is not None
-            column = session.exec(
-                select(TableColumn).where(
-                    TableColumn.table_id == table.id, TableColumn.name == "Pitch"
-                )
-            ).one()
-            rows = session.exec(
-                select(TableRow.id).where(TableRow.table_id == table.id).order_by(TableRow.position)
-            ).all()
-            assert column.id is not None
-            return LlmTable(id=table.id, column_id=column.id, row_ids=[r for r in rows if r])
-    finally:
-        engine.dispose()
+    with database_session(database_url, migrate=True) as session:
+        table_id = add_table(
+            session,
+            name=TABLE_NAME,
+            columns=[
+                ColumnSpec("Company"),
+                ColumnSpec(
+                    "Pitch",
+                    kind=ColumnKind.ENRICHMENT,
+                    enricher="llm",
+                    config={"prompt": "Pitch {Company}"},
+                ),
+            ],
+            rows=([c] for c in COMPANIES),
+        )
+        column = session.exec(
+            select(TableColumn).where(TableColumn.table_id == table_id, TableColumn.name == "Pitch")
+        ).one()
+        rows = session.exec(
+            select(TableRow.id).where(TableRow.table_id == table_id).order_by(TableRow.position)
+        ).all()
+        assert column.id is not None
+        return LlmTable(id=table_id, column_id=column.id, row_ids=[r for r in rows if r])
 
 
 def run_llm_column_with_a_refused_key(
@@ -122,14 +111,22 @@ def run_llm_column_with_a_refused_key(
 
 
 def _wait_final(http: httpx.Client, job_id: int, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
+    """Poll the job through the API, as a client without the live feed does, until it ends."""
+    seen: list[dict[str, Any]] = []
+
+    def final_job() -> dict[str, Any] | None:
         response = http.get(f"/api/jobs/{job_id}", headers=headers)
         assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()["job"]
-        if job["status"] in FINAL or time.monotonic() > deadline:
-            return job
-        time.sleep(0.2)  # polling the API, as a client without the live feed does
+        seen.append(response.json()["job"])
+        return seen[-1] if seen[-1]["status"] in FINAL else None
+
+    return wait_until(
+        final_job,
+        timeout=60,
+        interval=0.2,
+        message=f"job {job_id} to finish",
+        found=lambda: seen[-1],
+    )
 
 
 @dataclass(frozen=True)
@@ -192,33 +189,29 @@ def run_a_column_with_a_saved_credential(
     from enrichment_app.settings import Settings
 
     box = secret_box(Settings(_env_file=None, database_url=database_url))
-    engine = create_db_engine(database_url)
-    try:
-        with session_factory(engine)() as session:
-            table = create_table(
-                session=session,
-                name="Secrets: saved credential",
-                columns=[
-                    ColumnSpec("Path"),
-                    ColumnSpec(
-                        "Answer",
-                        kind=ColumnKind.ENRICHMENT,
-                        enricher="http_json",
-                        config={
-                            "url": json_api + "/warm?row={Path}",
-                            "path": "ok",
-                            "auth": {"type": "bearer", "token": token},
-                        },
-                    ),
-                ],
-                rows=[["1"]],
-                max_cell_chars=1000,
-                box=box,
-            )
-            session.commit()
-            table_id = table.id
-    finally:
-        engine.dispose()
+    with database_session(database_url) as session:
+        table = create_table(
+            session=session,
+            name="Secrets: saved credential",
+            columns=[
+                ColumnSpec("Path"),
+                ColumnSpec(
+                    "Answer",
+                    kind=ColumnKind.ENRICHMENT,
+                    enricher="http_json",
+                    config={
+                        "url": json_api + "/warm?row={Path}",
+                        "path": "ok",
+                        "auth": {"type": "bearer", "token": token},
+                    },
+                ),
+            ],
+            rows=[["1"]],
+            max_cell_chars=1000,
+            box=box,
+        )
+        session.commit()
+        table_id = table.id
     page.goto(f"{app_url}/tables/{table_id}")
     grid = open_grid(page, WIDTHS, name="Secrets: saved")
     page.mouse.click(*grid.cell(1, 0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.capture import Capture
 from tests.e2e.conftest import GatedApi
 from tests.e2e.secret_flows import (
     LlmTable,
@@ -14,6 +13,7 @@ from tests.e2e.secret_flows import (
     run_llm_column_with_a_refused_key,
 )
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support.capture import Capture
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=15_000)

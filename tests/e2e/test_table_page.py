@@ -8,25 +8,26 @@ import re
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlmodel import select
 
-from enrichment_app.db.engine import create_db_engine, session_factory
-from enrichment_app.db.models import EnrichmentJob
-from enrichment_app.services.tables import (
-    ColumnSpec,
-    add_column,
-    create_table,
-    delete_table,
-    list_rows,
-)
-from tests.e2e.conftest import ARTIFACTS, GatedApi
+from enrichment_app.services.demo import COMPANIES, DEMO_COLUMNS, DEMO_TABLE_NAME
+from enrichment_app.services.tables import ColumnSpec, add_column, delete_table, list_rows
+from tests.e2e.conftest import GatedApi
 from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
+from tests.support.database import add_table, database_session, job_count
+from tests.support.paths import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=15_000)
 
 DEMO_WIDTHS = [180, 180, 180, 220, 220]
 COMPANY, WEBSITE, EMAIL, DOMAIN, INTRO = range(5)
+
+
+@pytest.fixture
+def demo_table(app_url: str, app_database_url: str) -> int:
+    """A fresh copy of the demo table for this test alone: no job, edit or column before it."""
+    with database_session(app_database_url) as session:
+        return add_table(session, name=DEMO_TABLE_NAME, columns=DEMO_COLUMNS, rows=COMPANIES)
 
 
 def test_start_page_opens_demo_table_with_run_disabled(page: Page, app_url: str) -> None:
@@ -38,8 +39,10 @@ def test_start_page_opens_demo_table_with_run_disabled(page: Page, app_url: str)
     expect(page.locator("#run-button")).to_be_disabled()
 
 
-def test_drag_select_run_and_watch_statuses_to_enriched(page: Page, app_url: str) -> None:
-    page.goto(app_url + "/tables/1")
+def test_drag_select_run_and_watch_statuses_to_enriched(
+    page: Page, app_url: str, demo_table: int
+) -> None:
+    page.goto(f"{app_url}/tables/{demo_table}")
     grid = open_grid(page, DEMO_WIDTHS)
     page.mouse.click(*grid.cell(DOMAIN, 0))
     drag(page, grid.cell(DOMAIN, 0), grid.cell(INTRO, 9))
@@ -50,7 +53,7 @@ def test_drag_select_run_and_watch_statuses_to_enriched(page: Page, app_url: str
     page.locator("#run-button").click()
     expect(page.locator("#job-status")).to_have_text("Enriched!")
     statuses = seen_statuses(page)
-    assert statuses[0] == "Starting…", statuses  # the demo table had no job before this test
+    assert statuses[0] == "Starting…", statuses  # a fresh table: no earlier job to show
     assert statuses[-1] == "Enriched!", statuses
 
     page.mouse.click(*grid.cell(DOMAIN, 3))
@@ -64,8 +67,8 @@ def test_drag_select_run_and_watch_statuses_to_enriched(page: Page, app_url: str
     page.screenshot(path=str(ARTIFACTS / "enriched-table.png"), full_page=True)
 
 
-def test_error_cell_shows_its_message(page: Page, app_url: str) -> None:
-    page.goto(app_url + "/tables/1")
+def test_error_cell_shows_its_message(page: Page, app_url: str, demo_table: int) -> None:
+    page.goto(f"{app_url}/tables/{demo_table}")
     grid = open_grid(page, DEMO_WIDTHS)
     row = 17  # Redwood Legal, whose contact email is not an email address
     page.mouse.click(*grid.cell(DOMAIN, row))
@@ -79,8 +82,10 @@ def test_error_cell_shows_its_message(page: Page, app_url: str) -> None:
     expect(page.locator("#inspector-error")).to_contain_text("not an email address")
 
 
-def test_input_selection_cannot_run_and_edits_persist_as_text(page: Page, app_url: str) -> None:
-    page.goto(app_url + "/tables/1")
+def test_input_selection_cannot_run_and_edits_persist_as_text(
+    page: Page, app_url: str, demo_table: int
+) -> None:
+    page.goto(f"{app_url}/tables/{demo_table}")
     grid = open_grid(page, DEMO_WIDTHS)
     page.mouse.click(*grid.cell(WEBSITE, 1))
     expect(page.locator("#inspector-value")).to_have_text("blueharbor.example")
@@ -111,9 +116,9 @@ def test_unknown_table_shows_not_found(page: Page, app_url: str) -> None:
 
 
 def test_add_column_then_progress_counts_up_and_cancel_stops(
-    page: Page, app_url: str, gated_api: GatedApi
+    page: Page, app_url: str, gated_api: GatedApi, demo_table: int
 ) -> None:
-    page.goto(app_url + "/tables/1")
+    page.goto(f"{app_url}/tables/{demo_table}")
     open_grid(page, DEMO_WIDTHS)
 
     page.locator("#add-column-button").click()
@@ -161,36 +166,28 @@ def test_add_column_then_progress_counts_up_and_cancel_stops(
     assert gated_api.release_stranded() <= 4  # the in-flight lookups of the canceled job
 
 
-def count_jobs(database_url: str) -> int:
-    engine = create_db_engine(database_url)
-    try:
-        with session_factory(engine)() as session:
-            return len(session.exec(select(EnrichmentJob.id)).all())
-    finally:
-        engine.dispose()
-
-
 def test_a_double_clicked_run_starts_one_job(
-    page: Page, app_url: str, app_database_url: str
+    page: Page, app_url: str, app_database_url: str, demo_table: int
 ) -> None:
-    page.goto(app_url + "/tables/1")
+    page.goto(f"{app_url}/tables/{demo_table}")
     grid = open_grid(page, DEMO_WIDTHS)
     page.mouse.click(*grid.cell(INTRO, 20))
     drag(page, grid.cell(INTRO, 20), grid.cell(INTRO, 22))
     expect(page.locator("#run-button")).to_have_text("Run 3 cells")
-    before = count_jobs(app_database_url)
+    before = job_count(app_database_url, demo_table)
     page.locator("#run-button").dblclick()
     expect(page.locator("#job-status")).to_have_text("Enriched!")
-    assert count_jobs(app_database_url) == before + 1
+    assert job_count(app_database_url, demo_table) == before + 1
     expect(page.locator("#message")).to_have_count(0)
 
 
 def test_reloading_the_page_reattaches_to_the_running_job(
-    page: Page, app_url: str, gated_api: GatedApi
+    page: Page, app_url: str, app_database_url: str, gated_api: GatedApi, demo_table: int
 ) -> None:
     assert gated_api.drain() == 0, "a previous test left permits behind"
     assert gated_api.waiting == 0, "a previous test left requests waiting"
-    page.goto(app_url + "/tables/1")
+    gated_api.add_lookup_column(app_database_url, demo_table)  # column 5: Industry
+    page.goto(f"{app_url}/tables/{demo_table}")
     grid = open_grid(page, [*DEMO_WIDTHS, 220])
     page.mouse.click(*grid.cell(5, 12))
     drag(page, grid.cell(5, 12), grid.cell(5, 15))
@@ -210,22 +207,14 @@ def test_reloading_the_page_reattaches_to_the_running_job(
 
 def create_company_table(database_url: str, gated_api: GatedApi) -> tuple[int, list[int], int]:
     """A fresh three-row table with a gated ``Industry`` lookup; (table id, row ids, column id)."""
-    engine = create_db_engine(database_url)
-    try:
-        with session_factory(engine)() as session:
-            table = create_table(
-                session=session,
-                name="Elsewhere",
-                columns=[ColumnSpec(name="Company")],
-                rows=[["Acme"], ["Globex"], ["Initech"]],
-                max_cell_chars=1000,
-            )
-            session.commit()
-            assert table.id is not None
-            rows = [r.id for r in list_rows(session=session, table_id=table.id) if r.id]
-            table_id = table.id
-    finally:
-        engine.dispose()
+    with database_session(database_url) as session:
+        table_id = add_table(
+            session,
+            name="Elsewhere",
+            columns=[ColumnSpec(name="Company")],
+            rows=[["Acme"], ["Globex"], ["Initech"]],
+        )
+        rows = [r.id for r in list_rows(session=session, table_id=table_id) if r.id]
     return table_id, rows, gated_api.add_lookup_column(database_url, table_id)
 
 
@@ -275,15 +264,11 @@ def test_an_open_page_follows_a_job_and_edits_made_elsewhere(
     page.mouse.click(*grid.cell(0, 1))
     expect(page.locator("#inspector-value")).to_have_text("Globex Two")
 
-    engine = create_db_engine(app_database_url)  # another process changes the table's shape
-    try:
-        with session_factory(engine)() as session:
-            add_column(session=session, table_id=table_id, spec=ColumnSpec(name="Note"))
-            session.commit()
-        expect(page.locator("#table-meta")).to_have_text("3 rows · 3 columns")
-        with session_factory(engine)() as session:
-            delete_table(session=session, table_id=table_id)
-            session.commit()
-    finally:
-        engine.dispose()
+    with database_session(app_database_url) as session:  # another process changes its shape
+        add_column(session=session, table_id=table_id, spec=ColumnSpec(name="Note"))
+        session.commit()
+    expect(page.locator("#table-meta")).to_have_text("3 rows · 3 columns")
+    with database_session(app_database_url) as session:
+        delete_table(session=session, table_id=table_id)
+        session.commit()
     expect(page.locator("#not-found")).to_have_text("Table not found")

@@ -27,7 +27,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from tests.fakes.live_server import serve_in_thread
+from tests.support.live_server import serve_in_thread
 
 HUGE_BODY_BYTES = 100 * 1024 * 1024
 CHUNK = b"<p>" + b"filler " * 9360 + b"</p>\n"  # about 64 KiB

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.live_server import serve_in_thread
+from tests.support.live_server import serve_in_thread
 
 FAKE_API_KEY = "sk-fake-test-0123456789abcdef"
 MAX_COMPLETION_TOKENS = 4096

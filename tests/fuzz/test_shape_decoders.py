@@ -1,7 +1,7 @@
 """Realtime runs, fuzzed: Postgres array literals, shape messages, run rows and IO packets.
 
 Encoders exist for all of them, so the first property is always a round trip: the fake
-server's serializer (``tests/fakes/trigger_protocol.py``, byte-faithful to Trigger.dev's) and
+server's serializer (``tests/fakes/trigger/encoding.py``, byte-faithful to Trigger.dev's) and
 ``stringify_io`` on one side, our decoders on the other. Then random and truncated input must
 decode or raise ``ProtocolError`` (a ``TriggerApiError``), and ``subscribe_to_run`` over any
 response body must yield runs or raise ``TriggerApiError``: never IndexError, KeyError,
@@ -22,7 +22,7 @@ from enrichment_app.trigger.errors import ProtocolError
 from enrichment_app.trigger.packets import JSON, SUPER_JSON, parse_packet, stringify_io
 from enrichment_app.trigger.runs import RealtimeRun, run_from_row, status_from_db
 from enrichment_app.trigger.shapes import ShapeStream, parse_pg_array
-from tests.fakes.trigger_protocol import (
+from tests.fakes.trigger.encoding import (
     change_message,
     electric_schema_header,
     serialize_run_row,

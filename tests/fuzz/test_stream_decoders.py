@@ -20,7 +20,7 @@ from hypothesis import given, settings, strategies as st
 
 from enrichment_app.trigger import TriggerApiError, TriggerNotFoundError
 from enrichment_app.trigger.streams import StreamDecoder, StreamReadError
-from tests.fakes.trigger_protocol import (
+from tests.fakes.trigger.encoding import (
     dumps_chunk,
     sse_v1_data,
     sse_v1_ping,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.servers import ServerUnavailable, postgres_cluster
+from tests.support.servers import ServerUnavailable, postgres_cluster
 
 
 @pytest.fixture(scope="session")

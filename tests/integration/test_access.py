@@ -3,7 +3,7 @@
 The app (its real ``Runtime``, ``TriggerRunner`` and REST API) runs against the fake Trigger.dev
 server, whose token checks are the webapp's: HS256 signed with the environment's secret key,
 ``iss``/``aud``/``exp`` checked by its clock, and the scope grammar of ``buildJwtAbility``
-(``tests/fakes/trigger_protocol.py``). The fake has no executor here, so every run stays where a
+(``tests/fakes/trigger/protocol.py``). The fake has no executor here, so every run stays where a
 test puts it and nothing changes behind the test's back.
 
 A token from ``POST /api/tables/{id}/enrich`` must read its own run (the realtime feed, retrieve,
@@ -36,9 +36,10 @@ from enrichment_app.services.tables import ColumnSpec, create_table
 from enrichment_app.settings import Settings
 from enrichment_app.trigger import TriggerClient
 from enrichment_app.trigger.tokens import flatten_scopes
-from tests.fakes import trigger_protocol as proto
-from tests.fakes.trigger_server import FakeTrigger
+from tests.fakes.trigger import FakeTrigger, protocol as proto
 from tests.integration.db_helpers import seed_demo_table
+from tests.integration.runtimes import closing
+from tests.support.database import greeting
 
 API_KEY = "access-test-api-key-5d4c3b2a1f0e"
 TOKEN_LIFETIME = 3600
@@ -85,9 +86,8 @@ async def runtime(settings: Settings, fake: FakeTrigger) -> AsyncIterator[Runtim
             }
         )
     )
-    yield runtime
-    await runtime.stop()
-    runtime.engine.dispose()
+    async with closing(runtime):
+        yield runtime
 
 
 def _enrichment_cells(runtime: Runtime, table_id: int, rows: int) -> list[dict[str, int]]:
@@ -124,12 +124,7 @@ async def world(runtime: Runtime, fake: FakeTrigger) -> AsyncIterator[World]:
             name="Other",
             columns=[
                 ColumnSpec("Name"),
-                ColumnSpec(
-                    "Greeting",
-                    kind=ColumnKind.ENRICHMENT,
-                    enricher="template",
-                    config={"template": "Hi {Name}"},
-                ),
+                greeting(),
             ],
             rows=[["Ada"], ["Grace"]],
             max_cell_chars=1000,

@@ -38,6 +38,8 @@ from enrichment_app.runtime import Runtime
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
+from tests.integration.runtimes import closing
+from tests.support.waiting import await_until
 
 API_KEY = "test-api-key-9f8e7d6c5b4a"
 WAIT = 30.0
@@ -63,12 +65,8 @@ def body(refs: list[CellRef]) -> dict[str, Any]:
 
 
 async def _runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = Runtime(settings=settings)
-    try:
+    async with closing(Runtime(settings=settings)) as runtime:
         yield runtime
-    finally:
-        await runtime.stop()
-        runtime.engine.dispose()
 
 
 @pytest.fixture
@@ -154,15 +152,25 @@ async def wait_until_final(
     client: httpx.AsyncClient, runtime: Runtime, job_id: int, **kwargs: Any
 ) -> dict[str, Any]:
     """Poll the job the way a client would, letting the runner finish between polls."""
-    for _ in range(10):
+    seen: list[dict[str, Any]] = []
+
+    async def final_job() -> dict[str, Any] | None:
         response = await client.get(f"/api/jobs/{job_id}", **kwargs)
         assert response.status_code == 200, response.text
         assert_schema("JobEnvelope", response.json())
-        job: dict[str, Any] = response.json()["job"]
-        if job["status"] in FINAL:
-            return job
+        seen.append(response.json()["job"])
+        if seen[-1]["status"] in FINAL:
+            return seen[-1]
         await asyncio.wait_for(runtime.runner.wait(job_id), timeout=WAIT)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
+        return None
+
+    return await await_until(
+        final_job,
+        timeout=WAIT,
+        interval=0.01,
+        message=f"job {job_id} to finish",
+        found=lambda: seen[-1],
+    )
 
 
 def job_count(runtime: Runtime) -> int:
@@ -592,9 +600,8 @@ async def test_unexpected_errors_are_a_generic_500(
         def dispatcher(self) -> ExplodingRunner:  # type: ignore[override]
             return ExplodingRunner()
 
-    runtime = ExplodingRuntime(settings=settings)
-    demo = _seed(runtime)
-    try:
+    async with closing(ExplodingRuntime(settings=settings)) as runtime:
+        demo = _seed(runtime)
         async with _client(runtime) as client:
             response = await client.post(
                 f"/api/tables/{demo.table_id}/enrich",
@@ -616,9 +623,6 @@ async def test_unexpected_errors_are_a_generic_500(
             assert retried.json()["job"]["id"] == record.job_id
             assert job_count(runtime) == 1
             assert_error(await client.post("/api/jobs/1/cancel"), 500, "internal_error")
-    finally:
-        await runtime.stop()
-        runtime.engine.dispose()
     assert any(r.exc_info for r in caplog.records)  # the details are in the log
 
 
@@ -737,16 +741,12 @@ async def test_the_key_is_bound_to_its_job_before_the_job_is_dispatched(settings
         def dispatcher(self) -> RecordingRunner:  # type: ignore[override]
             return RecordingRunner()
 
-    runtime = RecordingRuntime(settings=settings)
-    demo = _seed(runtime)
-    try:
+    async with closing(RecordingRuntime(settings=settings)) as runtime:
+        demo = _seed(runtime)
         async with _client(runtime) as client:
             first = await _enrich(client, demo.table_id, demo.domain[:2], "dies-while-dispatching")
             assert first.status_code == 202
             assert bound_at_dispatch == [first.json()["job"]["id"]]
-    finally:
-        await runtime.stop()
-        runtime.engine.dispose()
 
 
 async def test_a_key_reused_for_another_request_is_refused(

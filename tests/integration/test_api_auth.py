@@ -41,6 +41,7 @@ from enrichment_app.runtime import Runtime
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import column_refs, seed_demo_table
+from tests.integration.runtimes import closing
 
 API_KEY = "Key-0f1E2d3C4b5A-enrichment-API"
 """Mixed case, so that a case-insensitive comparison would show."""
@@ -123,9 +124,8 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = Runtime(
         settings=settings.model_copy(update={"enrichment_api_key": SecretStr(API_KEY)})
     )
-    yield runtime
-    await runtime.stop()
-    runtime.engine.dispose()
+    async with closing(runtime):
+        yield runtime
 
 
 @pytest.fixture

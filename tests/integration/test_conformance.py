@@ -23,8 +23,7 @@ import jwt
 import pytest
 
 from enrichment_app.trigger import TriggerClient
-from tests.fakes import trigger_protocol as proto
-from tests.fakes.trigger_server import FakeTrigger, RunControl
+from tests.fakes.trigger import FakeTrigger, RunControl, protocol as proto
 
 CONFORMANCE_DIR = Path(__file__).resolve().parents[1] / "conformance"
 PROBE = CONFORMANCE_DIR / "sdk_probe.mjs"

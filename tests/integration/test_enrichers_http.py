@@ -23,7 +23,7 @@ from enrichment_app.enrichers.rate_limit import RateLimiter
 from enrichment_app.errors import EnrichError
 from enrichment_app.settings import Settings
 from tests.fakes.http_site import HUGE_BODY_BYTES, HttpSite, http_site_fixture  # noqa: F401
-from tests.fakes.live_server import allowance
+from tests.support.live_server import allowance
 
 SETTINGS = Settings(_env_file=None)
 

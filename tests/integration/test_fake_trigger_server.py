@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.fakes import trigger_protocol as proto
-from tests.fakes.trigger_server import FakeTrigger, RunControl
+from tests.fakes.trigger import FakeTrigger, RunControl, encoding, protocol as proto
 
 REALTIME_HEADERS = {
     "x-trigger-electric-version": "1.0.0-beta.1",
@@ -104,7 +103,7 @@ async def test_live_poll_times_out_with_a_bare_up_to_date(fake: FakeTrigger) -> 
             f"/realtime/v1/runs/{run_id}",
             params={"offset": offset, "handle": handle, "live": "true", "cursor": ""},
         )
-    assert idle.json() == [proto.UP_TO_DATE]
+    assert idle.json() == [encoding.UP_TO_DATE]
     assert idle.headers["electric-offset"] == offset
     assert "electric-cursor" in idle.headers
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.domain import ColumnKind, utcnow
+from enrichment_app.domain import utcnow
 from enrichment_app.services import grid as grid_service
 from enrichment_app.services.tables import ColumnSpec, create_table, update_cell
+from tests.support.database import greeting
 
 
 def _table(open_session: SessionFactory, rows: int) -> int:
@@ -15,12 +16,7 @@ def _table(open_session: SessionFactory, rows: int) -> int:
             name="Window",
             columns=[
                 ColumnSpec("Name"),
-                ColumnSpec(
-                    "Greeting",
-                    kind=ColumnKind.ENRICHMENT,
-                    enricher="template",
-                    config={"template": "Hi {Name}"},
-                ),
+                greeting(),
             ],
             rows=([f"n{i}"] for i in range(rows)),
             max_cell_chars=100,

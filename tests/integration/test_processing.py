@@ -28,6 +28,7 @@ from enrichment_app.services.tables import ColumnSpec, add_column, import_csv
 from enrichment_app.services.values import TRUNCATION_MARK
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table, tasks_of
+from tests.support.waiting import await_until
 
 WAIT = 10.0
 """How long a test waits for something that should happen at once before giving up."""
@@ -71,10 +72,13 @@ class ProbeEnricher(Enricher):
 
     async def until(self, predicate: Callable[[], bool], within: float = WAIT) -> None:
         """Wait until ``predicate()`` holds; it is checked after every call starts or ends."""
-        async with asyncio.timeout(within):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
+        await await_until(
+            predicate,
+            timeout=within,
+            message="the probe's calls to match",
+            found=lambda: {"calls": self.calls, "in_flight": self.in_flight},
+            wake=self._changed,
+        )
 
 
 @pytest.fixture

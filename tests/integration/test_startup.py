@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from enrichment_app.services.demo import DEMO_TABLE_NAME
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 3
 KEY_NOTICE = "APP_SECRET_KEY is not set, so a new secret key was generated in "
 

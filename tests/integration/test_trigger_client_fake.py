@@ -1,6 +1,6 @@
 """TriggerClient end to end against the fake Trigger.dev server on a real loopback socket.
 
-The fake (``tests/fakes/trigger_server.py``) is the one the official SDK is checked against in
+The fake (``tests/fakes/trigger/``) is the one the official SDK is checked against in
 ``tests/conformance/``, so these tests tie TriggerClient to the SDK's view of the same wire.
 """
 
@@ -20,7 +20,7 @@ from enrichment_app.trigger import (
     RealtimeRun,
     TriggerClient,
 )
-from tests.fakes.trigger_server import FakeTrigger
+from tests.fakes.trigger import FakeTrigger
 
 TASK = "process-enrichment-job"
 

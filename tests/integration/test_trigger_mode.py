@@ -25,11 +25,12 @@ from enrichment_app.runner.dispatch import (
 )
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.demo import seed_demo
-from enrichment_app.services.jobs import create_job
+from enrichment_app.services.jobs import JobView, create_job
 from enrichment_app.settings import Settings
 from enrichment_app.trigger.tokens import JWT_AUDIENCE
-from tests.fakes.trigger_server import FakeTrigger, Respond
-from tests.fakes.trigger_worker import WorkerTask
+from tests.fakes.trigger import FakeTrigger, Respond, WorkerTask
+from tests.integration.runtimes import closing
+from tests.support.waiting import await_until
 
 TIMEOUT = 30
 
@@ -59,13 +60,10 @@ async def demo_runtime(
             }
         )
     )
-    with runtime.open_session() as session:
-        seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
-    try:
+    async with closing(runtime):
+        with runtime.open_session() as session:
+            seed_demo(session=session, max_cell_chars=settings.max_cell_chars)
         yield runtime
-    finally:
-        await runtime.stop()
-        runtime.engine.dispose()
 
 
 @pytest.fixture
@@ -150,6 +148,11 @@ async def test_run_triggers_the_task_and_the_feed_shows_every_step(
     assert {(c.row_id, c.column_id) for c in cell_events} <= {
         (c.row_id, c.column_id) for c in cells
     }
+    # Each finished cell arrived live from the ``cells`` stream, once, before the run's end.
+    assert len(cell_events) == len(cells) == 5, cell_events
+    assert sorted((c.row_id, c.column_id) for c in cell_events) == sorted(
+        (c.row_id, c.column_id) for c in cells
+    )
     assert all(c.status == "done" and c.value for c in cell_events)
 
     job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
@@ -319,11 +322,12 @@ async def test_a_run_that_crashes_while_no_one_watches_is_settled_while_the_app_
         run_id = started.dispatch.run_id
         assert run_id is not None
         fake.fail_run(run_id, "Worker ran out of memory", status="CRASHED")
-        async with asyncio.timeout(TIMEOUT):  # the database tells no one: poll it
+
+        async def final_job() -> JobView | None:  # the database tells no one: poll it
             job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
-            while not job.is_final:
-                await asyncio.sleep(0.05)
-                job = await read_job(open_session=runtime.open_session, job_id=started.job.id)
+            return job if job.is_final else None
+
+        job = await await_until(final_job, timeout=TIMEOUT, message="the sweep to settle the job")
         assert job.status == JobStatus.FAILED.value and job.error == "Worker ran out of memory"
         assert runtime.hub is not None and runtime.hub.upstream_count == 0, "no one watched it"
 

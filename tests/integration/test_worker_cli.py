@@ -15,15 +15,14 @@ from enrichment_app.db.engine import SessionFactory
 from enrichment_app.services.jobs import cancel_job, create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def _run_worker(settings: Settings, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the worker with a clean environment, from a directory without a ``.env`` file."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": str(ROOT),
         "DATABASE_URL": settings.database_url,
         "SEED_DEMO": "false",
     }

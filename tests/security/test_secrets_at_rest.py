@@ -45,8 +45,8 @@ from enrichment_app.services.tables import (
     update_column_config,
 )
 from enrichment_app.settings import Settings
-from tests.fakes.live_server import allowance, serve_in_thread
-from tests.secret_scan import find_leaks
+from tests.support.live_server import allowance, serve_in_thread
+from tests.support.secret_scan import find_leaks
 
 TOKEN = "tok-" + secrets.token_urlsafe(24)
 PASSWORD = "pw-" + secrets.token_urlsafe(24)

@@ -35,7 +35,7 @@ from enrichment_app.egress.policy import IPAddress
 from enrichment_app.enrichers import EnrichContext, get_enricher
 from enrichment_app.errors import EnrichError
 from enrichment_app.settings import Settings
-from tests.fakes.live_server import allowance, serve_in_thread
+from tests.support.live_server import allowance, serve_in_thread
 
 SETTINGS = Settings(_env_file=None)
 

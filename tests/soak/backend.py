@@ -3,7 +3,7 @@
 ``reflex run --env prod --backend-only`` serves the websocket, the REST API and the app's
 lifespan (which resumes local jobs and settles Trigger.dev jobs on start) on one loopback
 port; the soak's page clients speak Reflex's websocket protocol, so no frontend is built.
-It is tests/prod_app.py's ``ProdApp`` in that mode: ``kill()`` SIGKILLs the whole group (the
+It is tests/support/prod_app.py's ``ProdApp`` in that mode: ``kill()`` SIGKILLs the whole group (the
 reflex CLI and the granian worker: nothing runs its shutdown), ``start()`` starts it again on
 the same port with the same environment, and every restart appends to the one log file, which
 the soak scans for secrets.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.prod_app import ProdApp
+from tests.support.prod_app import ProdApp
 
 
 @dataclass

@@ -59,14 +59,13 @@ from enrichment_app.domain import ColumnKind
 from enrichment_app.live.status import describe_job
 from enrichment_app.services import grid as grid_service
 from enrichment_app.services.tables import ColumnSpec, create_table
-from tests.fakes.live_server import allowance
-from tests.fakes.trigger_server import FakeTrigger, PendingFault
-from tests.fakes.trigger_worker import WorkerTask
-from tests.reflex_socket import ReflexSocket, state_name
-from tests.secret_scan import find_leaks
+from tests.fakes.trigger import FakeTrigger, PendingFault, WorkerTask
 from tests.soak import oracle
 from tests.soak.backend import Backend
 from tests.soak.plan import TRIGGER, Fault, JobPlan
+from tests.support.live_server import allowance
+from tests.support.reflex_socket import ReflexSocket, state_name
+from tests.support.secret_scan import find_leaks
 
 logger = logging.getLogger(__name__)
 
@@ -370,8 +369,11 @@ class Soak:
         job.keeper = asyncio.create_task(
             self._keep_connected(job, page), name=f"page-{job.plan.index}"
         )
-        if not await page.wait_for(lambda: self._page_loaded(job), 30):
-            raise TimeoutError(f"the page of table {job.table_id} did not load")
+        await page.until(
+            lambda: self._page_loaded(job),
+            within=30,
+            message=f"the page of table {job.table_id} to load",
+        )
 
     async def _keep_connected(self, job: JobRun, page: ReflexSocket) -> None:
         """Reconnect after the backend went away, as the frontend's socket does."""

@@ -9,15 +9,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.machine import RESULTS, describe, today
 from tests.soak.harness import JobOutcome
 from tests.soak.plan import FAULTS, MODE_FAULTS
+from tests.support.machine import describe, today
+from tests.support.paths import ARTIFACTS, RESULTS
 
 COLUMNS = ("lost", "duplicated", "older", "stuck", "page_mismatch", "retries")
 HEADER = "| mode | fault | runs | lost | duplicated | older | stuck | page≠db | retries |"
-
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def results_dir() -> Path:

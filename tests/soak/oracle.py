@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.servers import serve_asgi
+from tests.support.servers import serve_asgi
 
 SLOW_SECONDS = float(os.environ.get("ORACLE_SLOW_SECONDS", "3.0"))
 KEY = re.compile(r"^j(?P<job>\d+)-r(?P<row>\d+)-d(?P<delay>\d+)(?:-(?P<mode>slow|fail))?$")

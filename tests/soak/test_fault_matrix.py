@@ -25,12 +25,12 @@ import string
 import time
 from pathlib import Path
 
-from bench.machine import describe
-from tests.secret_scan import assert_no_leaks
 from tests.soak import matrix, oracle
 from tests.soak.conftest import REPORT
 from tests.soak.harness import JobOutcome, Soak, fetch_oracle_log
 from tests.soak.plan import LOCAL, MODE_FAULTS, TRIGGER, plan_jobs
+from tests.support.machine import describe
+from tests.support.secret_scan import assert_no_leaks
 
 DEFAULT_SEED = 20261128
 TRIGGER_JOBS = int(os.environ.get("SOAK_TRIGGER_JOBS", "50"))

@@ -3,7 +3,7 @@
 Started once for the session, as the current user, and stopped at the end:
 
 * a throwaway PostgreSQL cluster and a throwaway Redis server from Debian's packages
-  (tests/servers.py; Redis listens on a Unix socket only, PostgreSQL on a free loopback port);
+  (tests/support/servers.py; Redis listens on a Unix socket only, PostgreSQL on a free loopback port);
 * the fake Trigger.dev server, whose task runs the real worker (``python -m
   enrichment_app.worker``) against the same PostgreSQL database;
 * the app as deployed: ``reflex run --env prod`` (frontend built once and served by the
@@ -26,9 +26,8 @@ import io
 import pickle
 import secrets
 import threading
-import time
 import types
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -43,17 +42,17 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from tests.e2e.conftest import (  # noqa: F401 (browser and gated_api are fixtures used here)
-    ARTIFACTS,
     GatedApi,
     browser,
     gated_api,
 )
-from tests.fakes.live_server import allowance
-from tests.fakes.trigger_server import FakeTrigger, RecordedRequest
-from tests.fakes.trigger_worker import WorkerTask
-from tests.prod_app import ROOT, ProdApp
-from tests.reflex_socket import ReflexSocket
-from tests.servers import ServerUnavailable, postgres_cluster, redis_server
+from tests.fakes.trigger import FakeTrigger, RecordedRequest, WorkerTask
+from tests.support.live_server import allowance
+from tests.support.paths import ARTIFACTS, ROOT
+from tests.support.prod_app import ProdApp
+from tests.support.reflex_socket import ReflexSocket
+from tests.support.servers import ServerUnavailable, postgres_cluster, redis_server
+from tests.support.waiting import await_until
 
 WORKERS = 3
 """Backend worker processes (granian), each with its own RunHub."""
@@ -244,8 +243,16 @@ class Topology:
                     await client.connect()
                     port = client.local_port
                     assert port is not None
-                    instance = await wait_for(partial(self.instance_of_token, client.token))
-                    pid = await wait_for(partial(self.pid_of_client_port, port))
+                    instance = await await_until(
+                        partial(self.instance_of_token, client.token),
+                        timeout=20,
+                        message=f"Reflex's socket record of token {client.token} in Redis",
+                    )
+                    pid = await await_until(
+                        partial(self.pid_of_client_port, port),
+                        timeout=20,
+                        message=f"the backend worker holding client port {port}",
+                    )
                     assert self.instance_pids.setdefault(instance, pid) == pid
             finally:
                 for client in clients:
@@ -291,16 +298,6 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """
     with ThreadPoolExecutor(1, thread_name_prefix="run-async") as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-async def wait_for(probe: Callable[[], T | None], within: float = 20.0) -> T:
-    """Poll ``probe`` until it returns something (not None); fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while (value := probe()) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing from {probe} within {within:g} s")
-        await asyncio.sleep(0.05)
-    return value
 
 
 @pytest.fixture(scope="session")

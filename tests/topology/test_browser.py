@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
 from tests.e2e.conftest import GatedApi
 from tests.e2e.grid import open_grid, seen_statuses, watch_status
-from tests.secret_scan import assert_no_leaks
+from tests.support.secret_scan import assert_no_leaks
 from tests.topology.conftest import (
     OUT,
     ROWS,

@@ -1,6 +1,6 @@
 """Fan-out on the production topology: many tabs over 3 workers watch one run.
 
-30 socket clients (tests/reflex_socket.py, Reflex's own protocol) open the demo table while
+30 socket clients (tests/support/reflex_socket.py, Reflex's own protocol) open the demo table while
 a job's run waits in the queue; they land on the 3 backend workers as the kernel hands out
 connections. The run then goes through every status, one change at a time, and each client
 must receive every change and every finished cell. Upstream, the fake Trigger.dev server
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.conftest import GatedApi
-from tests.reflex_socket import EVENT_PREFIX, ReflexSocket
-from tests.secret_scan import assert_no_leaks
+from tests.support.reflex_socket import EVENT_PREFIX, ReflexSocket
+from tests.support.secret_scan import assert_no_leaks
+from tests.support.waiting import await_until
 from tests.topology.conftest import (
     TABLE,
     WORKERS,
@@ -91,12 +91,7 @@ async def until(
     show: Callable[[], object] | None = None,
 ) -> None:
     """Wait for ``check``; on timeout say what was awaited and (``show``) what there was."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            found = f"; found {show()}" if show is not None else ""
-            raise AssertionError(f"not within {within:g} s: {what}{found}")
-        await asyncio.sleep(0.02)
+    await await_until(check, timeout=within, interval=0.02, message=what, found=show)
 
 
 def expected_labels() -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.capture import Capture
+from tests.support.capture import Capture
 
 SECRET = "sk-capture-test-1f2e3d4c5b6a"
 SECRETS = {"LLM_API_KEY": SECRET}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fakes import trigger_protocol as proto
+from tests.fakes.trigger import encoding, protocol as proto
 
 SECRET = "tr_dev_" + "a" * 24
 NOW = 1_800_000_000.0
@@ -100,7 +100,7 @@ def test_run_row_values_are_electric_strings() -> None:
         "realtimeStreams": [],
         "error": {"type": "STRING_ERROR", "raw": "x"},
     }
-    value = proto.serialize_run_row(row, skip=["payload", "status"])
+    value = encoding.serialize_run_row(row, skip=["payload", "status"])
     assert value["createdAt"] == "2025-01-01T00:00:01.123"
     assert value["isTest"] == "f"
     assert value["number"] == "3"
@@ -111,44 +111,44 @@ def test_run_row_values_are_electric_strings() -> None:
     assert value["startedAt"] is None
     assert "payload" not in value
     assert "status" in value  # reserved columns cannot be skipped
-    schema = json.loads(proto.electric_schema_header(["payload"]))
+    schema = json.loads(encoding.electric_schema_header(["payload"]))
     assert "payload" not in schema
     assert schema["runTags"] == {"type": "text", "dims": 1}
 
 
 def test_empty_tags_are_null_and_partial_updates_keep_the_key() -> None:
-    assert proto.serialize_run_row({"runTags": []})["runTags"] is None
-    changed = proto.diff_values(
+    assert encoding.serialize_run_row({"runTags": []})["runTags"] is None
+    changed = encoding.diff_values(
         {"id": "c1", "status": "PENDING"}, {"id": "c1", "status": "EXECUTING"}
     )
     assert changed == {"id": "c1", "status": "EXECUTING"}
 
 
 def test_shape_bodies_end_up_to_date() -> None:
-    message = proto.change_message("c1", {"id": "c1"}, "insert")
-    body = json.loads(proto.shape_body([message]))
+    message = encoding.change_message("c1", {"id": "c1"}, "insert")
+    body = json.loads(encoding.shape_body([message]))
     assert body[0]["key"] == '"public"."TaskRun"/"c1"'
     assert body[-1] == {"headers": {"control": "up-to-date"}}
-    assert json.loads(proto.must_refetch_body()) == [{"headers": {"control": "must-refetch"}}]
-    assert proto.parse_offset_version(proto.encode_offset(1735689600000, 7)) == 1735689600000
-    assert proto.parse_offset_version("-1") == 0
+    assert json.loads(encoding.must_refetch_body()) == [{"headers": {"control": "must-refetch"}}]
+    assert encoding.parse_offset_version(encoding.encode_offset(1735689600000, 7)) == 1735689600000
+    assert encoding.parse_offset_version("-1") == 0
 
 
 def test_sse_records_in_both_formats() -> None:
-    assert proto.sse_v1_data("17-0", '{"a":1}') == b'id: 17-0\ndata: {"a":1}\n\n'
+    assert encoding.sse_v1_data("17-0", '{"a":1}') == b'id: 17-0\ndata: {"a":1}\n\n'
     record = {
         "seq_num": 4,
         "timestamp": 1,
         "headers": [],
-        "body": proto.v2_record_body({"a": 1}, "abc"),
+        "body": encoding.v2_record_body({"a": 1}, "abc"),
     }
-    event = proto.sse_v2_batch([record], count=5, size=20).decode()
+    event = encoding.sse_v2_batch([record], count=5, size=20).decode()
     assert event.startswith("event: batch\nid: 4,5,20\ndata: ")
     data = json.loads(event.split("data: ", 1)[1])
     assert json.loads(data["records"][0]["body"]) == {"data": {"a": 1}, "id": "abc"}
-    assert proto.parse_v2_last_event_id("4") == 5
-    assert proto.parse_v2_last_event_id("4,5,20") == 5
-    assert proto.parse_v1_last_event_id("17-2") == (17, 2)
+    assert encoding.parse_v2_last_event_id("4") == 5
+    assert encoding.parse_v2_last_event_id("4,5,20") == 5
+    assert encoding.parse_v1_last_event_id("17-2") == (17, 2)
 
 
 def test_metadata_operations_match_the_sdk() -> None:

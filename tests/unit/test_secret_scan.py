@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.secret_scan import assert_no_leaks, find_leaks
+from tests.support.secret_scan import assert_no_leaks, find_leaks
 
 SECRETS = {"trigger key": "tr_dev_Abc123+/=secretvalue", "api key": 'k3y-with-"quote"-and-more'}
 

@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.capture import Capture
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.trigger_protocol import is_public_jwt
-from tests.fakes.trigger_server import FakeTrigger
-from tests.fakes.trigger_worker import WorkerTask
+from tests.fakes.trigger import FakeTrigger, WorkerTask
+from tests.fakes.trigger.protocol import is_public_jwt
+from tests.support.capture import Capture
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Page, WebSocket, expect
 
-from tests.e2e.conftest import ARTIFACTS, GatedApi
+from tests.e2e.conftest import GatedApi
 from tests.e2e.grid import open_grid, seen_statuses, watch_status
-from tests.fakes.trigger_server import FakeTrigger, Respond
-from tests.fakes.trigger_worker import WorkerTask
+from tests.fakes.trigger import FakeTrigger, Respond, WorkerTask
+from tests.support.paths import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=20_000)

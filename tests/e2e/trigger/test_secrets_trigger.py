@@ -10,16 +10,15 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.capture import Capture
 from tests.e2e.secret_flows import (
     LlmTable,
     exercise_the_api,
     run_llm_column_with_a_refused_key,
 )
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.trigger_protocol import unverified_claims
-from tests.fakes.trigger_server import FakeTrigger
-from tests.fakes.trigger_worker import WorkerTask
+from tests.fakes.trigger import FakeTrigger, WorkerTask
+from tests.fakes.trigger.protocol import unverified_claims
+from tests.support.capture import Capture
 
 pytestmark = pytest.mark.e2e
 expect.set_options(timeout=20_000)

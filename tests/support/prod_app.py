@@ -20,15 +20,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 import httpx
 import psutil
 
-from tests.servers import free_port
+from tests.support.paths import ROOT
+from tests.support.servers import Service, free_port
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 240.0
 SCRUBBED_ENV = (
     "DATABASE_URL",
@@ -63,7 +63,7 @@ def env_with_tools() -> dict[str, str]:
 
 
 @dataclass
-class ProdApp:
+class ProdApp(Service):
     """``reflex run --env prod`` on one loopback port, with ``env`` on top of the tools' env."""
 
     work: Path
@@ -150,24 +150,28 @@ class ProdApp:
         return self
 
     def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"reflex exited with {self.process.returncode}; see {self.log_path}:\n"
-                    + self.log_path.read_text(errors="replace")[-4000:]
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/ping", timeout=2).status_code == 200 and (
-                    self.ready_path is None
-                    or httpx.get(self.url + self.ready_path, timeout=5).status_code == 200
-                ):
-                    return
-            time.sleep(self.poll_seconds)
-        raise TimeoutError(
-            f"the app did not answer on {self.url} within {self.start_timeout:.0f} s"
+        process = self.process
+        assert process is not None
+        wait_until(
+            lambda: process.poll() is not None or self._answers(),
+            timeout=self.start_timeout,
+            interval=self.poll_seconds,
+            message=f"the app to answer on {self.url}{self.ready_path or '/ping'}",
         )
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"reflex exited with {process.returncode}; see {self.log_path}:\n"
+                + self.log_path.read_text(errors="replace")[-4000:]
+            )
+
+    def _answers(self) -> bool:
+        """Whether ``/ping``, then the ready page, answer 200."""
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(self.url + "/ping", timeout=2).status_code == 200 and (
+                self.ready_path is None
+                or httpx.get(self.url + self.ready_path, timeout=5).status_code == 200
+            )
+        return False
 
     def kill(self) -> None:
         """SIGKILL every process of the app's group at once, as a crash or OOM kill would."""
@@ -185,17 +189,6 @@ class ProdApp:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def backend_processes(self) -> list[psutil.Process]:
         """The granian worker(s) serving the app: the processes holding sockets and run feeds."""

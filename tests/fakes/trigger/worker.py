@@ -12,15 +12,11 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from tests.fakes.trigger_server import RunControl
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-Executor = Callable[[RunControl], Awaitable[None]]
+from tests.fakes.trigger.runs import RunControl
+from tests.support.paths import ROOT
 
 
 @dataclass
@@ -49,7 +45,7 @@ class WorkerTask:
         run.set_status("EXECUTING")
         env = {
             "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONPATH": str(ROOT),
             "DATABASE_URL": self.database_url,
             "SEED_DEMO": "false",
             **self.env,

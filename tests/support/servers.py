@@ -17,13 +17,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Self
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+from tests.support.waiting import WaitTimeout, wait_until
+
 PG_USER = "postgres"
 REDIS_SERVER = "/usr/bin/redis-server"
 START_TIMEOUT = 60.0
@@ -31,6 +33,22 @@ START_TIMEOUT = 60.0
 
 class ServerUnavailable(RuntimeError):
     """The server's binaries are missing, or it did not start (the message says why)."""
+
+
+class Service:
+    """Something a test starts and stops: ``start()`` returns it, ``with service:`` does both."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def free_port() -> int:
@@ -117,8 +135,7 @@ def postgres_cluster(*, durable: bool = False) -> Iterator[str]:
                 )
             )
         except ServerUnavailable as exc:
-            server_log = log.read_text() if log.exists() else "(no server log)"
-            raise ServerUnavailable(f"{exc}\n{server_log}") from None
+            raise ServerUnavailable(f"{exc}\n{_read_log(log)}") from None
         started = True
         yield f"postgresql+psycopg://{PG_USER}@127.0.0.1:{port}/postgres"
     finally:
@@ -168,12 +185,18 @@ def redis_server() -> Iterator[str]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _answers_ping(sock):
-            if process.poll() is not None or time.monotonic() > deadline:
-                server_log = log.read_text() if log.exists() else "(no server log)"
-                raise ServerUnavailable(f"redis-server did not start:\n{server_log}")
-            time.sleep(0.05)
+        try:
+            wait_until(
+                lambda: process.poll() is not None or _answers_ping(sock),
+                timeout=START_TIMEOUT,
+                message=f"redis-server to answer PING on {sock}",
+            )
+        except WaitTimeout as exc:
+            raise ServerUnavailable(f"{exc}:\n{_read_log(log)}") from None
+        if process.poll() is not None:
+            raise ServerUnavailable(
+                f"redis-server exited with {process.returncode}:\n{_read_log(log)}"
+            )
         yield f"unix://{sock}"
     finally:
         stop_process(process, 15)
@@ -221,14 +244,25 @@ def serve_asgi(
             stderr=subprocess.STDOUT if out is not None else None,
         )
         stack.callback(stop_process, process)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/ping", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    see = f"; see {log}" if log is not None else ""
-                    raise RuntimeError(f"{app} did not start{see}") from None
-                time.sleep(0.1)
+        see = f"; see {log}" if log is not None else ""
+        wait_until(
+            lambda: process.poll() is not None or _answers_http(url + "/ping"),
+            timeout=30,
+            interval=0.1,
+            message=f"{app} to answer GET {url}/ping{see}",
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"{app} exited with {process.returncode} as it started{see}")
         yield url
+
+
+def _answers_http(url: str) -> bool:
+    """Whether ``GET url`` answers 200 (any HTTP error, a refused connection included: no)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _read_log(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else "(no server log)"

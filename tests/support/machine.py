@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.paths import CHROMIUM, RESULTS
+
 
 def _cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -21,7 +23,7 @@ def _cpu_model() -> str:
 def describe() -> dict[str, object]:
     try:
         chromium = subprocess.run(
-            ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=20
+            [str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=20
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         chromium = "not installed"
@@ -41,7 +43,12 @@ def today() -> str:
     return dt.date.today().isoformat()
 
 
-RESULTS = Path(__file__).with_name("results")
+def figure(
+    metric: str, value: object, unit: str, *, target: str = "", met: bool | None = None
+) -> dict[str, object]:
+    """One row of a result: what was measured, the figure, its unit, and the target if any
+    (``met`` None: reported, with no target to meet)."""
+    return {"metric": metric, "value": value, "unit": unit, "target": target, "met": met}
 
 
 def write_result(

@@ -36,6 +36,8 @@ from wsproto.events import (
     TextMessage,
 )
 
+from tests.support.waiting import WaitTimeout, await_until
+
 NAMESPACE = "/_event"
 ROOT_STATE = "reflex___state____state"
 HYDRATE = f"{ROOT_STATE}.hydrate_and_load"
@@ -106,30 +108,32 @@ class ReflexSocket:
         seconds pass; attempts repeat every ``interval`` seconds for ``within`` seconds.
         """
         await self.close()
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                await self.connect()
-                waits = [
-                    asyncio.ensure_future(self.joined.wait()),
-                    asyncio.ensure_future(self.ended.wait()),
-                ]
-                remaining = max(0.1, min(attempt, deadline - time.monotonic()))
-                _, pending = await asyncio.wait(
-                    waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-                for waiting in pending:
-                    waiting.cancel()
-                if self.joined.is_set():
-                    return
-            except OSError:
-                pass
-            await self.close()
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"could not reconnect to {self.host}:{self.port} within {within:.0f} s"
-                )
-            await asyncio.sleep(interval)
+        await await_until(
+            lambda: self._join(attempt),
+            timeout=within,
+            interval=interval,
+            message=f"the backend at {self.host}:{self.port} to take the socket back",
+        )
+
+    async def _join(self, within: float) -> bool:
+        """One attempt to connect and join the namespace; closed again if it failed."""
+        try:
+            await self.connect()
+            waits = [
+                asyncio.ensure_future(self.joined.wait()),
+                asyncio.ensure_future(self.ended.wait()),
+            ]
+            _, pending = await asyncio.wait(
+                waits, timeout=within, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiting in pending:
+                waiting.cancel()
+            if self.joined.is_set():
+                return True
+        except OSError:
+            pass
+        await self.close()
+        return False
 
     @property
     def local_port(self) -> int | None:
@@ -159,16 +163,16 @@ class ReflexSocket:
         return self.state.setdefault(state, {})
 
     async def wait_for(self, predicate: Callable[[], bool], within: float) -> bool:
-        """Wait until ``predicate()`` holds after some delta (checked now and on each change)."""
-        deadline = time.monotonic() + within
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+        """Whether ``predicate()`` holds within ``within`` seconds (checked now, on each delta)."""
+        try:
+            await self.until(predicate, within=within, message="the page's state to match")
+        except WaitTimeout:
+            return False
         return True
+
+    async def until(self, predicate: Callable[[], bool], *, within: float, message: str) -> None:
+        """Wait until ``predicate()`` holds (checked now and on each delta); fail naming it."""
+        await await_until(predicate, timeout=within, message=message, wake=self._changed)
 
     def _send_text(self, text: str) -> None:
         if self._writer is None or self._ws is None:

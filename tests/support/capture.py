@@ -1,4 +1,4 @@
-"""Capture what the app lets out, to scan it for secrets with ``tests.secret_scan``.
+"""Capture what the app lets out, to scan it for secrets with ``tests.support.secret_scan``.
 
 One ``Capture`` per test session collects, under a name per source:
 
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tests.secret_scan import assert_no_leaks, find_leaks
+from tests.support.secret_scan import assert_no_leaks, find_leaks
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page, WebSocket
