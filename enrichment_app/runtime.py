@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
 from enrichment_app.db.migrate import startup_lock, upgrade_database
 from enrichment_app.db.sessions import unit_of_work
-from enrichment_app.domain import JobBackend
+from enrichment_app.domain import JobBackend, utcnow
 from enrichment_app.egress import guarded_client, provider_client
 from enrichment_app.keyring import SecretBox
 from enrichment_app.live.hub import RunHub
@@ -138,13 +138,16 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare the database and resume the jobs a previous process left unfinished."""
+        started_at = utcnow()
         await asyncio.to_thread(lambda: self.engine)
         if self.settings.run_local_jobs:
             resumed = await self.runner.resume_unfinished()
             if resumed:
                 logger.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
         if self.trigger is not None:
-            self._settling = asyncio.create_task(self.trigger.recover_unfinished())
+            self._settling = asyncio.create_task(
+                self.trigger.recover_unfinished(created_before=started_at)
+            )
             self._sweeping = asyncio.create_task(
                 self.trigger.keep_settling(every=self.settings.trigger_sweep_seconds)
             )

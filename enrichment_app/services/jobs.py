@@ -255,11 +255,15 @@ def record_dispatch(
     session.add(job)
 
 
-def unfinished_jobs(session: Session, *, backend: JobBackend) -> list[EnrichmentJob]:
+def unfinished_jobs(
+    session: Session, *, backend: JobBackend, created_before: datetime | None = None
+) -> list[EnrichmentJob]:
     query = select(EnrichmentJob).where(
         EnrichmentJob.backend == backend.value,
         col(EnrichmentJob.status).in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
     )
+    if created_before is not None:
+        query = query.where(col(EnrichmentJob.created_at) < created_before)
     return list(session.exec(query.order_by(col(EnrichmentJob.id))).all())
 
 
