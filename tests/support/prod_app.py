@@ -139,21 +139,12 @@ class ProdApp(Service):
     def command(self) -> list[str]:
         """How the app is started: ``reflex run --env prod`` on one port."""
         frontend = ["--backend-only"] if self.backend_only else ["--frontend-port", str(self.port)]
-        return [
-            sys.executable,
-            "-m",
-            "reflex",
-            "run",
-            "--env",
-            "prod",
-            *frontend,
-            "--backend-port",
-            str(self.port),
-            "--backend-host",
-            "127.0.0.1",
-            "--loglevel",
-            self.loglevel,
-        ]
+        return [sys.executable, "-m", "reflex", "run", "--env", "prod", *self._options(frontend)]
+
+    def _options(self, frontend: list[str]) -> list[str]:
+        """``reflex run``'s options: ``frontend``'s, then the backend on loopback, the log level."""
+        backend = ["--backend-port", str(self.port), "--backend-host", "127.0.0.1"]
+        return [*frontend, *backend, "--loglevel", self.loglevel]
 
     @property
     def page_url(self) -> str:
@@ -237,18 +228,8 @@ class DevApp(ProdApp):
         return super().start()
 
     def command(self) -> list[str]:
-        return [
-            "bash",
-            str(self.root / "scripts" / "run.sh"),
-            "--frontend-port",
-            str(self.frontend_port),
-            "--backend-port",
-            str(self.port),
-            "--backend-host",
-            "127.0.0.1",
-            "--loglevel",
-            self.loglevel,
-        ]
+        run = str(self.root / "scripts" / "run.sh")
+        return ["bash", run, *self._options(["--frontend-port", str(self.frontend_port)])]
 
     @property
     def page_url(self) -> str:
