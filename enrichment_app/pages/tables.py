@@ -20,6 +20,7 @@ def table_row(table: rx.Var) -> rx.Component:
                     "Export CSV",
                     variant="soft",
                     size="1",
+                    loading=TablesState.exporting == table["id"],
                     on_click=TablesState.export_csv(table["id"], table["name"], False),
                 ),
                 rx.tooltip(
@@ -68,6 +69,42 @@ def table_row(table: rx.Var) -> rx.Component:
                 spacing="2",
             )
         ),
+    )
+
+
+def export_progress() -> rx.Component:
+    """How far the running export got, and Cancel."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(
+                    "Exporting ",
+                    TablesState.export_name,
+                    ": ",
+                    TablesState.export_rows.to_string(),
+                    " of ",
+                    TablesState.export_total.to_string(),
+                    " rows written",
+                    size="2",
+                    id="export-progress-text",
+                ),
+                rx.spacer(),
+                rx.button(
+                    "Cancel",
+                    id="export-cancel",
+                    variant="soft",
+                    color_scheme="gray",
+                    size="1",
+                    on_click=TablesState.cancel_export,
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.progress(value=TablesState.export_percent, id="export-progress", width="100%"),
+            width="100%",
+            spacing="2",
+        ),
+        width="100%",
     )
 
 
@@ -164,6 +201,7 @@ def tables_page() -> rx.Component:
             width="100%",
             id="tables-list",
         ),
+        rx.cond(TablesState.exporting != 0, export_progress()),
         rx.text(
             "Export CSV puts a ' before values that start with =, +, -, @, a tab or a carriage"
             " return, so a spreadsheet shows them as text instead of running them as formulas."

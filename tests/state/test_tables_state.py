@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+from pathlib import Path
 
+import pytest
 import reflex as rx
 from reflex_components_core.core._upload import UploadChunk
 
@@ -207,3 +211,39 @@ async def test_a_credential_leaves_the_form_s_public_state_once_submitted(tab: T
         column = session.exec(select(TableColumn).where(TableColumn.name == "Lookup")).one()
     assert token not in json.dumps(column.config)
     assert credentials.open_config(column.config, runtime.secret_box)["auth"]["token"] == token
+
+
+async def test_an_export_writes_the_file_and_the_browser_downloads_it(
+    tab: Tab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFLEX_UPLOADED_FILES_DIR", str(tmp_path / "uploads"))
+    await tab.send(TablesState, "load", path="/tables")
+    sent_before = len(tab.namespace.updates)
+    await tab.send(
+        TablesState, "export_csv", path="/tables", table_id=1, name="Demo: companies", raw=False
+    )
+    state = await tab.state(TablesState)
+    assert (state.exporting, state.message) == (0, "")
+    assert state.export_rows == 25
+    downloads = [
+        event
+        for update in tab.namespace.updates[sent_before:]
+        for event in update.events
+        if event.name == "_download"
+    ]
+    assert len(downloads) == 1
+    assert downloads[0].payload["filename"] == "Demo_ companies.csv"
+    (written,) = (tmp_path / "uploads" / "exports").glob("*/Demo_ companies.csv")
+    assert written.parent.name in str(downloads[0].payload["url"])
+    rows = list(csv.reader(io.StringIO(written.read_text(encoding="utf-8"), newline="")))
+    assert rows[0][0] == "Company" and len(rows) == 26
+
+
+async def test_exporting_a_missing_table_says_so(
+    tab: Tab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFLEX_UPLOADED_FILES_DIR", str(tmp_path / "uploads"))
+    await tab.send(TablesState, "export_csv", path="/tables", table_id=99, name="Gone", raw=True)
+    state = await tab.state(TablesState)
+    assert (state.exporting, state.message) == (0, "Table 99 does not exist.")
+    assert not list((tmp_path / "uploads" / "exports").glob("*/*"))

@@ -1,5 +1,9 @@
-"""CSV import as the page and the API do it: streamed in chunks, written in batches, on SQLite
-and on PostgreSQL (``COPY``); all or nothing, cancelable, and leaving the connection as it was."""
+"""CSV import and export as the page and the API do them, on SQLite and on PostgreSQL.
+
+Import: streamed in chunks, written in batches (``COPY`` on PostgreSQL); all or nothing,
+cancelable, and leaving the connection as it was. Export: a batch of rows at a time, in the
+table's order, formulas neutralised unless raw, cancelable.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import Cell, TableRow
 from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.errors import CanceledByUserError, CsvImportError
+from enrichment_app.services import csv_export
 from enrichment_app.services.bulk import BATCH_ROWS
 from enrichment_app.services.csv_import import import_csv, import_csv_stream
 from enrichment_app.services.grid import load_meta, load_rows
@@ -196,3 +201,52 @@ def test_a_deleted_table_s_ids_are_not_handed_out_twice(open_session: SessionFac
         assert three.id is not None
         assert values(session, two.id) == [["3"]]
         assert values(session, three.id) == [["4"], ["5"]]
+
+
+def test_an_export_streams_a_batch_at_a_time_in_order_and_imports_back(
+    open_session: SessionFactory,
+) -> None:
+    data, rows = big_file()
+    rows[3][2] = "=HYPERLINK(1)"
+    rows[ROWS - 2][0] = "lone\rreturn"
+    awkward = io.StringIO()
+    csv.writer(awkward, lineterminator="\r\n").writerows([["Name", "Text", "Note"], *rows])
+    data = awkward.getvalue().encode()
+    with unit_of_work(open_session) as session:
+        table = import_csv(session, name="t", data=data, max_bytes=len(data), max_cell_chars=50)
+        assert table.id is not None
+    progress = Progress()
+    with open_session() as session:
+        pieces = list(csv_export.iter_csv(session, table_id=table.id, raw=True, progress=progress))
+        safe = csv_export.export_csv(session, table_id=table.id)
+    assert len(pieces) == 1 + -(-ROWS // csv_export.BATCH_ROWS), "the header, then one per batch"
+    assert progress.rows == ROWS
+    raw = "".join(pieces)
+    assert list(csv.reader(io.StringIO(raw, newline=""))) == [["Name", "Text", "Note"], *rows]
+    assert '"lone\rreturn"' in raw, "a row holding a lone CR is quoted whole"
+    parsed = list(csv.reader(io.StringIO(safe, newline="")))
+    assert parsed[4][2] == "'=HYPERLINK(1)"
+    assert parsed[5] == rows[4], "other rows of the same batch are unchanged"
+    with unit_of_work(open_session) as session:
+        again = import_csv(
+            session, name="again", data=raw.encode(), max_bytes=len(data), max_cell_chars=50
+        )
+        assert again.id is not None
+        assert values(session, again.id) == rows
+
+
+def test_a_canceled_export_stops_at_the_next_batch(open_session: SessionFactory) -> None:
+    data, _ = big_file()
+    with unit_of_work(open_session) as session:
+        table = import_csv(session, name="t", data=data, max_bytes=len(data), max_cell_chars=50)
+        assert table.id is not None
+    progress = Progress()
+    out = io.StringIO()
+    with open_session() as session:
+        pieces = csv_export.iter_csv(session, table_id=table.id, progress=progress)
+        out.write(next(pieces))
+        out.write(next(pieces))
+        progress.cancel()
+        with pytest.raises(CanceledByUserError):
+            out.write(next(pieces))
+    assert progress.rows == csv_export.BATCH_ROWS
