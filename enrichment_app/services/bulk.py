@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -31,6 +31,9 @@ from enrichment_app.services.values import cap_value, refuse_nul
 
 BATCH_ROWS = 2000
 """Rows written per round trip: enough to amortise it, few enough to keep memory flat."""
+ROWS_PER_STATEMENT = 50
+"""Rows in one SQLite ``INSERT``'s ``VALUES`` (300 parameters for a cell: far below the
+32,766 SQLite allows)."""
 
 _CELL_COLUMNS = ("table_id", "row_id", "column_id", "value", "status", "updated_at")
 
@@ -161,17 +164,34 @@ class _SqliteWriter:
             highest = self._connection.execute(sa.select(sa.func.max(col(TableRow.id)))).scalar()
             self._next_id = int(highest or 0) + 1
         first, self._next_id = self._next_id, self._next_id + len(rows)
-        self._connection.exec_driver_sql(
-            "INSERT INTO table_row (id, table_id, position) VALUES (?, ?, ?)",
+        self._insert(
+            "table_row",
+            ("id", "table_id", "position"),
             [(first + i, table_id, position) for i, (table_id, position) in enumerate(rows)],
         )
         return list(range(first, first + len(rows)))
 
     def cells(self, params: Iterable[CellParams]) -> None:
-        self._connection.exec_driver_sql(
-            f"INSERT INTO cell ({', '.join(_CELL_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
-            list(params),
-        )
+        self._insert("cell", _CELL_COLUMNS, list(params))
+
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """``INSERT`` with ``ROWS_PER_STATEMENT`` rows in each statement's ``VALUES``: a third
+        less work than one row per statement, most of it the driver's per-statement cost."""
+        width, per = len(columns), ROWS_PER_STATEMENT
+        values = list(chain.from_iterable(rows))
+        whole = len(rows) // per * per
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        one = "(" + ", ".join("?" * width) + ")"
+        if whole:
+            step = per * width
+            self._connection.exec_driver_sql(
+                head + ", ".join([one] * per),
+                [tuple(values[i : i + step]) for i in range(0, whole * width, step)],
+            )
+        if whole < len(rows):
+            self._connection.exec_driver_sql(
+                head + ", ".join([one] * (len(rows) - whole)), tuple(values[whole * width :])
+            )
 
 
 class _PostgresWriter:
