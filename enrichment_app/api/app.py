@@ -199,18 +199,21 @@ class _Api:
             "api: job %s on table %s: %d task(s), backend %s",
             started.job.id,
             table_id,
-            len(started.task_ids),
+            started.task_count,
             started.dispatch.backend,
         )
         return _json(started.to_json(), 202)
 
     async def _replay(self, runtime: Runtime, *, job_id: int, skipped_active: int) -> Response:
         """The first response for this key again, with the job as it is now."""
-        view, task_ids = await in_session(runtime.open_session, idempotency.replay, job_id=job_id)
+        view, task_ids, task_count = await in_session(
+            runtime.open_session, idempotency.replay, job_id=job_id
+        )
         token = await self._fresh_token(runtime, view)
         body = {
             "job": view.to_json(),
             "taskIds": task_ids,
+            "taskCount": task_count,
             "runId": view.run_id,
             "publicAccessToken": token,
             "fallbackReason": view.dispatch_error,

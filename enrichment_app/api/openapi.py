@@ -127,10 +127,21 @@ _SCHEMAS: dict[str, Any] = {
     },
     "EnrichTableResponse": {
         "type": "object",
-        "required": ["job", "taskIds", "runId", "publicAccessToken"],
+        "required": ["job", "taskIds", "taskCount", "runId", "publicAccessToken"],
         "properties": {
             "job": _ref("Job"),
-            "taskIds": {"type": "array", "items": {"type": "integer"}},
+            "taskIds": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "maxItems": 1000,
+                "description": "The ids of the job's first 1,000 tasks, in creation order "
+                "(all of them for a job of up to 1,000 cells); taskCount says how many there are.",
+            },
+            "taskCount": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "How many tasks (cells to fill) the job has.",
+            },
             "runId": _nullable(
                 "string", "The Trigger.dev run (run_…), or null when the job runs locally."
             ),

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from enrichment_app.live.events import (
-    CellUpdate,
+    CellBatch,
     FeedFailed,
     RunEvent,
     RunSnapshot,
-    cell_from_chunk,
+    cells_from_chunk,
     snapshot_from_run,
 )
 from enrichment_app.trigger import (
@@ -41,6 +42,7 @@ TOKEN_REFRESH_MARGIN_SECONDS = 300.0
 MAX_AUTH_FAILURES = 3
 MAX_API_FAILURES = 5
 CELL_STREAM = "cells"
+RECENT_BATCHES = 50
 
 TokenSource = Callable[[str], Awaitable[str]]
 """Mints a public access token that can read the given run."""
@@ -81,7 +83,10 @@ class RunFeed:
     give_up_after: float | None = None
     watchers: set[Watcher] = field(default_factory=set)
     latest: RunSnapshot | None = None
-    cells: dict[int, CellUpdate] = field(default_factory=dict)
+    recent: deque[CellBatch] = field(default_factory=lambda: deque(maxlen=RECENT_BATCHES))
+    """The last batches, for a watcher that arrives mid-run (its page read the cells before
+    them from the database moments ago); older ones are not kept, so memory stays flat."""
+    chunks_seen: int = 0
     task: asyncio.Task[None] | None = None
     _token: str | None = None
     _token_age: float = 0.0
@@ -163,18 +168,25 @@ class RunFeed:
                 return
 
     async def _follow_cells(self) -> None:
-        """Relay each finished cell once; the stream closes after silence, so reopen it."""
+        """Relay each chunk's cells once, as one batch; the stream closes after silence, so
+        reopen it (it starts again from its first chunk: skip those already relayed)."""
         failures = 0
         while not self._final.is_set():
             token = await self.token()
             try:
+                index = 0
                 async for chunk in self.client.read_stream(
                     self.run_id, CELL_STREAM, access_token=token, give_up_after=self.give_up_after
                 ):
-                    cell = cell_from_chunk(chunk)
-                    if cell is not None and cell.task_id not in self.cells:
-                        self.cells[cell.task_id] = cell
-                        self.publish(cell)
+                    index += 1
+                    if index <= self.chunks_seen:
+                        continue
+                    self.chunks_seen = index
+                    cells = cells_from_chunk(chunk)
+                    if cells:
+                        batch = CellBatch(tuple(cells))
+                        self.recent.append(batch)
+                        self.publish(batch)
                 failures = 0
             except AuthenticationError:
                 await self.token(fresh=True)
@@ -237,8 +249,8 @@ class RunHub:
         watcher = Watcher()
         if feed.latest is not None:
             watcher.put(feed.latest)
-        for cell in feed.cells.values():
-            watcher.put(cell)
+        for batch in feed.recent:
+            watcher.put(batch)
         feed.watchers.add(watcher)
         try:
             yield watcher

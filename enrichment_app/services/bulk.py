@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
-from enrichment_app.db.models import Cell, DataTable, TableRow
+from enrichment_app.db.models import DataTable, TableRow
 from enrichment_app.domain import CellStatus, utcnow
 from enrichment_app.services.values import cap_value, refuse_nul
 
@@ -148,62 +148,41 @@ class _Writer(Protocol):
         """Write rows given as (table id, position); their ids, in order."""
         ...
 
-    def cells(self, params: Iterable[CellParams]) -> None: ...
+    def cells(self, params: list[CellParams]) -> None: ...
 
 
 class _SqliteWriter:
     def __init__(self, session: Session, now: datetime) -> None:
-        self._connection = session.connection()
-        dialect = self._connection.dialect
-        bind = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
-        self.stamp: Any = bind(now) if bind is not None else now  # as SQLAlchemy stores it
+        self._session = session
+        self.stamp: Any = driver_value(session, sa.DateTime(timezone=True), now)
         self._next_id: int | None = None
 
     def rows(self, rows: list[tuple[int, int]]) -> list[int]:
         if self._next_id is None:
-            highest = self._connection.execute(sa.select(sa.func.max(col(TableRow.id)))).scalar()
+            highest = self._session.execute(sa.select(sa.func.max(col(TableRow.id)))).scalar()
             self._next_id = int(highest or 0) + 1
         first, self._next_id = self._next_id, self._next_id + len(rows)
-        self._insert(
+        insert_many(
+            self._session,
             "table_row",
             ("id", "table_id", "position"),
             [(first + i, table_id, position) for i, (table_id, position) in enumerate(rows)],
         )
         return list(range(first, first + len(rows)))
 
-    def cells(self, params: Iterable[CellParams]) -> None:
-        self._insert("cell", _CELL_COLUMNS, list(params))
-
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """``INSERT`` with ``ROWS_PER_STATEMENT`` rows in each statement's ``VALUES``: a third
-        less work than one row per statement, most of it the driver's per-statement cost."""
-        width, per = len(columns), ROWS_PER_STATEMENT
-        values = list(chain.from_iterable(rows))
-        whole = len(rows) // per * per
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        one = "(" + ", ".join("?" * width) + ")"
-        if whole:
-            step = per * width
-            self._connection.exec_driver_sql(
-                head + ", ".join([one] * per),
-                [tuple(values[i : i + step]) for i in range(0, whole * width, step)],
-            )
-        if whole < len(rows):
-            self._connection.exec_driver_sql(
-                head + ", ".join([one] * (len(rows) - whole)), tuple(values[whole * width :])
-            )
+    def cells(self, params: list[CellParams]) -> None:
+        insert_many(self._session, "cell", _CELL_COLUMNS, params)
 
 
 class _PostgresWriter:
     def __init__(self, session: Session, now: datetime) -> None:
-        self._connection = session.connection()
-        self._driver: Any = self._connection.connection.driver_connection
+        self._session = session
         self.stamp: Any = now
 
     def rows(self, rows: list[tuple[int, int]]) -> list[int]:
         ids = [
             int(row_id)
-            for (row_id,) in self._connection.execute(
+            for (row_id,) in self._session.execute(
                 sa.text(
                     "SELECT nextval(pg_get_serial_sequence('table_row', 'id'))"
                     " FROM generate_series(1, :n)"
@@ -211,21 +190,16 @@ class _PostgresWriter:
                 {"n": len(rows)},
             ).all()
         ]
-        with (
-            self._driver.cursor() as cursor,
-            cursor.copy("COPY table_row (id, table_id, position) FROM STDIN") as copy,
-        ):
-            for row_id, (table_id, position) in zip(ids, rows, strict=True):
-                copy.write_row((row_id, table_id, position))
+        insert_many(
+            self._session,
+            "table_row",
+            ("id", "table_id", "position"),
+            [(row_id, t, position) for row_id, (t, position) in zip(ids, rows, strict=True)],
+        )
         return ids
 
-    def cells(self, params: Iterable[CellParams]) -> None:
-        with (
-            self._driver.cursor() as cursor,
-            cursor.copy(f"COPY cell ({', '.join(_CELL_COLUMNS)}) FROM STDIN") as copy,
-        ):
-            for p in params:
-                copy.write_row(p)
+    def cells(self, params: list[CellParams]) -> None:
+        insert_many(self._session, "cell", _CELL_COLUMNS, params)
 
 
 class _CoreWriter:
@@ -242,19 +216,87 @@ class _CoreWriter:
         )
         return [row_id for (row_id,) in result.all()]
 
-    def cells(self, params: Iterable[CellParams]) -> None:
-        self._session.execute(
-            sa.insert(Cell), [dict(zip(_CELL_COLUMNS, p, strict=True)) for p in params]
-        )
+    def cells(self, params: list[CellParams]) -> None:
+        insert_many(self._session, "cell", _CELL_COLUMNS, params)
 
 
 def _writer(session: Session, now: datetime) -> _Writer:
     dialect = session.connection().dialect
     if dialect.name == "sqlite":
         return _SqliteWriter(session, now)
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+    if _copies(dialect):
         return _PostgresWriter(session, now)
     return _CoreWriter(session, now)
+
+
+def _copies(dialect: sa.Dialect) -> bool:
+    return dialect.name == "postgresql" and dialect.driver == "psycopg"
+
+
+def driver_value(session: Session, type_: sa.types.TypeEngine[Any], value: Any) -> Any:
+    """``value`` as SQLAlchemy would hand it to this session's driver (``insert_many`` hands
+    values over as they are): on SQLite a datetime becomes the text SQLAlchemy stores."""
+    dialect = session.connection().dialect
+    if dialect.name != "sqlite":
+        return value
+    bind = type_.dialect_impl(dialect).bind_processor(dialect)
+    return bind(value) if bind is not None else value
+
+
+def insert_many(
+    session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Write ``rows`` (values in ``columns`` order, as the driver takes them: see
+    ``driver_value``) into ``table`` in as few statements as the database allows.
+
+    SQLite: ``ROWS_PER_STATEMENT`` rows per ``INSERT``, a third less work than one row per
+    statement (most of it the driver's per-statement cost). PostgreSQL: ``COPY … FROM STDIN``.
+    Others: SQLAlchemy's executemany. A unique or foreign key refused raises SQLAlchemy's
+    ``IntegrityError``, as any statement would.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        _insert_values(connection, table, columns, rows)
+    elif _copies(connection.dialect):
+        _copy(connection, table, columns, rows)
+    else:
+        target = sa.table(table, *(sa.column(c) for c in columns))
+        connection.execute(sa.insert(target), [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+def _insert_values(
+    connection: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    width, per = len(columns), ROWS_PER_STATEMENT
+    values = list(chain.from_iterable(rows))
+    whole = len(rows) // per * per
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one = "(" + ", ".join("?" * width) + ")"
+    if whole:
+        step = per * width
+        connection.exec_driver_sql(
+            head + ", ".join([one] * per),
+            [tuple(values[i : i + step]) for i in range(0, whole * width, step)],
+        )
+    if whole < len(rows):
+        connection.exec_driver_sql(
+            head + ", ".join([one] * (len(rows) - whole)), tuple(values[whole * width :])
+        )
+
+
+def _copy(
+    connection: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    driver: Any = connection.connection.driver_connection
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except connection.dialect.loaded_dbapi.IntegrityError as exc:
+        raise sa.exc.IntegrityError(statement, None, exc) from exc
 
 
 def skip_foreign_key_checks(session: Session) -> None:

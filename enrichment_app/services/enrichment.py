@@ -32,10 +32,15 @@ class JobRunner(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class EnrichmentStarted:
-    """The seed's ``EnrichTableResponse``: the job, its task ids, and how to follow it live."""
+    """The seed's ``EnrichTableResponse``: the job, its task ids, and how to follow it live.
+
+    ``taskIds`` lists the first ``TASK_IDS_SHOWN`` (1,000) task ids, so that a whole column of
+    100,000 cells does not make a megabyte answer; ``taskCount`` says how many there are.
+    """
 
     job: JobView
     task_ids: list[int]
+    task_count: int
     dispatch: DispatchResult
     skipped_active: int
 
@@ -43,6 +48,7 @@ class EnrichmentStarted:
         return {
             "job": self.job.to_json(),
             "taskIds": self.task_ids,
+            "taskCount": self.task_count,
             "runId": self.dispatch.run_id,
             "publicAccessToken": self.dispatch.public_access_token,
             "fallbackReason": self.dispatch.fallback_reason,
@@ -79,6 +85,7 @@ async def start_enrichment(
     return EnrichmentStarted(
         job=view,
         task_ids=created.task_ids,
+        task_count=created.task_count,
         dispatch=dispatch,
         skipped_active=created.skipped_active,
     )

@@ -155,6 +155,8 @@ def release(session: Session, *, key: str) -> None:
     )
 
 
-def replay(session: Session, *, job_id: int) -> tuple[JobView, list[int]]:
-    """What a retried request gets: the job its key created, as it is now, and its task ids."""
-    return job_view(session, job_id=job_id), task_ids(session, job_id=job_id)
+def replay(session: Session, *, job_id: int) -> tuple[JobView, list[int], int]:
+    """What a retried request gets: the job its key created, as it is now, its first task ids
+    (as the first response listed them) and how many tasks it has."""
+    shown, count = task_ids(session, job_id=job_id)
+    return job_view(session, job_id=job_id), shown, count

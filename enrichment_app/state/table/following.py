@@ -18,7 +18,7 @@ from reflex_base.utils.exceptions import ReflexRuntimeError
 from enrichment_app.db.sessions import in_session
 from enrichment_app.domain import JobBackend
 from enrichment_app.errors import EnrichmentAppError, NotFoundError
-from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
+from enrichment_app.live.events import CellBatch, FeedFailed, RunSnapshot
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service
 from enrichment_app.state.table.job import JobMixin
@@ -224,7 +224,7 @@ class FollowMixin(JobMixin, mixin=True):
                 self._apply_grid(read.meta, read.window, start)  # keeps the window if scrolled
                 self._apply_job(read.job)
 
-    def _apply_run_event(self, event: RunSnapshot | CellUpdate) -> None:
+    def _apply_run_event(self, event: RunSnapshot | CellBatch) -> None:
         if isinstance(event, RunSnapshot):
             self.run_status = event.status
             if event.total:
@@ -235,12 +235,15 @@ class FollowMixin(JobMixin, mixin=True):
                 )
             self.job_error = event.error or ""
             return
-        r, c = self._row_index.get(event.row_id), self._col_index.get(event.column_id)
-        if r is None or c is None:
-            return
-        current = self.window_cells[r][c]
-        value = (event.value or "") if event.status == "done" else current.get("v", "")
-        self.window_cells[r][c] = {"v": value, "s": event.status, "e": event.error or ""}
+        # Only the rows in the window are on the page; the others are read when scrolled to.
+        rows, columns = self._row_index, self._col_index
+        for cell in event.cells:
+            r, c = rows.get(cell.row_id), columns.get(cell.column_id)
+            if r is None or c is None:
+                continue
+            current = self.window_cells[r][c]
+            value = (cell.value or "") if cell.status == "done" else current.get("v", "")
+            self.window_cells[r][c] = {"v": value, "s": cell.status, "e": cell.error or ""}
 
     @rx.event(background=True)
     async def follow_run(self):

@@ -4,7 +4,10 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { AbortTaskRunError, logger, metadata, schemaTask, streams } from "@trigger.dev/sdk";
 
-export type ProcessEnrichmentJobPayload = { jobId: number; tableId: number; taskIds: number[] };
+/** `taskCount` is informational: the worker reads the job's tasks from the database, so the
+ * payload stays a few bytes for a job of any size. (Runs triggered by older versions of the
+ * app carried `taskIds` instead; they are accepted and ignored.) */
+export type ProcessEnrichmentJobPayload = { jobId: number; tableId: number; taskCount?: number };
 
 export type ProcessEnrichmentJobOutput = {
   jobId: number;
@@ -14,8 +17,8 @@ export type ProcessEnrichmentJobOutput = {
   failed: number;
 };
 
-/** One chunk of the `cells` realtime stream: a cell the worker just finished. */
-export type CellChunk = {
+/** A cell the worker just finished. */
+export type FinishedCell = {
   taskId: number;
   rowId: number;
   columnId: number;
@@ -24,12 +27,14 @@ export type CellChunk = {
   error: string | null;
 };
 
+/** One chunk of the `cells` realtime stream: the cells one line of the worker reported (the
+ * cells one write of the job's results stored together, at most 200). */
+export type CellChunk = { cells: FinishedCell[] };
+
 export type Progress = { done: number; failed: number; total: number };
 
 // The worker's stdout protocol (enrichment_app/worker.py): one JSON object per line.
-type CellLine = Progress & {
-  type: "cell";
-  job_id: number;
+type WorkerCell = {
   task_id: number;
   row_id: number;
   column_id: number;
@@ -37,6 +42,7 @@ type CellLine = Progress & {
   value: string | null;
   error: string | null;
 };
+type CellsLine = Progress & { type: "cells"; job_id: number; cells: WorkerCell[] };
 type SummaryLine = Progress & {
   type: "summary";
   job_id: number;
@@ -44,7 +50,7 @@ type SummaryLine = Progress & {
   error: string | null;
 };
 type ErrorLine = { type: "error"; job_id: number; error: string };
-type WorkerLine = CellLine | SummaryLine | ErrorLine;
+type WorkerLine = CellsLine | SummaryLine | ErrorLine;
 
 export const cells = streams.define<CellChunk>({ id: "cells" });
 
@@ -71,9 +77,9 @@ export const processEnrichmentJob = schemaTask({
       },
     });
     const { waitUntilComplete } = cells.pipe(source);
-    const sendCell = (cell: CellChunk): void => {
+    const sendCells = (chunk: CellChunk): void => {
       try {
-        push?.enqueue(cell);
+        push?.enqueue(chunk);
       } catch (error) {
         // The stream was closed by a failed writer; the database stays the source of truth.
         logger.warn("could not append to the cells stream", { error: String(error) });
@@ -86,15 +92,17 @@ export const processEnrichmentJob = schemaTask({
     try {
       exitCode = await runWorker(jobId, signal, (line) => {
         switch (line.type) {
-          case "cell":
+          case "cells":
             metadata.set("progress", progressOf(line));
-            sendCell({
-              taskId: line.task_id,
-              rowId: line.row_id,
-              columnId: line.column_id,
-              status: line.status,
-              value: line.value,
-              error: line.error,
+            sendCells({
+              cells: line.cells.map((cell) => ({
+                taskId: cell.task_id,
+                rowId: cell.row_id,
+                columnId: cell.column_id,
+                status: cell.status,
+                value: cell.value,
+                error: cell.error,
+              })),
             });
             break;
           case "summary":
@@ -145,12 +153,12 @@ export const processEnrichmentJob = schemaTask({
 
 function parsePayload(input: unknown): ProcessEnrichmentJobPayload {
   const value = (input ?? {}) as Record<string, unknown>;
-  const { jobId, tableId, taskIds } = value;
+  const { jobId, tableId, taskCount } = value;
   const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
-  if (!isId(jobId) || !isId(tableId) || !Array.isArray(taskIds) || !taskIds.every(isId)) {
-    throw new Error("payload must be {jobId: number, tableId: number, taskIds: number[]}");
+  if (!isId(jobId) || !isId(tableId) || (taskCount !== undefined && !isId(taskCount))) {
+    throw new Error("payload must be {jobId: number, tableId: number, taskCount?: number}");
   }
-  return { jobId, tableId, taskIds };
+  return taskCount === undefined ? { jobId, tableId } : { jobId, tableId, taskCount };
 }
 
 function progressOf({ done, failed, total }: Progress): Progress {
@@ -162,9 +170,10 @@ function parseLine(text: string): WorkerLine | undefined {
     const value: unknown = JSON.parse(text);
     if (typeof value !== "object" || value === null || !("type" in value)) return undefined;
     const { type } = value;
-    return type === "cell" || type === "summary" || type === "error"
-      ? (value as WorkerLine)
-      : undefined;
+    if (type === "cells") {
+      return "cells" in value && Array.isArray(value.cells) ? (value as WorkerLine) : undefined;
+    }
+    return type === "summary" || type === "error" ? (value as WorkerLine) : undefined;
   } catch {
     return undefined;
   }
