@@ -38,6 +38,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
 from enrichment_app.api.parsing import (
+    EnrichRequest,
     idempotency_key,
     max_body_bytes,
     parse_enrich_request,
@@ -46,7 +47,7 @@ from enrichment_app.api.parsing import (
 )
 from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.domain import CellRef, utcnow
+from enrichment_app.domain import utcnow
 from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
 from enrichment_app.runtime import Runtime
 from enrichment_app.services import idempotency
@@ -142,9 +143,11 @@ class _Api:
         enrich = parse_enrich_request(payload, max_cells=max_cells)
         key = idempotency_key(request)
         if key is None:
-            return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=None)
+            return await self._start(runtime, table_id=table_id, enrich=enrich, key=None)
 
-        digest = idempotency.fingerprint(table_id=table_id, cells=enrich.cells)
+        digest = idempotency.fingerprint(
+            table_id=table_id, cells=enrich.cells, columns=enrich.columns
+        )
         outcome = await idempotency.claim(
             runtime.open_session, key=key, fingerprint=digest, now=utcnow()
         )
@@ -166,10 +169,10 @@ class _Api:
             case idempotency.Replay(job_id=job_id, skipped_active=skipped):
                 return await self._replay(runtime, job_id=job_id, skipped_active=skipped)
             case idempotency.Claimed():
-                return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=key)
+                return await self._start(runtime, table_id=table_id, enrich=enrich, key=key)
 
     async def _start(
-        self, runtime: Runtime, *, table_id: int, cells: tuple[CellRef, ...], key: str | None
+        self, runtime: Runtime, *, table_id: int, enrich: EnrichRequest, key: str | None
     ) -> Response:
         def bind(session: Session, job: EnrichmentJob, skipped_active: int) -> None:
             assert key is not None and job.id is not None
@@ -187,7 +190,8 @@ class _Api:
                 runner=runtime.dispatcher,
                 backend=runtime.backend,
                 table_id=table_id,
-                cells=cells,
+                cells=enrich.cells,
+                columns=enrich.columns,
                 max_cells=runtime.settings.max_cells_per_job,
                 on_created=bind if key is not None else None,
             )

@@ -6,7 +6,7 @@ implement it, and the runtime hands the configured one in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,9 +65,11 @@ async def start_enrichment(
     cells: Iterable[CellRef],
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    columns: Sequence[int] = (),
 ) -> EnrichmentStarted:
     """Create the job and its tasks in one unit of work, then hand it to the runner.
 
+    ``columns`` are column ids run for every row of the table, besides ``cells``.
     ``on_created`` writes in the job's own unit of work (see ``create_job``).
     """
     created = await in_transaction(
@@ -75,6 +77,7 @@ async def start_enrichment(
         job_service.create_job,
         table_id=table_id,
         cells=list(cells),
+        columns=columns,
         max_cells=max_cells,
         backend=backend,
         on_created=on_created,

@@ -79,12 +79,15 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def fingerprint(*, table_id: int, cells: Iterable[CellRef]) -> str:
-    """A digest of what the request asks for: the table and the set of cells."""
-    canonical = {
+def fingerprint(*, table_id: int, cells: Iterable[CellRef], columns: Iterable[int] = ()) -> str:
+    """A digest of what the request asks for: the table, the set of cells and of whole columns
+    (a request without whole columns digests as it did before they existed)."""
+    canonical: dict[str, object] = {
         "tableId": table_id,
-        "cells": [[c.row_id, c.column_id] for c in sorted(set(cells))],
+        "cells": sorted({(c.row_id, c.column_id) for c in cells}),
     }
+    if whole := sorted(set(columns)):
+        canonical["columns"] = whole
     encoded = json.dumps(canonical, separators=(",", ":"), sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()
 

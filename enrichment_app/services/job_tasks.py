@@ -61,6 +61,24 @@ def runnable_cells(
     return runnable, columns
 
 
+def whole_columns(session: Session, *, table_id: int, column_ids: Iterable[int]) -> list[Pair]:
+    """Every row's cell in each of the columns (``NotFoundError`` for a column not in it)."""
+    wanted = set(column_ids)
+    found = set(
+        session.exec(
+            select(TableColumn.id).where(
+                TableColumn.table_id == table_id, col(TableColumn.id).in_(wanted)
+            )
+        ).all()
+    )
+    if missing := sorted(wanted - found):
+        raise NotFoundError(f"Column {missing[0]} is not in table {table_id}.")
+    rows = session.exec(
+        select(TableRow.id).where(TableRow.table_id == table_id).order_by(col(TableRow.position))
+    ).all()
+    return [(row, column) for column in sorted(wanted) for row in rows if row is not None]
+
+
 def _rows_in_table(session: Session, table_id: int, row_ids: set[int]) -> set[int]:
     if len(row_ids) > IDS_PER_QUERY:  # most of a big table: read its ids once
         everything = select(TableRow.id).where(TableRow.table_id == table_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -113,6 +113,7 @@ def create_job(
     max_cells: int,
     backend: JobBackend = JobBackend.LOCAL,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    columns: Sequence[int] = (),
 ) -> JobCreated:
     """Create a job with one task per selected enrichment cell.
 
@@ -120,18 +121,20 @@ def create_job(
     skipped rather than queued twice. Raises ``InvalidInputError`` when nothing is left to run.
     ``on_created(session, job, skipped_active)`` writes in the same unit of work, so whatever it
     writes (an API idempotency key bound to the job) commits with the job or not at all.
+    ``columns`` are column ids to run for every row of the table, besides ``cells``.
     The tasks are written in bulk (``services.job_tasks``): a whole column of 100,000 rows is
     one job, created in about a second.
     """
     get_table(session=session, table_id=table_id)
-    runnable, columns = job_tasks.runnable_cells(
-        session, table_id=table_id, cells=((r.row_id, r.column_id) for r in cells)
-    )
+    pairs = [(r.row_id, r.column_id) for r in cells]
+    if columns:
+        pairs += job_tasks.whole_columns(session, table_id=table_id, column_ids=columns)
+    runnable, table_columns = job_tasks.runnable_cells(session, table_id=table_id, cells=pairs)
     if len(runnable) > max_cells:
         raise InvalidInputError(
             f"{len(runnable)} cells selected; one job can run at most {max_cells}. Select fewer cells."
         )
-    for column in job_tasks.columns_of(runnable, columns):
+    for column in job_tasks.columns_of(runnable, table_columns):
         get_enricher(column.enricher or "").validate_config(masked_config(column.config))
 
     todo = job_tasks.without_active(session, runnable)
