@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, sync_playwright
 from sqlmodel import Session, select
 
+from bench.live_app import code_state
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.models import Cell, TableColumn
@@ -278,7 +279,9 @@ def main() -> None:
     for mode in args.modes:
         raw["page"][mode] = page_runs(mode, sizes, args.runs)
     raw["load_average_at_end"] = os.getloadavg()
-    write_result("big_runs", label=args.label, machine=machine, rows=rows_of(raw), raw=raw)
+    write_result(
+        "big_runs", label=args.label, machine=machine, rows=rows_of(raw), raw=raw, code=code_state()
+    )
 
 
 def rows_of(raw: dict[str, Any]) -> list[dict[str, object]]:

@@ -36,6 +36,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.live_app import code_state
 from tests.support.machine import describe, figure, write_result
 from tests.support.paths import ROOT
 from tests.support.servers import ServerUnavailable, postgres_bindir, postgres_cluster
@@ -253,7 +254,14 @@ def main() -> None:
                     runs = args.runs if rows == args.rows or version == "ours" else 1
                     raw["runs"][key] = measure(code, make_db, f"{version}_{database}", rows, runs)
     raw["load_average_at_end"] = os.getloadavg()
-    write_result("csv_io", label=args.label, machine=machine, rows=rows_of(raw, args.rows), raw=raw)
+    write_result(
+        "csv_io",
+        label=args.label,
+        machine=machine,
+        rows=rows_of(raw, args.rows),
+        raw=raw,
+        code=code_state(),
+    )
 
 
 def rows_of(raw: dict[str, Any], full: int) -> list[dict[str, object]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -128,6 +129,27 @@ async def test_a_refused_upload_says_why_and_stores_nothing(tab: Tab) -> None:
     assert state.message == (
         "Could not import people.csv: Row 3 has 3 values but the header has 2 columns."
     )
+    assert await table_names(tab) == ["Demo: companies"]
+
+
+async def test_two_files_in_one_upload_are_refused(tab: Tab) -> None:
+    chunks = rx.UploadChunkIterator()
+
+    async def two_files() -> None:
+        for name in ("a.csv", "b.csv"):
+            await chunks.push(UploadChunk(filename=name, offset=0, content_type="", data=b"x\n1\n"))
+        await chunks.finish()
+
+    sending = asyncio.create_task(two_files())
+    importing = asyncio.create_task(
+        tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    )
+    chunks.set_consumer_task(importing)
+    await importing
+    with contextlib.suppress(RuntimeError):  # the route's push after the handler ended
+        await sending
+    state = await tab.state(TablesState)
+    assert state.message == "Could not import a.csv: Choose one CSV file at a time."
     assert await table_names(tab) == ["Demo: companies"]
 
 
