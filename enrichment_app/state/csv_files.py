@@ -119,7 +119,7 @@ class CsvFilesMixin(rx.State, mixin=True):
                 return
             self.importing, self._import_cancel = True, False
             self.message = self.notice = ""
-            self.import_rows = self.import_bytes = self.import_size = 0
+            self.import_rows = self.import_bytes = 0  # the size comes with the upload's progress
             self.import_file = ""
             typed = self.new_table_name.strip()
         try:
@@ -134,7 +134,7 @@ class CsvFilesMixin(rx.State, mixin=True):
             table_id = await self._import(runtime, first, chunks, name)
         finally:
             async with self:
-                self.importing = False
+                self.importing, self.import_size = False, 0
         if table_id is None:
             return
         async with self:
@@ -184,6 +184,7 @@ class CsvFilesMixin(rx.State, mixin=True):
             progress.cancel()
             feed.stop()
             await asyncio.wait([work])
+            await self._say(notice="Import canceled; nothing was stored.")
             raise
         finally:
             if not work.done():
