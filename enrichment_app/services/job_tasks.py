@@ -42,18 +42,20 @@ def runnable_cells(
         for c in session.exec(select(TableColumn).where(TableColumn.table_id == table_id)).all()
         if c.id is not None
     }
-    known = _rows_in_table(session, table_id, {row for row, _ in wanted})
-    unknown = sorted(p for p in wanted if p[1] not in columns or p[0] not in known)
-    if unknown:
+    rows = {row for row, _ in wanted}
+    known = _rows_in_table(session, table_id, rows)
+    if rows - known or {c for _, c in wanted} - columns.keys():
+        unknown = sorted(p for p in wanted if p[1] not in columns or p[0] not in known)
         raise NotFoundError(
             f"{len(unknown)} selected cell(s) are not in table {table_id} "
             f"(first: row {unknown[0][0]}, column {unknown[0][1]})."
         )
-    position = {cid: c.position for cid, c in columns.items()}
-    runnable = sorted(
-        (p for p in wanted if columns[p[1]].kind == ColumnKind.ENRICHMENT),
-        key=lambda p: (p[0], position[p[1]]),
-    )
+    runnable = [p for p in wanted if columns[p[1]].kind == ColumnKind.ENRICHMENT]
+    if len({c for _, c in runnable}) > 1:
+        position = {cid: c.position for cid, c in columns.items()}
+        runnable.sort(key=lambda p: (p[0], position[p[1]]))
+    else:
+        runnable.sort()
     if not runnable:
         raise InvalidInputError(
             "The selection has no cells in an enrichment column; select cells in one to run."
@@ -81,8 +83,8 @@ def whole_columns(session: Session, *, table_id: int, column_ids: Iterable[int])
 
 def _rows_in_table(session: Session, table_id: int, row_ids: set[int]) -> set[int]:
     if len(row_ids) > IDS_PER_QUERY:  # most of a big table: read its ids once
-        everything = select(TableRow.id).where(TableRow.table_id == table_id)
-        return {rid for rid in session.exec(everything).all() if rid is not None} & row_ids
+        everything = sa.select(col(TableRow.id)).where(col(TableRow.table_id) == table_id)
+        return set(session.execute(everything).scalars()) & row_ids
     return {
         rid
         for rid in session.exec(
@@ -141,6 +143,9 @@ def mark_cells(
         sa.update(Cell)
         .where(sa.tuple_(col(Cell.row_id), col(Cell.column_id)).in_(active))
         .values(status=status.value, error=error, updated_at=now)
+        # No ORM bookkeeping of the rows it changes: that would be per cell, as costly as
+        # the update itself on a whole column.
+        .execution_options(synchronize_session=False)
     )
 
 

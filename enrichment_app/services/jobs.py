@@ -235,6 +235,7 @@ def _close_job(
             error=error,
             finished_at=now,
         )
+        .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     job.status = status.value
     job.error = error if failing else job.error
