@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from enrichment_app.api import tables
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
 from enrichment_app.api.parsing import (
@@ -47,7 +48,15 @@ from enrichment_app.api.parsing import (
 from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import CellRef, utcnow
-from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
+from enrichment_app.errors import (
+    CellsBusyError,
+    CsvImportError,
+    InUseError,
+    InvalidInputError,
+    NotFoundError,
+    QuotaExceededError,
+)
+from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import Runtime
 from enrichment_app.services import idempotency
 from enrichment_app.services.enrichment import cancel_enrichment, read_job, start_enrichment
@@ -58,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 RuntimeProvider = Callable[[], Runtime]
 Endpoint = Callable[[Request], Awaitable[Response]]
+TableHandler = Callable[[Runtime, Request], Awaitable[Response]]
 
 REALM = "enrichment_app"
 
@@ -88,6 +98,11 @@ def _check_bearer(request: Request, api_key: SecretStr | None) -> None:
         )
 
 
+def _bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header already checked by ``_check_bearer``."""
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
 def _json(body: dict[str, Any], status_code: int = 200, **headers: str) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers={**NO_STORE, **headers})
 
@@ -107,8 +122,46 @@ class _Api:
             logger.warning(
                 "ENRICHMENT_API_KEY is not set: the REST API under /api is open to anyone"
             )
-        _check_bearer(request, key)
+        address = client_key("ip", request.client.host if request.client else "")
+        try:
+            _check_bearer(request, key)
+        except ApiError:
+            self._limit(runtime, Limit.API, address)  # guessing keys is rate-limited too
+            raise
+        client = address if key is None else client_key("key", _bearer_token(request))
+        request.state.client = client
+        self._limit(runtime, Limit.API, client)
         return runtime
+
+    @staticmethod
+    def _limit(runtime: Runtime, limit: Limit, client: str) -> None:
+        refused = runtime.rate_limits.hit(limit, client)
+        if refused is None:
+            return
+        what = "API calls" if limit is Limit.API else "job starts"
+        setting = "API_RATE_LIMIT" if limit is Limit.API else "JOB_START_RATE_LIMIT"
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many {what} from this client (the limit is {refused.rate}, {setting}); "
+            f"retry in {refused.retry_after} s.",
+            headers={"Retry-After": str(refused.retry_after)},
+        )
+
+    def job_start(self, request: Request, runtime: Runtime) -> None:
+        """Count a job start against the client's ``JOB_START_RATE_LIMIT``."""
+        self._limit(runtime, Limit.JOB_START, request.state.client)
+
+    def bind(self, handler: TableHandler) -> Endpoint:
+        """A route handler of ``api/tables.py``, given the runtime once the request passed the
+        key and the rate limit."""
+
+        async def bound(request: Request) -> Response:
+            return await handler(self._runtime(request), request)
+
+        bound.__name__ = handler.__name__
+        bound.__doc__ = handler.__doc__
+        return bound
 
     def endpoint(self, handler: Callable[[Request], Awaitable[Response]]) -> Endpoint:
         """Wrap a handler so that every error leaves as the JSON error shape."""
@@ -122,6 +175,17 @@ class _Api:
                 return error_response(404, "not_found", exc.message)
             except CellsBusyError as exc:
                 return error_response(409, "cells_busy", exc.message)
+            except InUseError as exc:
+                return error_response(409, "in_use", exc.message)
+            except QuotaExceededError as exc:
+                return error_response(
+                    429,
+                    "daily_cap_reached",
+                    exc.message,
+                    headers={"Retry-After": str(exc.retry_after)},
+                )
+            except CsvImportError as exc:
+                return error_response(400, "invalid_csv", exc.message)
             except InvalidInputError as exc:
                 return error_response(400, "invalid_input", exc.message)
             except Exception:
@@ -141,6 +205,7 @@ class _Api:
         payload = await read_json_body(request, limit=max_body_bytes(max_cells))
         enrich = parse_enrich_request(payload, max_cells=max_cells)
         key = idempotency_key(request)
+        self.job_start(request, runtime)
         if key is None:
             return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=None)
 
@@ -190,6 +255,7 @@ class _Api:
                 cells=cells,
                 max_cells=runtime.settings.max_cells_per_job,
                 on_created=bind if key is not None else None,
+                max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except BaseException:
             if key is not None:
@@ -265,7 +331,20 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 def api_routes(api: _Api) -> list[BaseRoute]:
+    def route(path: str, handler: TableHandler, method: str) -> Route:
+        return Route(path, api.endpoint(api.bind(handler)), methods=[method])
+
     return [
+        route("/tables", tables.list_tables, "GET"),
+        route("/tables", tables.create_table, "POST"),
+        route("/tables/import", tables.import_csv, "POST"),
+        route("/tables/{table_id:int}", tables.delete_table, "DELETE"),
+        route("/tables/{table_id:int}/rows", tables.list_rows, "GET"),
+        route("/tables/{table_id:int}/rows", tables.add_rows, "POST"),
+        route("/tables/{table_id:int}/rows/{row_id:int}", tables.edit_row, "PATCH"),
+        route("/tables/{table_id:int}/columns", tables.add_column, "POST"),
+        route("/tables/{table_id:int}/columns/{column_id:int}", tables.delete_column, "DELETE"),
+        route("/tables/{table_id:int}/export.csv", tables.export_csv, "GET"),
         Route("/tables/{table_id:int}/enrich", api.endpoint(api.enrich_table), methods=["POST"]),
         Route("/jobs/{job_id:int}", api.endpoint(api.get_job), methods=["GET"]),
         Route("/jobs/{job_id:int}/cancel", api.endpoint(api.cancel_job), methods=["POST"]),

@@ -59,6 +59,7 @@ async def start_enrichment(
     cells: Iterable[CellRef],
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    max_cells_per_day: int | None = None,
 ) -> EnrichmentStarted:
     """Create the job and its tasks in one unit of work, then hand it to the runner.
 
@@ -72,6 +73,7 @@ async def start_enrichment(
         max_cells=max_cells,
         backend=backend,
         on_created=on_created,
+        max_cells_per_day=max_cells_per_day,
     )
     assert created.job.id is not None
     dispatch = await runner.dispatch(created.job.id)

@@ -28,7 +28,7 @@ def test_the_reflex_backend_serves_the_api_and_its_own_routes(
     reset_runtime()
     from enrichment_app.enrichment_app import app
 
-    client = TestClient(app())
+    client = TestClient(app(), base_url="http://127.0.0.1:8000")
     try:
         _check(client)
     finally:
@@ -52,3 +52,11 @@ def _check(client: TestClient) -> None:
     assert client.get("/ping").json() == "pong"
     assert client.get("/_health").status_code == 200
     assert client.post("/_upload").status_code == 400  # Reflex's own refusal, not ours
+
+    # The front door (enrichment_app/edge) stands before both: a foreign Host is refused.
+    for path in ("/api/openapi.json", "/ping", "/tables"):
+        rebound = client.get(path, headers={"Host": "evil.example"})
+        assert rebound.status_code == 400, path
+        assert rebound.json()["error"]["code"] == "invalid_host"
+        assert "ALLOWED_HOSTS" in rebound.json()["error"]["message"]
+    assert client.get("/ping", headers={"Host": "localhost:8000"}).status_code == 200
