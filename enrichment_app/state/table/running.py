@@ -6,6 +6,7 @@ import reflex as rx
 
 from enrichment_app.domain import CellStatus
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services.enrichment import cancel_enrichment, start_enrichment
 from enrichment_app.state.table.following import FollowMixin
@@ -31,6 +32,14 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                 "Select fewer cells."
             )
             return
+        tab = client_key("tab", self.router.session.client_token)
+        refused = runtime.rate_limits.hit(Limit.JOB_START, tab)
+        if refused is not None:
+            self.message = (
+                f"Too many jobs started from this tab (the limit is {refused.rate}, "
+                f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
+            )
+            return
         self.message = ""
         self.starting = True
         yield
@@ -43,6 +52,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                 table_id=self.table_id,
                 cells=refs,
                 max_cells=max_cells,
+                max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except EnrichmentAppError as exc:
             self.starting = False
