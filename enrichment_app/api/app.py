@@ -331,20 +331,25 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 def api_routes(api: _Api) -> list[BaseRoute]:
-    def route(path: str, handler: TableHandler, method: str) -> Route:
-        return Route(path, api.endpoint(api.bind(handler)), methods=[method])
+    def resource(path: str, **handlers: TableHandler) -> Route:
+        """One route per path, whatever its methods, so that a 405 lists them all in Allow."""
+        endpoints = {method.upper(): api.endpoint(api.bind(h)) for method, h in handlers.items()}
+
+        async def by_method(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await endpoints[method](request)
+
+        return Route(path, by_method, methods=list(endpoints))
 
     return [
-        route("/tables", tables.list_tables, "GET"),
-        route("/tables", tables.create_table, "POST"),
-        route("/tables/import", tables.import_csv, "POST"),
-        route("/tables/{table_id:int}", tables.delete_table, "DELETE"),
-        route("/tables/{table_id:int}/rows", tables.list_rows, "GET"),
-        route("/tables/{table_id:int}/rows", tables.add_rows, "POST"),
-        route("/tables/{table_id:int}/rows/{row_id:int}", tables.edit_row, "PATCH"),
-        route("/tables/{table_id:int}/columns", tables.add_column, "POST"),
-        route("/tables/{table_id:int}/columns/{column_id:int}", tables.delete_column, "DELETE"),
-        route("/tables/{table_id:int}/export.csv", tables.export_csv, "GET"),
+        resource("/tables", get=tables.list_tables, post=tables.create_table),
+        resource("/tables/import", post=tables.import_csv),
+        resource("/tables/{table_id:int}", delete=tables.delete_table),
+        resource("/tables/{table_id:int}/rows", get=tables.list_rows, post=tables.add_rows),
+        resource("/tables/{table_id:int}/rows/{row_id:int}", patch=tables.edit_row),
+        resource("/tables/{table_id:int}/columns", post=tables.add_column),
+        resource("/tables/{table_id:int}/columns/{column_id:int}", delete=tables.delete_column),
+        resource("/tables/{table_id:int}/export.csv", get=tables.export_csv),
         Route("/tables/{table_id:int}/enrich", api.endpoint(api.enrich_table), methods=["POST"]),
         Route("/jobs/{job_id:int}", api.endpoint(api.get_job), methods=["GET"]),
         Route("/jobs/{job_id:int}/cancel", api.endpoint(api.cancel_job), methods=["POST"]),

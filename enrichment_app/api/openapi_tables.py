@@ -95,7 +95,7 @@ TABLE_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["rows"],
         "additionalProperties": False,
-        "examples": [{"rows": [{"Company": "Acme", "Email": "ada@acme.com"}]}],
+        "examples": [{"rows": [{"Company": "Acme", "Contact email": "ada@acme.com"}]}],
         "properties": {
             "rows": {
                 "type": "array",
@@ -338,7 +338,7 @@ TABLE_PATHS: dict[str, Any] = {
                 "Refused with 409 (in_use) while another column's config reads it, naming "
                 "that column, or while its cells are queued or running."
             ),
-            "parameters": [TABLE, id_parameter("column_id", "The column's id.")],
+            "parameters": [TABLE, {**id_parameter("column_id", "The column's id."), "example": 4}],
             "responses": common({"204": NO_CONTENT, "404": NOT_FOUND, "409": IN_USE}),
         }
     },

@@ -161,7 +161,7 @@ def parse_new_column(payload: object) -> NewColumn:
     if enricher is None and config:
         raise ApiError(
             400,
-            "invalid_body",
+            "invalid_input",
             'A column without "enricher" is an input column and takes no "config".',
         )
     return NewColumn(name=name, enricher=enricher, config=config)
@@ -175,7 +175,7 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
     if (
         not text.isascii()
         or not text.isdigit()
-        or len(text) > 18
+        or len(text) > 20
         or not (minimum <= int(text) <= maximum)
     ):
         raise ApiError(
