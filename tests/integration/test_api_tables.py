@@ -379,7 +379,6 @@ async def test_import_takes_a_csv_body_with_the_page_s_checks(
 
     await refused(runtime, send(b"a,a\n1,2\n"), 400, "invalid_csv", "names the column 'a' twice")
     await refused(runtime, send("é,b\n".encode("latin-1")), 400, "invalid_csv", "not UTF-8")
-    await refused(
     limit = runtime.settings.max_csv_bytes
     await refused(
         runtime,
