@@ -62,7 +62,17 @@ def guard_rules() -> GuardRules:
     )
 
 
+def allows_origin(origin: str, environ: object = None) -> bool:
+    """Whether a page on ``origin`` may use the backend (python-engineio's callable form)."""
+    del environ
+    return guard_rules().site.allows_origin(origin)
+
+
+# One rule for every layer that looks at Origin: the guard (websocket, uploads, /api), Reflex's
+# CORS middleware (rxconfig.py hands it this rule) and the socket server (set on it below).
 app = rx.App(api_transformer=[build_api(get_runtime), EdgeGuard.wrap(guard_rules)])
+if app.sio is not None:
+    app.sio.eio.cors_allowed_origins = allows_origin
 app.add_page(
     lambda: rx.center(rx.spinner(), height="50vh"),
     route=routes.INDEX,

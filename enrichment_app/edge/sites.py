@@ -9,7 +9,7 @@ Everything else must be listed in ``ALLOWED_ORIGINS``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -141,3 +141,20 @@ class Site:
 
 def describe(origins: Iterable[str]) -> str:
     return ", ".join(sorted(origins)) or "none"
+
+
+class LiveOrigins(tuple[str, ...]):
+    """For ``rx.Config.cors_allowed_origins``: empty when listed, but ``origin in it`` asks
+    ``allows`` at each request. Reflex hands this value to Starlette's CORS middleware, which
+    tests membership per request and allows every origin only if ``"*" in`` it (never, here), so
+    CORS answers follow the same rule as the guard instead of echoing any origin."""
+
+    _allows: Callable[[str], bool]
+
+    def __new__(cls, allows: Callable[[str], bool]) -> LiveOrigins:
+        live = super().__new__(cls, ())
+        live._allows = allows
+        return live
+
+    def __contains__(self, origin: object) -> bool:
+        return isinstance(origin, str) and origin != "*" and self._allows(origin)

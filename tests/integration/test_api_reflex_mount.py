@@ -60,3 +60,23 @@ def _check(client: TestClient) -> None:
         assert rebound.json()["error"]["code"] == "invalid_host"
         assert "ALLOWED_HOSTS" in rebound.json()["error"]["message"]
     assert client.get("/ping", headers={"Host": "localhost:8000"}).status_code == 200
+
+    # A page on another site gets no CORS grant and no answer; the app's own page (the dev
+    # frontend, port 3000 by default) gets both. Never "*", never an echo of any origin.
+    key = {"Authorization": f"Bearer {API_KEY}"}
+    for origin, allowed in (("https://evil.example", False), ("http://localhost:3000", True)):
+        preflight = client.options(
+            "/api/openapi.json",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET", **key},
+        )
+        granted = preflight.headers.get("access-control-allow-origin")
+        assert granted == (origin if allowed else None), (origin, preflight.headers)
+        answer = client.get("/api/openapi.json", headers={"Origin": origin, **key})
+        assert answer.status_code == (200 if allowed else 403), origin
+        assert answer.headers.get("access-control-allow-origin") in (
+            origin if allowed else None,
+            None,
+        )
+    refused = client.get("/api/openapi.json", headers={"Origin": "https://evil.example", **key})
+    assert refused.json()["error"]["code"] == "cross_origin"
+    assert "ALLOWED_ORIGINS" in refused.json()["error"]["message"]
