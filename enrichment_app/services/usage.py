@@ -74,8 +74,9 @@ def spend(session: Session, *, cells: int, cap: int, now: datetime, scope: str =
 
 def _refusal(*, cells: int, cap: int, remaining: int, now: datetime) -> QuotaExceededError:
     wait = seconds_to_reset(now)
+    left = f"only {remaining}" if remaining else "none"
     return QuotaExceededError(
-        f"This job needs {cells} cells, and only {remaining} of today's {cap} remain "
+        f"This job needs {cells} cells, and {left} of today's {cap} remain "
         f"(MAX_CELLS_PER_DAY). The count resets at 00:00 UTC, in {_in(wait)}; select fewer "
         "cells, or run them then.",
         retry_after=wait,
