@@ -85,19 +85,26 @@ class RunFeed:
     task: asyncio.Task[None] | None = None
     _token: str | None = None
     _token_age: float = 0.0
+    _minting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _final: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, event: RunEvent | None) -> None:
         for watcher in list(self.watchers):
             watcher.put(event)
 
-    async def token(self, *, fresh: bool = False) -> str:
-        now = asyncio.get_running_loop().time()
-        stale = now - self._token_age > TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
-        if self._token is None or fresh or stale:
-            self._token = await self.mint_token(self.run_id)
-            self._token_age = now
-        return self._token
+    async def token(self, *, replacing: str | None = None) -> str:
+        """The feed's token, minted once for both halves of the feed (under a lock).
+
+        ``replacing`` is a token the caller saw refused or about to expire: a new one is minted
+        unless the other half already replaced it.
+        """
+        async with self._minting:
+            now = asyncio.get_running_loop().time()
+            stale = now - self._token_age > TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
+            if self._token is None or stale or (replacing is not None and replacing == self._token):
+                self._token = await self.mint_token(self.run_id)
+                self._token_age = now
+            return self._token
 
     async def follow(self) -> None:
         try:
@@ -137,7 +144,7 @@ class RunFeed:
                             return
                         self.publish(snapshot)
             except TimeoutError:
-                await self.token(fresh=True)  # resubscribe before the token expires
+                await self.token(replacing=token)  # resubscribe before the token expires
                 continue
             except AuthenticationError:
                 auth_failures += 1
@@ -145,7 +152,7 @@ class RunFeed:
                     raise _Unavailable("Trigger.dev keeps refusing the access token") from None
                 logger.info("run %s: token refused, minting a fresh one", self.run_id)
                 await asyncio.sleep(auth_failures)  # back off; tokens are minted per second (iat)
-                await self.token(fresh=True)
+                await self.token(replacing=token)
                 continue
             except (PermissionDeniedError, TriggerNotFoundError) as exc:
                 raise _Unavailable(
@@ -177,7 +184,7 @@ class RunFeed:
                         self.publish(cell)
                 failures = 0
             except AuthenticationError:
-                await self.token(fresh=True)
+                await self.token(replacing=token)
             except RealtimeUnavailableError as exc:
                 logger.info("run %s: cells stream unavailable (%s)", self.run_id, exc.message)
                 return  # status still arrives; the table refreshes from the database at the end
