@@ -1,11 +1,12 @@
 """One upstream Realtime subscription per run per process, shared by every tab watching it.
 
 A ``RunFeed`` follows one run: ``subscribe_to_run`` for status and progress, and the run's
-``cells`` stream (SSE) for each finished cell. It subscribes with a public access token that
-can read that run alone, mints a fresh one before it expires or after a 401, and gives up
-(``FeedFailed``) on 403, 404, repeated failures, or retryable failures (5xx, 429, network)
-that last longer than ``give_up_after`` seconds, so the page can fall back to polling.
-The feed closes when its last watcher leaves or the run is final.
+``cells`` stream (SSE) for each finished cell. Both halves share one public access token that
+can read that run alone, minted once, and again before it expires or after a 401. Either half
+failing for good ends the feed (``FeedFailed``, with the reason) so the page can fall back to
+polling: a token refused again and again (with a growing wait between tries), 403, 404,
+repeated API errors, or retryable failures (5xx, 429, network) that last longer than
+``give_up_after`` seconds. The feed closes when its last watcher leaves or the run is final.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ TOKEN_LIFETIME_SECONDS = 3600.0
 TOKEN_REFRESH_MARGIN_SECONDS = 300.0
 MAX_AUTH_FAILURES = 3
 MAX_API_FAILURES = 5
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 10.0
 CELL_STREAM = "cells"
 
 TokenSource = Callable[[str], Awaitable[str]]
@@ -124,7 +127,7 @@ class RunFeed:
             self.publish(None)
 
     async def _follow_runs(self) -> None:
-        auth_failures = api_failures = 0
+        setbacks = _Setbacks("the run's live feed")
         while True:
             token = await self.token()
             refresh_after = TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
@@ -135,7 +138,7 @@ class RunFeed:
                     ):
                         snapshot = snapshot_from_run(run)
                         self.latest = snapshot
-                        auth_failures = api_failures = 0
+                        setbacks.succeeded()
                         if snapshot.is_final:
                             self._final.set()
                             if self.on_final is not None:
@@ -146,54 +149,72 @@ class RunFeed:
             except TimeoutError:
                 await self.token(replacing=token)  # resubscribe before the token expires
                 continue
-            except AuthenticationError:
-                auth_failures += 1
-                if auth_failures > MAX_AUTH_FAILURES:
-                    raise _Unavailable("Trigger.dev keeps refusing the access token") from None
-                logger.info("run %s: token refused, minting a fresh one", self.run_id)
-                await asyncio.sleep(auth_failures)  # back off; tokens are minted per second (iat)
-                await self.token(replacing=token)
-                continue
-            except (PermissionDeniedError, TriggerNotFoundError) as exc:
-                raise _Unavailable(
-                    f"Trigger.dev refused the run's live feed ({exc.message})"
-                ) from exc
-            except RealtimeUnavailableError as exc:
-                raise _Unavailable(exc.message) from exc
             except TriggerApiError as exc:
-                api_failures += 1
-                if api_failures >= MAX_API_FAILURES:
-                    raise _Unavailable(f"the live feed keeps failing ({exc.message})") from exc
-                await asyncio.sleep(min(2.0**api_failures, 10.0))
+                await asyncio.sleep(setbacks.delay_after(exc))
+                if isinstance(exc, AuthenticationError):
+                    await self.token(replacing=token)
                 continue
             if self.latest is not None and self.latest.is_final:
                 return
 
     async def _follow_cells(self) -> None:
         """Relay each finished cell once; the stream closes after silence, so reopen it."""
-        failures = 0
+        setbacks = _Setbacks("the run's cells stream")
         while not self._final.is_set():
             token = await self.token()
             try:
                 async for chunk in self.client.read_stream(
                     self.run_id, CELL_STREAM, access_token=token, give_up_after=self.give_up_after
                 ):
+                    setbacks.succeeded()
                     cell = cell_from_chunk(chunk)
                     if cell is not None and cell.task_id not in self.cells:
                         self.cells[cell.task_id] = cell
                         self.publish(cell)
-                failures = 0
-            except AuthenticationError:
-                await self.token(replacing=token)
-            except RealtimeUnavailableError as exc:
-                logger.info("run %s: cells stream unavailable (%s)", self.run_id, exc.message)
-                return  # status still arrives; the table refreshes from the database at the end
             except TriggerApiError as exc:
-                failures += 1
-                logger.info("run %s: cells stream failed (%s)", self.run_id, exc.message)
-                if failures >= MAX_API_FAILURES:
-                    return  # status still arrives; the table refreshes from the database at the end
-                await asyncio.sleep(min(2.0**failures, 10.0))
+                await asyncio.sleep(setbacks.delay_after(exc))
+                if isinstance(exc, AuthenticationError):
+                    await self.token(replacing=token)
+
+
+class _Setbacks:
+    """The failures in a row of one half of a feed: how long to wait before trying again, or
+    ``_Unavailable`` (the feed ends and the page says why) once trying again is pointless.
+
+    A 401 is retried with a fresh token after a growing wait, at most ``MAX_AUTH_FAILURES``
+    times; 403 and 404 end the feed at once; other API errors are retried with a growing wait,
+    ``MAX_API_FAILURES`` times; a realtime outage the client already gave up on ends it.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.refused = 0
+        self.failed = 0
+
+    def succeeded(self) -> None:
+        self.refused = self.failed = 0
+
+    def delay_after(self, exc: TriggerApiError) -> float:
+        if isinstance(exc, AuthenticationError):
+            self.refused += 1
+            if self.refused > MAX_AUTH_FAILURES:
+                raise _Unavailable(
+                    f"Trigger.dev keeps refusing the access token for {self.what}"
+                ) from exc
+            return backoff(self.refused)  # tokens are minted per second (iat): never at once
+        if isinstance(exc, PermissionDeniedError | TriggerNotFoundError):
+            raise _Unavailable(f"Trigger.dev refused {self.what} ({exc.message})") from exc
+        if isinstance(exc, RealtimeUnavailableError):
+            raise _Unavailable(exc.message) from exc
+        self.failed += 1
+        if self.failed >= MAX_API_FAILURES:
+            raise _Unavailable(f"{self.what} keeps failing ({exc.message})") from exc
+        return backoff(self.failed)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): 0.5 s, doubling, up to 10 s."""
+    return min(BACKOFF_FIRST_SECONDS * 2.0 ** (attempt - 1), BACKOFF_MAX_SECONDS)
 
 
 class RunHub:

@@ -6,13 +6,16 @@ subscribes, not about the job.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from enrichment_app.live.events import FeedFailed, RunEvent
 from enrichment_app.live.hub import RunHub
 from enrichment_app.trigger import TriggerClient
 from tests.fakes.trigger import FakeTrigger
+from tests.support.waiting import await_until
 
 TASK = "process-enrichment-job"
 TIMEOUT = 20
@@ -74,3 +77,34 @@ async def test_both_halves_of_a_feed_share_one_minted_token(
             if r.kind in ("realtime_run", "stream_read")
         }
         assert len(tokens) == 1
+
+
+async def test_a_cells_stream_that_keeps_refusing_its_token_backs_off_and_ends(
+    hub: RunHub, fake: FakeTrigger, mint: Minter
+) -> None:
+    """A persistent 401 on the ``cells`` stream: fresh tokens with a growing wait, then the
+    feed ends with a message (the page polls instead), not a tight loop of reconnections."""
+    run_id = fake.create_run(TASK, status="EXECUTING")
+    fake.fail_next("stream_read", 401, times=10_000, run_id=run_id)
+    events: list[RunEvent] = []
+
+    async def follow() -> None:
+        async with hub.watch(run_id) as watcher:
+            while (event := await watcher.next()) is not None:
+                events.append(event)
+
+    following = asyncio.create_task(follow())
+    try:
+        await await_until(
+            lambda: following.done() or len(fake.requests_of("stream_read")) > 50,
+            timeout=TIMEOUT,
+            message="the feed to end after the cells stream kept answering 401",
+        )
+        refused = len(fake.requests_of("stream_read"))
+        assert refused <= 5, f"a persistent 401 was retried in a tight loop: {refused} requests"
+        failed = [e for e in events if isinstance(e, FeedFailed)]
+        assert failed and "refus" in failed[-1].reason, events
+        assert len(mint.calls) == refused, "each retry presented a freshly minted token"
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
