@@ -275,8 +275,9 @@ class RunHub:
             if not feed.watchers and feed.task is not None and not feed.task.done():
                 self._drop(feed)  # a watcher arriving while this one closes gets a new feed
                 feed.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await feed.task
+                # Wait for the feed's task to end without taking its CancelledError for ours:
+                # a watcher cancelled meanwhile (its tab closed) must end cancelled.
+                await asyncio.wait([feed.task])
 
     async def aclose(self) -> None:
         feeds = list(self._feeds.values())

@@ -108,3 +108,26 @@ async def test_a_cells_stream_that_keeps_refusing_its_token_backs_off_and_ends(
     finally:
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
+
+
+async def test_leaving_a_feed_keeps_the_cancellation_of_the_watcher(
+    hub: RunHub, fake: FakeTrigger
+) -> None:
+    """A tab's task cancelled while it leaves the feed (the tab closed, the server stops) must
+    end cancelled; the hub closing the feed's own task must not swallow it."""
+    run_id = fake.create_run(TASK, status="EXECUTING")
+    went_on: list[str] = []
+
+    async def watch_then_leave() -> None:
+        async with hub.watch(run_id) as watcher:
+            await watcher.next()
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # delivered at the next await: inside the hub's clean-up
+        went_on.append("the cancelled task went on after leaving the feed")
+
+    task = asyncio.create_task(watch_then_leave())
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, TIMEOUT)
+    assert went_on == []
+    assert task.cancelled()
