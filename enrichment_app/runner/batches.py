@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
+from typing import Self
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -83,18 +85,45 @@ Outcome = dict[str, str | None] | CellResult | None
 
 
 class BatchWriter:
-    """Collects claims and results from many cells and writes them together, one flush at a time."""
+    """Collects claims and results from many cells and writes them together, one flush at a time.
+
+    Use it as ``async with``, around the tasks that submit to it: the flusher task it starts
+    ends with the block (cancelled if the block is), so a cancelled job leaves no writer behind.
+    """
 
     def __init__(self, write: Callable[[list[Request]], Awaitable[list[Outcome]]]) -> None:
         self._write = write
         self._pending: list[tuple[Request, asyncio.Future[Outcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._open = False
+
+    async def __aenter__(self) -> Self:
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._open = False
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            if exc_type is not None:
+                flusher.cancel()
+            await asyncio.wait([flusher])  # never takes the flusher's CancelledError for ours
+        for _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
 
     async def submit(self, request: Request) -> Outcome:
+        if not self._open:
+            raise RuntimeError("BatchWriter.submit outside its async with block")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_all())
+            self._flusher = asyncio.create_task(self._flush_all(), name="job-batch-writer")
         return await future
 
     async def _flush_all(self) -> None:

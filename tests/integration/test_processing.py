@@ -8,9 +8,11 @@ conditions (with timeouts), never for time to pass.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -445,6 +447,39 @@ async def test_a_job_cancelled_in_the_database_writes_nothing_more(
     assert _cell_states(open_session, cells) == [("canceled", None)] * 5
     job = _job_row(open_session, job_id)
     assert (job.status, job.done, job.failed) == ("canceled", 0, 0)
+
+
+async def test_a_cancelled_job_leaves_no_task_of_its_own_behind(
+    open_session: SessionFactory,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    make_probe: Callable[..., ProbeEnricher],
+    tmp_path: Path,
+) -> None:
+    """Cancelled while its results wait to be written (the database is locked by another
+    writer), the job must take its batch writer down with it, not leave it running."""
+    probe = make_probe(concurrency=2)
+    probe.gate = asyncio.Event()
+    table_id, [cells] = _probe_table(open_session, probe, 4)
+    job_id = _job(open_session, table_id, cells)
+    before = asyncio.all_tasks()
+    running = asyncio.create_task(
+        process_job(job_id, session_factory=open_session, http=http, settings=settings)
+    )
+    await probe.until(lambda: probe.in_flight == 2)
+    other_writer = sqlite3.connect(tmp_path / "test.db", isolation_level=None)
+    try:
+        other_writer.execute("BEGIN IMMEDIATE")  # the job's next writes wait for this one
+        probe.gate.set()
+        await probe.until(lambda: probe.in_flight == 0 and len(probe.calls) == 2)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        left = asyncio.all_tasks() - before - {asyncio.current_task()}
+        assert left == set(), "tasks the cancelled job left running"
+    finally:
+        other_writer.rollback()
+        other_writer.close()
 
 
 async def test_a_crashed_job_is_marked_failed_off_the_event_loop(
