@@ -8,6 +8,7 @@ lasted ``give_up_after`` seconds. ``TriggerClient`` mixes this in; it holds the 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -35,6 +36,8 @@ ELECTRIC_VERSION = "1.0.0-beta.1"
 LIVE_POLL_READ_TIMEOUT = 60.0
 # Stream statuses the SDK never retries (401/403 are terminal too without a token refresher).
 TERMINAL_STREAM_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 422})
+EXPIRED_HANDLES_KEPT = 250
+"""Expired shape handles remembered, most recently used first (Electric's ExpiredShapesCache)."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -90,8 +93,21 @@ class RealtimeApi:
     _sleep: Sleep
     _clock: Callable[[], float]
     _random: Callable[[], float]
-    _expired_handles: dict[str, str]
-    """Electric keeps expired shape handles per shape URL and sends them after a 409."""
+    _expired_handles: OrderedDict[str, str]
+    """Electric keeps the handle a 409 expired, per shape, and sends it when the shape is
+    subscribed again; like Electric, only the ``EXPIRED_HANDLES_KEPT`` most recently used."""
+
+    def _expired_handle(self, shape_key: str) -> str | None:
+        handle = self._expired_handles.get(shape_key)
+        if handle is not None:
+            self._expired_handles.move_to_end(shape_key)
+        return handle
+
+    def _remember_expired(self, shape_key: str, handle: str) -> None:
+        self._expired_handles[shape_key] = handle
+        self._expired_handles.move_to_end(shape_key)
+        while len(self._expired_handles) > EXPIRED_HANDLES_KEPT:
+            self._expired_handles.popitem(last=False)
 
     def _api_headers(self, access_token: str | None = None) -> dict[str, str]:
         """``ApiClient.#getHeaders`` for a plain backend process."""
@@ -133,7 +149,7 @@ class RealtimeApi:
         path = f"/realtime/v1/runs/{quote(run_id, safe='')}"
         extra = {"skipColumns": ",".join(skip_columns)} if skip_columns else {}
         shape_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(extra.items()))
-        shape = ShapeStream(expired_handle=self._expired_handles.get(shape_key))
+        shape = ShapeStream(expired_handle=self._expired_handle(shape_key))
         headers = self._realtime_headers(access_token)
         timeout = httpx.Timeout(self._timeout, read=self._realtime_timeout)
         failures = 0
@@ -148,7 +164,7 @@ class RealtimeApi:
                 if response.status_code == 409:
                     shape.must_refetch(response.headers.get("electric-handle"))
                     if shape.expired_handle:
-                        self._expired_handles[shape_key] = shape.expired_handle
+                        self._remember_expired(shape_key, shape.expired_handle)
                     logger.info("Run %s shape must be refetched", run_id)
                     failures = 0
                     continue
