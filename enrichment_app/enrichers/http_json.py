@@ -20,6 +20,7 @@ cell of the column (more exactly: of every column with the same config) in this 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -276,7 +277,9 @@ def _render_body(body: Any, row: Mapping[str, str | None]) -> Any:
 
 
 def _limit_key(config: Mapping[str, Any]) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
+    """One key per column config: a digest, so the limiter's memory holds no credential."""
+    canonical = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _without_query(url: str) -> str:
