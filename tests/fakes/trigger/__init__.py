@@ -45,6 +45,8 @@ Tokens:     mint_token(scopes, *, expires_in=900.0, exp=None, extra_claims=None)
 Faults:     inject(kind, fault, *, times=1, run_id=None), with fault one of
               Respond(status, body, headers)  answer this instead (e.g. 500, 503)
               Delay(seconds)                  a slow response, then the normal one
+              Hold(released)                  wait until the test sets `released` (a
+                                              threading.Event), then answer normally
               Drop(after=None, before_response=False, mid_event=False)
                                               handle normally, then cut the connection mid-body
                                               (SSE: after `after` records, or inside the next
@@ -88,6 +90,7 @@ from tests.fakes.trigger.faults import (
     DroppedConnection,
     Fault,
     FaultKind,
+    Hold,
     PendingFault,
     Refuse,
     Respond,
@@ -104,6 +107,7 @@ __all__ = [
     "FakeTrigger",
     "Fault",
     "FaultKind",
+    "Hold",
     "PendingFault",
     "RecordedRequest",
     "Refuse",

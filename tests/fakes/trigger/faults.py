@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,15 @@ class Delay:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Hold the request until the test sets ``released`` (a ``threading.Event``), then handle
+    it normally: a call Trigger.dev takes as long as the test wants (at most ``limit`` s)."""
+
+    released: threading.Event
+    limit: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
 class Drop:
     """Handle the request, then cut the connection.
 
@@ -81,7 +91,7 @@ class Refuse:
     """
 
 
-Fault = Respond | Delay | Drop | Refuse
+Fault = Respond | Delay | Hold | Drop | Refuse
 
 
 @dataclass(slots=True, eq=False)
@@ -293,6 +303,8 @@ class FaultBook(RunStore):
             return Response(body, status_code=fault.status, headers=headers, media_type=media)
         if isinstance(fault, Delay):
             await asyncio.sleep(fault.seconds)
+        if isinstance(fault, Hold):
+            await asyncio.to_thread(fault.released.wait, fault.limit)
         return None
 
     def _maybe_drop(self, fault: Fault | None, response: Response) -> Response:
