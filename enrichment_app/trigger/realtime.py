@@ -7,9 +7,10 @@ lasted ``give_up_after`` seconds. ``TriggerClient`` mixes this in; it holds the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -148,12 +149,68 @@ class RealtimeApi:
         """
         path = f"/realtime/v1/runs/{quote(run_id, safe='')}"
         extra = {"skipColumns": ",".join(skip_columns)} if skip_columns else {}
+        batches = self._shape_batches(path, extra, f"run {run_id}", access_token, give_up_after)
+        async with contextlib.aclosing(batches):
+            async for runs in batches:
+                for run in runs:
+                    yield run
+                    if stop_on_completion and (run.finished_at is not None or run.is_final):
+                        return
+
+    async def subscribe_to_runs_with_tag(
+        self,
+        tag_or_tags: str | Sequence[str],
+        *,
+        access_token: str | None = None,
+        created_at: str | None = "1d",
+        skip_columns: Sequence[str] = (),
+        give_up_after: float | None = None,
+    ) -> AsyncIterator[RealtimeRun]:
+        """``runs.subscribeToRunsWithTag``: each run that has every one of the tags, every time
+        it changes, over the shape protocol. It never ends by itself.
+
+        ``GET /realtime/v1/runs?tags=a,b&createdAt=1d`` as ``ApiClient.subscribeToRunsWithTag``
+        asks for it (``createdAt`` bounds how old a run may be, "24h" when absent and capped by
+        the server; ``None`` leaves it out). Runs that already exist come first, then every
+        change. A public token needs ``read:tags:<tag>`` (or ``read:runs``). Failures are
+        handled as in :meth:`subscribe_to_run`.
+        """
+        tags = [tag_or_tags] if isinstance(tag_or_tags, str) else list(tag_or_tags)
+        if not tags or not all(isinstance(tag, str) and tag for tag in tags):
+            raise ValueError("subscribe_to_runs_with_tag needs one or more non-empty tags")
+        extra = {"tags": ",".join(tags)}
+        if created_at:
+            extra["createdAt"] = created_at
+        if skip_columns:
+            extra["skipColumns"] = ",".join(skip_columns)
+        batches = self._shape_batches(
+            "/realtime/v1/runs",
+            extra,
+            f"runs tagged {', '.join(tags)}",
+            access_token,
+            give_up_after,
+        )
+        async with contextlib.aclosing(batches):
+            async for runs in batches:
+                for run in runs:
+                    yield run
+
+    async def _shape_batches(
+        self,
+        path: str,
+        extra: dict[str, str],
+        subject: str,
+        access_token: str | None,
+        give_up_after: float | None,
+    ) -> AsyncGenerator[list[RealtimeRun], None]:
+        """The runs each response of a run shape hands out, following Electric's protocol;
+        ``subject`` names the shape in messages ("run run_abc")."""
         shape_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(extra.items()))
         shape = ShapeStream(expired_handle=self._expired_handle(shape_key))
         headers = self._realtime_headers(access_token)
         timeout = httpx.Timeout(self._timeout, read=self._realtime_timeout)
         failures = 0
-        outage = _Outage(f"The live feed of run {run_id}", give_up_after, self._clock)
+        outage = _Outage(f"The live feed of {subject}", give_up_after, self._clock)
         while True:
             try:
                 response = await self._http.get(
@@ -165,7 +222,7 @@ class RealtimeApi:
                     shape.must_refetch(response.headers.get("electric-handle"))
                     if shape.expired_handle:
                         self._remember_expired(shape_key, shape.expired_handle)
-                    logger.info("Run %s shape must be refetched", run_id)
+                    logger.info("The live feed of %s must be refetched", subject)
                     failures = 0
                     continue
                 if response.status_code == 429 or response.status_code >= 500:
@@ -181,8 +238,8 @@ class RealtimeApi:
                 delay = retries.shape_retry_delay(failures)
                 outage.failed(exc, delay)
                 logger.warning(
-                    "Run %s subscription request failed (%s); retry %d in %.2fs",
-                    run_id,
+                    "The live feed of %s: request failed (%s); retry %d in %.2fs",
+                    subject,
                     exc,
                     failures,
                     delay,
@@ -191,15 +248,13 @@ class RealtimeApi:
                 continue
             except ProtocolError as exc:
                 raise TriggerApiError(
-                    f"Invalid realtime response for run {run_id}: {exc.message}",
+                    f"Invalid realtime response for {subject}: {exc.message}",
                     status=response.status_code,
                 ) from exc
             failures = 0
             outage.ended()
-            for run in runs:
-                yield run
-                if stop_on_completion and (run.finished_at is not None or run.is_final):
-                    return
+            if runs:
+                yield runs
 
     # -- realtime streams ------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 A test injects a fault for a kind of request (``inject`` or a shortcut such as ``fail_next``);
 the next matching request takes it: an answer instead of the real one (``Respond``), a slow
 answer (``Delay``), a connection cut mid-answer or before it (``Drop``), or no server at all
-(``Refuse``). ``rotate_handle`` makes the run's next shape poll get a 409.
+(``Refuse``). ``rotate_handle`` makes the run's next shape poll get a 409, and
+``rotate_tag_feeds`` every tag feed's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ FaultKind = Literal[
     "claims",
     "public_tokens",
     "realtime_run",
+    "realtime_runs",
     "retrieve",
     "cancel",
     "metadata",
@@ -158,6 +160,7 @@ class FaultBook(RunStore):
 
     def __init__(self) -> None:
         self._faults: list[PendingFault] = []
+        self._tag_feed_generation = 1
         super().__init__()
 
     def inject(
@@ -273,6 +276,12 @@ class FaultBook(RunStore):
             handle = run.handle
         self._notify()
         return handle
+
+    def rotate_tag_feeds(self) -> None:
+        """Expire every handle of the tag feed: each next poll gets a 409 must-refetch."""
+        with self._lock:
+            self._tag_feed_generation += 1
+        self._notify()
 
     def _take_fault(
         self, kind: str, run_id: str | None, tags: Sequence[str] | None = None
