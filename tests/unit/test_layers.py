@@ -23,6 +23,7 @@ _ALL = {
     *_UI,
     *_FOUNDATION,
     "api",
+    "bus",
     "db",
     "enrichers",
     "live",
@@ -37,6 +38,7 @@ MAY_NOT_IMPORT: dict[str, set[str]] = {
     # The foundation imports nothing of the app but itself (settings may raise errors).
     **{layer: _ALL - {layer, "errors"} for layer in _FOUNDATION},
     "db": _ALL - {"db", "domain", "errors", "settings"},
+    "bus": _ALL - {"bus", "db", "domain", "errors", "settings"},
     "trigger": _ALL - {"trigger", "errors", "settings", "domain"},
     "enrichers": _ALL - {"enrichers", "errors", "settings", "domain"},
     "services": _UI | {"api", "live", "runner", "runtime", "trigger", "worker"},
@@ -130,6 +132,8 @@ def test_each_layer_imports_only_downward() -> None:
         ("enrichment_app.domain", "enrichment_app.db.models"),
         ("enrichment_app.trigger.client", "enrichment_app.db.engine"),
         ("enrichment_app.state.tables", "enrichment_app.components.layout"),
+        ("enrichment_app.bus.base", "enrichment_app.live.hub"),
+        ("enrichment_app.db.engine", "enrichment_app.bus.recorder"),
     ],
 )
 def test_a_forbidden_import_is_reported(module: str, imported: str) -> None:
