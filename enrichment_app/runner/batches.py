@@ -18,6 +18,7 @@ from typing import Self
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import CELLS, JOB, TableChange, note_change
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableColumn
 from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.errors import EnrichmentAppError
@@ -156,6 +157,8 @@ class JobStore:
     def __init__(self, job_id: int, *, max_cell_chars: int) -> None:
         self.job_id = job_id
         self.max_cell_chars = max_cell_chars
+        self.table_id = 0
+        """The job's table, once ``start`` read it: its pages hear of every write."""
 
     def start(self, session: Session) -> tuple[JobSummary, list[Task], dict[int, TableColumn]]:
         # Mark the job running in one statement that skips a final job: read first and write
@@ -171,8 +174,10 @@ class JobStore:
         job = session.get(EnrichmentJob, self.job_id)
         if job is None:
             raise EnrichmentAppError(f"Job {self.job_id} does not exist.")
+        self.table_id = job.table_id
         if JobStatus(job.status).is_final:
             return _summary(job), [], {}
+        note_change(session, self.table_id, TableChange.of(JOB))
         now = utcnow()
         # A task still "running" here was interrupted (a crash or restart): run it again.
         session.execute(
@@ -219,6 +224,11 @@ class JobStore:
         now = utcnow()
         results = self._finish(session, finishes, now) if finishes else {}
         values = self._claim(session, claims, now) if claims else {}
+        if self.table_id and (results or values):
+            rows = [r.row_id for r in results.values()]
+            rows += [c.task.row_id for c in claims if c.task.id in values]
+            kinds = (CELLS, JOB) if results else (CELLS,)
+            note_change(session, self.table_id, TableChange.of(*kinds, rows=rows))
         return [
             values.get(r.task.id) if isinstance(r, Claim) else results.get(r.task.id)
             for r in requests
@@ -370,6 +380,7 @@ class JobStore:
             job.status = JobStatus.COMPLETED.value
             job.finished_at = utcnow()
             session.add(job)
+            note_change(session, job.table_id, TableChange.of(JOB))
         return _summary(job)
 
 

@@ -84,6 +84,13 @@ class TriggerRunner:
             scopes=run_scopes(run_id), expiration_time=TOKEN_EXPIRATION
         )
 
+    async def table_token(self, table_id: int) -> str:
+        """A fresh token that can read the runs of this table only (``read:tags:table:<id>``),
+        valid for an hour: what the table's live view follows them with."""
+        return await self._client.create_public_token(
+            scopes={"read": {"tags": [f"table:{table_id}"]}}, expiration_time=TOKEN_EXPIRATION
+        )
+
     async def cancel(self, job_id: int) -> None:
         run_id = (await in_session(self._open_session, job_service.job_view, job_id=job_id)).run_id
         if run_id:
