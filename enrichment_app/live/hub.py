@@ -82,6 +82,7 @@ class RunFeed:
     mint_token: TokenSource
     on_final: FinalHook | None = None
     give_up_after: float | None = None
+    stream_timeout_seconds: int = 60
     watchers: set[Watcher] = field(default_factory=set)
     latest: RunSnapshot | None = None
     cells: dict[int, CellUpdate] = field(default_factory=dict)
@@ -158,16 +159,24 @@ class RunFeed:
                 return
 
     async def _follow_cells(self) -> None:
-        """Relay each finished cell once; the stream closes after silence, so reopen it."""
+        """Relay each finished cell once; the stream closes after silence, so reopen it, from
+        after the last chunk seen (``Last-Event-ID``)."""
         setbacks = _Setbacks("the run's cells stream")
+        last_event_id: str | None = None  # a reopened stream resumes after it
         while not self._final.is_set():
             token = await self.token()
             try:
-                async for chunk in self.client.read_stream(
-                    self.run_id, CELL_STREAM, access_token=token, give_up_after=self.give_up_after
+                async for part in self.client.read_stream_parts(
+                    self.run_id,
+                    CELL_STREAM,
+                    access_token=token,
+                    last_event_id=last_event_id,
+                    timeout_seconds=self.stream_timeout_seconds,
+                    give_up_after=self.give_up_after,
                 ):
                     setbacks.succeeded()
-                    cell = cell_from_chunk(chunk)
+                    last_event_id = part.id
+                    cell = cell_from_chunk(part.chunk)
                     if cell is not None and cell.task_id not in self.cells:
                         self.cells[cell.task_id] = cell
                         self.publish(cell)
@@ -227,11 +236,15 @@ class RunHub:
         mint_token: TokenSource,
         on_final: FinalHook | None = None,
         give_up_after: float | None = None,
+        stream_timeout_seconds: int = 60,
     ) -> None:
+        """``stream_timeout_seconds``: the silence after which the server ends a ``cells``
+        stream (the feed reopens it)."""
         self._client = client
         self._mint_token = mint_token
         self._on_final = on_final
         self._give_up_after = give_up_after
+        self._stream_timeout = stream_timeout_seconds
         self._feeds: dict[str, RunFeed] = {}
 
     @property
@@ -248,6 +261,7 @@ class RunHub:
                 mint_token=self._mint_token,
                 on_final=self._on_final,
                 give_up_after=self._give_up_after,
+                stream_timeout_seconds=self._stream_timeout,
             )
             feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{run_id}")
             feed.task.add_done_callback(lambda _t: self._drop(feed))

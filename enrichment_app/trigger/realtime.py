@@ -26,7 +26,7 @@ from enrichment_app.trigger.errors import (
 )
 from enrichment_app.trigger.runs import RealtimeRun, run_from_row
 from enrichment_app.trigger.shapes import ShapeStream
-from enrichment_app.trigger.streams import StreamDecoder, StreamReadError
+from enrichment_app.trigger.streams import StreamDecoder, StreamPart, StreamReadError
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +276,30 @@ class RealtimeApi:
         (``RealtimeUnavailableError``); a clean end of the body ends the iteration (the server
         closes after ``timeout_seconds`` of silence); 400/401/403/404/409/410/422 raise.
         """
+        parts = self.read_stream_parts(
+            run_id,
+            stream_key,
+            access_token=access_token,
+            last_event_id=last_event_id,
+            timeout_seconds=timeout_seconds,
+            give_up_after=give_up_after,
+        )
+        async with contextlib.aclosing(parts):
+            async for part in parts:
+                yield part.chunk
+
+    async def read_stream_parts(
+        self,
+        run_id: str,
+        stream_key: str,
+        *,
+        access_token: str | None = None,
+        last_event_id: str | None = None,
+        timeout_seconds: int = 60,
+        give_up_after: float | None = None,
+    ) -> AsyncGenerator[StreamPart, None]:
+        """:meth:`read_stream`, each chunk with its position (``StreamPart.id``): pass the last
+        one as ``last_event_id`` to read a stream again from after it."""
         url = f"{self.base_url}/realtime/v1/streams/{quote(run_id, safe='')}/{quote(stream_key, safe='')}"
         decoder = StreamDecoder(last_event_id)
         timeout = httpx.Timeout(
@@ -306,7 +330,7 @@ class RealtimeApi:
                         for part in parts:
                             retry_count = 0
                             outage.ended()
-                            yield part.chunk
+                            yield part
                     return
             except httpx_sse.SSEError as exc:
                 raise TriggerApiError(f"Stream {stream_key} of run {run_id}: {exc}") from exc

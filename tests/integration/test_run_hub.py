@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from enrichment_app.live.events import FeedFailed, RunEvent
+from enrichment_app.live.events import CellUpdate, FeedFailed, RunEvent
 from enrichment_app.live.hub import RunHub
 from enrichment_app.trigger import TriggerClient
 from tests.fakes.trigger import FakeTrigger
@@ -131,3 +131,37 @@ async def test_leaving_a_feed_keeps_the_cancellation_of_the_watcher(
         await asyncio.wait_for(task, TIMEOUT)
     assert went_on == []
     assert task.cancelled()
+
+
+async def test_a_reopened_cells_stream_resumes_after_the_last_event_it_saw(
+    client: TriggerClient, mint: Minter, fake: FakeTrigger
+) -> None:
+    """The server ends a stream after a silence; the feed reopens it from where it was, not
+    from the start (``Last-Event-ID``, which Trigger.dev honours for v1 and v2 streams)."""
+    hub = RunHub(client=client, mint_token=mint, stream_timeout_seconds=1)
+    run_id = fake.create_run(TASK, status="EXECUTING")
+    cell = {"taskId": 1, "rowId": 10, "columnId": 3, "status": "done", "value": "a", "error": None}
+    fake.append_chunks(run_id, "cells", [cell, {**cell, "taskId": 2, "rowId": 11}])
+    try:
+        async with hub.watch(run_id) as watcher:
+            cells = []
+            while len(cells) < 2:
+                event = await asyncio.wait_for(watcher.next(), TIMEOUT)
+                if isinstance(event, CellUpdate):
+                    cells.append(event.task_id)
+            assert cells == [1, 2]
+            await await_until(
+                lambda: len(fake.requests_of("stream_read")) >= 2,
+                timeout=TIMEOUT,
+                message="the cells stream to be reopened after a second of silence",
+            )
+            fake.append_chunk(run_id, "cells", {**cell, "taskId": 3, "rowId": 12})
+            event = await asyncio.wait_for(watcher.next(), TIMEOUT)
+            while not isinstance(event, CellUpdate):
+                event = await asyncio.wait_for(watcher.next(), TIMEOUT)
+            assert event.task_id == 3
+    finally:
+        await hub.aclose()
+    first, reopened = fake.requests_of("stream_read")[:2]
+    assert "last-event-id" not in first.headers
+    assert reopened.headers["last-event-id"] == "1", "the second chunk's position (v2 seq_num)"
