@@ -45,6 +45,7 @@ class BusState:
 
 
 UP = BusState(True)
+NOT_STARTED = BusState(False, "the table change bus is not running")
 
 
 class Subscription:
@@ -97,7 +98,7 @@ class TableChangeBus:
     def __init__(self, *, send_interval: float = SEND_INTERVAL_SECONDS) -> None:
         self.origin = uuid.uuid4().hex[:12]
         self.send_interval = send_interval
-        self.state = UP if not self.transport else BusState(False, "not connected yet")
+        self.state = NOT_STARTED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._subscriptions: dict[int, set[Subscription]] = {}
@@ -112,7 +113,10 @@ class TableChangeBus:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._outbox_ready = asyncio.Event()
-        if self.transport:
+        if not self.transport:
+            self._set_state(UP)
+        else:
+            self._set_state(BusState(False, f"the {self.name} bus is not connected yet"))
             self._tasks = [
                 asyncio.create_task(self._keep_listening(), name=f"{self.name}-bus-listen"),
                 asyncio.create_task(self._keep_sending(), name=f"{self.name}-bus-send"),
@@ -121,6 +125,7 @@ class TableChangeBus:
     async def aclose(self) -> None:
         """Stop; what is still waiting to be sent goes out first (for at most a second)."""
         self._loop = None
+        self._set_state(NOT_STARTED)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -138,11 +138,14 @@ async def test_a_change_reaches_the_table_s_subscribers_merged(memory_bus: Table
 async def test_publishing_needs_a_running_bus() -> None:
     bus = TableChangeBus()
     with bus.subscribe(1) as subscription:
+        assert not subscription.state.up
         bus.publish(1, TableChange.of(JOB))  # not started: nobody to tell
         await bus.start()
+        await until_up(subscription)
         bus.publish(1, TableChange.of(SHAPE))
         assert await next_change(subscription) == TableChange.of(SHAPE)
         await bus.aclose()
+        assert not subscription.state.up
         bus.publish(1, TableChange.of(CELLS, rows=[1]))
         assert subscription.take() is None
 
