@@ -35,6 +35,7 @@ from bench.slow_api import serve
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, list_columns, list_rows
 from tests.support.database import add_table, database_session
+from tests.support.live_server import allowance
 from tests.support.machine import describe, figure, write_result
 from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
 
@@ -114,6 +115,7 @@ def run(tab_counts: list[int], window: float) -> dict[str, Any]:
                 "SEED_DEMO": "false",
                 "ENRICHMENT_API_KEY": api_key,
                 "MAX_CELLS_PER_JOB": str(ROWS),
+                "ENRICHER_ALLOWED_NETWORKS": allowance(api),
             }
         )
         get_settings.cache_clear()

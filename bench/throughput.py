@@ -30,6 +30,7 @@ from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, ColumnKind
+from enrichment_app.egress import guarded_client
 from enrichment_app.enrichers import register
 from enrichment_app.enrichers.http_json import HttpJsonEnricher
 from enrichment_app.runner.processing import process_job
@@ -37,6 +38,7 @@ from enrichment_app.services.jobs import create_job
 from enrichment_app.services.tables import ColumnSpec, list_columns, list_rows
 from enrichment_app.settings import Settings
 from tests.support.database import add_table, greeting
+from tests.support.live_server import allowance
 from tests.support.machine import describe, figure, write_result
 from tests.support.servers import ServerUnavailable, postgres_bindir, postgres_cluster
 
@@ -52,9 +54,10 @@ class BenchHttpJson(HttpJsonEnricher):
     concurrency = HTTP_CONCURRENCY
 
 
-def _settings(url: str) -> Settings:
+def _settings(url: str, allowed: str = "") -> Settings:
     return Settings(
         database_url=url,
+        enricher_allowed_networks=allowed,
         seed_demo=False,
         max_cells_per_job=100_000,
         trigger_secret_key=None,
@@ -86,7 +89,9 @@ def _prepare(engine: sa.Engine, cells: int, column: ColumnSpec) -> int:
         return created.job.id
 
 
-def _run(url: str, cells: int, column: ColumnSpec) -> dict[str, Any]:
+def _run(url: str, cells: int, column: ColumnSpec, allowed: str = "") -> dict[str, Any]:
+    """Time one job; ``allowed`` lets the enrichers' guarded client (as the app's) reach the
+    loopback API."""
     engine = create_db_engine(url)
     try:
         upgrade_database(engine)
@@ -100,15 +105,11 @@ def _run(url: str, cells: int, column: ColumnSpec) -> dict[str, Any]:
         sa.event.listen(engine, "before_cursor_execute", count)
 
         async def go() -> tuple[float, Any]:
-            async with httpx.AsyncClient(
-                timeout=30, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
-            ) as http:
+            settings = _settings(url, allowed)
+            async with guarded_client(settings.enricher_allowed) as http:
                 start = time.perf_counter()
                 summary = await process_job(
-                    job_id,
-                    session_factory=session_factory(engine),
-                    http=http,
-                    settings=_settings(url),
+                    job_id, session_factory=session_factory(engine), http=http, settings=settings
                 )
                 return time.perf_counter() - start, summary
 
@@ -215,7 +216,9 @@ def main() -> None:
                 enricher=BenchHttpJson.name,
                 config={"url": api + "/lookup?q={Name}", "path": "data.value"},
             )
-            raw["sqlite_http"] = _run(f"sqlite:///{tmp}/http.db", args.http_cells, column)
+            raw["sqlite_http"] = _run(
+                f"sqlite:///{tmp}/http.db", args.http_cells, column, allowance(api)
+            )
             print("sqlite http", raw["sqlite_http"])
             raw["bare_httpx_ceiling"] = _client_ceiling(api, args.http_cells)
             print("bare httpx", raw["bare_httpx_ceiling"])

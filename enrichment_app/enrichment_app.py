@@ -10,11 +10,13 @@ from enrichment_app import routes
 from enrichment_app.api import build_api
 from enrichment_app.pages.table import table_page
 from enrichment_app.pages.tables import tables_page
+from enrichment_app.redact import quiet_request_logs
 from enrichment_app.runtime import get_runtime, lifespan
 from enrichment_app.state.table import TableState
 from enrichment_app.state.tables import IndexState, TablesState
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+quiet_request_logs()
 
 app = rx.App(api_transformer=build_api(get_runtime))
 app.add_page(

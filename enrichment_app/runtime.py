@@ -1,4 +1,4 @@
-"""The process-wide objects the app shares: engine, sessions, HTTP client and job runner.
+"""The process-wide objects the app shares: engine, sessions, HTTP clients and job runner.
 
 Built lazily on first use and torn down by ``lifespan``. Kept out of Reflex state, because
 state must be picklable and per-tab, and these are neither.
@@ -20,11 +20,14 @@ from enrichment_app.bus import TableChangeBus, bus_for, publishing
 from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
 from enrichment_app.db.migrate import startup_lock, upgrade_database
 from enrichment_app.db.sessions import unit_of_work
-from enrichment_app.domain import JobBackend
+from enrichment_app.domain import JobBackend, utcnow
+from enrichment_app.egress import guarded_client, provider_client
+from enrichment_app.keyring import SecretBox
 from enrichment_app.live.hub import RunHub
 from enrichment_app.live.tables import TableHub
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.runner.trigger import TriggerRunner
+from enrichment_app.services.credentials import seal_plaintext_credentials, secret_box
 from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.enrichment import JobRunner
 from enrichment_app.settings import Settings, get_settings
@@ -37,6 +40,7 @@ logger = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     _http: httpx.AsyncClient | None = field(default=None, init=False)
+    _enricher_http: httpx.AsyncClient | None = field(default=None, init=False)
     _runner: LocalRunner | None = field(default=None, init=False)
     _trigger: TriggerRunner | None = field(default=None, init=False)
     _hub: RunHub | None = field(default=None, init=False)
@@ -48,10 +52,14 @@ class Runtime:
     def engine(self) -> sa.Engine:
         engine = create_db_engine(self.settings.database_url)
         upgrade_database(engine)
-        if self.settings.seed_demo:
-            with startup_lock(engine), unit_of_work(session_factory(engine)) as session:
-                if seed_demo(session, max_cell_chars=self.settings.max_cell_chars):
-                    logger.info("seeded the demo table")
+        with startup_lock(engine), unit_of_work(session_factory(engine)) as session:
+            if self.settings.seed_demo and seed_demo(
+                session, max_cell_chars=self.settings.max_cell_chars
+            ):
+                logger.info("seeded the demo table")
+            sealed = seal_plaintext_credentials(session=session, box=self.secret_box)
+            if sealed:
+                logger.info("encrypted the credentials of %d column(s) saved in plain text", sealed)
         return engine
 
     @cached_property
@@ -60,27 +68,37 @@ class Runtime:
         return bus_for(self.settings)
 
     @cached_property
+    def secret_box(self) -> SecretBox:
+        """Encrypts the credentials saved in column configs (``APP_SECRET_KEY``)."""
+        return secret_box(self.settings)
+
+    @cached_property
     def open_session(self) -> SessionFactory:
         """Sessions whose committed writes are published on the table change bus."""
         return publishing(session_factory(self.engine), self.bus.publish)
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """The shared HTTP client for enrichers; redirects are followed by enrichers themselves."""
+        """The client for base URLs from settings (Trigger.dev, the LLM API): not guarded."""
         if self._http is None or self._http.is_closed:
-            self._http = httpx.AsyncClient(
-                follow_redirects=False,
-                timeout=httpx.Timeout(30.0, connect=10.0),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-                headers={"user-agent": "enrichment_app/0.1 (+https://github.com/)"},
-            )
+            self._http = provider_client()
         return self._http
+
+    @property
+    def enricher_http(self) -> httpx.AsyncClient:
+        """The enrichers' client, behind the egress guard; enrichers follow redirects themselves."""
+        if self._enricher_http is None or self._enricher_http.is_closed:
+            self._enricher_http = guarded_client(self.settings.enricher_allowed)
+        return self._enricher_http
 
     @property
     def runner(self) -> LocalRunner:
         if self._runner is None:
             self._runner = LocalRunner(
-                session_factory=self.open_session, http=self.http, settings=self.settings
+                session_factory=self.open_session,
+                http=self.enricher_http,
+                provider_http=self.http,
+                settings=self.settings,
             )
         return self._runner
 
@@ -142,6 +160,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare the database and the bus; resume the jobs a previous process left unfinished."""
+        started_at = utcnow()
         await asyncio.to_thread(lambda: self.engine)
         await self.bus.start()
         if self.settings.run_local_jobs:
@@ -149,7 +168,9 @@ class Runtime:
             if resumed:
                 logger.info("resumed %d unfinished job(s): %s", len(resumed), resumed)
         if self.trigger is not None:
-            self._settling = asyncio.create_task(self.trigger.recover_unfinished())
+            self._settling = asyncio.create_task(
+                self.trigger.recover_unfinished(created_before=started_at)
+            )
             self._sweeping = asyncio.create_task(
                 self.trigger.keep_settling(every=self.settings.trigger_sweep_seconds)
             )
@@ -170,9 +191,10 @@ class Runtime:
         if self._runner is not None:
             await self._runner.aclose()
             self._runner = None
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        for client in (self._http, self._enricher_http):
+            if client is not None:
+                await client.aclose()
+        self._http = self._enricher_http = None
         if "bus" in vars(self):
             await self.bus.aclose()
 

@@ -8,10 +8,15 @@ Secrets are ``SecretStr`` so they never show up in reprs or logs.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from enrichment_app.egress.policy import AllowedEntry, parse_allowed
+from enrichment_app.errors import ConfigError
+from enrichment_app.keyring import KEY_FILE_NAME, parse_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///.data/enrichment.db"
 """Under a hidden folder: Reflex's dev reloader watches every other file in the project root,
@@ -28,6 +33,7 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         frozen=True,
+        hide_input_in_errors=True,  # a refused APP_SECRET_KEY must not be printed
     )
 
     database_url: str = Field(
@@ -139,6 +145,42 @@ class Settings(BaseSettings):
     enrichment_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ENRICHMENT_API_KEY", "enrichment_api_key")
     )
+    enricher_allowed_networks: str = Field(
+        default="",
+        validation_alias=AliasChoices("ENRICHER_ALLOWED_NETWORKS", "enricher_allowed_networks"),
+        description=(
+            "Internal addresses enrichers may reach, comma-separated: networks (10.0.0.0/8),"
+            " addresses (10.1.2.3) or address:port (127.0.0.1:8080, [::1]:8080). Enrichers"
+            " reach public addresses only otherwise (see enrichment_app/egress)."
+        ),
+    )
+    app_secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("APP_SECRET_KEY", "app_secret_key"),
+        description=(
+            "Fernet key(s), comma-separated, newest first, that encrypt saved credentials;"
+            " generated into the data folder when unset (see enrichment_app/keyring.py)."
+        ),
+    )
+
+    @field_validator("enricher_allowed_networks")
+    @classmethod
+    def _check_allowed_networks(cls, value: str) -> str:
+        try:
+            parse_allowed(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("app_secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_keys(value.get_secret_value())
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -148,6 +190,26 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value.removeprefix(prefix)
         return value
+
+    @property
+    def enricher_allowed(self) -> tuple[AllowedEntry, ...]:
+        """``ENRICHER_ALLOWED_NETWORKS``, parsed (it was checked when the settings were read)."""
+        return parse_allowed(self.enricher_allowed_networks)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the app keeps its files: the SQLite file's folder, else ``.data``."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix):
+            path = self.database_url.removeprefix(prefix).split("?", 1)[0]
+            if path and path != ":memory:":
+                return Path(path).parent
+        return Path(".data")
+
+    @property
+    def secret_key_file(self) -> Path:
+        """The generated key's file, used when ``APP_SECRET_KEY`` is unset."""
+        return self.data_dir / KEY_FILE_NAME
 
     @property
     def trigger_enabled(self) -> bool:

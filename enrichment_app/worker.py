@@ -16,13 +16,13 @@ import sys
 from dataclasses import asdict
 from typing import TextIO
 
-import httpx
-
 from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.sessions import in_transaction
 from enrichment_app.domain import JobStatus
+from enrichment_app.egress import guarded_client, provider_client
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.redact import quiet_request_logs
 from enrichment_app.runner.processing import CellResult, process_job
 from enrichment_app.services.jobs import fail_job
 from enrichment_app.settings import Settings, get_settings
@@ -44,12 +44,13 @@ async def run_worker(job_id: int, *, settings: Settings, out: TextIO) -> int:
         def report(result: CellResult) -> None:
             _emit(out, {"type": "cell", **asdict(result)})
 
-        async with httpx.AsyncClient(follow_redirects=False) as http:
+        async with guarded_client(settings.enricher_allowed) as http, provider_client() as provider:
             try:
                 summary = await process_job(
                     job_id,
                     session_factory=open_session,
                     http=http,
+                    provider_http=provider,
                     settings=settings,
                     on_result=report,
                 )
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    quiet_request_logs()
     return asyncio.run(run_worker(args.job_id, settings=get_settings(), out=sys.stdout))
 
 

@@ -27,8 +27,12 @@ class EnrichContext:
     config: Mapping[str, Any]
     """The column's config, as returned by ``Enricher.validate_config``."""
     http: httpx.AsyncClient
-    """The shared HTTP client; enrichers never build their own."""
+    """The shared HTTP client, behind the egress guard (enrichment_app/egress); enrichers never
+    build their own."""
     settings: Settings
+    provider_http: httpx.AsyncClient | None = None
+    """A client without the guard, only for base URLs from settings (the LLM API's), never for
+    a URL from a cell or a column config; None means ``http``."""
 
     def column_text(self, what: str) -> str:
         """The text in the column the config names (``config["column"]``), or ``EnrichError``
@@ -63,6 +67,13 @@ class Enricher:
     async def enrich(self, ctx: EnrichContext) -> str:
         """Compute one cell's value. Raise ``EnrichError`` with a user-facing message on failure."""
         raise NotImplementedError
+
+    def secret_paths(self, config: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        """Where the (validated) config holds credentials: key paths such as
+        ``("auth", "token")``. Those values are encrypted at rest, shown as ``•••`` and scrubbed
+        from error text (enrichment_app/services/credentials.py)."""
+        del config
+        return []
 
     def referenced_columns(self, config: Mapping[str, Any]) -> set[str]:
         """Names of the table columns the config reads (so a table can check they exist)."""

@@ -7,25 +7,39 @@ Config (``url`` is required, the rest optional)::
       "url": "https://api.example.com/lookup?domain={website}",
       "path": "data.company.name",                       # see json_path; "" = whole document
       "headers": {"Accept": "application/json"},
+      "secret_headers": {"X-Partner-Id": "…"},           # headers to keep secret, whatever their name
       "body": {"domain": "{website}", "limit": 1},       # POST only; string values templated
       "auth": {"type": "bearer", "token": "…"},          # or {"type": "basic", "username", "password"}
       "rate_limit_per_second": 5,
       "timeout_seconds": 15
     }
 
-Values put into the URL are URL-encoded; values put into the body are not. A string result is
-returned as is, ``null`` as "", anything else as compact JSON. The rate limit is shared by every
-cell of the column (more exactly: of every column with the same config) in this process.
+The scheme, host and port must be written out in ``url``: row values may fill only the path and
+the query, so a cell can never send the column's credentials to a host of its choosing. Values
+put into the URL are percent-encoded (``/``, ``?``, ``#``, ``@`` and ``.`` included, so a value
+stays one path segment); values put into the body are not.
+
+Credentials are write-only: the ``auth`` token or password, every value in ``secret_headers``,
+and the value of every header whose name is ``Authorization``, ``Proxy-Authorization`` or
+``Cookie`` or contains ``key``, ``token``, ``secret``, ``auth``, ``password`` or ``session``
+(``X-Api-Key``, ``X-Auth-Token``, …). They are encrypted at rest, shown as ``•••``, and
+scrubbed from error messages. Redirects are followed by hand, at most 5; each hop goes through
+the egress guard, and a hop to another origin is sent without the credentials.
+
+A string result is returned as is, ``null`` as "", anything else as compact JSON. The rate limit
+is shared by every cell of the column (more exactly: of every column with the same config) in
+this process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import json
 import logging
 import re
 from collections.abc import Mapping
-from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -43,13 +57,43 @@ from enrichment_app.enrichers.json_path import parse_json_path, resolve_json_pat
 from enrichment_app.enrichers.rate_limit import RateLimiter
 from enrichment_app.enrichers.template import RowTemplate, parse_template
 from enrichment_app.errors import EnricherConfigError, EnrichError
+from enrichment_app.redact import display_url, scrub
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
 MAX_RESPONSE_BYTES = 5_000_000
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_URL_VALUE = partial(quote, safe="")
+MAX_REDIRECTS = 5
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_SECRET_HEADER_NAMES = frozenset({"authorization", "proxy-authorization", "cookie"})
+_SECRET_HEADER_WORDS = ("key", "token", "secret", "auth", "password", "session")
+_LITERAL_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#{}]*[/?#]")
+
+
+def render_url(template: RowTemplate, row: Mapping[str, str | None]) -> str:
+    """The URL for a row: every value percent-encoded (``/``, ``?``, ``#``, ``@`` included), so
+    it stays within its path segment or query value; in the path, ``.`` too, so that ``..``
+    cannot climb out of the path the template names."""
+    in_query = False
+
+    def escape(value: str) -> str:
+        encoded = quote(value, safe="")
+        return encoded if in_query else encoded.replace(".", "%2E")
+
+    pieces: list[str] = []
+    for literal, column in template.parts:
+        pieces.append(literal)
+        in_query = in_query or "?" in literal or "#" in literal
+        if column is not None:
+            pieces.append(RowTemplate(template.source, (("", column),)).render(row, escape=escape))
+    return "".join(pieces)
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header's value is treated as a credential because of its name."""
+    lowered = name.lower()
+    return lowered in _SECRET_HEADER_NAMES or any(w in lowered for w in _SECRET_HEADER_WORDS)
 
 
 class HttpJsonEnricher(Enricher):
@@ -85,6 +129,7 @@ class HttpJsonEnricher(Enricher):
                 "url",
                 "path",
                 "headers",
+                "secret_headers",
                 "body",
                 "auth",
                 "rate_limit_per_second",
@@ -116,6 +161,7 @@ class HttpJsonEnricher(Enricher):
             "url": url,
             "path": path,
             "headers": _validate_headers(config.get("headers")),
+            "secret_headers": _validate_headers(config.get("secret_headers"), "secret_headers"),
             "body": body,
             "auth": _validate_auth(config.get("auth")),
             "rate_limit_per_second": optional_number(
@@ -138,6 +184,33 @@ class HttpJsonEnricher(Enricher):
             ),
         }
 
+    def secret_paths(self, config: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        paths: list[tuple[str, ...]] = []
+        auth = config.get("auth")
+        if isinstance(auth, Mapping):
+            paths += [("auth", key) for key in ("token", "password") if key in auth]
+        headers = config.get("headers")
+        if isinstance(headers, Mapping):
+            paths += [("headers", name) for name in headers if is_secret_header(str(name))]
+        secret_headers = config.get("secret_headers")
+        if isinstance(secret_headers, Mapping):
+            paths += [("secret_headers", str(name)) for name in secret_headers]
+        return paths
+
+    def _secret_values(self, config: Mapping[str, Any]) -> list[str]:
+        values: list[str] = []
+        for path in self.secret_paths(config):
+            value: Any = config
+            for key in path:
+                value = value.get(key) if isinstance(value, Mapping) else None
+            if isinstance(value, str):
+                values.append(value)
+        auth = config.get("auth")
+        if isinstance(auth, Mapping) and auth.get("type") == "basic":
+            pair = f"{auth.get('username', '')}:{auth.get('password', '')}".encode()
+            values.append(base64.b64encode(pair).decode("ascii"))
+        return values
+
     def referenced_columns(self, config: Mapping[str, Any]) -> set[str]:
         columns = parse_template(config["url"], where=f"{self.name}: 'url'").columns
         for template in _body_templates(config.get("body")):
@@ -146,51 +219,112 @@ class HttpJsonEnricher(Enricher):
 
     async def enrich(self, ctx: EnrichContext) -> str:
         config = ctx.config
-        url = parse_template(config["url"], where=f"{self.name}: 'url'").render(
-            ctx.row, escape=_URL_VALUE
-        )
+        template = parse_template(config["url"], where=f"{self.name}: 'url'")
+        url = render_url(template, ctx.row)
+        origin = _origin(httpx.URL(template.parts[0][0]))
+        if _origin(httpx.URL(url)) != origin:  # cannot happen with encoded values; never send
+            raise EnrichError("The row's values changed the URL's host; nothing was sent")
         body = _render_body(config.get("body"), ctx.row)
         rate = config.get("rate_limit_per_second")
         if rate:
             await self._limiter.wait(_limit_key(config), rate)
         timeout = config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS
         method = config.get("method", "GET")
+        request = ctx.http.build_request(
+            method,
+            url,
+            headers=_headers(config),
+            json=body if method == "POST" and body is not None else None,
+            timeout=timeout,
+        )
+        auth = _auth(config.get("auth"))
+        if auth is not None:
+            request = next(auth.auth_flow(request))
+        current = display_url(url)
         try:
-            async with ctx.http.stream(
-                method,
-                url,
-                headers=_headers(config),
-                json=body if method == "POST" and body is not None else None,
-                auth=_auth(config.get("auth")),
-                timeout=timeout,
-                follow_redirects=True,
-            ) as response:
-                content = await _read_capped(response, url)
-        except httpx.TimeoutException as exc:
-            raise EnrichError(
-                f"Timed out after {timeout:g} s calling {_without_query(url)}"
-            ) from exc
+            async with asyncio.timeout(timeout):
+                for _ in range(MAX_REDIRECTS + 1):
+                    current = display_url(str(request.url))
+                    response = await ctx.http.send(request, stream=True, follow_redirects=False)
+                    try:
+                        location = response.headers.get("location")
+                        if response.status_code in _REDIRECT_STATUSES and location:
+                            request = _next_hop(request, response, location, origin)
+                            continue
+                        content = await _read_capped(response, current)
+                        break
+                    finally:
+                        await response.aclose()
+                else:
+                    raise EnrichError(
+                        f"Too many redirects (more than {MAX_REDIRECTS}) from {display_url(url)}"
+                    )
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise EnrichError(f"Timed out after {timeout:g} s calling {current}") from exc
         except httpx.ConnectError as exc:
-            raise EnrichError(f"Could not connect to {_without_query(url)}: {exc}") from exc
+            raise EnrichError(f"Could not connect to {current}: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise EnrichError(
-                f"Calling {_without_query(url)} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise EnrichError(f"Calling {current} failed: {type(exc).__name__}: {exc}") from exc
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("http_json %s %s -> %d", method, _without_query(url), response.status_code)
+            logger.debug("http_json %s %s -> %d", method, current, response.status_code)
         if not response.is_success:
-            detail = _error_detail(content)
+            detail = _error_detail(content, self._secret_values(config))
             suffix = f": {detail}" if detail else ""
-            raise EnrichError(f"HTTP {response.status_code} from {_without_query(url)}{suffix}")
+            raise EnrichError(f"HTTP {response.status_code} from {current}{suffix}")
         try:
             document = json.loads(content)
         except ValueError as exc:
-            raise EnrichError(f"Response from {_without_query(url)} is not valid JSON") from exc
+            raise EnrichError(f"Response from {current} is not valid JSON") from exc
         value = resolve_json_path(document, parse_json_path(config.get("path", "")))
         return _as_cell_text(value)
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _next_hop(
+    request: httpx.Request,
+    response: httpx.Response,
+    location: str,
+    origin: tuple[str, str, int | None],
+) -> httpx.Request:
+    """The request for a redirect's target. Like browsers: 303 (and 301/302 after a POST)
+    become a GET without a body. A hop to another origin carries no credentials."""
+    try:
+        target = request.url.join(location)
+    except httpx.InvalidURL as exc:
+        raise EnrichError(f"{display_url(str(request.url))} redirected to an invalid URL") from exc
+    if target.scheme not in ("http", "https"):
+        raise EnrichError(
+            f"{display_url(str(request.url))} redirected to an unsupported URL scheme: "
+            f"{target.scheme}:"
+        )
+    method, content = request.method, request.content
+    headers = httpx.Headers(request.headers)
+    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+        method, content = "GET", b""
+        for name in ("content-type", "content-length", "transfer-encoding"):
+            headers.pop(name, None)
+    headers.pop("host", None)
+    if _origin(target) != origin:
+        for name in list(headers.keys()):
+            if is_secret_header(name):
+                headers.pop(name)
+    return httpx.Request(
+        method, target, headers=headers, content=content or None, extensions=request.extensions
+    )
+
+
 def _check_url_template(template: RowTemplate) -> None:
+    if template.columns and not _LITERAL_ORIGIN.match(template.parts[0][0]):
+        first = next(column for _, column in template.parts if column is not None)
+        raise EnricherConfigError(
+            "http_json: 'url' must spell out its scheme, host and port, with row values only in"
+            f" the path or the query (found {{{first}}} before the path starts). A host taken"
+            " from a cell would send this column's credentials wherever the cell points. Write"
+            " the host literally, e.g. https://api.example.com/lookup?domain={website}."
+        )
     sample = template.render(dict.fromkeys(template.columns, "x"))
     try:
         url = httpx.URL(sample)
@@ -202,11 +336,11 @@ def _check_url_template(template: RowTemplate) -> None:
         )
 
 
-def _validate_headers(headers: object) -> dict[str, str]:
+def _validate_headers(headers: object, key: str = "headers") -> dict[str, str]:
     if headers is None:
         return {}
     if not isinstance(headers, Mapping):
-        raise EnricherConfigError("http_json: 'headers' must be an object of name: value")
+        raise EnricherConfigError(f"http_json: '{key}' must be an object of name: value")
     checked: dict[str, str] = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.match(name):
@@ -248,7 +382,11 @@ def _auth(auth: Mapping[str, str] | None) -> httpx.Auth | None:
 
 
 def _headers(config: Mapping[str, Any]) -> dict[str, str]:
-    headers = {"Accept": "application/json", **config.get("headers", {})}
+    headers = {
+        "Accept": "application/json",
+        **config.get("headers", {}),
+        **(config.get("secret_headers") or {}),
+    }
     auth = config.get("auth")
     if auth is not None and auth["type"] == "bearer":
         headers["Authorization"] = f"Bearer {auth['token']}"
@@ -282,29 +420,23 @@ def _limit_key(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _without_query(url: str) -> str:
-    """The URL to show in messages: no query string or fragment, which may hold keys."""
-    try:
-        return str(httpx.URL(url).copy_with(query=None, fragment=None))
-    except httpx.InvalidURL:
-        return url.split("?", 1)[0]
-
-
-async def _read_capped(response: httpx.Response, url: str) -> bytes:
+async def _read_capped(response: httpx.Response, shown_url: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             raise EnrichError(
-                f"Response from {_without_query(url)} is larger than {MAX_RESPONSE_BYTES:,} bytes"
+                f"Response from {shown_url} is larger than {MAX_RESPONSE_BYTES:,} bytes"
             )
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _error_detail(content: bytes) -> str:
-    """The message from a JSON error body (``error.message``, ``error``, ``message``, ``detail``)."""
+def _error_detail(content: bytes, secrets: list[str]) -> str:
+    """The message from a JSON error body (``error.message``, ``error``, ``message``, ``detail``),
+    with the column's credentials taken out before it is shortened (shortening first could cut
+    one in two and leave half of it)."""
     try:
         document = json.loads(content)
     except ValueError:
@@ -319,7 +451,7 @@ def _error_detail(content: bytes) -> str:
     ]
     for candidate in candidates:
         if isinstance(candidate, str) and candidate.strip():
-            text = " ".join(candidate.split())
+            text = " ".join(scrub(candidate, secrets).split())
             return text if len(text) <= 200 else text[:197] + "..."
     return ""
 

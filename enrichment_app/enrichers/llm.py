@@ -32,6 +32,7 @@ from enrichment_app.enrichers.config import (
 )
 from enrichment_app.enrichers.template import parse_template
 from enrichment_app.errors import EnrichError, NotConfiguredError
+from enrichment_app.redact import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ class LlmEnricher(Enricher):
         timeout = self.timeout_seconds - 5
         logger.debug("llm: asking %s (model %s)", base_url, payload["model"])
         try:
-            response = await ctx.http.post(
+            # The base URL comes from settings, not from a cell: the unguarded client.
+            response = await (ctx.provider_http or ctx.http).post(
                 f"{base_url}/chat/completions",
                 json=payload,
                 headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
@@ -169,7 +171,7 @@ def _api_error_message(response: httpx.Response, key: str) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     if not isinstance(message, str):
         return ""
-    message = " ".join(message.replace(key, "[redacted]").split())
+    message = " ".join(scrub(message, [key]).split())
     return message if len(message) <= 300 else message[:297] + "..."
 
 

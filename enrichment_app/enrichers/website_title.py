@@ -28,6 +28,7 @@ from enrichment_app.enrichers.config import (
     require_str,
 )
 from enrichment_app.errors import EnrichError
+from enrichment_app.redact import display_url
 
 logger = logging.getLogger(__name__)
 
@@ -160,13 +161,19 @@ async def fetch_page_summary(
                         current = _redirect_target(response.url, location, seen)
                         continue
                     return await _read_summary(response, current, max_bytes)
-            raise EnrichError(f"Too many redirects (more than {max_redirects}) from {url}")
+            raise EnrichError(
+                f"Too many redirects (more than {max_redirects}) from {display_url(url)}"
+            )
     except (TimeoutError, httpx.TimeoutException) as exc:
-        raise EnrichError(f"Timed out after {timeout_seconds:g} s fetching {current}") from exc
+        raise EnrichError(
+            f"Timed out after {timeout_seconds:g} s fetching {display_url(current)}"
+        ) from exc
     except httpx.ConnectError as exc:
-        raise EnrichError(f"Could not connect to {current}: {exc}") from exc
+        raise EnrichError(f"Could not connect to {display_url(current)}: {exc}") from exc
     except httpx.HTTPError as exc:
-        raise EnrichError(f"Fetching {current} failed: {type(exc).__name__}: {exc}") from exc
+        raise EnrichError(
+            f"Fetching {display_url(current)} failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _redirect_target(base: httpx.URL, location: str, seen: set[str]) -> str:
@@ -185,10 +192,10 @@ def _redirect_target(base: httpx.URL, location: str, seen: set[str]) -> str:
 
 async def _read_summary(response: httpx.Response, url: str, max_bytes: int) -> str:
     if not response.is_success:
-        raise EnrichError(f"HTTP {response.status_code} from {url}")
+        raise EnrichError(f"HTTP {response.status_code} from {display_url(url)}")
     media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type and media_type not in _HTML_TYPES:
-        raise EnrichError(f"Not an HTML page ({media_type}) at {url}")
+        raise EnrichError(f"Not an HTML page ({media_type}) at {display_url(url)}")
     decoder = codecs.getincrementaldecoder(_encoding(response))(errors="replace")
     parser = PageSummaryParser()
     read = 0
@@ -201,11 +208,11 @@ async def _read_summary(response: httpx.Response, url: str, max_bytes: int) -> s
     else:
         parser.feed(decoder.decode(b"", final=True))
         parser.close()
-    logger.debug("website_title read %d bytes from %s", read, url)
+    logger.debug("website_title read %d bytes from %s", read, display_url(url))
     if summary := parser.summary:
         return summary
     where = f"in the first {read:,} bytes of" if read >= max_bytes else "on"
-    raise EnrichError(f"No <title> or meta description found {where} {url}")
+    raise EnrichError(f"No <title> or meta description found {where} {display_url(url)}")
 
 
 def _encoding(response: httpx.Response) -> str:

@@ -20,7 +20,19 @@ def table_row(table: rx.Var) -> rx.Component:
                     "Export CSV",
                     variant="soft",
                     size="1",
-                    on_click=TablesState.export_csv(table["id"], table["name"]),
+                    on_click=TablesState.export_csv(table["id"], table["name"], False),
+                ),
+                rx.tooltip(
+                    rx.button(
+                        rx.icon("file-warning", size=14),
+                        "Export raw",
+                        variant="soft",
+                        color_scheme="gray",
+                        size="1",
+                        on_click=TablesState.export_csv(table["id"], table["name"], True),
+                    ),
+                    content="Values exactly as stored, formulas included: open it only in a"
+                    " tool you trust with them",
                 ),
                 rx.alert_dialog.root(
                     rx.alert_dialog.trigger(
@@ -115,6 +127,14 @@ def tables_page() -> rx.Component:
             rx.table.body(rx.foreach(TablesState.tables, table_row)),
             width="100%",
             id="tables-list",
+        ),
+        rx.text(
+            "Export CSV puts a ' before values that start with =, +, -, @, a tab or a carriage"
+            " return, so a spreadsheet shows them as text instead of running them as formulas."
+            " Export raw keeps every value exactly as stored.",
+            size="2",
+            color_scheme="gray",
+            id="export-note",
         ),
         import_form(),
     )

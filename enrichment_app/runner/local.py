@@ -22,10 +22,18 @@ class LocalRunner:
     """Runs jobs in-process with bounded concurrency per enricher, and resumes them on start."""
 
     def __init__(
-        self, *, session_factory: SessionFactory, http: httpx.AsyncClient, settings: Settings
+        self,
+        *,
+        session_factory: SessionFactory,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        provider_http: httpx.AsyncClient | None = None,
     ) -> None:
+        """``http`` is the enrichers' (guarded) client, ``provider_http`` the one for base URLs
+        from settings; see ``process_job``."""
         self._open_session = session_factory
         self._http = http
+        self._provider_http = provider_http
         self._settings = settings
         self._limits = EnricherLimits()
         self._tasks: dict[int, asyncio.Task[JobSummary | None]] = {}
@@ -46,6 +54,7 @@ class LocalRunner:
                 job_id,
                 session_factory=self._open_session,
                 http=self._http,
+                provider_http=self._provider_http,
                 settings=self._settings,
                 limits=self._limits,
             )

@@ -32,6 +32,7 @@ from enrichment_app.runner.batches import (
     Request,
     Task,
 )
+from enrichment_app.services.credentials import ConfigOpener
 from enrichment_app.services.values import strip_nul
 from enrichment_app.settings import Settings
 
@@ -64,10 +65,13 @@ class _JobProcessor:
         settings: Settings,
         limits: EnricherLimits,
         on_result: ResultCallback | None,
+        provider_http: httpx.AsyncClient | None = None,
     ) -> None:
         self.job_id = job_id
         self.open_session = session_factory
         self.http = http
+        self.provider_http = provider_http
+        self.configs = ConfigOpener(settings)
         self.settings = settings
         self.limits = limits
         self.on_result = on_result
@@ -107,12 +111,17 @@ class _JobProcessor:
             if not isinstance(row, dict):
                 return
             value: str | None = None
-            error: str | None = config_error
-            if enricher is not None:
+            opened = self.configs.open(column)
+            error: str | None = config_error or opened.error
+            if enricher is not None and opened.config is not None:
                 try:
                     async with asyncio.timeout(enricher.timeout_seconds):
                         ctx = EnrichContext(
-                            row=row, config=column.config, http=self.http, settings=self.settings
+                            row=row,
+                            config=opened.config,
+                            http=self.http,
+                            settings=self.settings,
+                            provider_http=self.provider_http,
                         )
                         value = await enricher.enrich(ctx)
                 except EnrichError as exc:
@@ -122,6 +131,8 @@ class _JobProcessor:
                 except Exception as exc:
                     logger.exception("enricher %s crashed on task %s", enricher.name, task.id)
                     error = f"Unexpected error in {enricher.name}: {type(exc).__name__}: {exc}"
+        if error is not None:
+            error = opened.scrub(error)
         result = await self.writer.submit(Finish(task, strip_nul(value), strip_nul(error)))
         if isinstance(result, CellResult) and self.on_result is not None:
             outcome = self.on_result(result)
@@ -137,12 +148,18 @@ async def process_job(
     settings: Settings,
     limits: EnricherLimits | None = None,
     on_result: ResultCallback | None = None,
+    provider_http: httpx.AsyncClient | None = None,
 ) -> JobSummary:
-    """Run every unfinished task of the job and return the job's final summary."""
+    """Run every unfinished task of the job and return the job's final summary.
+
+    ``http`` is the enrichers' client (the app passes one behind the egress guard);
+    ``provider_http`` the unguarded one for base URLs from settings (see ``EnrichContext``).
+    """
     processor = _JobProcessor(
         job_id,
         session_factory=session_factory,
         http=http,
+        provider_http=provider_http,
         settings=settings,
         limits=limits or EnricherLimits(),
         on_result=on_result,

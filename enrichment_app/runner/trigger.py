@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -109,7 +110,7 @@ class TriggerRunner:
         if run.is_final and not run.is_success:
             await in_transaction(self._open_session, _settle, run=run)
 
-    async def recover_unfinished(self) -> list[int]:
+    async def recover_unfinished(self, *, created_before: datetime | None = None) -> list[int]:
         """At start-up: trigger the jobs a dead process never triggered, then settle ended runs.
 
         A job with the Trigger.dev backend and no run id was created, but its process died
@@ -118,9 +119,16 @@ class TriggerRunner:
         from the job id, so a trigger that did reach Trigger.dev gives back the same run, and
         if Trigger.dev cannot be reached the job runs locally, as a new job would. Returns the
         ids of the jobs triggered again or settled.
+
+        Only jobs created before ``created_before`` (the process's start) are triggered again:
+        one created since is being triggered by the request that created it, and if its run
+        had already crashed, a second trigger would make a second run for the job to follow.
         """
         recovered: list[int] = []
-        for job_id, _ in await in_session(self._open_session, _unfinished_runs, triggered=False):
+        untriggered = await in_session(
+            self._open_session, _unfinished_runs, triggered=False, created_before=created_before
+        )
+        for job_id, _ in untriggered:
             logger.warning("job %s: created but never triggered; triggering it now", job_id)
             try:
                 await self.dispatch(job_id)
@@ -183,10 +191,14 @@ def _record_run(session: Session, *, job_id: int, run_id: str) -> bool:
     return JobStatus(job_service.get_job(session, job_id=job_id).status).is_final
 
 
-def _unfinished_runs(session: Session, *, triggered: bool) -> list[tuple[int, str]]:
+def _unfinished_runs(
+    session: Session, *, triggered: bool, created_before: datetime | None = None
+) -> list[tuple[int, str]]:
     """(job id, run id) of the unfinished Trigger.dev jobs with a run (or, if not ``triggered``,
-    without one; their run id is then "")."""
-    jobs = job_service.unfinished_jobs(session, backend=JobBackend.TRIGGER)
+    without one; their run id is then ""), created before ``created_before`` if given."""
+    jobs = job_service.unfinished_jobs(
+        session, backend=JobBackend.TRIGGER, created_before=created_before
+    )
     return [
         (j.id, j.run_id or "") for j in jobs if j.id is not None and bool(j.run_id) == triggered
     ]

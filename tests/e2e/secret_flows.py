@@ -24,7 +24,7 @@ from sqlmodel import select
 from enrichment_app.api.parsing import max_body_bytes
 from enrichment_app.db.models import TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
-from enrichment_app.services.tables import ColumnSpec
+from enrichment_app.services.tables import ColumnSpec, create_table
 from tests.e2e.grid import drag, open_grid
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support.capture import Capture
@@ -178,3 +178,53 @@ def exercise_the_api(api_url: str, api_key: str, table: LlmTable, capture: Captu
     # Every response was recorded: the ones above, the openapi document, the job's polls.
     assert capture.counts().responses - recorded >= len(refusals) + len(errors) + 5
     return ApiRun(run_id=body["runId"], public_access_token=body["publicAccessToken"])
+
+
+def run_a_column_with_a_saved_credential(
+    page: Page, app_url: str, database_url: str, json_api: str, token: str, capture: Capture
+) -> None:
+    """An ``http_json`` column saved with a bearer token runs from the page; the token is
+    sealed in the database file, and the scan at session end looks for it everywhere else."""
+    from enrichment_app.services.credentials import secret_box
+    from enrichment_app.settings import Settings
+
+    box = secret_box(Settings(_env_file=None, database_url=database_url))
+    with database_session(database_url) as session:
+        table = create_table(
+            session=session,
+            name="Secrets: saved credential",
+            columns=[
+                ColumnSpec("Path"),
+                ColumnSpec(
+                    "Answer",
+                    kind=ColumnKind.ENRICHMENT,
+                    enricher="http_json",
+                    config={
+                        "url": json_api + "/warm?row={Path}",
+                        "path": "ok",
+                        "auth": {"type": "bearer", "token": token},
+                    },
+                ),
+            ],
+            rows=[["1"]],
+            max_cell_chars=1000,
+            box=box,
+        )
+        session.commit()
+        table_id = table.id
+    page.goto(f"{app_url}/tables/{table_id}")
+    grid = open_grid(page, WIDTHS, name="Secrets: saved")
+    page.mouse.click(*grid.cell(1, 0))
+    expect(page.locator("#run-button")).to_have_text("Run 1 cell")
+    page.locator("#run-button").click()
+    expect(page.locator("#job-status")).to_have_text("Enriched!")
+    page.mouse.click(*grid.cell(1, 0))
+    expect(page.locator("#inspector-value")).to_have_text("true")
+    assert capture.counts().frames > 0
+    path = database_url.removeprefix("sqlite:///")
+    import sqlite3
+    from pathlib import Path as _Path
+
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    stored = b"".join(p.read_bytes() for p in _Path(path).parent.glob(_Path(path).name + "*"))
+    assert token.encode() not in stored, "the column's token is in the database file"

@@ -78,3 +78,25 @@ def test_the_header_shows_the_logo_and_the_favicon_is_served(page: Page, app_url
         assert response.status_code == 200 and response.headers["content-type"].startswith(kind)
     icon = httpx.get(app_url + "/favicon.ico", timeout=10).content
     assert icon[:4] == b"\x00\x00\x01\x00"  # an ICO directory
+
+
+def test_export_neutralises_formulas_and_export_raw_keeps_them(page: Page, app_url: str) -> None:
+    page.goto(app_url + "/tables")
+    upload(page, "formulas.csv", b'name\n"=HYPERLINK(""https://evil.example/"")"\n', "Formulas")
+    expect(page.locator("#table-name")).to_have_text("Formulas")
+    page.goto(app_url + "/tables")
+    expect(page.locator("#export-note")).to_contain_text("Export raw keeps every value")
+    row = page.locator("#tables-list tr").filter(has_text="Formulas")
+    with page.expect_download() as safe:
+        row.get_by_role("button", name="Export CSV").click()
+    assert safe.value.suggested_filename == "Formulas.csv"
+    values = list(csv.reader(io.StringIO(safe.value.path().read_text(encoding="utf-8"))))
+    assert values == [["name"], ['\'=HYPERLINK("https://evil.example/")']]
+    with page.expect_download() as raw:
+        row.get_by_role("button", name="Export raw").click()
+    assert raw.value.suggested_filename == "Formulas (raw).csv"
+    values = list(csv.reader(io.StringIO(raw.value.path().read_text(encoding="utf-8"))))
+    assert values == [["name"], ['=HYPERLINK("https://evil.example/")']]
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    expect(page.locator("#tables-list")).not_to_contain_text("Formulas")

@@ -1,6 +1,6 @@
 """website_title and http_json against a real website served on loopback (tests/fakes/http_site.py).
 
-The ``http`` client fixture comes from tests/conftest.py.
+The ``http`` client is the app's own, behind the egress guard, with the site allowed.
 """
 
 from __future__ import annotations
@@ -10,20 +10,30 @@ import base64
 import json
 import socket
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import AsyncIterator, Hashable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from enrichment_app.egress import guarded_client, parse_allowed
 from enrichment_app.enrichers import EnrichContext, Enricher, get_enricher
 from enrichment_app.enrichers.http_json import HttpJsonEnricher
 from enrichment_app.enrichers.rate_limit import RateLimiter
 from enrichment_app.errors import EnrichError
 from enrichment_app.settings import Settings
 from tests.fakes.http_site import HUGE_BODY_BYTES, HttpSite, http_site_fixture  # noqa: F401
+from tests.support.live_server import allowance
 
 SETTINGS = Settings(_env_file=None)
+
+
+@pytest.fixture
+async def http(http_site: HttpSite, closed_port: int) -> AsyncIterator[httpx.AsyncClient]:
+    """The app's guarded client, allowed to reach the test site (and the closed port) only."""
+    allowed = parse_allowed(f"{allowance(http_site.base_url)},127.0.0.1:{closed_port}")
+    async with guarded_client(allowed) as client:
+        yield client
 
 
 @pytest.fixture

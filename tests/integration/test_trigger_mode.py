@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from enrichment_app.db.models import EnrichmentJob, TableColumn, TableRow
 from enrichment_app.db.sessions import unit_of_work
-from enrichment_app.domain import CellRef, ColumnKind, JobBackend, JobStatus
+from enrichment_app.domain import CellRef, ColumnKind, JobBackend, JobStatus, utcnow
 from enrichment_app.live.events import CellUpdate, FeedFailed, RunEvent, RunSnapshot
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.demo import seed_demo
@@ -331,6 +331,23 @@ async def test_a_run_that_crashes_while_no_one_watches_is_settled_while_the_app_
         job = await await_until(final_job, timeout=TIMEOUT, message="the sweep to settle the job")
         assert job.status == JobStatus.FAILED.value and job.error == "Worker ran out of memory"
         assert runtime.hub is not None and runtime.hub.upstream_count == 0, "no one watched it"
+
+
+async def test_start_up_leaves_alone_a_job_this_process_is_triggering(
+    runtime: Runtime, fake: FakeTrigger
+) -> None:
+    """Start-up recovery runs beside new requests: a job created after the process started is
+    being triggered by that request, so recovery must not trigger it too (if its first run had
+    already crashed, Trigger.dev would make a second run and the job would follow that one)."""
+    started_at = utcnow()
+    cells = demo_cells(runtime, "Email domain", 2)
+    with unit_of_work(runtime.open_session) as session:
+        create_job(
+            session=session, table_id=1, cells=cells, max_cells=100, backend=JobBackend.TRIGGER
+        )
+    assert runtime.trigger is not None
+    assert await runtime.trigger.recover_unfinished(created_before=started_at) == []
+    assert fake.run_ids() == []
 
 
 async def test_start_up_triggers_a_job_whose_process_died_before_triggering_it(

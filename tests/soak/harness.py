@@ -63,6 +63,7 @@ from tests.fakes.trigger import FakeTrigger, PendingFault, WorkerTask
 from tests.soak import oracle
 from tests.soak.backend import Backend
 from tests.soak.plan import TRIGGER, Fault, JobPlan
+from tests.support.live_server import allowance
 from tests.support.reflex_socket import ReflexSocket, state_name
 from tests.support.secret_scan import find_leaks
 
@@ -273,6 +274,7 @@ class Soak:
             "ENRICHMENT_API_KEY": self.secrets["ENRICHMENT_API_KEY"],
             "LLM_API_KEY": self.secrets["LLM_API_KEY"],
             "LLM_BASE_URL": self.oracle_url + "/v1",
+            "ENRICHER_ALLOWED_NETWORKS": allowance(self.oracle_url),
         }
         if self.fake is not None:
             env.update(
@@ -291,7 +293,11 @@ class Soak:
         started = self.started_at = time.monotonic()
         with contextlib.ExitStack() as stack:
             if self.mode == TRIGGER:
-                self.worker = WorkerTask(database_url=self.database_url, queue_delay=0.2)
+                self.worker = WorkerTask(
+                    database_url=self.database_url,
+                    queue_delay=0.2,
+                    env={"ENRICHER_ALLOWED_NETWORKS": allowance(self.oracle_url)},
+                )
                 self.fake = FakeTrigger(
                     secret_key=self.secrets["TRIGGER_SECRET_KEY"],
                     live_poll_timeout=LIVE_POLL_HOLD,

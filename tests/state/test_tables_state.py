@@ -76,3 +76,45 @@ async def test_importing_without_a_file_asks_for_one(tab: Tab) -> None:
     state = await tab.state(TablesState)
     assert state.message == "Choose a CSV file first."
     assert [t["name"] for t in state.tables] == ["Demo: companies"]
+
+
+async def test_a_credential_leaves_the_form_s_public_state_once_submitted(tab: Tab) -> None:
+    """Refused first (templated host): the form shows ••• and the error does not carry the
+    token; fixed with ••• still in place: the saved column holds the typed token, sealed."""
+    from sqlmodel import select
+
+    from enrichment_app.db.models import TableColumn
+    from enrichment_app.runtime import get_runtime
+    from enrichment_app.services import credentials
+
+    token = "tok-" + "s3cr3t" * 5
+    config = {
+        "url": "https://{Website}/v1",
+        "path": "",
+        "auth": {"type": "bearer", "token": token},
+    }
+    path = "/tables/1"
+    await tab.send(TableState, "load", path=path)
+    await tab.send(AddColumnState, "set_open", path=path, value=True)
+    await tab.send(AddColumnState, "choose_enricher", path=path, value="http_json")
+    await tab.send(AddColumnState, "set_name", path=path, value="Lookup")
+    await tab.send(AddColumnState, "set_config_text", path=path, value=json.dumps(config))
+    sent_before = len(tab.namespace.updates)
+    await tab.send(AddColumnState, "submit", path=path)
+    refused = await tab.state(AddColumnState)
+    assert "must spell out its scheme, host and port" in refused.error
+    shown = json.loads(refused.config_text)
+    assert shown["auth"]["token"] == "•••"
+    assert token not in repr(tab.namespace.updates[sent_before:])
+
+    shown["url"] = "https://api.example.com/v1?site={Website}"
+    await tab.send(AddColumnState, "set_config_text", path=path, value=json.dumps(shown))
+    await tab.send(AddColumnState, "submit", path=path)
+    added = await tab.state(AddColumnState)
+    assert added.error == "" and not added.open and token not in added.config_text
+    assert token not in repr(tab.namespace.updates[sent_before:])
+    runtime = get_runtime()
+    with runtime.open_session() as session:
+        column = session.exec(select(TableColumn).where(TableColumn.name == "Lookup")).one()
+    assert token not in json.dumps(column.config)
+    assert credentials.open_config(column.config, runtime.secret_box)["auth"]["token"] == token

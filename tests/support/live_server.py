@@ -55,3 +55,15 @@ def serve_in_thread(app: ASGIApp) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def allowance(*urls: str) -> str:
+    """An ``ENRICHER_ALLOWED_NETWORKS`` value that lets enrichers reach exactly these loopback
+    servers (``127.0.0.1:<port>`` each): the egress guard refuses them otherwise."""
+    from urllib.parse import urlsplit
+
+    entries = []
+    for url in urls:
+        parts = urlsplit(url)
+        entries.append(f"{parts.hostname}:{parts.port}")
+    return ",".join(entries)

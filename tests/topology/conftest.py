@@ -39,6 +39,7 @@ import psutil
 import pytest
 import redis
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from tests.e2e.conftest import (  # noqa: F401 (browser and gated_api are fixtures used here)
     GatedApi,
@@ -46,6 +47,7 @@ from tests.e2e.conftest import (  # noqa: F401 (browser and gated_api are fixtur
     gated_api,
 )
 from tests.fakes.trigger import FakeTrigger, RecordedRequest, WorkerTask
+from tests.support.live_server import allowance
 from tests.support.paths import ARTIFACTS, ROOT
 from tests.support.prod_app import ProdApp
 from tests.support.reflex_socket import ReflexSocket
@@ -113,8 +115,18 @@ class ThreadGate:
 
 
 @pytest.fixture(scope="session")
-def worker_task(database_url: str) -> WorkerTask:
-    return WorkerTask(database_url=database_url, queue_delay=0.5)
+def shared_env(gated_api: GatedApi) -> dict[str, str]:  # noqa: F811
+    """What the app and the Trigger.dev worker share, as a deployment sets both: the key that
+    encrypts saved credentials, and the loopback API the enrichers may reach."""
+    return {
+        "APP_SECRET_KEY": Fernet.generate_key().decode(),
+        "ENRICHER_ALLOWED_NETWORKS": allowance(gated_api.url),
+    }
+
+
+@pytest.fixture(scope="session")
+def worker_task(database_url: str, shared_env: dict[str, str]) -> WorkerTask:
+    return WorkerTask(database_url=database_url, queue_delay=0.5, env=shared_env)
 
 
 @pytest.fixture(scope="session")
@@ -290,12 +302,17 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture(scope="session")
 def topology(
-    database_url: str, redis_url: str, fake_trigger: FakeTrigger, worker_task: WorkerTask
+    database_url: str,
+    redis_url: str,
+    fake_trigger: FakeTrigger,
+    worker_task: WorkerTask,
+    shared_env: dict[str, str],
 ) -> Iterator[Topology]:
     app_secrets = {
         "TRIGGER_SECRET_KEY": fake_trigger.secret_key,
         "ENRICHMENT_API_KEY": "enr-" + secrets.token_urlsafe(32),
         "LLM_API_KEY": "sk-topology-" + secrets.token_urlsafe(32),
+        "APP_SECRET_KEY": shared_env["APP_SECRET_KEY"],
     }
     app = ProdApp(
         work=WORK,
@@ -312,6 +329,7 @@ def topology(
             # Table changes are pushed between the workers (Redis): the idle table's
             # fallback poll is an hour, so nothing here can lean on it.
             "TABLE_REFRESH_SECONDS": "3600",
+            **shared_env,
         },
         ready_path=f"/tables/{TABLE}",
     )

@@ -162,7 +162,7 @@ def test_http_json_normalises_and_lists_columns() -> None:
         ({}, "needs 'url'"),
         ({"url": "https://x.test", "method": "DELETE"}, "must be GET or POST"),
         ({"url": "ftp://x.test/{a}"}, "must start with http:// or https://"),
-        ({"url": "{website}/api"}, "must start with http:// or https://"),
+        ({"url": "{website}/api"}, "must spell out its scheme, host and port"),
         ({"url": "https:///path"}, "must start with http:// or https:// and a host"),
         ({"url": "https://x.test/?q={a.b}"}, "not allowed"),
         ({"url": "https://x.test/?q={a"}, "not a valid template"),

@@ -19,9 +19,12 @@ REFLEX_LAYERS = {"state", "components", "pages", "enrichment_app"}
 
 _UI = {"state", "components", "pages", "enrichment_app"}
 _FOUNDATION = {"domain", "errors", "settings", "selection", "routes"}
+_TOOLS = {"egress", "keyring", "redact"}
+"""Small leaf modules the layers above share: the egress guard, secret sealing, scrubbing."""
 _ALL = {
     *_UI,
     *_FOUNDATION,
+    *_TOOLS,
     "api",
     "bus",
     "db",
@@ -32,19 +35,23 @@ _ALL = {
     "services",
     "trigger",
     "worker",
+    "keys",
 }
 
 MAY_NOT_IMPORT: dict[str, set[str]] = {
     # The foundation imports nothing of the app but itself (settings may raise errors).
-    **{layer: _ALL - {layer, "errors"} for layer in _FOUNDATION},
+    **{layer: _ALL - {layer, "errors"} for layer in _FOUNDATION | _TOOLS},
+    # Settings parse the egress allow-list and the secret key with the tools' own parsers.
+    "settings": _ALL - {"settings", "errors", "egress", "keyring"},
     "db": _ALL - {"db", "domain", "errors", "settings"},
     "bus": _ALL - {"bus", "db", "domain", "errors", "settings"},
     "trigger": _ALL - {"trigger", "errors", "settings", "domain"},
-    "enrichers": _ALL - {"enrichers", "errors", "settings", "domain"},
+    "enrichers": _ALL - {"enrichers", "errors", "settings", "domain", *_TOOLS},
     "services": _UI | {"api", "live", "runner", "runtime", "trigger", "worker"},
     "runner": _UI | {"api", "live", "runtime", "worker"},
     "live": _UI | {"api", "db", "runner", "runtime", "services", "worker"},
     "worker": _UI | {"api", "live", "runtime"},
+    "keys": _UI | {"api", "live", "runtime", "worker"},
     "runtime": _UI | {"api", "worker"},
     "api": _UI | {"live", "runner", "worker"},
     "state": {"components", "pages", "enrichment_app", "api", "worker"},

@@ -20,13 +20,21 @@ from tests.support.capture import Capture
 
 @pytest.fixture(scope="session")
 def worker_task(
-    app_database_url: str, app_secrets: dict[str, str], llm_api: FakeOpenAI
+    app_database_url: str,
+    app_secrets: dict[str, str],
+    llm_api: FakeOpenAI,
+    enricher_allowance: dict[str, str],
 ) -> WorkerTask:
-    """The task runs the worker with what Trigger.dev's dashboard would hold: the LLM key too."""
+    """The task runs the worker with what Trigger.dev's dashboard would hold: the LLM key and
+    the enrichers' allow-list too (the secret key is the generated one beside the database)."""
     return WorkerTask(
         database_url=app_database_url,
         queue_delay=0.5,
-        env={"LLM_API_KEY": app_secrets["LLM_API_KEY"], "LLM_BASE_URL": llm_api.base_url},
+        env={
+            "LLM_API_KEY": app_secrets["LLM_API_KEY"],
+            "LLM_BASE_URL": llm_api.base_url,
+            **enricher_allowance,
+        },
     )
 
 
