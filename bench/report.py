@@ -1,48 +1,25 @@
-"""Collects bench/results/*.json into bench/results/summary.md: figure, target, verdict.
+"""Writes the summary of bench/results/*.json into bench/README.md, between its markers.
 
-Each benchmark writes ``bench/results/<name>.json`` with at least::
-
-    {"name": ..., "date": "YYYY-MM-DD", "machine": {...}, "command": "...",
-     "rows": [{"metric": ..., "value": ..., "unit": ..., "target": "...", "met": true|false|null}]}
+The last step of ``bash bench/run.sh``; the rest of bench/README.md is written by hand. The
+summary itself is made by tests/support/bench_summary.py, which the tests check.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+from pathlib import Path
 
-from tests.support.paths import RESULTS
-
-ORDER = ["latency", "fanout", "throughput", "big_tables", "polling"]
+from tests.support.bench_summary import README, RESULTS, replace_block, summary
 
 
-def main() -> None:
-    lines = ["| benchmark | metric | measured | target | met |", "|---|---|---|---|---|"]
-    machines: set[str] = set()
-    for name in ORDER:
-        path = RESULTS / f"{name}.json"
-        if not path.exists():
-            lines.append(f"| {name} | (not run) | | | |")
-            continue
-        data = json.loads(path.read_text())
-        machines.add(json.dumps(data.get("machine", {}), sort_keys=True))
-        for row in data["rows"]:
-            met = {True: "yes", False: "**no**", None: "n/a"}[row.get("met")]
-            value = row["value"]
-            shown = (
-                f"{value:,.1f}"
-                if isinstance(value, float)
-                else f"{value:,}"
-                if isinstance(value, int)
-                else str(value)
-            )
-            lines.append(
-                f"| {name} ({data.get('date', '?')}) | {row['metric']} | {shown} {row.get('unit', '')} | {row.get('target', '')} | {met} |"
-            )
-    lines.append("")
-    for machine in sorted(machines):
-        lines.append(f"Machine: `{machine}`")
-    (RESULTS / "summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results folder")
+    parser.add_argument("--readme", type=Path, default=README, help="the page to write into")
+    args = parser.parse_args(argv)
+    block = summary(args.results)
+    args.readme.write_text(replace_block(args.readme.read_text(), block))
+    print(block)
 
 
 if __name__ == "__main__":

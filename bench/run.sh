@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark on this machine and writes bench/results/*.json, then the summary
-# table in bench/results/summary.md (copied into the README by hand after review).
+# table between the bench-summary markers of bench/README.md (bench/report.py).
 #
 #   bash bench/run.sh            # all six
 #   bash bench/run.sh latency    # one of: latency fanout throughput big_tables polling push

@@ -35,12 +35,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 req=requirements.txt
 [ $dev = 1 ] && req=requirements-dev.txt
-stamp=.venv/.installed-$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$dev
-if [ ! -f "$stamp" ]; then
+stamp=.venv/.installed-$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+# A --dev install holds the runtime's requirements too, so it satisfies a plain bootstrap.
+if [ ! -f "$stamp-$dev" ] && [ ! -f "$stamp-1" ]; then
   say "pip install -r $req"
   .venv/bin/pip install -q --disable-pip-version-check -r "$req"
   rm -f .venv/.installed-*
-  touch "$stamp"
+  touch "$stamp-$dev"
 fi
 
 # 2. bun from the npm registry (Reflex would download it from the internet, which fails here).

@@ -7,6 +7,8 @@ folder of the caller's choosing (git-ignored), so it never touches a developer's
 dev server. Everything it starts is stopped on exit (the whole process group). The browser
 tests of tests/topology/ and the live-status benchmarks in bench/ start the app with it; the
 soak (tests/soak/backend.py) starts its backend alone with it, and SIGKILLs and restarts it.
+``DevApp`` starts the app the way the README's first command does, ``bash scripts/run.sh``
+(the README's screenshot is taken with it, and tests/docs/ checks that it works).
 """
 
 from __future__ import annotations
@@ -115,24 +117,9 @@ class ProdApp(Service):
         )
         if self._log is None:  # the first start writes a new log, a restart appends to it
             self._log = self.log_path.open("ab" if self.starts else "wb")
-        frontend = ["--backend-only"] if self.backend_only else ["--frontend-port", str(self.port)]
         started = time.monotonic()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reflex",
-                "run",
-                "--env",
-                "prod",
-                *frontend,
-                "--backend-port",
-                str(self.port),
-                "--backend-host",
-                "127.0.0.1",
-                "--loglevel",
-                self.loglevel,
-            ],
+            self.command(),
             cwd=self.root,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -149,6 +136,21 @@ class ProdApp(Service):
         self.start_seconds.append(time.monotonic() - started)
         return self
 
+    def command(self) -> list[str]:
+        """How the app is started: ``reflex run --env prod`` on one port."""
+        frontend = ["--backend-only"] if self.backend_only else ["--frontend-port", str(self.port)]
+        return [sys.executable, "-m", "reflex", "run", "--env", "prod", *self._options(frontend)]
+
+    def _options(self, frontend: list[str]) -> list[str]:
+        """``reflex run``'s options: ``frontend``'s, then the backend on loopback, the log level."""
+        backend = ["--backend-port", str(self.port), "--backend-host", "127.0.0.1"]
+        return [*frontend, *backend, "--loglevel", self.loglevel]
+
+    @property
+    def page_url(self) -> str:
+        """Where the pages are served (the same port as the backend in production)."""
+        return self.url
+
     def _wait_ready(self) -> None:
         process = self.process
         assert process is not None
@@ -156,7 +158,7 @@ class ProdApp(Service):
             lambda: process.poll() is not None or self._answers(),
             timeout=self.start_timeout,
             interval=self.poll_seconds,
-            message=f"the app to answer on {self.url}{self.ready_path or '/ping'}",
+            message=f"the app to answer on {self.page_url}{self.ready_path or '/ping'}",
         )
         if process.poll() is not None:
             raise RuntimeError(
@@ -169,7 +171,7 @@ class ProdApp(Service):
         with contextlib.suppress(httpx.HTTPError):
             return httpx.get(self.url + "/ping", timeout=2).status_code == 200 and (
                 self.ready_path is None
-                or httpx.get(self.url + self.ready_path, timeout=5).status_code == 200
+                or httpx.get(self.page_url + self.ready_path, timeout=5).status_code == 200
             )
         return False
 
@@ -206,6 +208,32 @@ class ProdApp(Service):
 
     def backend_rss_mib(self) -> float:
         return sum(p.memory_info().rss for p in self.backend_processes()) / 2**20
+
+
+@dataclass
+class DevApp(ProdApp):
+    """``bash scripts/run.sh``, the README's first command: the dev server, as a developer runs it.
+
+    Vite serves the pages on ``frontend_port`` and the backend listens on ``port`` (free ports
+    unless given). The dev server reloads when files under the checkout change, so ``work``
+    (its build and state folders) belongs outside it.
+    """
+
+    frontend_port: int = 0
+    loglevel: str = "info"
+
+    def start(self) -> Self:
+        if not self.frontend_port:
+            self.frontend_port = free_port()
+        return super().start()
+
+    def command(self) -> list[str]:
+        run = str(self.root / "scripts" / "run.sh")
+        return ["bash", run, *self._options(["--frontend-port", str(self.frontend_port)])]
+
+    @property
+    def page_url(self) -> str:
+        return f"http://127.0.0.1:{self.frontend_port}"
 
 
 def stop_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
