@@ -28,6 +28,7 @@ import json
 import os
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,9 @@ def measure(changes: int, gap: float) -> dict[str, Any]:
                     await asyncio.sleep(gap)
                 return edits
 
-        applied = asyncio.run(drive())
+        # Playwright's sync API holds an event loop in this thread: drive from another one.
+        with ThreadPoolExecutor(1) as pool:
+            applied = pool.submit(asyncio.run, drive()).result()
         last = changes + WARMUP
         page.locator("#inspector-value").filter(has_text=value(last)).wait_for(timeout=10_000)
         clock_end = clock_offset_ms(page)
