@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from playwright.sync_api import Page, sync_playwright
 
-from bench.latency import clock_offset_ms
+from bench.latency import clock_offset_ms, observer
 from bench.live_app import WORK, code_state, percentile
 from enrichment_app.db.sessions import in_transaction
 from enrichment_app.runtime import Runtime
@@ -56,21 +56,7 @@ ROW = 3
 # the Company column, as the table page configures Glide (tests/e2e/grid.py measures the same).
 ROW_MARKER, HEADER, ROW_HEIGHT, COMPANY_WIDTH = 33, 38, 34, 180
 
-OBSERVE = """() => {
-  window.__seen = [];
-  let last = null;
-  const record = () => {
-    const el = document.querySelector('#inspector-value');
-    const text = el ? el.textContent : null;
-    if (text !== last) {
-      last = text;
-      window.__seen.push([text, performance.timeOrigin + performance.now()]);
-    }
-  };
-  new MutationObserver(record).observe(document.body,
-    {subtree: true, childList: true, characterData: true});
-  record();
-}"""
+OBSERVE = observer("#inspector-value")
 
 
 def value(i: int) -> str:

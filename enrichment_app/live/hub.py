@@ -25,6 +25,7 @@ from enrichment_app.live.events import (
     cell_from_chunk,
     snapshot_from_run,
 )
+from enrichment_app.live.registry import FeedRegistry
 from enrichment_app.trigger import (
     AuthenticationError,
     PermissionDeniedError,
@@ -226,7 +227,7 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_FIRST_SECONDS * 2.0 ** (attempt - 1), BACKOFF_MAX_SECONDS)
 
 
-class RunHub:
+class RunHub(FeedRegistry[str, RunFeed]):
     """The process's registry of run feeds."""
 
     def __init__(
@@ -240,37 +241,25 @@ class RunHub:
     ) -> None:
         """``stream_timeout_seconds``: the silence after which the server ends a ``cells``
         stream (the feed reopens it)."""
+        super().__init__()
         self._client = client
         self._mint_token = mint_token
         self._on_final = on_final
         self._give_up_after = give_up_after
         self._stream_timeout = stream_timeout_seconds
-        self._feeds: dict[str, RunFeed] = {}
 
-    @property
-    def upstream_count(self) -> int:
-        """How many runs this process is subscribed to upstream right now (introspection)."""
-        return len(self._feeds)
-
-    def _feed(self, run_id: str) -> RunFeed:
-        feed = self._feeds.get(run_id)
-        if feed is None or feed.task is None or feed.task.done():
-            feed = RunFeed(
-                run_id=run_id,
-                client=self._client,
-                mint_token=self._mint_token,
-                on_final=self._on_final,
-                give_up_after=self._give_up_after,
-                stream_timeout_seconds=self._stream_timeout,
-            )
-            feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{run_id}")
-            feed.task.add_done_callback(lambda _t: self._drop(feed))
-            self._feeds[run_id] = feed
+    def _start(self, key: str) -> RunFeed:
+        feed = RunFeed(
+            run_id=key,
+            client=self._client,
+            mint_token=self._mint_token,
+            on_final=self._on_final,
+            give_up_after=self._give_up_after,
+            stream_timeout_seconds=self._stream_timeout,
+        )
+        feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{key}")
+        feed.task.add_done_callback(lambda _t: self._forget(key, feed))
         return feed
-
-    def _drop(self, feed: RunFeed) -> None:
-        if self._feeds.get(feed.run_id) is feed:
-            del self._feeds[feed.run_id]
 
     @contextlib.asynccontextmanager
     async def watch(self, run_id: str) -> AsyncIterator[Watcher]:
@@ -285,18 +274,4 @@ class RunHub:
         try:
             yield watcher
         finally:
-            feed.watchers.discard(watcher)
-            if not feed.watchers and feed.task is not None and not feed.task.done():
-                self._drop(feed)  # a watcher arriving while this one closes gets a new feed
-                feed.task.cancel()
-                # Wait for the feed's task to end without taking its CancelledError for ours:
-                # a watcher cancelled meanwhile (its tab closed) must end cancelled.
-                await asyncio.wait([feed.task])
-
-    async def aclose(self) -> None:
-        feeds = list(self._feeds.values())
-        for feed in feeds:
-            if feed.task is not None:
-                feed.task.cancel()
-        await asyncio.gather(*(f.task for f in feeds if f.task is not None), return_exceptions=True)
-        self._feeds.clear()
+            await self._leave(run_id, feed, watcher)

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from enrichment_app.bus import CELLS, JOB, BusState, Subscription, TableChange, TableChangeBus
+from enrichment_app.live.registry import FeedRegistry
 from enrichment_app.trigger import AuthenticationError, TriggerApiError, TriggerClient
 
 logger = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def _feed_state(state: BusState) -> FeedState:
     return LIVE if state.up else FeedState(False, state.reason)
 
 
-class TableHub:
+class TableHub(FeedRegistry[int, TableFeed]):
     """The process's registry of table feeds."""
 
     def __init__(
@@ -191,29 +192,21 @@ class TableHub:
         mint_token: TagTokenSource | None = None,
         give_up_after: float | None = None,
     ) -> None:
+        super().__init__()
         self._bus = bus
         self._client = client
         self._mint_token = mint_token
         self._give_up_after = give_up_after
-        self._feeds: dict[int, TableFeed] = {}
 
-    @property
-    def upstream_count(self) -> int:
-        """How many tables this process follows right now (introspection)."""
-        return len(self._feeds)
-
-    def _feed(self, table_id: int) -> TableFeed:
-        feed = self._feeds.get(table_id)
-        if feed is None or feed.task is None or feed.task.done():
-            feed = TableFeed(
-                table_id=table_id,
-                bus=self._bus,
-                client=self._client,
-                mint_token=self._mint_token,
-                give_up_after=self._give_up_after,
-            )
-            feed.task = asyncio.create_task(self._run(feed), name=f"table-feed-{table_id}")
-            self._feeds[table_id] = feed
+    def _start(self, key: int) -> TableFeed:
+        feed = TableFeed(
+            table_id=key,
+            bus=self._bus,
+            client=self._client,
+            mint_token=self._mint_token,
+            give_up_after=self._give_up_after,
+        )
+        feed.task = asyncio.create_task(self._run(feed), name=f"table-feed-{key}")
         return feed
 
     async def _run(self, feed: TableFeed) -> None:
@@ -223,8 +216,7 @@ class TableHub:
             logger.exception("table %s: its live feed crashed", feed.table_id)
             feed._set(bus=FeedState(False, "the table's live feed stopped unexpectedly"))
         finally:
-            if self._feeds.get(feed.table_id) is feed:
-                del self._feeds[feed.table_id]
+            self._forget(feed.table_id, feed)
 
     @contextlib.asynccontextmanager
     async def watch(self, table_id: int) -> AsyncIterator[TableWatcher]:
@@ -235,17 +227,4 @@ class TableHub:
         try:
             yield watcher
         finally:
-            feed.watchers.discard(watcher)
-            if not feed.watchers and feed.task is not None and not feed.task.done():
-                if self._feeds.get(table_id) is feed:
-                    del self._feeds[table_id]  # a watcher arriving now gets a new feed
-                feed.task.cancel()
-                await asyncio.wait([feed.task])  # keeps a cancellation of our own
-
-    async def aclose(self) -> None:
-        feeds = list(self._feeds.values())
-        for feed in feeds:
-            if feed.task is not None:
-                feed.task.cancel()
-        await asyncio.gather(*(f.task for f in feeds if f.task is not None), return_exceptions=True)
-        self._feeds.clear()
+            await self._leave(table_id, feed, watcher)

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import psycopg
 import pytest
@@ -40,18 +40,8 @@ from enrichment_app.db.sessions import in_transaction
 from enrichment_app.errors import ConfigError
 from enrichment_app.settings import Settings
 from tests.support.paths import ROOT
-from tests.support.servers import ServerUnavailable, redis_server
 
 WAIT = 15.0
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    try:
-        with redis_server() as url:
-            yield url
-    except ServerUnavailable as exc:
-        pytest.fail(f"Could not start Redis: {exc}", pytrace=False)
 
 
 async def news(subscription: Subscription) -> TableChange | BusState:

@@ -62,9 +62,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                 max_cells=max_cells,
             )
         except EnrichmentAppError as exc:
-            async with self:
-                self.starting = False
-                self.message = str(exc)
+            await self._not_started(exc)
             return
         async with self:
             if self.table_id != table_id:
@@ -79,12 +77,15 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                 open_session=runtime.open_session, runner=runtime.dispatcher, created=created
             )
         except EnrichmentAppError as exc:
-            async with self:
-                self.starting = False
-                self.message = str(exc)
+            await self._not_started(exc)
             return
         async with self:
             return self._started(started)
+
+    async def _not_started(self, exc: EnrichmentAppError) -> None:
+        async with self:
+            self.starting = False
+            self.message = str(exc)
 
     def _mark_queued(self, refs) -> None:
         for ref in refs:
