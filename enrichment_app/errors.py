@@ -9,6 +9,7 @@
     │   ├── QuotaExceededError a limit on use is reached (cells per day, a rate)
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
     │   └── EnricherConfigError  an unknown enricher or a config it refuses
+    ├── IdempotencyClaimLostError  a request's Idempotency-Key claim was taken over by a retry
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
     │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
     └── TriggerApiError        a Trigger.dev API call failed (see ``enrichment_app.trigger``)
@@ -64,6 +65,11 @@ class CsvImportError(InvalidInputError):
 
 class EnricherConfigError(InvalidInputError):
     """An unknown enricher name, or a config the enricher refuses."""
+
+
+class IdempotencyClaimLostError(EnrichmentAppError):
+    """A request stalled so long that a retry with its ``Idempotency-Key`` took the key over;
+    the stalled request must create nothing (its unit of work rolls back)."""
 
 
 class EnrichError(EnrichmentAppError):

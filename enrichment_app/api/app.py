@@ -51,6 +51,7 @@ from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.errors import (
     CellsBusyError,
     CsvImportError,
+    IdempotencyClaimLostError,
     InUseError,
     InvalidInputError,
     NotFoundError,
@@ -207,7 +208,7 @@ class _Api:
         key = idempotency_key(request)
         self.job_start(request, runtime)
         if key is None:
-            return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=None)
+            return await self._start(runtime, table_id=table_id, cells=enrich.cells, claim=None)
 
         digest = idempotency.fingerprint(table_id=table_id, cells=enrich.cells)
         outcome = await idempotency.claim(
@@ -230,17 +231,28 @@ class _Api:
                 )
             case idempotency.Replay(job_id=job_id, skipped_active=skipped):
                 return await self._replay(runtime, job_id=job_id, skipped_active=skipped)
-            case idempotency.Claimed():
-                return await self._start(runtime, table_id=table_id, cells=enrich.cells, key=key)
+            case idempotency.Claimed(token=token):
+                claim = (key, token)
+                return await self._start(
+                    runtime, table_id=table_id, cells=enrich.cells, claim=claim
+                )
 
     async def _start(
-        self, runtime: Runtime, *, table_id: int, cells: tuple[CellRef, ...], key: str | None
+        self,
+        runtime: Runtime,
+        *,
+        table_id: int,
+        cells: tuple[CellRef, ...],
+        claim: tuple[str, str] | None,
     ) -> Response:
+        """Start the job; ``claim`` is the (key, token) of the request's Idempotency-Key claim."""
+
         def bind(session: Session, job: EnrichmentJob, skipped_active: int) -> None:
-            assert key is not None and job.id is not None
+            assert claim is not None and job.id is not None
             idempotency.bind(
                 session=session,
-                key=key,
+                key=claim[0],
+                token=claim[1],
                 job_id=job.id,
                 job_created_at=job.created_at,
                 skipped_active=skipped_active,
@@ -254,12 +266,21 @@ class _Api:
                 table_id=table_id,
                 cells=cells,
                 max_cells=runtime.settings.max_cells_per_job,
-                on_created=bind if key is not None else None,
+                on_created=bind if claim is not None else None,
                 max_cells_per_day=runtime.settings.max_cells_per_day,
             )
+        except IdempotencyClaimLostError as exc:  # a retry took the key over: it makes the job
+            raise ApiError(
+                409,
+                "idempotency_key_in_progress",
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+                headers={"Retry-After": "1"},
+            ) from exc
         except BaseException:
-            if key is not None:
-                await in_transaction(runtime.open_session, idempotency.release, key=key)
+            if claim is not None:
+                await in_transaction(
+                    runtime.open_session, idempotency.release, key=claim[0], token=claim[1]
+                )
             raise
         logger.info(
             "api: job %s on table %s: %d task(s), backend %s",

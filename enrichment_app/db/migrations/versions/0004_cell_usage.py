@@ -1,7 +1,7 @@
 """cell usage per day (MAX_CELLS_PER_DAY)
 
-Revision ID: 0003_cell_usage
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -12,8 +12,8 @@ import sqlmodel
 from alembic import op
 
 
-revision = '0003_cell_usage'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
