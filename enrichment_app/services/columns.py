@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import SHAPE, TableChange, note_change
 from enrichment_app.db.models import Cell, EnrichmentTask, TableColumn
 from enrichment_app.domain import ACTIVE_TASK_STATUSES, ColumnKind
 from enrichment_app.enrichers import get_enricher
@@ -85,4 +86,5 @@ def delete_column(session: Session, *, table_id: int, column_id: int) -> TableCo
         if remaining.position != position:
             remaining.position = position
             session.add(remaining)
+    note_change(session, table_id, TableChange.of(SHAPE))
     return column

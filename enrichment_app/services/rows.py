@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import SHAPE, TableChange, note_change
 from enrichment_app.db.models import Cell, TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
 from enrichment_app.errors import InvalidInputError, NotFoundError
@@ -100,6 +101,7 @@ def append_rows(
         max_cell_chars=max_cell_chars,
     )
     session.flush()
+    note_change(session, table_id, TableChange.of(SHAPE))  # open pages show the new rows
     query = (
         select(TableRow.id)
         .where(TableRow.table_id == table_id, col(TableRow.position) > start)
