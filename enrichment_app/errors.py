@@ -5,9 +5,12 @@
     ├── NotFoundError          a table, column, row or job id that does not exist
     ├── InvalidInputError      user input we refuse, with a message fit to show the user
     │   ├── CellsBusyError     the cells are already queued or running
+    │   ├── InUseError         a table or column that something else still needs
+    │   ├── QuotaExceededError a limit on use is reached (cells per day, a rate)
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
     │   └── EnricherConfigError  an unknown enricher or a config it refuses
     ├── CanceledByUserError    a long import or export the user stopped (nothing was stored)
+    ├── IdempotencyClaimLostError  a request's Idempotency-Key claim was taken over by a retry
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
     │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
     └── TriggerApiError        a Trigger.dev API call failed (see ``enrichment_app.trigger``)
@@ -45,6 +48,18 @@ class CellsBusyError(InvalidInputError):
     """The cells are already queued or running (not the Trigger.dev API's ``ConflictError``)."""
 
 
+class InUseError(InvalidInputError):
+    """The table or column is still needed: a job is running on it, or a column refers to it."""
+
+
+class QuotaExceededError(InvalidInputError):
+    """A limit on use is reached; ``retry_after`` says in how many seconds it frees up."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class CsvImportError(InvalidInputError):
     """A CSV upload that cannot be imported; nothing from it is stored."""
 
@@ -55,6 +70,11 @@ class EnricherConfigError(InvalidInputError):
 
 class CanceledByUserError(EnrichmentAppError):
     """The user stopped a long import or export; its transaction rolled back."""
+
+
+class IdempotencyClaimLostError(EnrichmentAppError):
+    """A request stalled so long that a retry with its ``Idempotency-Key`` took the key over;
+    the stalled request must create nothing (its unit of work rolls back)."""
 
 
 class EnrichError(EnrichmentAppError):

@@ -16,9 +16,13 @@ mypy
 if [ -f trigger/package.json ]; then
   echo "== tsc (trigger/)"
   (cd trigger && npx --no-install tsc --noEmit)
+  echo "== node --test (trigger/: the relay from worker lines to run metadata and cells)"
+  (cd trigger && npx --no-install tsc -p tsconfig.test.json && node --test build/test/)
 fi
 echo "== pytest: unit, integration, state, fuzzing"
-pytest tests --ignore=tests/e2e --ignore=tests/soak --ignore=tests/topology "$@"
+pytest tests --ignore=tests/e2e --ignore=tests/soak --ignore=tests/topology --ignore=tests/security/live "$@"
+echo "== pytest: cross-site attacks on the running app (reflex run --env prod, and bash scripts/run.sh)"
+pytest tests/security/live "$@"
 echo "== pytest: browser end-to-end, local runner (Debian Chromium via Playwright)"
 pytest tests/e2e --ignore=tests/e2e/trigger "$@"
 echo "== pytest: browser end-to-end, Trigger.dev mode against the fake server"

@@ -112,15 +112,7 @@ def import_progress() -> rx.Component:
     """How far the running import got, and Cancel (which stores nothing)."""
     return rx.vstack(
         rx.hstack(
-            rx.text(
-                "Importing ",
-                TablesState.import_file,
-                ": ",
-                TablesState.import_rows.to_string(),
-                " rows read",
-                size="2",
-                id="import-progress-text",
-            ),
+            rx.text(TablesState.import_text, size="2", id="import-progress-text"),
             rx.spacer(),
             rx.button(
                 "Cancel",

@@ -188,7 +188,7 @@ async def process_job(
             running.pop((task.row_id, task.column_id), None)
             room.release()
 
-    async with asyncio.TaskGroup() as group:
+    async with processor.writer, asyncio.TaskGroup() as group:
         after_id = 0
         while tasks := await in_session(
             session_factory, processor.store.queued, after=after_id, last=last, limit=FETCH

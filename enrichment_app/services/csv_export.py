@@ -39,6 +39,13 @@ def neutralise_formula(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
+def export_filename(name: str, *, raw: bool) -> str:
+    """The download's file name: the table's name made safe for every OS, and `` (raw)`` for an
+    export whose formulas were kept, so the file says which one it is."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in name[:200])
+    return f"{safe.strip() or 'table'}{' (raw)' if raw else ''}.csv"
+
+
 def row_count(session: Session, *, table_id: int) -> int:
     """How many rows an export of the table writes (``NotFoundError`` if there is no table)."""
     if session.get(DataTable, table_id) is None:

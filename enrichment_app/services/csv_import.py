@@ -18,6 +18,7 @@ from enrichment_app.services.csv_reading import (
     MAX_CSV_COLUMNS,
     MAX_CSV_ROWS,
     CsvReader,
+    too_large,
 )
 from enrichment_app.services.tables import ColumnSpec, create_table
 from enrichment_app.services.transfer import Progress
@@ -29,6 +30,7 @@ __all__ = [
     "import_csv",
     "import_csv_stream",
     "parse_csv",
+    "too_large",
 ]
 
 

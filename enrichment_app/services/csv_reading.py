@@ -33,6 +33,11 @@ semicolon (in locales with a decimal comma), then the tab of a TSV file."""
 BOM = b"\xef\xbb\xbf"
 
 
+def too_large(max_bytes: int) -> str:
+    """What a file over ``MAX_CSV_BYTES`` is told, on the page, the API and at the door."""
+    return f"The file is larger than {size_text(max_bytes)}."
+
+
 class _Fault(IntEnum):
     """What is wrong with a file, the most important first (a lower value outranks)."""
 
@@ -171,7 +176,7 @@ class CsvReader:
         for chunk in self._chunks:
             self.bytes_read += len(chunk)
             if self.bytes_read > self._max_bytes:
-                raise CsvImportError(f"The file is larger than {size_text(self._max_bytes)}.")
+                raise CsvImportError(too_large(self._max_bytes))
             if head is not None:
                 head += chunk
                 if len(head) < len(BOM) and BOM.startswith(head):

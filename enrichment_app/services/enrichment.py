@@ -56,18 +56,28 @@ class EnrichmentStarted:
         }
 
 
-async def start_enrichment(
+@dataclass(frozen=True, slots=True)
+class EnrichmentCreated:
+    """A job created and not yet handed to a runner."""
+
+    job: JobView
+    task_ids: list[int]
+    task_count: int
+    skipped_active: int
+
+
+async def create_enrichment(
     *,
     open_session: SessionFactory,
-    runner: JobRunner,
     backend: JobBackend,
     table_id: int,
     cells: Iterable[CellRef],
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    max_cells_per_day: int | None = None,
     columns: Sequence[int] = (),
-) -> EnrichmentStarted:
-    """Create the job and its tasks in one unit of work, then hand it to the runner.
+) -> EnrichmentCreated:
+    """Create the job and its tasks in one unit of work.
 
     ``columns`` are column ids run for every row of the table, besides ``cells``.
     ``on_created`` writes in the job's own unit of work (see ``create_job``).
@@ -81,8 +91,20 @@ async def start_enrichment(
         max_cells=max_cells,
         backend=backend,
         on_created=on_created,
+        max_cells_per_day=max_cells_per_day,
     )
-    assert created.job.id is not None
+    return EnrichmentCreated(
+        job=JobView.of(created.job),
+        task_ids=created.task_ids,
+        task_count=created.task_count,
+        skipped_active=created.skipped_active,
+    )
+
+
+async def dispatch_enrichment(
+    *, open_session: SessionFactory, runner: JobRunner, created: EnrichmentCreated
+) -> EnrichmentStarted:
+    """Hand a created job to the runner (Trigger.dev may take a while) and read it back."""
     dispatch = await runner.dispatch(created.job.id)
     view = await read_job(open_session=open_session, job_id=created.job.id)
     return EnrichmentStarted(
@@ -92,6 +114,33 @@ async def start_enrichment(
         dispatch=dispatch,
         skipped_active=created.skipped_active,
     )
+
+
+async def start_enrichment(
+    *,
+    open_session: SessionFactory,
+    runner: JobRunner,
+    backend: JobBackend,
+    table_id: int,
+    cells: Iterable[CellRef],
+    max_cells: int,
+    on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    max_cells_per_day: int | None = None,
+    columns: Sequence[int] = (),
+) -> EnrichmentStarted:
+    """Create the job and its tasks in one unit of work, then hand it to the runner
+    (``columns``: see ``create_enrichment``)."""
+    created = await create_enrichment(
+        open_session=open_session,
+        backend=backend,
+        table_id=table_id,
+        cells=cells,
+        columns=columns,
+        max_cells=max_cells,
+        on_created=on_created,
+        max_cells_per_day=max_cells_per_day,
+    )
+    return await dispatch_enrichment(open_session=open_session, runner=runner, created=created)
 
 
 async def cancel_enrichment(

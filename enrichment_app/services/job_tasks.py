@@ -149,6 +149,18 @@ def mark_cells(
     )
 
 
+def active_rows(session: Session, *, job_id: int, limit: int) -> list[int]:
+    """The rows of up to ``limit`` of the job's queued and running tasks (for a change's hint)."""
+    query = (
+        select(EnrichmentTask.row_id)
+        .where(
+            EnrichmentTask.job_id == job_id, col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES)
+        )
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
 def first_task_ids(session: Session, *, job_id: int, limit: int) -> list[int]:
     """The job's first ``limit`` task ids, in creation order."""
     query = (

@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import CELLS, JOB, TableChange, note_change
+from enrichment_app.bus.changes import MAX_ROW_IDS
 from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import (
     ACTIVE_TASK_STATUSES,
@@ -22,7 +24,7 @@ from enrichment_app.domain import (
 )
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
-from enrichment_app.services import job_tasks
+from enrichment_app.services import job_tasks, usage
 from enrichment_app.services.credentials import masked_config
 from enrichment_app.services.tables import get_table
 from enrichment_app.services.values import strip_nul
@@ -113,6 +115,7 @@ def create_job(
     max_cells: int,
     backend: JobBackend = JobBackend.LOCAL,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    max_cells_per_day: int | None = None,
     columns: Sequence[int] = (),
 ) -> JobCreated:
     """Create a job with one task per selected enrichment cell.
@@ -121,6 +124,8 @@ def create_job(
     skipped rather than queued twice. Raises ``InvalidInputError`` when nothing is left to run.
     ``on_created(session, job, skipped_active)`` writes in the same unit of work, so whatever it
     writes (an API idempotency key bound to the job) commits with the job or not at all.
+    With ``max_cells_per_day``, the cells are counted against the daily cap in the same unit
+    of work (``services/usage.py``), and a job over it is refused with ``QuotaExceededError``.
     ``columns`` are column ids to run for every row of the table, besides ``cells``.
     The tasks are written in bulk (``services.job_tasks``): a whole column of 100,000 rows is
     one job, created in about a second.
@@ -141,6 +146,8 @@ def create_job(
     if not todo:
         raise CellsBusyError("Every selected cell is already queued or running.")
     skipped = len(runnable) - len(todo)
+    if max_cells_per_day is not None:
+        usage.spend(session, cells=len(todo), cap=max_cells_per_day, now=utcnow())
     job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
     session.add(job)
     session.flush()
@@ -150,6 +157,7 @@ def create_job(
         on_created(session, job, skipped)
     session.flush()
     session.refresh(job)
+    note_change(session, table_id, TableChange.of(JOB, CELLS, rows=(row for row, _ in todo)))
     shown = job_tasks.first_task_ids(session, job_id=job.id, limit=TASK_IDS_SHOWN)
     return JobCreated(job=job, task_ids=shown, task_count=len(todo), skipped_active=skipped)
 
@@ -197,6 +205,7 @@ def record_dispatch(
     job.run_id = run_id
     job.dispatch_error = error
     session.add(job)
+    note_change(session, job.table_id, TableChange.of(JOB))
 
 
 def unfinished_jobs(
@@ -223,6 +232,7 @@ def _close_job(
     now = utcnow()
     failing = status == JobStatus.FAILED
     cell_status = CellStatus.ERROR if failing else CellStatus.CANCELED
+    rows = job_tasks.active_rows(session, job_id=job.id, limit=MAX_ROW_IDS + 1)
     job_tasks.mark_cells(session, job_id=job.id, status=cell_status, now=now, error=error)
     closed = session.execute(
         sa.update(EnrichmentTask)
@@ -244,6 +254,7 @@ def _close_job(
     session.add(job)
     session.flush()
     session.refresh(job)  # as the database hands it back (SQLite's datetimes are naive)
+    note_change(session, job.table_id, TableChange.of(JOB, CELLS, rows=rows))  # > 200: any row
     return job
 
 

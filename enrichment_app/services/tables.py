@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import CELLS, DELETED, SHAPE, TableChange, note_change
 from enrichment_app.db.models import (
     Cell,
     DataTable,
@@ -21,20 +23,24 @@ from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, ColumnKind, 
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import (
     EnricherConfigError,
+    InUseError,
     InvalidInputError,
     NotFoundError,
 )
 from enrichment_app.keyring import SecretBox
-from enrichment_app.services.bulk import insert_rows, skip_foreign_key_checks
+from enrichment_app.services import bulk
 from enrichment_app.services.credentials import seal_config
 from enrichment_app.services.csv_export import (  # at home in csv_export; kept importable here
     FORMULA_TRIGGERS as FORMULA_TRIGGERS,
     export_csv as export_csv,
+    export_filename as export_filename,
     neutralise_formula as neutralise_formula,
 )
 from enrichment_app.services.values import cap_value, refuse_nul, refuse_nul_in
 
 MAX_NAME_CHARS = 200
+DEFAULT_MAX_CONFIG_BYTES = 16 * 1024
+"""``MAX_CONFIG_BYTES``' default; callers pass the setting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +133,7 @@ def create_table(
 
     ``box`` encrypts the credentials in enrichment columns' configs; a config that holds any is
     refused without one."""
-    skip_foreign_key_checks(session)
+    bulk.skip_foreign_key_checks(session)
     table = DataTable(name=_clean_name(name, what="Table"))
     session.add(table)
     session.flush()
@@ -146,7 +152,7 @@ def create_table(
         )
     session.flush()
     inputs = [c for c in created if c.kind == ColumnKind.INPUT]
-    _insert_rows(
+    insert_rows(
         session=session,
         table_id=table.id,
         columns=created,
@@ -165,6 +171,7 @@ def _new_column(
     position: int,
     existing: Sequence[TableColumn],
     box: SecretBox | None,
+    max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
 ) -> TableColumn:
     name = _clean_name(spec.name, what="Column")
     if any(c.name.casefold() == name.casefold() for c in existing):
@@ -174,6 +181,7 @@ def _new_column(
         if not spec.enricher:
             raise EnricherConfigError("Choose an enricher for the enrichment column.")
         enricher = get_enricher(spec.enricher)
+        check_config_size(spec.config, max_bytes=max_config_bytes, name=name)
         refuse_nul_in(spec.config, where=f"The config of column '{name}'")
         config = enricher.validate_config(spec.config)
         known = {c.name for c in existing}
@@ -196,7 +204,7 @@ def _new_column(
     return column
 
 
-def _insert_rows(
+def insert_rows(
     *,
     session: Session,
     table_id: int,
@@ -205,8 +213,10 @@ def _insert_rows(
     rows: Iterable[Sequence[str | None]],
     max_cell_chars: int,
 ) -> int:
+    """Append ``rows`` (values for ``inputs``, in order) with a cell for every column, in bulk
+    (``services.bulk``); the number of rows."""
     by_id = {c.id: n for n, c in enumerate(columns)}
-    return insert_rows(
+    return bulk.insert_rows(
         session,
         table_id=table_id,
         column_ids=[c.id or 0 for c in columns],
@@ -215,6 +225,19 @@ def _insert_rows(
         rows=rows,
         max_cell_chars=max_cell_chars,
     )
+
+
+def check_config_size(config: Mapping[str, Any], *, max_bytes: int, name: str) -> None:
+    """Refuse a config larger than ``MAX_CONFIG_BYTES`` as compact JSON, before reading it."""
+    try:
+        size = len(json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise EnricherConfigError(f"The config of column '{name}' is not plain JSON.") from exc
+    if size > max_bytes:
+        raise EnricherConfigError(
+            f"The config of column '{name}' is {size:,} bytes; at most {max_bytes:,} are "
+            "allowed (MAX_CONFIG_BYTES)."
+        )
 
 
 def _seal(
@@ -231,7 +254,12 @@ def _seal(
 
 
 def add_column(
-    session: Session, *, table_id: int, spec: ColumnSpec, box: SecretBox | None = None
+    session: Session,
+    *,
+    table_id: int,
+    spec: ColumnSpec,
+    box: SecretBox | None = None,
+    max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
 ) -> TableColumn:
     """Add a column at the right edge, with an empty cell in every row (``box``: see
     ``create_table``)."""
@@ -244,6 +272,7 @@ def add_column(
         position=len(existing),
         existing=existing,
         box=box,
+        max_config_bytes=max_config_bytes,
     )
     session.flush()
     now = utcnow()
@@ -262,11 +291,18 @@ def add_column(
                 for rid in row_ids
             ],
         )
+    note_change(session, table_id, TableChange.of(SHAPE))
     return column
 
 
 def update_column_config(
-    session: Session, *, table_id: int, column_id: int, config: Mapping[str, Any], box: SecretBox
+    session: Session,
+    *,
+    table_id: int,
+    column_id: int,
+    config: Mapping[str, Any],
+    box: SecretBox,
+    max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
 ) -> TableColumn:
     """Replace an enrichment column's config. A credential sent back as ``•••`` (as the page and
     the API show it) keeps the saved one; any other value replaces it."""
@@ -276,6 +312,7 @@ def update_column_config(
     if column.kind != ColumnKind.ENRICHMENT:
         raise InvalidInputError(f"'{column.name}' is an input column; it has no config.")
     enricher = get_enricher(column.enricher or "")
+    check_config_size(config, max_bytes=max_config_bytes, name=column.name)
     refuse_nul_in(config, where=f"The config of column '{column.name}'")
     checked = enricher.validate_config(config)
     earlier = list_columns(session=session, table_id=table_id)
@@ -312,6 +349,7 @@ def update_cell(
     cell.value = cap_value(value, max_cell_chars) if value != "" else None
     cell.updated_at = utcnow()
     session.add(cell)
+    note_change(session, table_id, TableChange.of(CELLS, rows=[row_id]))
     return cell
 
 
@@ -327,7 +365,7 @@ def delete_table(session: Session, *, table_id: int) -> None:
         )
     ).one()
     if active:
-        raise InvalidInputError(
+        raise InUseError(
             "This table has a running enrichment job; cancel it before deleting the table."
         )
     job_ids = select(EnrichmentJob.id).where(EnrichmentJob.table_id == table_id).scalar_subquery()
@@ -337,3 +375,4 @@ def delete_table(session: Session, *, table_id: int) -> None:
     session.execute(sa.delete(TableRow).where(col(TableRow.table_id) == table_id))
     session.execute(sa.delete(TableColumn).where(col(TableColumn.table_id) == table_id))
     session.execute(sa.delete(DataTable).where(col(DataTable.id) == table_id))
+    note_change(session, table_id, TableChange.of(DELETED))

@@ -1,16 +1,15 @@
-"""Long imports and exports: how far they got, stopping them, and feeding them their input.
+"""Long imports and exports: how far they got, stopping them, and keeping an upload.
 
 The work runs on a worker thread inside one transaction. ``Progress`` is what it shares with
 the page's background event, which reads the counts for its progress bar and may ``cancel``:
 the work then stops at its next row with ``CanceledByUserError``, the transaction rolls back
-and nothing is stored. ``ChunkFeed`` hands the worker thread the bytes of an upload (or a
-request body) as they arrive from async code, a few chunks at a time.
+and nothing is stored. ``Spool`` keeps an upload (the page's, or a request body) as it
+arrives, in bounded memory, for the import to read once it is whole.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -54,56 +53,40 @@ class Progress:
             yield item
 
 
-class _End:
-    pass
+class Spool:
+    """An upload kept as it arrives, in memory up to ``MEMORY_BYTES`` and on disk beyond, and
+    read back in chunks once it is whole.
 
-
-_END = _End()
-
-
-class ChunkFeed:
-    """Byte chunks from async code (``put``) to a worker thread (iterating it).
-
-    At most ``maxsize`` chunks wait, so a fast upload waits for a slow import instead of
-    piling up in memory. ``finish`` ends the input; ``stop`` (when the worker is done, or the
-    upload went away) unblocks both sides: ``put`` returns False, and a worker still reading
-    gets ``CanceledByUserError``.
+    An import reads the file from here, not from the network: the import holds SQLite's write
+    lock from its first row to its commit, and a slow upload must not hold it (other writers
+    would wait, then fail). Past ``max_bytes`` nothing more is kept: ``write`` says so, and
+    the caller refuses the file (``csv_reading.too_large``).
     """
 
-    def __init__(self, *, maxsize: int = 8) -> None:
-        self._queue: queue.Queue[bytes | _End] = queue.Queue(maxsize)
-        self._stopped = threading.Event()
+    MEMORY_BYTES = 1024 * 1024
 
-    async def put(self, chunk: bytes) -> bool:
-        """Hand over one chunk, waiting while the worker is behind; False once stopped."""
-        while not self._stopped.is_set():
-            try:
-                await asyncio.to_thread(self._queue.put, chunk, True, 0.2)
-            except queue.Full:
-                continue
-            return True
-        return False
+    def __init__(self, *, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._file = tempfile.SpooledTemporaryFile(max_size=self.MEMORY_BYTES)  # noqa: SIM115
 
-    async def finish(self) -> None:
-        """No more chunks: the worker reads to the end of the file."""
-        while not self._stopped.is_set():
-            try:
-                await asyncio.to_thread(self._queue.put, _END, True, 0.2)
-            except queue.Full:
-                continue
-            return
+    def write(self, data: bytes) -> bool:
+        """Keep ``data``; False (and nothing kept) once the upload is over ``max_bytes``."""
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            return False
+        self._file.write(data)
+        return True
 
-    def stop(self) -> None:
-        self._stopped.set()
+    @property
+    def too_large(self) -> bool:
+        return self.size > self.max_bytes
 
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            try:
-                item = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if self._stopped.is_set():
-                    raise CanceledByUserError(CANCELED) from None
-                continue
-            if isinstance(item, _End):
-                return
-            yield item
+    def chunks(self, size: int = 256 * 1024) -> Iterator[bytes]:
+        """What was kept, from its start, ``size`` bytes at a time."""
+        self._file.seek(0)
+        while chunk := self._file.read(size):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()

@@ -11,6 +11,7 @@ were written; the random part of their address is what keeps them private until 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 import time
@@ -22,22 +23,51 @@ from sqlmodel import Session
 
 from enrichment_app import routes
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.errors import CanceledByUserError, EnrichmentAppError, InvalidInputError
+from enrichment_app.errors import CanceledByUserError, EnrichmentAppError
 from enrichment_app.runtime import Runtime, get_runtime
-from enrichment_app.services import csv_export, csv_import
-from enrichment_app.services.transfer import ChunkFeed, Progress
+from enrichment_app.services import csv_export, csv_import, tables as table_service
+from enrichment_app.services.csv_export import export_filename
+from enrichment_app.services.csv_reading import too_large
+from enrichment_app.services.tables import MAX_NAME_CHARS
+from enrichment_app.services.transfer import Progress, Spool
 
 PROGRESS_SECONDS = 0.25
 """How often a running import or export shows how far it got."""
+UPLOAD_STALL_SECONDS = 60.0
+"""How long an upload may send nothing before the import gives up on it."""
+DRAIN_STALL_SECONDS = 5.0
+ONE_FILE = "Choose one CSV file at a time."
 EXPORTS = "exports"
 """The folder of exported files, under Reflex's upload directory."""
 EXPORT_KEEP_SECONDS = 600.0
 
 
-def export_filename(name: str, *, raw: bool) -> str:
-    """The downloaded file's name: the table's name, kept to safe characters."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in str(name)[:200]).strip()
-    return f"{safe or 'table'}{' (raw)' if raw else ''}.csv"
+async def _next_chunk(chunks: rx.UploadChunkIterator, within: float) -> rx.UploadChunk | None:
+    """The upload's next chunk, None at its end; ``TimeoutError`` after ``within`` s of nothing."""
+    async with asyncio.timeout(within):
+        return await anext(chunks, None)
+
+
+async def _drain(chunks: rx.UploadChunkIterator) -> None:
+    """Read what is left of a refused upload, so that its request ends as the edge guard says
+    (413 past its cap) rather than as an upload cut short; if nothing comes for a few seconds
+    (the guard has ended the request), stop."""
+    with contextlib.suppress(TimeoutError):
+        while await _next_chunk(chunks, DRAIN_STALL_SECONDS) is not None:
+            pass
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
+def is_id(value: object) -> bool:
+    """Whether a handler argument is a table id a database could hold (clients send anything)."""
+    return type(value) is int and 1 <= value < 2**63
+
+
+def _table_name(session: Session, *, table_id: int) -> str:
+    return table_service.get_table(session=session, table_id=table_id).name
 
 
 def _write_export(
@@ -67,6 +97,8 @@ class CsvFilesMixin(rx.State, mixin=True):
     notice: str = ""
     importing: bool = False
     import_file: str = ""
+    import_phase: str = ""
+    """"Receiving" while the file arrives, "Importing" while its rows are written."""
     import_rows: int = 0
     """Rows of the running import read so far."""
     import_bytes: int = 0
@@ -82,7 +114,7 @@ class CsvFilesMixin(rx.State, mixin=True):
 
     @rx.event
     def set_new_table_name(self, value: str):
-        self.new_table_name = value
+        self.new_table_name = value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
     async def _say(self, *, message: str = "", notice: str = "") -> None:
         async with self:
@@ -103,6 +135,14 @@ class CsvFilesMixin(rx.State, mixin=True):
             return 0
         return min(100, self.import_bytes * 100 // self.import_size)
 
+    @rx.var
+    def import_text(self) -> str:
+        """What the running import is doing: the file arriving, then its rows being read."""
+        if self.import_phase == "Importing":
+            return f"Importing {self.import_file}: {self.import_rows:,} rows read"
+        size = f" of {_megabytes(self.import_size)}" if self.import_size else ""
+        return f"Receiving {self.import_file}: {_megabytes(self.import_bytes)}{size}"
+
     @rx.event
     def cancel_import(self):
         """Stop the running import at its next row; nothing of it is stored."""
@@ -111,28 +151,37 @@ class CsvFilesMixin(rx.State, mixin=True):
 
     @rx.event(background=True)
     async def import_csv(self, chunks: rx.UploadChunkIterator):
-        """Create a table from the uploaded CSV as it arrives: the header row becomes its
-        columns. All or nothing, with the rows read shown as it goes, and Cancel."""
+        """Create a table from the uploaded CSV: the header row becomes its columns. All or
+        nothing, with the bytes received, then the rows read, shown as it goes, and Cancel."""
         runtime = get_runtime()
+        if not isinstance(chunks, rx.UploadChunkIterator):  # sent by hand, not by the upload
+            async with self:
+                self.message = "Choose a CSV file first."
+            return
         async with self:
             if self.importing:
                 return
             self.importing, self._import_cancel = True, False
             self.message = self.notice = ""
             self.import_rows = self.import_bytes = 0  # the size comes with the upload's progress
-            self.import_file = ""
+            self.import_file, self.import_phase = "", "Receiving"
             typed = self.new_table_name.strip()
+        progress = Progress()
+        spool = Spool(max_bytes=runtime.settings.max_csv_bytes)
+        reporter = asyncio.create_task(self._report_import(progress))
         try:
-            first = await anext(chunks, None)
-            if first is None:
+            filename = await self._receive(chunks, spool, progress)
+            table_id = None
+            if filename is not None:
+                name = typed or Path(filename).stem or "Imported table"
+                progress.bytes = 0  # now the bytes read by the import
                 async with self:
-                    self.message = "Choose a CSV file first."
-                return
-            async with self:
-                self.import_file = first.filename
-            name = typed or Path(first.filename).stem or "Imported table"
-            table_id = await self._import(runtime, first, chunks, name)
+                    self.import_phase, self.import_bytes = "Importing", 0
+                table_id = await self._import(runtime, spool, progress, filename, name)
         finally:
+            reporter.cancel()
+            await asyncio.wait([reporter])
+            spool.close()
             async with self:
                 self.importing, self.import_size = False, 0
         if table_id is None:
@@ -143,60 +192,73 @@ class CsvFilesMixin(rx.State, mixin=True):
         yield rx.clear_selected_files("csv_upload")
         yield rx.redirect(routes.table_url(table_id))
 
+    async def _receive(
+        self, chunks: rx.UploadChunkIterator, spool: Spool, progress: Progress
+    ) -> str | None:
+        """Keep the upload in ``spool`` as it arrives; its file's name, or None (the reason
+        shown) if there was no file, it was refused or canceled, or it stopped arriving."""
+        filename: str | None = None
+        try:
+            while (chunk := await _next_chunk(chunks, UPLOAD_STALL_SECONDS)) is not None:
+                if filename is None:
+                    filename = chunk.filename
+                    async with self:
+                        self.import_file = filename
+                if chunk.filename != filename:
+                    await self._say(message=f"Could not import {filename}: {ONE_FILE}")
+                    return None
+                if progress.canceled:
+                    await self._say(notice="Import canceled; nothing was stored.")
+                    return None
+                if not spool.write(chunk.data):
+                    await self._say(
+                        message=f"Could not import {filename}: {too_large(spool.max_bytes)}"
+                    )
+                    await _drain(chunks)  # up to the guard's cap, which answers 413 past it
+                    return None
+                progress.bytes = spool.size
+        except TimeoutError:
+            await self._say(message=f"Could not import {filename}: the upload stopped arriving.")
+            return None
+        except asyncio.CancelledError:  # the browser dropped the upload (Cancel aborts it too)
+            await self._say(notice="Import canceled; nothing was stored.")
+            raise
+        if filename is None:
+            await self._say(message="Choose a CSV file first.")
+        return filename
+
     async def _import(
-        self, runtime: Runtime, first: rx.UploadChunk, chunks: rx.UploadChunkIterator, name: str
+        self, runtime: Runtime, spool: Spool, progress: Progress, filename: str, name: str
     ) -> int | None:
-        """Feed the upload to the import on a worker thread; the new table's id, or None
-        (with the reason shown) if it was refused or canceled."""
-        progress = Progress()
-        feed = ChunkFeed()
+        """Import the kept upload on a worker thread, in one transaction; the new table's id,
+        or None (the reason shown) if it was refused or canceled."""
         work = asyncio.create_task(
             in_transaction(
                 runtime.open_session,
                 csv_import.import_csv_stream,
                 name=name,
-                chunks=feed,
-                max_bytes=runtime.settings.max_csv_bytes,
+                chunks=spool.chunks(),
+                max_bytes=spool.max_bytes,
                 max_cell_chars=runtime.settings.max_cell_chars,
                 progress=progress,
             )
         )
-        work.add_done_callback(lambda _work: feed.stop())
-        reporter = asyncio.create_task(self._report_import(progress, feed))
         try:
-            chunk: rx.UploadChunk | None = first
-            while chunk is not None:
-                if chunk.filename != first.filename:
-                    raise InvalidInputError("Choose one CSV file at a time.")
-                if not await feed.put(chunk.data):
-                    break  # the import stopped early: it says why
-                chunk = await anext(chunks, None)
-            else:
-                await feed.finish()
-            table = await work
+            table = await asyncio.shield(work)
         except CanceledByUserError:
             await self._say(notice="Import canceled; nothing was stored.")
             return None
         except EnrichmentAppError as exc:
-            await self._say(message=f"Could not import {first.filename}: {exc}")
+            await self._say(message=f"Could not import {filename}: {exc}")
             return None
-        except asyncio.CancelledError:  # the browser dropped the upload (Cancel aborts it too)
+        except asyncio.CancelledError:  # the server is stopping: the import rolls back
             progress.cancel()
-            feed.stop()
             await asyncio.wait([work])
-            await self._say(notice="Import canceled; nothing was stored.")
             raise
-        finally:
-            if not work.done():
-                progress.cancel()
-                feed.stop()
-                await asyncio.wait([work])
-            reporter.cancel()
-            await asyncio.wait([reporter])
         return table.id
 
-    async def _report_import(self, progress: Progress, feed: ChunkFeed) -> None:
-        """Show the rows and bytes read so far, and pass Cancel on to the import."""
+    async def _report_import(self, progress: Progress) -> None:
+        """Show the bytes received and the rows read so far, and pass Cancel on."""
         while True:
             await asyncio.sleep(PROGRESS_SECONDS)
             async with self:
@@ -204,7 +266,6 @@ class CsvFilesMixin(rx.State, mixin=True):
                 canceled = self._import_cancel
             if canceled:
                 progress.cancel()
-                feed.stop()
 
     # --- export ----------------------------------------------------------------------
 
@@ -223,21 +284,31 @@ class CsvFilesMixin(rx.State, mixin=True):
     @rx.event(background=True)
     async def export_csv(self, table_id: int, name: str, raw: bool = False):
         """Write the table as CSV, showing the rows written, then download the file; formulas
-        neutralised unless ``raw`` (then "(raw)" in the file's name)."""
+        neutralised unless ``raw`` (then "(raw)" in the file's name).
+
+        The file is named after the table as stored; ``name`` is what the page shows, and is
+        not trusted."""
+        del name
         raw = raw is True
-        try:
-            table_id = int(table_id)
-        except (TypeError, ValueError):
+        if not is_id(table_id):
             return
         runtime = get_runtime()
         async with self:
             if self.exporting:
                 self.message = "An export is already running; wait for it or cancel it."
                 return
-            self.exporting, self.export_name, self._export_cancel = table_id, str(name)[:200], False
+            self.exporting, self._export_cancel = table_id, False
             self.export_rows = self.export_total = 0
             self.message = self.notice = ""
-        filename = export_filename(name, raw=raw)
+        try:
+            table_name = await in_session(runtime.open_session, _table_name, table_id=table_id)
+        except EnrichmentAppError as exc:
+            async with self:
+                self.exporting, self.message = 0, str(exc)
+            return
+        async with self:
+            self.export_name = table_name
+        filename = export_filename(table_name, raw=raw)
         root = rx.get_upload_dir() / EXPORTS
         folder = secrets.token_urlsafe(24)
         path = root / folder / filename

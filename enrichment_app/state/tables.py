@@ -12,7 +12,7 @@ from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import tables as table_service
-from enrichment_app.state.csv_files import CsvFilesMixin
+from enrichment_app.state.csv_files import CsvFilesMixin, is_id
 
 
 def _table_rows(session: Session) -> list[dict[str, Any]]:
@@ -33,6 +33,8 @@ class TablesState(CsvFilesMixin, rx.State):
 
     @rx.event
     async def delete_table(self, table_id: int):
+        if not is_id(table_id):
+            return
         try:
             await in_transaction(
                 get_runtime().open_session, table_service.delete_table, table_id=table_id

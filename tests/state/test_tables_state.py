@@ -71,13 +71,24 @@ async def test_add_column_refuses_config_json_it_cannot_read(tab: Tab) -> None:
     await tab.send(TableState, "load", path="/tables/1")
     await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
     await tab.send(AddColumnState, "set_name", path="/tables/1", value="Odd")
-    for text in ["[" * 100_000, '{"template": ' + "9" * 5000 + "}", '{"template": NaN}']:
+    for text in ["[" * 10_000, '{"template": ' + "9" * 5000 + "}", '{"template": NaN}']:
         await tab.send(AddColumnState, "set_config_text", path="/tables/1", value=text)
         await tab.send(AddColumnState, "submit", path="/tables/1")
         refused = await tab.state(AddColumnState)
         assert "not valid JSON" in refused.error and refused.open
     table = await tab.state(TableState)
     assert table.table_meta == "25 rows · 5 columns"
+
+
+async def test_add_column_refuses_a_config_over_max_config_bytes(tab: Tab) -> None:
+    await tab.send(TableState, "load", path="/tables/1")
+    await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
+    shown = (await tab.state(AddColumnState)).config_text
+    text = '{"template": "' + "x" * 20_000 + '"}'
+    await tab.send(AddColumnState, "set_config_text", path="/tables/1", value=text)
+    refused = await tab.state(AddColumnState)
+    assert "longer than 16,384 characters (MAX_CONFIG_BYTES)" in refused.error
+    assert refused.config_text == shown  # the form keeps what it had
 
 
 async def upload(chunks: rx.UploadChunkIterator, parts: list[bytes]) -> None:
@@ -177,12 +188,14 @@ async def test_cancel_stops_an_import_half_way_and_stores_nothing(tab: Tab) -> N
     )
     chunks.set_consumer_task(importing)  # as the upload route does: a push after it ends fails
 
-    async def reading() -> bool:
+    async def receiving() -> bool:
         state = await tab.state(TablesState)
-        return bool(state.importing and state.import_rows > 0)
+        return bool(state.importing and state.import_bytes > 0)
 
-    await await_until(reading, timeout=30, message="the import to show the rows it has read")
-    assert (await tab.state(TablesState)).import_file == "big.csv"
+    await await_until(receiving, timeout=30, message="the import to show the bytes received")
+    shown = await tab.state(TablesState)
+    assert shown.import_file == "big.csv"
+    assert shown.import_text.startswith("Receiving big.csv: 0.")
     await tab.send(TablesState, "cancel_import", path="/tables")
     canceled.set()
     await importing

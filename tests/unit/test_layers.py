@@ -19,13 +19,15 @@ REFLEX_LAYERS = {"state", "components", "pages", "enrichment_app"}
 
 _UI = {"state", "components", "pages", "enrichment_app"}
 _FOUNDATION = {"domain", "errors", "settings", "selection", "routes"}
-_TOOLS = {"egress", "keyring", "redact"}
-"""Small leaf modules the layers above share: the egress guard, secret sealing, scrubbing."""
+_TOOLS = {"egress", "keyring", "redact", "edge", "rate_limits"}
+"""Small leaf modules the layers above share: the egress guard, secret sealing, scrubbing, the
+backend's front door (Host, Origin, upload size) and the rate limiter."""
 _ALL = {
     *_UI,
     *_FOUNDATION,
     *_TOOLS,
     "api",
+    "bus",
     "db",
     "enrichers",
     "live",
@@ -40,9 +42,11 @@ _ALL = {
 MAY_NOT_IMPORT: dict[str, set[str]] = {
     # The foundation imports nothing of the app but itself (settings may raise errors).
     **{layer: _ALL - {layer, "errors"} for layer in _FOUNDATION | _TOOLS},
-    # Settings parse the egress allow-list and the secret key with the tools' own parsers.
-    "settings": _ALL - {"settings", "errors", "egress", "keyring"},
+    # Settings parse the egress allow-list, the secret key, the origins and hosts, and the
+    # rates with the tools' own parsers.
+    "settings": _ALL - {"settings", "errors", "egress", "keyring", "edge", "rate_limits"},
     "db": _ALL - {"db", "domain", "errors", "settings"},
+    "bus": _ALL - {"bus", "db", "domain", "errors", "settings"},
     "trigger": _ALL - {"trigger", "errors", "settings", "domain"},
     "enrichers": _ALL - {"enrichers", "errors", "settings", "domain", *_TOOLS},
     "services": _UI | {"api", "live", "runner", "runtime", "trigger", "worker"},
@@ -137,6 +141,8 @@ def test_each_layer_imports_only_downward() -> None:
         ("enrichment_app.domain", "enrichment_app.db.models"),
         ("enrichment_app.trigger.client", "enrichment_app.db.engine"),
         ("enrichment_app.state.tables", "enrichment_app.components.layout"),
+        ("enrichment_app.bus.base", "enrichment_app.live.hub"),
+        ("enrichment_app.db.engine", "enrichment_app.bus.recorder"),
     ],
 )
 def test_a_forbidden_import_is_reported(module: str, imported: str) -> None:

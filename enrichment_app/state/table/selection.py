@@ -14,7 +14,12 @@ from reflex.experimental.client_state import ClientStateVar
 from enrichment_app.db.sessions import in_session
 from enrichment_app.domain import CellRef, ColumnKind
 from enrichment_app.runtime import get_runtime
-from enrichment_app.selection import focused_point, selected_spans, span_count
+from enrichment_app.selection import (
+    bounded_selection,
+    focused_point,
+    selected_spans,
+    span_count,
+)
 from enrichment_app.services import grid as grid_service
 from enrichment_app.state.table.window import WindowMixin
 
@@ -94,6 +99,9 @@ class SelectionMixin(WindowMixin, mixin=True):
         return selected_spans(self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count)
 
     def _apply_selection(self, selection: dict[str, Any]) -> None:
+        selection = bounded_selection(
+            selection, n_cols=len(self.grid_columns), n_rows=self.row_count
+        )
         self.selection = selection
         spans = self._selected_spans()
         self.selected_count = sum(span_count(s) for s in spans.values())
@@ -104,18 +112,24 @@ class SelectionMixin(WindowMixin, mixin=True):
         focus = focused_point(selection)
         self.focus = list(focus) if focus else []
 
-    async def _runnable_refs(self) -> list[CellRef]:
-        """The selected enrichment cells, with row ids read from the database by position."""
-        by_column = {
+    def _runnable_spans(self) -> dict[int, list[tuple[int, int]]]:
+        """The selected row spans of each enrichment column, by column id."""
+        return {
             int(self.grid_columns[col]["column_id"]): spans
             for col, spans in self._selected_spans().items()
             if self.grid_columns[col].get("kind") == ColumnKind.ENRICHMENT.value
         }
-        if not by_column:
-            return []
-        return await in_session(
-            get_runtime().open_session,
-            grid_service.selected_cells,
-            table_id=self.table_id,
-            spans_by_column=by_column,
-        )
+
+
+async def runnable_refs(
+    table_id: int, spans_by_column: dict[int, list[tuple[int, int]]]
+) -> list[CellRef]:
+    """The selected enrichment cells, with row ids read from the database by position."""
+    if not spans_by_column:
+        return []
+    return await in_session(
+        get_runtime().open_session,
+        grid_service.selected_cells,
+        table_id=table_id,
+        spans_by_column=spans_by_column,
+    )
