@@ -42,7 +42,7 @@ EXPORTS = "exports"
 EXPORT_KEEP_SECONDS = 600.0
 
 
-async def _next_chunk(chunks: rx.UploadChunkIterator, within: float) -> rx.UploadChunk | None:
+async def next_chunk(chunks: rx.UploadChunkIterator, within: float) -> rx.UploadChunk | None:
     """The upload's next chunk, None at its end; ``TimeoutError`` after ``within`` s of nothing."""
     async with asyncio.timeout(within):
         return await anext(chunks, None)
@@ -53,7 +53,7 @@ async def _drain(chunks: rx.UploadChunkIterator) -> None:
     (413 past its cap) rather than as an upload cut short; if nothing comes for a few seconds
     (the guard has ended the request), stop."""
     with contextlib.suppress(TimeoutError):
-        while await _next_chunk(chunks, DRAIN_STALL_SECONDS) is not None:
+        while await next_chunk(chunks, DRAIN_STALL_SECONDS) is not None:
             pass
 
 
@@ -199,7 +199,7 @@ class CsvFilesMixin(rx.State, mixin=True):
         shown) if there was no file, it was refused or canceled, or it stopped arriving."""
         filename: str | None = None
         try:
-            while (chunk := await _next_chunk(chunks, UPLOAD_STALL_SECONDS)) is not None:
+            while (chunk := await next_chunk(chunks, UPLOAD_STALL_SECONDS)) is not None:
                 if filename is None:
                     filename = chunk.filename
                     async with self:

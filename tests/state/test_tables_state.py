@@ -14,6 +14,7 @@ import reflex as rx
 from reflex_components_core.core._upload import UploadChunk
 
 from enrichment_app.state.add_column import AddColumnState
+from enrichment_app.state.csv_files import next_chunk
 from enrichment_app.state.table import TableState
 from enrichment_app.state.tables import TablesState
 from tests.state.conftest import Tab
@@ -282,3 +283,14 @@ async def test_exporting_a_missing_table_says_so(
     state = await tab.state(TablesState)
     assert (state.exporting, state.message) == (0, "Table 99 does not exist.")
     assert not list((tmp_path / "uploads" / "exports").glob("*/*"))
+
+
+async def test_an_upload_that_stops_arriving_is_given_up() -> None:
+    """The import waits ``UPLOAD_STALL_SECONDS`` for each part of an upload (here 0.2 s):
+    a silent upload raises, an ended one ends."""
+    silent = rx.UploadChunkIterator()
+    with pytest.raises(TimeoutError):
+        await next_chunk(silent, 0.2)
+    ended = rx.UploadChunkIterator()
+    await ended.finish()
+    assert await next_chunk(ended, 0.2) is None
