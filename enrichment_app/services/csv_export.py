@@ -158,7 +158,7 @@ def _neutralised(rows: Sequence[Sequence[str]], width: int) -> Sequence[Sequence
         return rows
     for i in compress(range(len(values)), starts):
         values[i] = "'" + values[i]
-    return [values[i : i + width] for i in range(0, len(values), width)]
+    return list(zip(*[iter(values)] * width, strict=True))  # back into rows, in C
 
 
 def _take(out: io.StringIO) -> str:

@@ -159,7 +159,8 @@ class CsvReader:
     def _nonblank(self, reader: _CsvReaderType) -> Iterator[list[str]]:
         try:
             for record in reader:
-                if any(v.strip() for v in record):
+                # a blank line or one of blanks is skipped; the first value settles most rows
+                if record and (record[0].strip() or "".join(record).strip()):
                     yield record
         except csv.Error as exc:
             self._note(_Fault.SYNTAX, f"Line {reader.line_num}: {exc}.")

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.db.models import Cell, TableRow
+from enrichment_app.db.models import Cell, TableColumn, TableRow
 from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.errors import CanceledByUserError, CsvImportError
 from enrichment_app.services import csv_export
-from enrichment_app.services.bulk import BATCH_ROWS
+from enrichment_app.services.bulk import BATCH_ROWS, STAGED_MAX_COLUMNS
 from enrichment_app.services.csv_import import import_csv, import_csv_stream
 from enrichment_app.services.grid import load_meta, load_rows
 from enrichment_app.services.tables import delete_table
@@ -110,6 +110,41 @@ def test_a_file_of_several_batches_imports_exactly(
             select(Cell.status).where(Cell.table_id == table.id).distinct()
         ).all()
         assert list(statuses) == ["empty"]
+
+
+@pytest.mark.parametrize("width", [2, STAGED_MAX_COLUMNS, STAGED_MAX_COLUMNS + 1])
+def test_narrow_and_wide_files_store_every_cell_in_row_then_column_order(
+    open_session: SessionFactory, settings: Settings, width: int
+) -> None:
+    """SQLite stages the rows of tables up to ``STAGED_MAX_COLUMNS`` wide and writes the
+    cells of wider ones one by one: both store the same cells, short rows padded with NULL."""
+    rows = [
+        [f"r{i}c{j}" if j == 0 or (i + j) % 5 else "" for j in range(width if i % 7 else 1)]
+        for i in range(BATCH_ROWS + 5)
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([f"C{j}" for j in range(width)])
+    writer.writerows(rows)
+    data = out.getvalue().encode()
+    with unit_of_work(open_session) as session:
+        table = import_csv(session, name="Wide", data=data, max_bytes=len(data), max_cell_chars=50)
+        assert table.id is not None
+    with open_session() as session:
+        assert values(session, table.id) == [r + [""] * (width - len(r)) for r in rows]
+        order = session.exec(
+            select(TableRow.position, TableColumn.position, Cell.value)
+            .join(TableRow, col(TableRow.id) == Cell.row_id)
+            .join(TableColumn, col(TableColumn.id) == Cell.column_id)
+            .where(Cell.table_id == table.id)
+            .order_by(col(Cell.id))
+        ).all()
+        assert [(r, c) for r, c, _ in order] == [
+            (r, c) for r in range(len(rows)) for c in range(width)
+        ], "cells are written row by row, in column order"
+        assert sum(v is None for _, _, v in order) == sum(
+            1 for r in rows for v in r + [""] * (width - len(r)) if v == ""
+        ), "empty and missing values are NULL"
 
 
 def test_long_values_are_capped_and_a_refused_file_leaves_nothing(
