@@ -205,3 +205,79 @@ def test_cancel_closes_every_open_task_and_cell_of_a_big_job(
             ).all()
         )
     assert tasks == {"done": 1, "canceled": ROWS - 1}
+
+
+class Gated(Enricher):
+    """Instant for the rows before ``HELD``; the rest wait for ``gate`` (a process that dies
+    half way through a big job), and every call is noted."""
+
+    name = "test_gated"
+    label = "Gated"
+    concurrency = 50
+    HELD: ClassVar[int] = IN_FLIGHT + FETCH + 3
+    gate: ClassVar[asyncio.Event]
+    calls: ClassVar[list[int]]
+    run: ClassVar[str] = "first"
+
+    async def enrich(self, ctx: EnrichContext) -> str:
+        row = int(str(ctx.row.get("Name"))[1:])
+        Gated.calls.append(row)
+        if row >= Gated.HELD:
+            await Gated.gate.wait()
+        return f"{Gated.run} {row}"
+
+
+async def test_a_big_job_restarted_half_way_runs_only_what_was_left(
+    open_session: SessionFactory, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """A process killed after the runner read past its first batches: the next one finishes
+    the job, running the cells left queued or running, and none that were done."""
+    Gated.gate, Gated.calls, Gated.run = asyncio.Event(), [], "first"
+    register(Gated(), replace=True)
+    try:
+        with unit_of_work(open_session) as session:
+            table_id = add_table(
+                session,
+                name="Gated",
+                columns=[
+                    ColumnSpec("Name"),
+                    ColumnSpec("Out", kind=ColumnKind.ENRICHMENT, enricher=Gated.name),
+                ],
+                rows=([f"n{i}"] for i in range(ROWS)),
+            )
+        cells = column_cells(open_session, table_id, "Out")
+        with unit_of_work(open_session) as session:
+            job_id = create_job(session, table_id=table_id, cells=cells, max_cells=100_000).job.id
+        assert job_id is not None
+        first = asyncio.create_task(
+            process_job(job_id, session_factory=open_session, http=http, settings=settings)
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while statuses(open_session, cells).get("done", 0) < Gated.HELD:
+            assert loop.time() < deadline, statuses(open_session, cells)
+            await asyncio.sleep(0.05)  # polling the database for the condition
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        left = statuses(open_session, cells)
+        assert left.get("done") == Gated.HELD and left.get("running", 0) > 0, left
+
+        Gated.calls, Gated.run = [], "second"
+        Gated.gate.set()
+        summary = await asyncio.wait_for(
+            process_job(job_id, session_factory=open_session, http=http, settings=settings), 120
+        )
+    finally:
+        unregister(Gated.name)
+    assert (summary.status, summary.done, summary.failed) == ("completed", ROWS, 0)
+    assert sorted(Gated.calls) == list(range(Gated.HELD, ROWS))
+    with open_session() as session:
+        values = dict(
+            session.exec(
+                select(Cell.row_id, Cell.value).where(Cell.column_id == cells[0].column_id)
+            ).all()
+        )
+    assert [values[ref.row_id] for ref in cells] == [
+        f"{'first' if i < Gated.HELD else 'second'} {i}" for i in range(ROWS)
+    ]
