@@ -7,6 +7,10 @@
     │   ├── CellsBusyError     the cells are already queued or running
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
     │   └── EnricherConfigError  an unknown enricher or a config it refuses
+    │   └── TooManyAttemptsError  sign-ins refused for a while after repeated failures
+    ├── AuthError              who is asking may not do what they ask (services/access.py)
+    │   ├── SignInRequired     no signed-in user or valid token (the page: sign in; the API: 401)
+    │   └── AccessDenied       signed in, but the role is too low for the action (403)
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
     │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
     └── TriggerApiError        a Trigger.dev API call failed (see ``enrichment_app.trigger``)
@@ -50,6 +54,26 @@ class CsvImportError(InvalidInputError):
 
 class EnricherConfigError(InvalidInputError):
     """An unknown enricher name, or a config the enricher refuses."""
+
+
+class TooManyAttemptsError(InvalidInputError):
+    """Too many failed sign-ins for this email or address; ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthError(EnrichmentAppError):
+    """The access rule refused: the message says why, without revealing what is not yours."""
+
+
+class SignInRequired(AuthError):
+    """No signed-in user (or API token): the session is missing, expired or revoked."""
+
+
+class AccessDenied(AuthError):
+    """A member whose role does not allow the action (a viewer pressing Run, say)."""
 
 
 class EnrichError(EnrichmentAppError):
