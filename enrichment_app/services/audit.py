@@ -7,6 +7,7 @@ deleted. Entries are never changed by the app.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,8 +15,9 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from enrichment_app.db.models import AuditEvent, Membership
-from enrichment_app.services.access import Actor
+from enrichment_app.db.models import AuditEvent, DataTable, EnrichmentJob, Membership
+from enrichment_app.services.access import Actor, Grant
+from enrichment_app.services.jobs import JobView
 
 PAGE_SIZE = 50
 MAX_DETAIL_CHARS = 2000
@@ -122,3 +124,61 @@ def read(session: Session, *, workspace_id: int, where: AuditFilter, page: int =
         query.order_by(col(AuditEvent.id).desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     ).all()
     return AuditPage(list(events), total, page, pages)
+
+
+def table_label(session: Session, table_id: int) -> str:
+    table = session.get(DataTable, table_id)
+    return table.name if table is not None else f"table {table_id}"
+
+
+def record_on_table(
+    session: Session,
+    *,
+    grant: Grant,
+    action: Audited,
+    table_id: int,
+    detail: str = "",
+    label: str | None = None,
+) -> None:
+    """An entry about one table of the grant's workspace (its name looked up unless given)."""
+    record(
+        session,
+        actor=grant.actor,
+        action=action,
+        workspace_id=grant.workspace_id,
+        target_type="table",
+        target_id=table_id,
+        target=label if label is not None else table_label(session, table_id),
+        detail=detail,
+    )
+
+
+def job_started(grant: Grant, table_id: int) -> Callable[[Session, EnrichmentJob, int], None]:
+    """An ``on_created`` hook for ``create_job``: the run is logged in the job's transaction."""
+
+    def write(session: Session, job: EnrichmentJob, skipped_active: int) -> None:
+        skipped = f", {skipped_active} already running" if skipped_active else ""
+        record_on_table(
+            session,
+            grant=grant,
+            action=Audited.JOB_RUN,
+            table_id=table_id,
+            detail=f"job {job.id}: {job.total} cell{'s' if job.total != 1 else ''}{skipped}",
+        )
+
+    return write
+
+
+def job_canceled(grant: Grant, table_id: int) -> Callable[[Session, JobView], None]:
+    """An ``on_canceled`` hook for ``cancel_enrichment``."""
+
+    def write(session: Session, view: JobView) -> None:
+        record_on_table(
+            session,
+            grant=grant,
+            action=Audited.JOB_CANCEL,
+            table_id=table_id,
+            detail=f"job {view.id}: {view.done} done, {view.total - view.done} not run",
+        )
+
+    return write

@@ -102,6 +102,32 @@ def start(
     return ticket
 
 
+def open_now(
+    session: Session,
+    *,
+    box: SecretBox,
+    user_id: int,
+    method: str,
+    policy: SessionPolicy,
+    now: datetime,
+    ip: str = "",
+    user_agent: str = "",
+) -> Redeemed:
+    """A session started and redeemed at once: for a route, which can set the cookie itself."""
+    ticket = start(
+        session,
+        box=box,
+        user_id=user_id,
+        method=method,
+        return_to="",
+        policy=policy,
+        now=now,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    return redeem(session, box=box, ticket=ticket, now=now)
+
+
 def redeem(session: Session, *, box: SecretBox, ticket: str, now: datetime) -> Redeemed:
     """Turn a sign-in ticket into the session's token, once."""
     row = session.exec(

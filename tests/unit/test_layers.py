@@ -33,6 +33,7 @@ _ALL = {
     "runtime",
     "services",
     "trigger",
+    "oidc",
     "worker",
     "keys",
 }
@@ -44,6 +45,7 @@ MAY_NOT_IMPORT: dict[str, set[str]] = {
     "settings": _ALL - {"settings", "errors", "egress", "keyring"},
     "db": _ALL - {"db", "domain", "errors", "settings"},
     "trigger": _ALL - {"trigger", "errors", "settings", "domain"},
+    "oidc": _ALL - {"oidc", "errors"},
     "enrichers": _ALL - {"enrichers", "errors", "settings", "domain", *_TOOLS},
     "services": _UI | {"api", "live", "runner", "runtime", "trigger", "worker"},
     "runner": _UI | {"api", "live", "runtime", "worker"},
