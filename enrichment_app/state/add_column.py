@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
-from enrichment_app.db.sessions import in_transaction
+from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import ColumnKind
 from enrichment_app.enrichers import available_enrichers, get_enricher
 from enrichment_app.enrichers.config import parse_config_text
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.keyring import SecretBox
 from enrichment_app.redact import scrub
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import credentials, tables as table_service
+from enrichment_app.services import audit, credentials, tables as table_service
+from enrichment_app.services.access import Action, Grant, authorize
+from enrichment_app.services.audit import Audited
+from enrichment_app.services.tables import ColumnSpec
+from enrichment_app.state.access import Guarded, current_grant, current_principal, guard
 from enrichment_app.state.table import TableState
 
 
@@ -29,7 +36,26 @@ def _enricher_choices() -> list[dict[str, str]]:
     ]
 
 
-class AddColumnState(rx.State):
+async def _page_table(state: Any, _arguments: Any) -> dict[str, int]:
+    """The table open on the page (the dialog belongs to it)."""
+    table = await state.get_state(TableState)
+    return {"table_id": int(table.table_id)}
+
+
+def _add_and_record(
+    session: Session, *, grant: Grant, table_id: int, spec: ColumnSpec, box: SecretBox
+) -> None:
+    column = table_service.add_column(session, table_id=table_id, spec=spec, box=box)
+    audit.record_on_table(
+        session,
+        grant=grant,
+        action=Audited.COLUMN_ADD,
+        table_id=table_id,
+        detail=f"'{column.name}' ({spec.enricher or 'input'})",
+    )
+
+
+class AddColumnState(Guarded, rx.State):
     """The dialog that adds an enrichment column to the open table.
 
     Credentials typed into the config leave the public ``config_text`` when the form is
@@ -56,26 +82,33 @@ class AddColumnState(rx.State):
         return ""
 
     @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
     def set_open(self, value: bool):
         self.open = value is True
         if self.open:
             self.error = ""
             if not self.enricher:
-                self.choose_enricher("template")
+                self._choose("template")
         elif self.enricher:
-            self.choose_enricher(self.enricher)  # forget what was typed, credentials included
+            self._choose(self.enricher)  # forget what was typed, credentials included
 
     @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
     def set_name(self, value: str):
-        self.name = value
+        self.name = str(value)[:1000]
 
     @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
     def set_config_text(self, value: str):
         self.config_text = value
 
     @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
     def choose_enricher(self, value: str):
-        self.enricher = value
+        self._choose(value)
+
+    def _choose(self, value: str) -> None:
+        self.enricher = str(value)[:100]
         self._kept_secrets = {}
         try:
             self.config_text = json.dumps(get_enricher(value).config_example, indent=2)
@@ -83,6 +116,7 @@ class AddColumnState(rx.State):
             self.error = str(exc)
 
     @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
     async def submit(self):
         """Validate and add the column; the dialog stays open with a message on bad input."""
         kept = {tuple(json.loads(k)): v for k, v in self._kept_secrets.items()}
@@ -98,20 +132,30 @@ class AddColumnState(rx.State):
         self._kept_secrets = {json.dumps(list(k)): v for k, v in kept.items()}
         table = await self.get_state(TableState)
         runtime = get_runtime()
-        spec = table_service.ColumnSpec(
+        spec = ColumnSpec(
             name=self.name, kind=ColumnKind.ENRICHMENT, enricher=self.enricher, config=config
         )
         try:
+            grant = current_grant()
+            if paths:  # credentials: an admin's to save (the same rule, another action)
+                grant = await in_session(
+                    runtime.open_session,
+                    authorize,
+                    current_principal(),
+                    Action.SAVE_CREDENTIALS,
+                    table_id=table.table_id,
+                )
             await in_transaction(
                 runtime.open_session,
-                table_service.add_column,
+                _add_and_record,
+                grant=grant,
                 table_id=table.table_id,
                 spec=spec,
                 box=runtime.secret_box,
             )
-        except EnrichmentAppError as exc:
+        except EnrichmentAppError as exc:  # AccessDenied included: the dialog says why
             self.error = scrub(str(exc), kept.values())
             return
         self.open, self.name, self.error = False, "", ""
-        self.choose_enricher(self.enricher)
+        self._choose(self.enricher)
         return TableState.load

@@ -3,12 +3,14 @@
 ``follow_run`` relays a Trigger.dev run over Realtime, ``watch_job`` polls the database for a
 local job (or when Realtime fails), and ``watch_table`` picks up what other tabs and the REST
 API change while the table is idle. Each loop stops with its tab, and when a newer loop of its
-kind took over (the ``_watch_generation`` and ``_refresh_generation`` counters).
+kind took over (the ``_watch_generation`` and ``_refresh_generation`` counters), and as soon
+as the tab's session is no longer allowed to see the table (``_still_allowed``, every round).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
 import reflex as rx
@@ -21,11 +23,15 @@ from enrichment_app.errors import EnrichmentAppError, NotFoundError
 from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import guard
 from enrichment_app.state.table.job import JobMixin
 
 POLL_FIRST_SECONDS = 0.5
 POLL_MAX_SECONDS = 3.0
 POLL_BACKOFF = 1.5
+RECHECK_SECONDS = 1.0
+"""How often a live feed re-checks the tab's session while events stream in."""
 TAB_CHECK_SECONDS = 5.0
 """How often a live watcher with nothing to relay checks that its tab is still there."""
 
@@ -58,6 +64,7 @@ class FollowMixin(JobMixin, mixin=True):
         return self.__class__.watch_job
 
     @rx.event(background=True)
+    @guard(Action.VIEW)
     async def watch_table(self):
         """While no job runs here, pick up what other tabs and the REST API change.
 
@@ -80,7 +87,7 @@ class FollowMixin(JobMixin, mixin=True):
 
         while True:
             await asyncio.sleep(every)
-            if not _tab_is_open(token):
+            if not _tab_is_open(token) or not await self._still_allowed():
                 return
             async with self:
                 if self._refresh_generation != generation or self.table_id != table_id:
@@ -138,6 +145,7 @@ class FollowMixin(JobMixin, mixin=True):
                 return
 
     @rx.event(background=True)
+    @guard(Action.VIEW)
     async def watch_job(self):
         """Follow the job by polling the database, pushing every change to the browser.
 
@@ -191,7 +199,7 @@ class FollowMixin(JobMixin, mixin=True):
                 # after ``since``, so poll them again from ``since`` rather than miss a change.
             if view.is_final:
                 break
-            if not _tab_is_open(token):
+            if not _tab_is_open(token) or not await self._still_allowed():
                 return False
             interval = (
                 POLL_FIRST_SECONDS
@@ -243,6 +251,7 @@ class FollowMixin(JobMixin, mixin=True):
         self.window_cells[r][c] = {"v": value, "s": event.status, "e": event.error or ""}
 
     @rx.event(background=True)
+    @guard(Action.VIEW)
     async def follow_run(self):
         """Follow a Trigger.dev run over Realtime and push each change to the browser.
 
@@ -258,17 +267,22 @@ class FollowMixin(JobMixin, mixin=True):
         failure: str | None = None
         final = False
         if hub is not None and run_id:
+            checked = time.monotonic()
             async with hub.watch(run_id) as watcher:
                 while True:
                     try:
                         async with asyncio.timeout(TAB_CHECK_SECONDS):
                             event = await watcher.next()
                     except TimeoutError:
-                        if not _tab_is_open(token):
+                        if not _tab_is_open(token) or not await self._still_allowed():
                             return
                         continue
                     if event is None:
                         break
+                    if time.monotonic() - checked >= RECHECK_SECONDS:
+                        if not await self._still_allowed():
+                            return
+                        checked = time.monotonic()
                     if isinstance(event, FeedFailed):
                         failure = event.reason
                         break

@@ -7,7 +7,10 @@ import reflex as rx
 from enrichment_app.domain import CellStatus
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
+from enrichment_app.services import audit
+from enrichment_app.services.access import Action
 from enrichment_app.services.enrichment import cancel_enrichment, start_enrichment
+from enrichment_app.state.access import current_grant, guard, open_job
 from enrichment_app.state.table.following import FollowMixin
 from enrichment_app.state.table.selection import SelectionMixin
 
@@ -16,6 +19,7 @@ _PENDING = (CellStatus.QUEUED.value, CellStatus.RUNNING.value)
 
 class RunMixin(FollowMixin, SelectionMixin, mixin=True):
     @rx.event
+    @guard(Action.RUN)
     async def run(self):
         """Create a job for the selected enrichment cells and start following it."""
         if self.job_active:
@@ -43,6 +47,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                 table_id=self.table_id,
                 cells=refs,
                 max_cells=max_cells,
+                on_created=audit.job_started(current_grant(), self.table_id),
             )
         except EnrichmentAppError as exc:
             self.starting = False
@@ -57,6 +62,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
         yield self._follow_event()
 
     @rx.event
+    @guard(Action.CANCEL, target=open_job)
     async def cancel(self):
         """Cancel the running job; finished cells keep their values."""
         if not self.job_id:
@@ -64,7 +70,10 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
         runtime = get_runtime()
         try:
             view = await cancel_enrichment(
-                open_session=runtime.open_session, runner=runtime.dispatcher, job_id=self.job_id
+                open_session=runtime.open_session,
+                runner=runtime.dispatcher,
+                job_id=self.job_id,
+                on_canceled=audit.job_canceled(current_grant(), self.table_id),  # the job's table
             )
         except EnrichmentAppError as exc:
             self.message = str(exc)

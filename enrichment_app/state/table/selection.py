@@ -16,6 +16,8 @@ from enrichment_app.domain import CellRef, ColumnKind
 from enrichment_app.runtime import get_runtime
 from enrichment_app.selection import focused_point, selected_spans, span_count
 from enrichment_app.services import grid as grid_service
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import guard
 from enrichment_app.state.table.window import WindowMixin
 
 
@@ -75,6 +77,7 @@ class SelectionMixin(WindowMixin, mixin=True):
         }
 
     @rx.event
+    @guard(Action.VIEW)
     async def select(self, selection: dict[str, Any]):
         """Track the grid selection and how many of its cells would run."""
         self._apply_selection(selection)
@@ -84,6 +87,7 @@ class SelectionMixin(WindowMixin, mixin=True):
                 await self._load_rows_around(row, row + 1)
 
     @rx.event
+    @guard(Action.VIEW)
     def clear_selection(self):
         """Escape clears the selected ranges but keeps the active cell."""
         col, row = self.focus if len(self.focus) == 2 else (0, 0)
