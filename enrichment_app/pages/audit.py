@@ -18,7 +18,7 @@ def _filter(
             rx.foreach(items, lambda i: rx.select.item(i[text], value=i[key])),
         ),
         value=rx.cond(value == "", "all", value),
-        on_change=lambda v: AuditState.set_filter(name, v),
+        on_change=lambda v: AuditState.filter_changed(name, v),
     )
 
 
@@ -36,7 +36,7 @@ def audit_page() -> rx.Component:
                     rx.foreach(AuditState.actions, lambda a: rx.select.item(a, value=a)),
                 ),
                 value=rx.cond(AuditState.action_filter == "", "all", AuditState.action_filter),
-                on_change=lambda v: AuditState.set_filter("action", v),
+                on_change=lambda v: AuditState.filter_changed("action", v),
             ),
             rx.text(AuditState.total, " entries", size="2", color_scheme="gray", id="audit-total"),
             spacing="3",

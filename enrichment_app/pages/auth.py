@@ -86,7 +86,7 @@ def setup_page() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                on_submit=AuthState.set_up,
+                on_submit=AuthState.create_owner,
                 reset_on_submit=False,
                 width="100%",
             ),

@@ -81,7 +81,7 @@ def import_form() -> rx.Component:
             rx.input(
                 placeholder="Table name (defaults to the file name)",
                 value=TablesState.new_table_name,
-                on_change=TablesState.set_new_table_name,
+                on_change=TablesState.table_name_changed,
                 id="new-table-name",
                 width="100%",
             ),

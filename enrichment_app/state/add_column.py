@@ -83,7 +83,7 @@ class AddColumnState(Guarded, rx.State):
 
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
-    def set_open(self, value: bool):
+    def open_changed(self, value: bool):
         self.open = value is True
         if self.open:
             self.error = ""
@@ -94,12 +94,12 @@ class AddColumnState(Guarded, rx.State):
 
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
-    def set_name(self, value: str):
+    def name_changed(self, value: str):
         self.name = str(value)[:1000]
 
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
-    def set_config_text(self, value: str):
+    def config_changed(self, value: str):
         self.config_text = value
 
     @rx.event

@@ -80,7 +80,7 @@ class AuditState(Guarded, rx.State):
 
     @rx.event
     @guard(Action.VIEW_AUDIT, target=current_workspace)
-    async def set_filter(self, name: str, value: str):
+    async def filter_changed(self, name: str, value: str):
         """One filter changed ("table", "user" or "action"; "all" clears it)."""
         value = "" if value == "all" else str(value)[:40]
         if name == "table":

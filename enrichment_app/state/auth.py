@@ -251,7 +251,7 @@ class AuthState(rx.State):
 
     @rx.event
     @public("creates the first account; refused once any account exists")
-    async def set_up(self, form: dict[str, Any]):
+    async def create_owner(self, form: dict[str, Any]):
         self.error = ""
         password = _field(form, "password")
         if password != _field(form, "password_again"):

@@ -91,7 +91,7 @@ class TablesState(Guarded, rx.State):
 
     @rx.event
     @guard(Action.CREATE_TABLE, target=current_workspace)
-    def set_new_table_name(self, value: str):
+    def table_name_changed(self, value: str):
         self.new_table_name = str(value)[:500]
 
     @rx.event

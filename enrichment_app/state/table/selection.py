@@ -90,9 +90,10 @@ class SelectionMixin(WindowMixin, mixin=True):
     @guard(Action.VIEW)
     def clear_selection(self):
         """Escape clears the selected ranges but keeps the active cell."""
-        col, row = self.focus if len(self.focus) == 2 else (0, 0)
-        self._apply_selection(cursor_at(col, row))
-        return grid_selection.push(self.selection)
+        col, row = (int(v) for v in self.focus) if len(self.focus) == 2 else (0, 0)
+        selection = cursor_at(col, row)
+        self._apply_selection(selection)
+        return grid_selection.push(cursor_at(col, row))  # a plain dict, not the state's proxy
 
     def _selected_spans(self) -> dict[int, list[tuple[int, int]]]:
         return selected_spans(self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count)
