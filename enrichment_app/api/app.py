@@ -14,7 +14,8 @@ constant time), and asks the one access rule (``services/access.authorize``) bef
 anything: each route is declared with its action (``endpoint(handler, Action.…)``) and calls
 ``caller.authorize(table_id=…)``; a route that returns without having asked is answered 500
 and logged, so a forgotten check fails closed. Before the owner account exists, a request
-without credentials gets 503 ``setup_pending``.
+without credentials gets 503 ``setup_pending`` (unless the service key is configured: there
+is a way in, so it is a 401).
 
 Status codes: 400 for a request we refuse, 401 without a valid token, 403 for a role too low
 for the action, 404 for an unknown table, cell or job (or one in another workspace), 409 when
@@ -165,7 +166,8 @@ class _Api:
         runtime = self.runtime_provider()
         token = _bearer(request)
         if token is None:
-            if await in_session(runtime.open_session, accounts.setup_pending):
+            no_key = runtime.settings.enrichment_api_key is None
+            if no_key and await in_session(runtime.open_session, accounts.setup_pending):
                 raise ApiError(
                     503,
                     "setup_pending",

@@ -14,6 +14,8 @@ OPENAPI_VERSION = "3.1.0"
 
 _ERROR_CODES = [
     "unauthorized",
+    "forbidden",
+    "setup_pending",
     "malformed_json",
     "invalid_body",
     "invalid_cells",
@@ -167,10 +169,26 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 _UNAUTHORIZED = {
-    "description": "ENRICHMENT_API_KEY is set and the bearer token is missing or wrong.",
+    "description": (
+        "The bearer token is missing, or is neither a valid personal API token nor the service"
+        " key (ENRICHMENT_API_KEY)."
+    ),
     "headers": {
         "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge."}
     },
+    **_json(_ref("Error")),
+}
+
+_FORBIDDEN = _error(
+    "The token's role in the table's workspace is too low for this (a viewer's token cannot run"
+    " or cancel)."
+)
+_SETUP_PENDING = {
+    "description": (
+        "No account exists yet and no service key is configured: create the owner account in"
+        " the app first. Sent with Retry-After."
+    ),
+    "headers": {"Retry-After": {"schema": {"type": "string"}}},
     **_json(_ref("Error")),
 }
 
@@ -262,6 +280,8 @@ _DOCUMENT: dict[str, Any] = {
                         "(code invalid_input)."
                     ),
                     "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
+                    "503": _SETUP_PENDING,
                     "404": _error("The table, or one of the cells, does not exist."),
                     "409": {
                         "description": (
@@ -291,6 +311,8 @@ _DOCUMENT: dict[str, Any] = {
                         "links": {"CancelJob": _job_link("cancelJob", "Cancel the job.")},
                     },
                     "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
+                    "503": _SETUP_PENDING,
                     "404": _error("The job does not exist."),
                     "500": _error("An unexpected error; the details are in the server's log."),
                 },
@@ -312,6 +334,8 @@ _DOCUMENT: dict[str, Any] = {
                         **_json(_ref("JobEnvelope")),
                     },
                     "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
+                    "503": _SETUP_PENDING,
                     "404": _error("The job does not exist."),
                     "500": _error("An unexpected error; the details are in the server's log."),
                 },
@@ -327,6 +351,8 @@ _DOCUMENT: dict[str, Any] = {
                         **_json({"type": "object"}),
                     },
                     "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
+                    "503": _SETUP_PENDING,
                 },
             }
         },
