@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from enrichment_app.services.demo import COMPANIES, DEMO_COLUMNS, DEMO_TABLE_NAME
 from enrichment_app.services.tables import ColumnSpec, add_column, delete_table, list_rows
-from tests.e2e.conftest import GatedApi
+from tests.e2e.conftest import FirstRun, GatedApi, signed_in_context
 from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
 from tests.support.database import add_table, database_session, job_count
 from tests.support.paths import ARTIFACTS
@@ -226,6 +226,7 @@ def test_an_open_page_follows_a_job_and_edits_made_elsewhere(
     app_secrets: dict[str, str],
     app_database_url: str,
     gated_api: GatedApi,
+    first_run: FirstRun,
 ) -> None:
     assert gated_api.drain() == 0, "a previous test left permits behind"
     table_id, row_ids, industry = create_company_table(app_database_url, gated_api)
@@ -249,7 +250,7 @@ def test_an_open_page_follows_a_job_and_edits_made_elsewhere(
     page.mouse.click(*grid.cell(1, 2))
     expect(page.locator("#inspector-value")).to_have_text("Initech industry")
 
-    other = browser.new_context(viewport={"width": 1400, "height": 1700})
+    other = signed_in_context(browser, first_run)
     try:
         second = other.new_page()
         second.goto(f"{app_url}/tables/{table_id}")
