@@ -1,18 +1,28 @@
-"""With ``ENRICHMENT_API_KEY`` set, every REST route refuses every request without the exact key.
+"""Every REST route asks the access rule: no token, a bad token, another workspace's token and
+a role too low are all refused, and a refused request changes nothing.
 
 The routes are not listed by hand: they are read from the Starlette app that ``build_api``
 returns (the app ``rx.App(api_transformer=...)`` mounts), every method of every route, HEAD
-included, and checked against the OpenAPI document. Each gets the bad credentials a client or an
-attacker would send, and must answer 401 in the API's JSON error shape, without echoing the key
-and without touching the database. The right key then gets through on every route, so the
-refusals are about the key and not a broken route.
+included, and checked against the OpenAPI document. Each ``/api`` route carries the action it
+was declared with (``endpoint(handler, Action.…)``); the only other routes are the four
+sign-in routes under ``/auth``, which are public by design and listed here. For each route:
 
-The key comparison must be constant-time. Timing it in a test would be flaky and prove little,
-so ``test_the_key_is_only_ever_compared_in_constant_time`` reads the API's source instead: it
-follows every value derived from the configured key (a small taint analysis over the AST) and
-fails if one reaches ``==``, ``!=``, ``in``, ``<``… or a string method such as ``startswith``,
-or if the key is never handed to ``hmac``/``secrets.compare_digest`` as bytes. The same checker
-is run on short sources that compare with ``==`` or ``startswith`` to show that it catches them.
+* no credentials, or any of the bad credentials a client or an attacker would send (a wrong,
+  truncated, extended or re-cased service key, other schemes, the key in the query…): 401;
+* the owner of workspace B, with a personal token, about workspace A's table or job: 404,
+  worded as for one that does not exist;
+* a viewer's token of workspace A, where the action needs more (run, cancel): 403;
+* a revoked token: 401;
+* and the database unchanged after all of them. Then the service key and A's owner's token
+  get through, so the refusals were about who asked.
+
+The service key's comparison must be constant-time. Timing it in a test would be flaky and
+prove little, so ``test_the_key_is_only_ever_compared_in_constant_time`` reads the API's source
+instead: it follows every value derived from the configured key (a small taint analysis over
+the AST) and fails if one reaches ``==``, ``!=``, ``in``, ``<``… or a string method such as
+``startswith``, or if the key is never handed to ``hmac``/``secrets.compare_digest`` as bytes.
+The same checker is run on short sources that compare with ``==`` or ``startswith`` to show
+that it catches them.
 """
 
 from __future__ import annotations
@@ -28,23 +38,30 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlmodel import col, select
+from sqlmodel import SQLModel, text
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 import enrichment_app.api as api_package
 from enrichment_app.api import build_api, openapi_document
-from enrichment_app.db.models import ApiIdempotencyKey, Cell, EnrichmentJob, EnrichmentTask
+from enrichment_app.db.models import DataTable, Workspace
 from enrichment_app.db.sessions import unit_of_work
-from enrichment_app.domain import CellRef
+from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.runtime import Runtime
+from enrichment_app.services.access import MIN_ROLE, Action, Role
+from enrichment_app.services.api_tokens import revoke_token
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import column_refs, seed_demo_table
 from tests.integration.runtimes import closing
+from tests.support.accounts import add_user, api_token
 
 API_KEY = "Key-0f1E2d3C4b5A-enrichment-API"
 """Mixed case, so that a case-insensitive comparison would show."""
+
+PUBLIC_ROUTES = {"/auth/session", "/auth/signed-out", "/auth/oidc/start", "/auth/oidc/callback"}
+"""The sign-in routes: how a browser gets a session, so they cannot need one. None of them
+reads or writes a table (tests/integration/test_auth_routes.py)."""
 
 
 # --- the routes, from the app itself -------------------------------------------------------
@@ -55,6 +72,7 @@ class Operation:
     method: str
     template: str
     """The route's path as Starlette has it, e.g. ``/api/jobs/{job_id:int}``."""
+    action: Action | None
 
     @property
     def documented_path(self) -> str:
@@ -69,7 +87,10 @@ def served_operations(app: Starlette) -> list[Operation]:
             if isinstance(route, Mount):
                 walk(route.routes, prefix + route.path)
             elif isinstance(route, Route):
-                found.extend(Operation(m, prefix + route.path) for m in sorted(route.methods or ()))
+                action = getattr(route.endpoint, "action", None)
+                found.extend(
+                    Operation(m, prefix + route.path, action) for m in sorted(route.methods or ())
+                )
             else:
                 raise AssertionError(f"a route of an unknown kind: {route!r}")
 
@@ -77,7 +98,8 @@ def served_operations(app: Starlette) -> list[Operation]:
     return found
 
 
-OPERATIONS = served_operations(build_api(lambda: pytest.fail("no request is made")))
+ALL = served_operations(build_api(lambda: pytest.fail("no request is made")))
+OPERATIONS = [op for op in ALL if op.template.startswith("/api/")]
 
 
 def test_the_routes_come_from_the_app_and_match_the_document() -> None:
@@ -95,12 +117,35 @@ def test_the_routes_come_from_the_app_and_match_the_document() -> None:
     } <= served
 
 
+NEEDS = {
+    "/api/tables/{table_id:int}/enrich": Role.EDITOR,
+    "/api/jobs/{job_id:int}/cancel": Role.EDITOR,
+}
+"""The least role each route needs when more than a viewer's: the roles table of
+docs/security.md, written here apart from the code, so a route declared too low fails."""
+
+
+def test_every_route_needs_the_role_the_roles_table_says() -> None:
+    wrong = {
+        op.template: (MIN_ROLE[op.action].value, NEEDS.get(op.template, Role.VIEWER).value)
+        for op in OPERATIONS
+        if op.action is not None and MIN_ROLE[op.action] is not NEEDS.get(op.template, Role.VIEWER)
+    }
+    assert wrong == {}, f"(declared, expected): {wrong}"
+
+
+def test_every_api_route_declares_its_action_and_the_rest_are_the_sign_in_routes() -> None:
+    assert [op.template for op in OPERATIONS if op.action is None] == []
+    assert {op.template for op in ALL if op not in OPERATIONS} == PUBLIC_ROUTES
+    assert {op.template for op in ALL if op.template in PUBLIC_ROUTES and op.action} == set()
+
+
 # --- fixtures ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Target:
-    """Real ids, so a request that got past the key would do something."""
+    """Real ids in workspace A, so a request that got past the rule would do something."""
 
     table_id: int
     job_id: int
@@ -117,6 +162,14 @@ class Target:
         if operation.method != "POST" or not operation.template.endswith("/enrich"):
             return None
         return {"cells": [{"rowId": c.row_id, "columnId": c.column_id} for c in self.cells]}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    owner_a: str
+    viewer_a: str
+    owner_b: str
+    revoked: str
 
 
 @pytest.fixture
@@ -136,7 +189,35 @@ def target(runtime: Runtime) -> Target:
         job = create_job(session=session, table_id=table_id, cells=domain[:2], max_cells=100).job
         session.commit()
         assert job.id is not None
+        table = session.get(DataTable, table_id)
+        assert table is not None and table.workspace_id == 1
         return Target(table_id=table_id, job_id=job.id, cells=domain[2:5])
+
+
+@pytest.fixture
+def tokens(runtime: Runtime, target: Target) -> Tokens:
+    box = runtime.secret_box
+    with runtime.open_session() as session:
+        other = Workspace(name="Workspace B")
+        session.add(other)
+        session.commit()
+        assert other.id is not None
+        owner = add_user(session, email="owner@example.com", role=Role.OWNER)
+        viewer = add_user(session, email="viewer@example.com", role=Role.VIEWER)
+        owner_b = add_user(session, email="b@example.com", role=Role.OWNER, workspace_id=other.id)
+        revoked = api_token(session, box=box, user_id=owner, workspace_id=1, role=Role.OWNER)
+        revoke_token(
+            session, workspace_id=1, token_id=1, user_id=owner, any_owner=True, now=utcnow()
+        )
+        session.commit()
+        return Tokens(
+            owner_a=api_token(session, box=box, user_id=owner, workspace_id=1, role=Role.OWNER),
+            viewer_a=api_token(session, box=box, user_id=viewer, workspace_id=1, role=Role.VIEWER),
+            owner_b=api_token(
+                session, box=box, user_id=owner_b, workspace_id=other.id, role=Role.OWNER
+            ),
+            revoked=revoked,
+        )
 
 
 @pytest.fixture
@@ -146,18 +227,17 @@ def client(runtime: Runtime) -> Iterator[httpx.AsyncClient]:
 
 
 def snapshot(runtime: Runtime) -> tuple[object, ...]:
-    """Everything a request could change: jobs, tasks, cells and idempotency records."""
+    """Every row of every table (the tokens' ``last_used_at`` aside: a request that got in
+    with a valid token records its use)."""
+    rows = []
     with runtime.open_session() as session:
-        jobs = session.exec(select(EnrichmentJob).order_by(col(EnrichmentJob.id))).all()
-        tasks = session.exec(select(EnrichmentTask).order_by(col(EnrichmentTask.id))).all()
-        cells = session.exec(select(Cell).order_by(col(Cell.id))).all()
-        keys = session.exec(select(ApiIdempotencyKey)).all()
-        return (
-            tuple(j.model_dump_json() for j in jobs),
-            tuple(t.model_dump_json() for t in tasks),
-            tuple(c.model_dump_json() for c in cells),
-            tuple(k.model_dump_json() for k in keys),
-        )
+        for table in SQLModel.metadata.sorted_tables:
+            columns = [c.name for c in table.c if c.name != "last_used_at"]
+            found = session.exec(  # type: ignore[call-overload]
+                text(f"SELECT {', '.join(columns)} FROM {table.name} ORDER BY 1")
+            ).all()
+            rows.append((table.name, tuple(tuple(r) for r in found)))
+    return tuple(rows)
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -183,44 +263,69 @@ BAD_CREDENTIALS: dict[str, dict[str, Any]] = {
     "non-ASCII bytes": {"headers": {"Authorization": b"Bearer \xe9\xff" + API_KEY.encode()}},
     "key in the query": {"params": {"api_key": API_KEY, "key": API_KEY}},
     "key in another header": {"headers": {"X-API-Key": API_KEY, "Api-Key": API_KEY}},
+    "a made-up personal token": {"headers": {"Authorization": "Bearer enr_" + "A" * 43}},
 }
 
 
+async def _send(
+    client: httpx.AsyncClient, operation: Operation, target: Target, **kwargs: Any
+) -> httpx.Response:
+    headers = {"Idempotency-Key": f"auth-test-{operation.method}", **kwargs.pop("headers", {})}
+    return await client.request(
+        operation.method,
+        target.url(operation),
+        json=target.body(operation),
+        headers=headers,
+        **kwargs,
+    )
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method} {op.template}")
-async def test_every_route_refuses_every_wrong_credential(
-    operation: Operation, client: httpx.AsyncClient, runtime: Runtime, target: Target
+async def test_every_route_refuses_whoever_may_not_and_changes_nothing(
+    operation: Operation,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    target: Target,
+    tokens: Tokens,
 ) -> None:
     before = snapshot(runtime)
-    for name, credentials in BAD_CREDENTIALS.items():
-        headers = {
-            "Idempotency-Key": f"auth-test-{operation.method}",
-            **credentials.get("headers", {}),
-        }
-        response = await client.request(
-            operation.method,
-            target.url(operation),
-            json=target.body(operation),
-            headers=headers,
-            params=credentials.get("params"),
-        )
+    head = operation.method == "HEAD"
+    for name, credentials in {
+        **BAD_CREDENTIALS,
+        "a revoked token": {"headers": _bearer(tokens.revoked)},
+    }.items():
+        response = await _send(client, operation, target, **credentials)
         assert response.status_code == 401, (name, response.text)
         assert response.headers["www-authenticate"].startswith('Bearer realm="enrichment_app"')
         assert response.headers["cache-control"] == "no-store"
         assert API_KEY not in response.text and API_KEY not in str(response.headers)
-        if operation.method != "HEAD":
+        if not head:
             error = response.json()["error"]
             assert error["code"] == "unauthorized", name
-            assert "Authorization: Bearer <ENRICHMENT_API_KEY>" in error["message"], name
+            assert "ENRICHMENT_API_KEY" in error["message"], name
+
+    about_a_table = "{table_id" in operation.template or "{job_id" in operation.template
+    response = await _send(client, operation, target, headers=_bearer(tokens.owner_b))
+    if about_a_table:
+        assert response.status_code == 404, response.text
+        if not head:
+            assert response.json()["error"]["message"].endswith("does not exist.")
+    assert operation.action is not None
+    if MIN_ROLE[operation.action] is not Role.VIEWER:
+        response = await _send(client, operation, target, headers=_bearer(tokens.viewer_a))
+        assert response.status_code == 403, response.text
+        if not head:
+            assert "Your role in this workspace is viewer" in response.json()["error"]["message"]
     assert snapshot(runtime) == before, "a refused request changed the database"
 
-    # The right key gets through the same route: the refusals were about the key.
-    response = await client.request(
-        operation.method,
-        target.url(operation),
-        json=target.body(operation),
-        headers={"Authorization": f"Bearer {API_KEY}"},
-    )
-    assert response.status_code in {200, 202}, response.text
+    # The service key and A's owner get through the same route: the refusals were about who.
+    for token in (API_KEY, tokens.owner_a):
+        response = await _send(client, operation, target, headers=_bearer(token))
+        assert response.status_code in {200, 202}, response.text
 
 
 # --- the comparison is constant-time -------------------------------------------------------
