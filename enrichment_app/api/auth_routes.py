@@ -15,7 +15,8 @@ and checks that every other route refuses.)
 
 Where a route sends the browser back to comes from the server (the ticket, the SSO sign-in
 record) or is checked: an absolute http(s) URL on the same host name as the request (the
-dev server serves the pages on another port than the backend), never anywhere else.
+dev server serves the pages on another port than the backend; the loopback names count as
+one host), never anywhere else.
 """
 
 from __future__ import annotations
@@ -57,9 +58,22 @@ def checked_return(request: Request, to: str, *, fallback_path: str = "/") -> st
         parts = urlsplit(to)
     except ValueError:
         parts = urlsplit("")
-    if parts.scheme in ("http", "https") and parts.hostname == host and not parts.username:
+    if (
+        parts.scheme in ("http", "https")
+        and not parts.username
+        and _same_host(parts.hostname, host)
+    ):
         return to
     return str(request.url.replace(path=fallback_path, query="", fragment=""))
+
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def _same_host(a: str | None, b: str) -> bool:
+    """The same host name; the loopback names count as one (the dev server's page may be on
+    ``localhost`` and its backend on ``127.0.0.1``)."""
+    return a is not None and (a == b or (a in LOOPBACK and b in LOOPBACK))
 
 
 def _set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
