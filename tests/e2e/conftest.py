@@ -254,9 +254,11 @@ def app_harness(app_env: dict[str, str]) -> Iterator[AppHarness]:
 
 @pytest.fixture(scope="session")
 def app_url(app_harness: AppHarness) -> str:
-    """The app's frontend URL."""
+    """The app's frontend URL, on the backend's host name: the session cookie is SameSite=Lax,
+    and ``localhost`` and ``127.0.0.1`` are different sites to a browser (the harness's vite
+    says ``localhost``, its backend listens on ``127.0.0.1``)."""
     assert app_harness.frontend_url is not None
-    return app_harness.frontend_url.rstrip("/")
+    return app_harness.frontend_url.rstrip("/").replace("//localhost:", "//127.0.0.1:")
 
 
 @pytest.fixture(scope="session")
