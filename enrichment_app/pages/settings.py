@@ -9,15 +9,12 @@ from enrichment_app.state.account import AccountState
 from enrichment_app.state.settings import NEW_SECRET_FIELD, ROLES, SettingsState
 
 
-def _role_select(
-    name: str, roles: rx.Var, default: str = "viewer", **props: object
-) -> rx.Component:
+def _role_select(name: str, roles: rx.Var, trigger_id: str) -> rx.Component:
     return rx.select.root(
-        rx.select.trigger(),
+        rx.select.trigger(id=trigger_id),
         rx.select.content(rx.foreach(roles, lambda r: rx.select.item(r, value=r))),
         name=name,
-        default_value=default,
-        **props,
+        default_value="viewer",
     )
 
 
@@ -87,7 +84,7 @@ def invitations_section() -> rx.Component:
         ),
         rx.form(
             rx.hstack(
-                _role_select("role", SettingsState.grantable_roles, id="invite-role"),
+                _role_select("role", SettingsState.grantable_roles, "invite-role"),
                 rx.input(name="note", placeholder="Who it is for (optional)", id="invite-note"),
                 rx.button("Create invitation link", type="submit", id="invite-submit"),
                 spacing="2",
@@ -156,7 +153,7 @@ def tokens_card() -> rx.Component:
                     rx.input(
                         name="name", placeholder="Token name (e.g. nightly import)", id="token-name"
                     ),
-                    _role_select("role", SettingsState.grantable_roles, id="token-role"),
+                    _role_select("role", SettingsState.grantable_roles, "token-role"),
                     rx.button("Create token", type="submit", id="token-submit"),
                     spacing="2",
                 ),
