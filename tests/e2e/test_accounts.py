@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -111,7 +112,8 @@ def test_an_invited_viewer_can_read_and_export_but_not_edit_run_or_delete(
 
         # The same handlers, sent over the socket anyway, are refused and change nothing.
         cookie = next(c for c in context.cookies() if c["name"] == "enrichment_session")
-        refused = asyncio.run(send_as(api_url, cookie["value"], table_id))
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's loop
+            refused = pool.submit(asyncio.run, send_as(api_url, cookie["value"], table_id)).result()
         assert "Your role in this workspace is viewer" in refused
         guest.goto(app_url + "/invite/" + invitation.rpartition("/")[2])
         expect(guest.locator("#invitation-error")).to_contain_text("already used")
