@@ -44,11 +44,11 @@ WARMUP = 5
 TARGET_RATIO = 1.5
 TARGET_P95_MS = 150.0
 
-OBSERVE = """() => {
+OBSERVER = """() => {
   window.__seen = [];
   let last = null;
   const record = () => {
-    const el = document.querySelector('#job-status');
+    const el = document.querySelector('SELECTOR');
     const text = el ? el.textContent : null;
     if (text !== last) {
       last = text;
@@ -59,6 +59,15 @@ OBSERVE = """() => {
     {subtree: true, childList: true, characterData: true});
   record();
 }"""
+
+
+def observer(selector: str) -> str:
+    """A page script recording, in ``window.__seen``, each new text of the element (with when
+    the DOM changed: ``performance.timeOrigin + performance.now()``)."""
+    return OBSERVER.replace("SELECTOR", selector)
+
+
+OBSERVE = observer("#job-status")
 
 CLOCK = "() => performance.timeOrigin + performance.now()"
 

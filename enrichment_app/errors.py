@@ -6,11 +6,12 @@
     ├── InvalidInputError      user input we refuse, with a message fit to show the user
     │   ├── CellsBusyError     the cells are already queued or running
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
-    │   └── EnricherConfigError  an unknown enricher or a config it refuses
+    │   ├── EnricherConfigError  an unknown enricher or a config it refuses
     │   └── TooManyAttemptsError  sign-ins refused for a while after repeated failures
     ├── AuthError              who is asking may not do what they ask (services/access.py)
     │   ├── SignInRequired     no signed-in user or valid token (the page: sign in; the API: 401)
     │   └── AccessDenied       signed in, but the role is too low for the action (403)
+    ├── IdempotencyClaimLostError  a request's Idempotency-Key claim was taken over by a retry
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
     │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
     └── TriggerApiError        a Trigger.dev API call failed (see ``enrichment_app.trigger``)
@@ -74,6 +75,11 @@ class SignInRequired(AuthError):
 
 class AccessDenied(AuthError):
     """A member whose role does not allow the action (a viewer pressing Run, say)."""
+
+
+class IdempotencyClaimLostError(EnrichmentAppError):
+    """A request stalled so long that a retry with its ``Idempotency-Key`` took the key over;
+    the stalled request must create nothing (its unit of work rolls back)."""
 
 
 class EnrichError(EnrichmentAppError):

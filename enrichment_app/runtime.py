@@ -17,6 +17,7 @@ from functools import cached_property
 import httpx
 import sqlalchemy as sa
 
+from enrichment_app.bus import TableChangeBus, bus_for, publishing
 from enrichment_app.db.engine import SessionFactory, create_db_engine, session_factory
 from enrichment_app.db.migrate import startup_lock, upgrade_database
 from enrichment_app.db.sessions import unit_of_work
@@ -24,6 +25,7 @@ from enrichment_app.domain import JobBackend, utcnow
 from enrichment_app.egress import guarded_client, provider_client
 from enrichment_app.keyring import SecretBox
 from enrichment_app.live.hub import RunHub
+from enrichment_app.live.tables import TableHub
 from enrichment_app.oidc import OidcClient
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.runner.trigger import TriggerRunner
@@ -46,6 +48,7 @@ class Runtime:
     _trigger: TriggerRunner | None = field(default=None, init=False)
     _hub: RunHub | None = field(default=None, init=False)
     _oidc: OidcClient | None = field(default=None, init=False)
+    _tables: TableHub | None = field(default=None, init=False)
     _settling: asyncio.Task[list[int]] | None = field(default=None, init=False)
     _sweeping: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -64,13 +67,19 @@ class Runtime:
         return engine
 
     @cached_property
+    def bus(self) -> TableChangeBus:
+        """The table change bus (in-process, PostgreSQL or Redis; see ``enrichment_app.bus``)."""
+        return bus_for(self.settings)
+
+    @cached_property
     def secret_box(self) -> SecretBox:
         """Encrypts the credentials saved in column configs (``APP_SECRET_KEY``)."""
         return secret_box(self.settings)
 
     @cached_property
     def open_session(self) -> SessionFactory:
-        return session_factory(self.engine)
+        """Sessions whose committed writes are published on the table change bus."""
+        return publishing(session_factory(self.engine), self.bus.publish)
 
     @cached_property
     def session_policy(self) -> SessionPolicy:
@@ -162,14 +171,28 @@ class Runtime:
         return self._hub
 
     @property
+    def tables(self) -> TableHub:
+        """Table-wide live views: the bus, and in Trigger.dev mode the tables' tag feeds."""
+        if self._tables is None:
+            trigger = self.trigger
+            self._tables = TableHub(
+                bus=self.bus,
+                client=trigger.client if trigger is not None else None,
+                mint_token=trigger.table_token if trigger is not None else None,
+                give_up_after=self.settings.trigger_realtime_give_up_seconds,
+            )
+        return self._tables
+
+    @property
     def dispatcher(self) -> JobRunner:
         """The runner new jobs are handed to."""
         return self.trigger or self.runner
 
     async def start(self) -> None:
-        """Prepare the database and resume the jobs a previous process left unfinished."""
+        """Prepare the database and the bus; resume the jobs a previous process left unfinished."""
         started_at = utcnow()
         await asyncio.to_thread(lambda: self.engine)
+        await self.bus.start()
         if self.settings.run_local_jobs:
             resumed = await self.runner.resume_unfinished()
             if resumed:
@@ -191,6 +214,9 @@ class Runtime:
         if self._hub is not None:
             await self._hub.aclose()
             self._hub = None
+        if self._tables is not None:
+            await self._tables.aclose()
+            self._tables = None
         self._trigger = None
         if self._runner is not None:
             await self._runner.aclose()
@@ -199,6 +225,8 @@ class Runtime:
             if client is not None:
                 await client.aclose()
         self._http = self._enricher_http = None
+        if "bus" in vars(self):
+            await self.bus.aclose()
 
 
 _runtime: Runtime | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,10 +60,25 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("TABLE_REFRESH_SECONDS", "table_refresh_seconds"),
         description=(
-            "How often an open table with no job running checks for changes made elsewhere"
-            " (a job started from another tab or the REST API, cells edited, columns added or"
-            " the table deleted in another tab); 0 turns it off."
+            "The fallback: how often an open table polls the database for changes made"
+            " elsewhere while the table change bus (or, in Trigger.dev mode, the table's"
+            " Realtime feed) is unavailable; changes are pushed otherwise. 0 turns off"
+            " following the idle table altogether."
         ),
+    )
+    table_change_bus: Literal["auto", "memory", "postgres", "redis"] = Field(
+        default="auto",
+        validation_alias=AliasChoices("TABLE_CHANGE_BUS", "table_change_bus"),
+        description=(
+            "How backend processes tell each other a table changed: auto picks redis when"
+            " REFLEX_REDIS_URL is set, postgres (LISTEN/NOTIFY) on a PostgreSQL database,"
+            " else memory (one process)."
+        ),
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REFLEX_REDIS_URL", "redis_url"),
+        description="Reflex's Redis (its state manager); the table change bus uses it too.",
     )
     seed_demo: bool = Field(default=True, validation_alias=AliasChoices("SEED_DEMO", "seed_demo"))
     run_local_jobs: bool = Field(

@@ -16,6 +16,8 @@ mypy
 if [ -f trigger/package.json ]; then
   echo "== tsc (trigger/)"
   (cd trigger && npx --no-install tsc --noEmit)
+  echo "== node --test (trigger/: the relay from worker lines to run metadata and cells)"
+  (cd trigger && npx --no-install tsc -p tsconfig.test.json && node --test build/test/)
 fi
 echo "== pytest: unit, integration, state, fuzzing"
 pytest tests --ignore=tests/e2e --ignore=tests/soak --ignore=tests/topology "$@"

@@ -58,6 +58,7 @@ from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.errors import (
     AccessDenied,
     CellsBusyError,
+    IdempotencyClaimLostError,
     InvalidInputError,
     NotFoundError,
     SignInRequired,
@@ -243,7 +244,7 @@ class _Api:
         key = idempotency_key(request)
         if key is None:
             return await self._start(
-                runtime, grant, table_id=table_id, cells=enrich.cells, key=None
+                runtime, grant, table_id=table_id, cells=enrich.cells, claim=None
             )
 
         digest = idempotency.fingerprint(table_id=table_id, cells=enrich.cells)
@@ -267,9 +268,10 @@ class _Api:
                 )
             case idempotency.Replay(job_id=job_id, skipped_active=skipped):
                 return await self._replay(runtime, job_id=job_id, skipped_active=skipped)
-            case idempotency.Claimed():
+            case idempotency.Claimed(token=token):
+                claim = (key, token)
                 return await self._start(
-                    runtime, grant, table_id=table_id, cells=enrich.cells, key=key
+                    runtime, grant, table_id=table_id, cells=enrich.cells, claim=claim
                 )
 
     async def _start(
@@ -279,18 +281,22 @@ class _Api:
         *,
         table_id: int,
         cells: tuple[CellRef, ...],
-        key: str | None,
+        claim: tuple[str, str] | None,
     ) -> Response:
+        """Start the job; ``claim`` is the (key, token) of the request's Idempotency-Key claim.
+
+        The audit log's entry and the key's binding are written in the job's own transaction."""
         log_run = audit.job_started(grant, table_id)
 
         def bind(session: Session, job: EnrichmentJob, skipped_active: int) -> None:
             log_run(session, job, skipped_active)
-            if key is None:
+            if claim is None:
                 return
             assert job.id is not None
             idempotency.bind(
                 session=session,
-                key=key,
+                key=claim[0],
+                token=claim[1],
                 job_id=job.id,
                 job_created_at=job.created_at,
                 skipped_active=skipped_active,
@@ -306,9 +312,18 @@ class _Api:
                 max_cells=runtime.settings.max_cells_per_job,
                 on_created=bind,
             )
+        except IdempotencyClaimLostError as exc:  # a retry took the key over: it makes the job
+            raise ApiError(
+                409,
+                "idempotency_key_in_progress",
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+                headers={"Retry-After": "1"},
+            ) from exc
         except BaseException:
-            if key is not None:
-                await in_transaction(runtime.open_session, idempotency.release, key=key)
+            if claim is not None:
+                await in_transaction(
+                    runtime.open_session, idempotency.release, key=claim[0], token=claim[1]
+                )
             raise
         logger.info(
             "api: job %s on table %s: %d task(s), backend %s",

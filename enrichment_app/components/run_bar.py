@@ -49,7 +49,16 @@ def run_bar() -> rx.Component:
             ~TableState.can_run,
             rx.badge("View only", id="view-only", color_scheme="gray", variant="soft"),
         ),
-        rx.badge(TableState.mode_label, id="mode", variant="outline", color_scheme="gray"),
+        rx.tooltip(
+            rx.badge(
+                TableState.mode_label,
+                id="mode",
+                variant="outline",
+                color_scheme=rx.cond(TableState.mode_label.contains("polling"), "amber", "gray"),
+                custom_attrs={"title": TableState.mode_reason},
+            ),
+            content=TableState.mode_reason,
+        ),
         width="100%",
         align="center",
         spacing="3",

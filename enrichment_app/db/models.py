@@ -168,6 +168,8 @@ class ApiIdempotencyKey(SQLModel, table=True):
     """Tells the job apart from a later job that reuses a deleted job's id (SQLite does that)."""
     skipped_active: int = 0
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    claim_token: str | None = Field(default=None, max_length=32)
+    """Which request holds the claim: only that request may bind the key or release it."""
 
 
 from enrichment_app.db.account_models import (  # noqa: E402  (the account tables, one module)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import re
@@ -414,7 +415,9 @@ def _render_body(body: Any, row: Mapping[str, str | None]) -> Any:
 
 
 def _limit_key(config: Mapping[str, Any]) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
+    """One key per column config: a digest, so the limiter's memory holds no credential."""
+    canonical = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 async def _read_capped(response: httpx.Response, shown_url: str) -> bytes:

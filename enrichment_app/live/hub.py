@@ -1,11 +1,12 @@
 """One upstream Realtime subscription per run per process, shared by every tab watching it.
 
 A ``RunFeed`` follows one run: ``subscribe_to_run`` for status and progress, and the run's
-``cells`` stream (SSE) for each finished cell. It subscribes with a public access token that
-can read that run alone, mints a fresh one before it expires or after a 401, and gives up
-(``FeedFailed``) on 403, 404, repeated failures, or retryable failures (5xx, 429, network)
-that last longer than ``give_up_after`` seconds, so the page can fall back to polling.
-The feed closes when its last watcher leaves or the run is final.
+``cells`` stream (SSE) for each finished cell. Both halves share one public access token that
+can read that run alone, minted once, and again before it expires or after a 401. Either half
+failing for good ends the feed (``FeedFailed``, with the reason) so the page can fall back to
+polling: a token refused again and again (with a growing wait between tries), 403, 404,
+repeated API errors, or retryable failures (5xx, 429, network) that last longer than
+``give_up_after`` seconds. The feed closes when its last watcher leaves or the run is final.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from enrichment_app.live.events import (
     cell_from_chunk,
     snapshot_from_run,
 )
+from enrichment_app.live.registry import FeedRegistry
 from enrichment_app.trigger import (
     AuthenticationError,
     PermissionDeniedError,
@@ -40,6 +42,8 @@ TOKEN_LIFETIME_SECONDS = 3600.0
 TOKEN_REFRESH_MARGIN_SECONDS = 300.0
 MAX_AUTH_FAILURES = 3
 MAX_API_FAILURES = 5
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 10.0
 CELL_STREAM = "cells"
 
 TokenSource = Callable[[str], Awaitable[str]]
@@ -79,25 +83,33 @@ class RunFeed:
     mint_token: TokenSource
     on_final: FinalHook | None = None
     give_up_after: float | None = None
+    stream_timeout_seconds: int = 60
     watchers: set[Watcher] = field(default_factory=set)
     latest: RunSnapshot | None = None
     cells: dict[int, CellUpdate] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     _token: str | None = None
     _token_age: float = 0.0
+    _minting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _final: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, event: RunEvent | None) -> None:
         for watcher in list(self.watchers):
             watcher.put(event)
 
-    async def token(self, *, fresh: bool = False) -> str:
-        now = asyncio.get_running_loop().time()
-        stale = now - self._token_age > TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
-        if self._token is None or fresh or stale:
-            self._token = await self.mint_token(self.run_id)
-            self._token_age = now
-        return self._token
+    async def token(self, *, replacing: str | None = None) -> str:
+        """The feed's token, minted once for both halves of the feed (under a lock).
+
+        ``replacing`` is a token the caller saw refused or about to expire: a new one is minted
+        unless the other half already replaced it.
+        """
+        async with self._minting:
+            now = asyncio.get_running_loop().time()
+            stale = now - self._token_age > TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
+            if self._token is None or stale or (replacing is not None and replacing == self._token):
+                self._token = await self.mint_token(self.run_id)
+                self._token_age = now
+            return self._token
 
     async def follow(self) -> None:
         try:
@@ -117,7 +129,7 @@ class RunFeed:
             self.publish(None)
 
     async def _follow_runs(self) -> None:
-        auth_failures = api_failures = 0
+        setbacks = _Setbacks("the run's live feed")
         while True:
             token = await self.token()
             refresh_after = TOKEN_LIFETIME_SECONDS - TOKEN_REFRESH_MARGIN_SECONDS
@@ -128,7 +140,7 @@ class RunFeed:
                     ):
                         snapshot = snapshot_from_run(run)
                         self.latest = snapshot
-                        auth_failures = api_failures = 0
+                        setbacks.succeeded()
                         if snapshot.is_final:
                             self._final.set()
                             if self.on_final is not None:
@@ -137,59 +149,85 @@ class RunFeed:
                             return
                         self.publish(snapshot)
             except TimeoutError:
-                await self.token(fresh=True)  # resubscribe before the token expires
+                await self.token(replacing=token)  # resubscribe before the token expires
                 continue
-            except AuthenticationError:
-                auth_failures += 1
-                if auth_failures > MAX_AUTH_FAILURES:
-                    raise _Unavailable("Trigger.dev keeps refusing the access token") from None
-                logger.info("run %s: token refused, minting a fresh one", self.run_id)
-                await asyncio.sleep(auth_failures)  # back off; tokens are minted per second (iat)
-                await self.token(fresh=True)
-                continue
-            except (PermissionDeniedError, TriggerNotFoundError) as exc:
-                raise _Unavailable(
-                    f"Trigger.dev refused the run's live feed ({exc.message})"
-                ) from exc
-            except RealtimeUnavailableError as exc:
-                raise _Unavailable(exc.message) from exc
             except TriggerApiError as exc:
-                api_failures += 1
-                if api_failures >= MAX_API_FAILURES:
-                    raise _Unavailable(f"the live feed keeps failing ({exc.message})") from exc
-                await asyncio.sleep(min(2.0**api_failures, 10.0))
+                await asyncio.sleep(setbacks.delay_after(exc))
+                if isinstance(exc, AuthenticationError):
+                    await self.token(replacing=token)
                 continue
             if self.latest is not None and self.latest.is_final:
                 return
 
     async def _follow_cells(self) -> None:
-        """Relay each finished cell once; the stream closes after silence, so reopen it."""
-        failures = 0
+        """Relay each finished cell once; the stream closes after silence, so reopen it, from
+        after the last chunk seen (``Last-Event-ID``)."""
+        setbacks = _Setbacks("the run's cells stream")
+        last_event_id: str | None = None  # a reopened stream resumes after it
         while not self._final.is_set():
             token = await self.token()
             try:
-                async for chunk in self.client.read_stream(
-                    self.run_id, CELL_STREAM, access_token=token, give_up_after=self.give_up_after
+                async for part in self.client.read_stream_parts(
+                    self.run_id,
+                    CELL_STREAM,
+                    access_token=token,
+                    last_event_id=last_event_id,
+                    timeout_seconds=self.stream_timeout_seconds,
+                    give_up_after=self.give_up_after,
                 ):
-                    cell = cell_from_chunk(chunk)
+                    setbacks.succeeded()
+                    last_event_id = part.id
+                    cell = cell_from_chunk(part.chunk)
                     if cell is not None and cell.task_id not in self.cells:
                         self.cells[cell.task_id] = cell
                         self.publish(cell)
-                failures = 0
-            except AuthenticationError:
-                await self.token(fresh=True)
-            except RealtimeUnavailableError as exc:
-                logger.info("run %s: cells stream unavailable (%s)", self.run_id, exc.message)
-                return  # status still arrives; the table refreshes from the database at the end
             except TriggerApiError as exc:
-                failures += 1
-                logger.info("run %s: cells stream failed (%s)", self.run_id, exc.message)
-                if failures >= MAX_API_FAILURES:
-                    return  # status still arrives; the table refreshes from the database at the end
-                await asyncio.sleep(min(2.0**failures, 10.0))
+                await asyncio.sleep(setbacks.delay_after(exc))
+                if isinstance(exc, AuthenticationError):
+                    await self.token(replacing=token)
 
 
-class RunHub:
+class _Setbacks:
+    """The failures in a row of one half of a feed: how long to wait before trying again, or
+    ``_Unavailable`` (the feed ends and the page says why) once trying again is pointless.
+
+    A 401 is retried with a fresh token after a growing wait, at most ``MAX_AUTH_FAILURES``
+    times; 403 and 404 end the feed at once; other API errors are retried with a growing wait,
+    ``MAX_API_FAILURES`` times; a realtime outage the client already gave up on ends it.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.refused = 0
+        self.failed = 0
+
+    def succeeded(self) -> None:
+        self.refused = self.failed = 0
+
+    def delay_after(self, exc: TriggerApiError) -> float:
+        if isinstance(exc, AuthenticationError):
+            self.refused += 1
+            if self.refused > MAX_AUTH_FAILURES:
+                raise _Unavailable(
+                    f"Trigger.dev keeps refusing the access token for {self.what}"
+                ) from exc
+            return backoff(self.refused)  # tokens are minted per second (iat): never at once
+        if isinstance(exc, PermissionDeniedError | TriggerNotFoundError):
+            raise _Unavailable(f"Trigger.dev refused {self.what} ({exc.message})") from exc
+        if isinstance(exc, RealtimeUnavailableError):
+            raise _Unavailable(exc.message) from exc
+        self.failed += 1
+        if self.failed >= MAX_API_FAILURES:
+            raise _Unavailable(f"{self.what} keeps failing ({exc.message})") from exc
+        return backoff(self.failed)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): 0.5 s, doubling, up to 10 s."""
+    return min(BACKOFF_FIRST_SECONDS * 2.0 ** (attempt - 1), BACKOFF_MAX_SECONDS)
+
+
+class RunHub(FeedRegistry[str, RunFeed]):
     """The process's registry of run feeds."""
 
     def __init__(
@@ -199,36 +237,29 @@ class RunHub:
         mint_token: TokenSource,
         on_final: FinalHook | None = None,
         give_up_after: float | None = None,
+        stream_timeout_seconds: int = 60,
     ) -> None:
+        """``stream_timeout_seconds``: the silence after which the server ends a ``cells``
+        stream (the feed reopens it)."""
+        super().__init__()
         self._client = client
         self._mint_token = mint_token
         self._on_final = on_final
         self._give_up_after = give_up_after
-        self._feeds: dict[str, RunFeed] = {}
+        self._stream_timeout = stream_timeout_seconds
 
-    @property
-    def upstream_count(self) -> int:
-        """How many runs this process is subscribed to upstream right now (introspection)."""
-        return len(self._feeds)
-
-    def _feed(self, run_id: str) -> RunFeed:
-        feed = self._feeds.get(run_id)
-        if feed is None or feed.task is None or feed.task.done():
-            feed = RunFeed(
-                run_id=run_id,
-                client=self._client,
-                mint_token=self._mint_token,
-                on_final=self._on_final,
-                give_up_after=self._give_up_after,
-            )
-            feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{run_id}")
-            feed.task.add_done_callback(lambda _t: self._drop(feed))
-            self._feeds[run_id] = feed
+    def _start(self, key: str) -> RunFeed:
+        feed = RunFeed(
+            run_id=key,
+            client=self._client,
+            mint_token=self._mint_token,
+            on_final=self._on_final,
+            give_up_after=self._give_up_after,
+            stream_timeout_seconds=self._stream_timeout,
+        )
+        feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{key}")
+        feed.task.add_done_callback(lambda _t: self._forget(key, feed))
         return feed
-
-    def _drop(self, feed: RunFeed) -> None:
-        if self._feeds.get(feed.run_id) is feed:
-            del self._feeds[feed.run_id]
 
     @contextlib.asynccontextmanager
     async def watch(self, run_id: str) -> AsyncIterator[Watcher]:
@@ -243,17 +274,4 @@ class RunHub:
         try:
             yield watcher
         finally:
-            feed.watchers.discard(watcher)
-            if not feed.watchers and feed.task is not None and not feed.task.done():
-                self._drop(feed)  # a watcher arriving while this one closes gets a new feed
-                feed.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await feed.task
-
-    async def aclose(self) -> None:
-        feeds = list(self._feeds.values())
-        for feed in feeds:
-            if feed.task is not None:
-                feed.task.cancel()
-        await asyncio.gather(*(f.task for f in feeds if f.task is not None), return_exceptions=True)
-        self._feeds.clear()
+            await self._leave(run_id, feed, watcher)

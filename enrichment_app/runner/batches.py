@@ -12,10 +12,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
+from typing import Self
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import CELLS, JOB, TableChange, note_change
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableColumn
 from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, JobStatus, TaskStatus, utcnow
 from enrichment_app.errors import EnrichmentAppError
@@ -83,18 +86,45 @@ Outcome = dict[str, str | None] | CellResult | None
 
 
 class BatchWriter:
-    """Collects claims and results from many cells and writes them together, one flush at a time."""
+    """Collects claims and results from many cells and writes them together, one flush at a time.
+
+    Use it as ``async with``, around the tasks that submit to it: the flusher task it starts
+    ends with the block (cancelled if the block is), so a cancelled job leaves no writer behind.
+    """
 
     def __init__(self, write: Callable[[list[Request]], Awaitable[list[Outcome]]]) -> None:
         self._write = write
         self._pending: list[tuple[Request, asyncio.Future[Outcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._open = False
+
+    async def __aenter__(self) -> Self:
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._open = False
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            if exc_type is not None:
+                flusher.cancel()
+            await asyncio.wait([flusher])  # never takes the flusher's CancelledError for ours
+        for _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
 
     async def submit(self, request: Request) -> Outcome:
+        if not self._open:
+            raise RuntimeError("BatchWriter.submit outside its async with block")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_all())
+            self._flusher = asyncio.create_task(self._flush_all(), name="job-batch-writer")
         return await future
 
     async def _flush_all(self) -> None:
@@ -127,6 +157,8 @@ class JobStore:
     def __init__(self, job_id: int, *, max_cell_chars: int) -> None:
         self.job_id = job_id
         self.max_cell_chars = max_cell_chars
+        self.table_id = 0
+        """The job's table, once ``start`` read it: its pages hear of every write."""
 
     def start(self, session: Session) -> tuple[JobSummary, list[Task], dict[int, TableColumn]]:
         # Mark the job running in one statement that skips a final job: read first and write
@@ -142,8 +174,10 @@ class JobStore:
         job = session.get(EnrichmentJob, self.job_id)
         if job is None:
             raise EnrichmentAppError(f"Job {self.job_id} does not exist.")
+        self.table_id = job.table_id
         if JobStatus(job.status).is_final:
             return _summary(job), [], {}
+        note_change(session, self.table_id, TableChange.of(JOB))
         now = utcnow()
         # A task still "running" here was interrupted (a crash or restart): run it again.
         session.execute(
@@ -190,6 +224,11 @@ class JobStore:
         now = utcnow()
         results = self._finish(session, finishes, now) if finishes else {}
         values = self._claim(session, claims, now) if claims else {}
+        if self.table_id and (results or values):
+            rows = [r.row_id for r in results.values()]
+            rows += [c.task.row_id for c in claims if c.task.id in values]
+            kinds = (CELLS, JOB) if results else (CELLS,)
+            note_change(session, self.table_id, TableChange.of(*kinds, rows=rows))
         return [
             values.get(r.task.id) if isinstance(r, Claim) else results.get(r.task.id)
             for r in requests
@@ -341,6 +380,7 @@ class JobStore:
             job.status = JobStatus.COMPLETED.value
             job.finished_at = utcnow()
             session.add(job)
+            note_change(session, job.table_id, TableChange.of(JOB))
         return _summary(job)
 
 

@@ -169,7 +169,7 @@ async def process_job(
         return summary
     logger.info("job %s: processing %d task(s)", job_id, len(tasks))
     finished = {(t.row_id, t.column_id): asyncio.Event() for t in tasks}
-    async with asyncio.TaskGroup() as group:
+    async with processor.writer, asyncio.TaskGroup() as group:
         for task in tasks:
             column = columns[task.column_id]
             after = [

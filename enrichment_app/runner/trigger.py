@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.domain import DispatchResult, JobBackend
+from enrichment_app.domain import DispatchResult, JobBackend, JobStatus
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.services import jobs as job_service
 from enrichment_app.trigger import RealtimeRun, TriggerApiError, TriggerClient
@@ -66,10 +66,15 @@ class TriggerRunner:
             )
             await self._local.dispatch(job_id)
             return DispatchResult(backend=JobBackend.LOCAL, fallback_reason=reason)
-        await in_transaction(
-            self._open_session, job_service.record_dispatch, job_id=job_id, run_id=handle.id
+        final = await in_transaction(
+            self._open_session, _record_run, job_id=job_id, run_id=handle.id
         )
         logger.info("job %s: triggered run %s", job_id, handle.id)
+        if final:  # canceled while Trigger.dev took the run: it has nothing to do
+            try:
+                await self._client.cancel_run(handle.id)
+            except TriggerApiError as exc:
+                logger.warning("job %s: cancelling run %s failed: %s", job_id, handle.id, exc)
         return DispatchResult(
             backend=JobBackend.TRIGGER, run_id=handle.id, public_access_token=token
         )
@@ -78,6 +83,13 @@ class TriggerRunner:
         """A fresh token that can read this run only, valid for an hour."""
         return await self._client.create_public_token(
             scopes=run_scopes(run_id), expiration_time=TOKEN_EXPIRATION
+        )
+
+    async def table_token(self, table_id: int) -> str:
+        """A fresh token that can read the runs of this table only (``read:tags:table:<id>``),
+        valid for an hour: what the table's live view follows them with."""
+        return await self._client.create_public_token(
+            scopes={"read": {"tags": [f"table:{table_id}"]}}, expiration_time=TOKEN_EXPIRATION
         )
 
     async def cancel(self, job_id: int) -> None:
@@ -171,6 +183,12 @@ def _payload(session: Session, *, job_id: int) -> dict[str, object]:
     job = job_service.get_job(session, job_id=job_id)
     task_ids = job_service.task_ids(session, job_id=job_id)
     return {"jobId": job_id, "tableId": job.table_id, "taskIds": task_ids}
+
+
+def _record_run(session: Session, *, job_id: int, run_id: str) -> bool:
+    """Record the job's run; whether the job already ended (canceled while it was triggered)."""
+    job_service.record_dispatch(session, job_id=job_id, run_id=run_id)
+    return JobStatus(job_service.get_job(session, job_id=job_id).status).is_final
 
 
 def _unfinished_runs(

@@ -50,17 +50,25 @@ class EnrichmentStarted:
         }
 
 
-async def start_enrichment(
+@dataclass(frozen=True, slots=True)
+class EnrichmentCreated:
+    """A job created and not yet handed to a runner."""
+
+    job: JobView
+    task_ids: list[int]
+    skipped_active: int
+
+
+async def create_enrichment(
     *,
     open_session: SessionFactory,
-    runner: JobRunner,
     backend: JobBackend,
     table_id: int,
     cells: Iterable[CellRef],
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
-) -> EnrichmentStarted:
-    """Create the job and its tasks in one unit of work, then hand it to the runner.
+) -> EnrichmentCreated:
+    """Create the job and its tasks in one unit of work.
 
     ``on_created`` writes in the job's own unit of work (see ``create_job``).
     """
@@ -73,7 +81,17 @@ async def start_enrichment(
         backend=backend,
         on_created=on_created,
     )
-    assert created.job.id is not None
+    return EnrichmentCreated(
+        job=JobView.of(created.job),
+        task_ids=created.task_ids,
+        skipped_active=created.skipped_active,
+    )
+
+
+async def dispatch_enrichment(
+    *, open_session: SessionFactory, runner: JobRunner, created: EnrichmentCreated
+) -> EnrichmentStarted:
+    """Hand a created job to the runner (Trigger.dev may take a while) and read it back."""
     dispatch = await runner.dispatch(created.job.id)
     view = await read_job(open_session=open_session, job_id=created.job.id)
     return EnrichmentStarted(
@@ -82,6 +100,28 @@ async def start_enrichment(
         dispatch=dispatch,
         skipped_active=created.skipped_active,
     )
+
+
+async def start_enrichment(
+    *,
+    open_session: SessionFactory,
+    runner: JobRunner,
+    backend: JobBackend,
+    table_id: int,
+    cells: Iterable[CellRef],
+    max_cells: int,
+    on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+) -> EnrichmentStarted:
+    """Create the job and its tasks in one unit of work, then hand it to the runner."""
+    created = await create_enrichment(
+        open_session=open_session,
+        backend=backend,
+        table_id=table_id,
+        cells=cells,
+        max_cells=max_cells,
+        on_created=on_created,
+    )
+    return await dispatch_enrichment(open_session=open_session, runner=runner, created=created)
 
 
 async def cancel_enrichment(

@@ -13,6 +13,10 @@ Rules:
 * A key is claimed before the job is created. A second request with the key while the first
   is still working is refused (409, retry later). A claim whose request died before creating
   its job (the process crashed) is taken over after ``CLAIM_TTL`` (seconds).
+* Each claim has a token, and only the request holding it may bind or release the key: a
+  request that stalled past ``CLAIM_TTL`` and was taken over finds its token gone, and its
+  job's unit of work rolls back (``IdempotencyClaimLostError``), so one key never makes two
+  jobs.
 * The key is bound to the job in the transaction that creates the job, so once the job
   exists every retry gets it, even if the request died right after (a crash while
   Trigger.dev was being called).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +42,7 @@ from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import ApiIdempotencyKey, EnrichmentJob
 from enrichment_app.db.sessions import in_transaction
 from enrichment_app.domain import CellRef
+from enrichment_app.errors import IdempotencyClaimLostError
 from enrichment_app.services.jobs import JobView, job_view, task_ids
 
 KEY_TTL = timedelta(hours=24)
@@ -50,7 +56,10 @@ _MAX_CLAIM_ATTEMPTS = 3
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """The key is ours: create the job and ``bind`` the key to it (or ``release`` it on failure)."""
+    """The key is ours: create the job and ``bind`` the key to it (or ``release`` it on failure),
+    with this claim's ``token``."""
+
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +125,12 @@ def _claim_once(session: Session, *, key: str, fingerprint: str, now: datetime) 
             return Replay(job_id=record.job_id, skipped_active=record.skipped_active)
         session.delete(record)
         session.flush()
-    session.add(ApiIdempotencyKey(key=key, fingerprint=fingerprint, created_at=now))
+    token = secrets.token_hex(16)
+    session.add(
+        ApiIdempotencyKey(key=key, fingerprint=fingerprint, created_at=now, claim_token=token)
+    )
     session.flush()
-    return Claimed()
+    return Claimed(token=token)
 
 
 async def claim(
@@ -135,24 +147,44 @@ async def claim(
     return InProgress()
 
 
+def _held(key: str, token: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The record of ``key`` while the claim with ``token`` still holds it, unbound."""
+    return (
+        col(ApiIdempotencyKey.key) == key,
+        col(ApiIdempotencyKey.claim_token) == token,
+        col(ApiIdempotencyKey.job_id).is_(None),
+    )
+
+
 def bind(
-    session: Session, *, key: str, job_id: int, job_created_at: datetime, skipped_active: int
+    session: Session,
+    *,
+    key: str,
+    token: str,
+    job_id: int,
+    job_created_at: datetime,
+    skipped_active: int,
 ) -> None:
-    """Bind the claimed ``key`` to the job its request creates, in the job's transaction."""
-    session.execute(
+    """Bind the claimed ``key`` to the job its request creates, in the job's transaction.
+
+    Raises ``IdempotencyClaimLostError`` if the claim with ``token`` no longer holds the key (a
+    retry took it over): the caller's unit of work then rolls back, job and all.
+    """
+    bound = session.execute(
         sa.update(ApiIdempotencyKey)
-        .where(col(ApiIdempotencyKey.key) == key)
+        .where(*_held(key, token))
         .values(job_id=job_id, job_created_at=job_created_at, skipped_active=skipped_active)
     )
-
-
-def release(session: Session, *, key: str) -> None:
-    """Free a claimed ``key`` whose request failed, so the client may retry with it."""
-    session.execute(
-        sa.delete(ApiIdempotencyKey).where(
-            col(ApiIdempotencyKey.key) == key, col(ApiIdempotencyKey.job_id).is_(None)
+    if bound.rowcount != 1:  # type: ignore[attr-defined]
+        raise IdempotencyClaimLostError(
+            "Another request with this Idempotency-Key took it over while this one was slow."
         )
-    )
+
+
+def release(session: Session, *, key: str, token: str) -> None:
+    """Free a claimed ``key`` whose request failed, so the client may retry with it; a claim
+    that was taken over is left to the request that holds it now."""
+    session.execute(sa.delete(ApiIdempotencyKey).where(*_held(key, token)))
 
 
 def replay(session: Session, *, job_id: int) -> tuple[JobView, list[int]]:

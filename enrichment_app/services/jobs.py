@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import CELLS, JOB, TableChange, note_change
 from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableColumn, TableRow
 from enrichment_app.domain import (
     ACTIVE_TASK_STATUSES,
@@ -189,6 +190,7 @@ def create_job(
         on_created(session, job, len(runnable) - len(todo))
     session.flush()
     session.refresh(job)
+    note_change(session, table_id, TableChange.of(JOB, CELLS, rows=(r.row_id for r in todo)))
     return JobCreated(job=job, task_ids=task_ids, skipped_active=len(runnable) - len(todo))
 
 
@@ -253,6 +255,7 @@ def record_dispatch(
     job.run_id = run_id
     job.dispatch_error = error
     session.add(job)
+    note_change(session, job.table_id, TableChange.of(JOB))
 
 
 def unfinished_jobs(
@@ -309,6 +312,7 @@ def _close_job(
     session.add(job)
     session.flush()
     session.refresh(job)  # as the database hands it back (SQLite's datetimes are naive)
+    note_change(session, job.table_id, TableChange.of(JOB, CELLS, rows=(r.row_id for r in active)))
     return job
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from enrichment_app.bus import CELLS, DELETED, SHAPE, TableChange, note_change
 from enrichment_app.db.models import (
     DEFAULT_WORKSPACE_ID,
     Cell,
@@ -312,6 +313,7 @@ def add_column(
                 for rid in row_ids
             ],
         )
+    note_change(session, table_id, TableChange.of(SHAPE))
     return column
 
 
@@ -362,6 +364,7 @@ def update_cell(
     cell.value = cap_value(value, max_cell_chars) if value != "" else None
     cell.updated_at = utcnow()
     session.add(cell)
+    note_change(session, table_id, TableChange.of(CELLS, rows=[row_id]))
     return cell
 
 
@@ -387,6 +390,7 @@ def delete_table(session: Session, *, table_id: int) -> None:
     session.execute(sa.delete(TableRow).where(col(TableRow.table_id) == table_id))
     session.execute(sa.delete(TableColumn).where(col(TableColumn.table_id) == table_id))
     session.execute(sa.delete(DataTable).where(col(DataTable.id) == table_id))
+    note_change(session, table_id, TableChange.of(DELETED))
 
 
 # --- CSV export ----------------------------------------------------------------------

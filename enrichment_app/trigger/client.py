@@ -13,6 +13,7 @@ import logging
 import random as random_module
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,8 +83,7 @@ class TriggerClient(RealtimeApi):
         self._random = random
         self._claims: dict[str, Any] | None = None
         self._claims_lock = asyncio.Lock()
-        # Electric keeps expired shape handles per shape URL and sends them after a 409.
-        self._expired_handles: dict[str, str] = {}
+        self._expired_handles: OrderedDict[str, str] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"TriggerClient(base_url={self.base_url!r}, secret_key='***')"

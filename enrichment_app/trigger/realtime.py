@@ -7,8 +7,10 @@ lasted ``give_up_after`` seconds. ``TriggerClient`` mixes this in; it holds the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,7 +26,7 @@ from enrichment_app.trigger.errors import (
 )
 from enrichment_app.trigger.runs import RealtimeRun, run_from_row
 from enrichment_app.trigger.shapes import ShapeStream
-from enrichment_app.trigger.streams import StreamDecoder, StreamReadError
+from enrichment_app.trigger.streams import StreamDecoder, StreamPart, StreamReadError
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ ELECTRIC_VERSION = "1.0.0-beta.1"
 LIVE_POLL_READ_TIMEOUT = 60.0
 # Stream statuses the SDK never retries (401/403 are terminal too without a token refresher).
 TERMINAL_STREAM_STATUSES = frozenset({400, 401, 403, 404, 409, 410, 422})
+EXPIRED_HANDLES_KEPT = 250
+"""Expired shape handles remembered, most recently used first (Electric's ExpiredShapesCache)."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -90,8 +94,21 @@ class RealtimeApi:
     _sleep: Sleep
     _clock: Callable[[], float]
     _random: Callable[[], float]
-    _expired_handles: dict[str, str]
-    """Electric keeps expired shape handles per shape URL and sends them after a 409."""
+    _expired_handles: OrderedDict[str, str]
+    """Electric keeps the handle a 409 expired, per shape, and sends it when the shape is
+    subscribed again; like Electric, only the ``EXPIRED_HANDLES_KEPT`` most recently used."""
+
+    def _expired_handle(self, shape_key: str) -> str | None:
+        handle = self._expired_handles.get(shape_key)
+        if handle is not None:
+            self._expired_handles.move_to_end(shape_key)
+        return handle
+
+    def _remember_expired(self, shape_key: str, handle: str) -> None:
+        self._expired_handles[shape_key] = handle
+        self._expired_handles.move_to_end(shape_key)
+        while len(self._expired_handles) > EXPIRED_HANDLES_KEPT:
+            self._expired_handles.popitem(last=False)
 
     def _api_headers(self, access_token: str | None = None) -> dict[str, str]:
         """``ApiClient.#getHeaders`` for a plain backend process."""
@@ -132,12 +149,68 @@ class RealtimeApi:
         """
         path = f"/realtime/v1/runs/{quote(run_id, safe='')}"
         extra = {"skipColumns": ",".join(skip_columns)} if skip_columns else {}
+        batches = self._shape_batches(path, extra, f"run {run_id}", access_token, give_up_after)
+        async with contextlib.aclosing(batches):
+            async for runs in batches:
+                for run in runs:
+                    yield run
+                    if stop_on_completion and (run.finished_at is not None or run.is_final):
+                        return
+
+    async def subscribe_to_runs_with_tag(
+        self,
+        tag_or_tags: str | Sequence[str],
+        *,
+        access_token: str | None = None,
+        created_at: str | None = "1d",
+        skip_columns: Sequence[str] = (),
+        give_up_after: float | None = None,
+    ) -> AsyncIterator[RealtimeRun]:
+        """``runs.subscribeToRunsWithTag``: each run that has every one of the tags, every time
+        it changes, over the shape protocol. It never ends by itself.
+
+        ``GET /realtime/v1/runs?tags=a,b&createdAt=1d`` as ``ApiClient.subscribeToRunsWithTag``
+        asks for it (``createdAt`` bounds how old a run may be, "24h" when absent and capped by
+        the server; ``None`` leaves it out). Runs that already exist come first, then every
+        change. A public token needs ``read:tags:<tag>`` (or ``read:runs``). Failures are
+        handled as in :meth:`subscribe_to_run`.
+        """
+        tags = [tag_or_tags] if isinstance(tag_or_tags, str) else list(tag_or_tags)
+        if not tags or not all(isinstance(tag, str) and tag for tag in tags):
+            raise ValueError("subscribe_to_runs_with_tag needs one or more non-empty tags")
+        extra = {"tags": ",".join(tags)}
+        if created_at:
+            extra["createdAt"] = created_at
+        if skip_columns:
+            extra["skipColumns"] = ",".join(skip_columns)
+        batches = self._shape_batches(
+            "/realtime/v1/runs",
+            extra,
+            f"runs tagged {', '.join(tags)}",
+            access_token,
+            give_up_after,
+        )
+        async with contextlib.aclosing(batches):
+            async for runs in batches:
+                for run in runs:
+                    yield run
+
+    async def _shape_batches(
+        self,
+        path: str,
+        extra: dict[str, str],
+        subject: str,
+        access_token: str | None,
+        give_up_after: float | None,
+    ) -> AsyncGenerator[list[RealtimeRun], None]:
+        """The runs each response of a run shape hands out, following Electric's protocol;
+        ``subject`` names the shape in messages ("run run_abc")."""
         shape_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(extra.items()))
-        shape = ShapeStream(expired_handle=self._expired_handles.get(shape_key))
+        shape = ShapeStream(expired_handle=self._expired_handle(shape_key))
         headers = self._realtime_headers(access_token)
         timeout = httpx.Timeout(self._timeout, read=self._realtime_timeout)
         failures = 0
-        outage = _Outage(f"The live feed of run {run_id}", give_up_after, self._clock)
+        outage = _Outage(f"The live feed of {subject}", give_up_after, self._clock)
         while True:
             try:
                 response = await self._http.get(
@@ -148,8 +221,8 @@ class RealtimeApi:
                 if response.status_code == 409:
                     shape.must_refetch(response.headers.get("electric-handle"))
                     if shape.expired_handle:
-                        self._expired_handles[shape_key] = shape.expired_handle
-                    logger.info("Run %s shape must be refetched", run_id)
+                        self._remember_expired(shape_key, shape.expired_handle)
+                    logger.info("The live feed of %s must be refetched", subject)
                     failures = 0
                     continue
                 if response.status_code == 429 or response.status_code >= 500:
@@ -165,8 +238,8 @@ class RealtimeApi:
                 delay = retries.shape_retry_delay(failures)
                 outage.failed(exc, delay)
                 logger.warning(
-                    "Run %s subscription request failed (%s); retry %d in %.2fs",
-                    run_id,
+                    "The live feed of %s: request failed (%s); retry %d in %.2fs",
+                    subject,
                     exc,
                     failures,
                     delay,
@@ -175,15 +248,13 @@ class RealtimeApi:
                 continue
             except ProtocolError as exc:
                 raise TriggerApiError(
-                    f"Invalid realtime response for run {run_id}: {exc.message}",
+                    f"Invalid realtime response for {subject}: {exc.message}",
                     status=response.status_code,
                 ) from exc
             failures = 0
             outage.ended()
-            for run in runs:
-                yield run
-                if stop_on_completion and (run.finished_at is not None or run.is_final):
-                    return
+            if runs:
+                yield runs
 
     # -- realtime streams ------------------------------------------------------------------
 
@@ -205,6 +276,30 @@ class RealtimeApi:
         (``RealtimeUnavailableError``); a clean end of the body ends the iteration (the server
         closes after ``timeout_seconds`` of silence); 400/401/403/404/409/410/422 raise.
         """
+        parts = self.read_stream_parts(
+            run_id,
+            stream_key,
+            access_token=access_token,
+            last_event_id=last_event_id,
+            timeout_seconds=timeout_seconds,
+            give_up_after=give_up_after,
+        )
+        async with contextlib.aclosing(parts):
+            async for part in parts:
+                yield part.chunk
+
+    async def read_stream_parts(
+        self,
+        run_id: str,
+        stream_key: str,
+        *,
+        access_token: str | None = None,
+        last_event_id: str | None = None,
+        timeout_seconds: int = 60,
+        give_up_after: float | None = None,
+    ) -> AsyncGenerator[StreamPart, None]:
+        """:meth:`read_stream`, each chunk with its position (``StreamPart.id``): pass the last
+        one as ``last_event_id`` to read a stream again from after it."""
         url = f"{self.base_url}/realtime/v1/streams/{quote(run_id, safe='')}/{quote(stream_key, safe='')}"
         decoder = StreamDecoder(last_event_id)
         timeout = httpx.Timeout(
@@ -235,7 +330,7 @@ class RealtimeApi:
                         for part in parts:
                             retry_count = 0
                             outage.ended()
-                            yield part.chunk
+                            yield part
                     return
             except httpx_sse.SSEError as exc:
                 raise TriggerApiError(f"Stream {stream_key} of run {run_id}: {exc}") from exc

@@ -12,11 +12,16 @@
 //   PROBE_STREAM_TIMEOUT                 streams.read timeoutInSeconds (default 3)
 //   PROBE_TOKENS                         JSON {name: token} for the "tokens" command
 //   PROBE_RUN_ID                         run the tokens are tried against (retrieve)
+//   PROBE_TAG                            the tag the "tags" command follows
+//   PROBE_TOKEN                          public access token for the "tags" command
+//   PROBE_CREATED_AT                     its createdAt filter (optional)
+//   PROBE_UNTIL_COMPLETED                the "tags" command stops once this many runs completed
 //
 // Commands (argv[2]):
 //   run     trigger (twice, to see idempotency), createPublicToken, subscribeToRun to completion
 //           with that token, streams.read with the trigger handle's token, runs.retrieve
 //   tokens  validateJWT from @trigger.dev/core for each token, then runs.retrieve with each
+//   tags    runs.subscribeToRunsWithTag with the token, until PROBE_UNTIL_COMPLETED runs completed
 
 import { auth, configure, runs, streams, tasks } from "@trigger.dev/sdk";
 import { validateJWT } from "@trigger.dev/core/v3/jwt";
@@ -149,7 +154,32 @@ async function commandTokens() {
   return { validated, retrieved };
 }
 
-const commands = { run: commandRun, tokens: commandTokens };
+async function commandTags() {
+  const tag = env.PROBE_TAG;
+  const until = Number(env.PROBE_UNTIL_COMPLETED ?? "1");
+  const filters = env.PROBE_CREATED_AT ? { createdAt: env.PROBE_CREATED_AT } : undefined;
+  return auth.withAuth({ accessToken: env.PROBE_TOKEN ?? secretKey }, async () => {
+    const updates = [];
+    const completed = new Set();
+    // The feed never ends by itself: leave it once the runs the test scripted are done.
+    for await (const run of runs.subscribeToRunsWithTag(tag, filters)) {
+      updates.push(
+        plain({
+          id: run.id,
+          status: run.status,
+          metadata: run.metadata,
+          tags: run.tags,
+          isCompleted: run.isCompleted,
+        }),
+      );
+      if (run.isCompleted) completed.add(run.id);
+      if (completed.size >= until) break;
+    }
+    return { updates };
+  });
+}
+
+const commands = { run: commandRun, tokens: commandTokens, tags: commandTags };
 const command = commands[process.argv[2]];
 if (!command) {
   process.stderr.write(`usage: node sdk_probe.mjs ${Object.keys(commands).join("|")}\n`);

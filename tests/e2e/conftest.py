@@ -230,6 +230,9 @@ def app_env(
     return {
         "DATABASE_URL": app_database_url,
         "SEED_DEMO": "true",
+        # Changes made elsewhere are pushed: a test that relied on the idle table's fallback
+        # poll would wait an hour for it.
+        "TABLE_REFRESH_SECONDS": "3600",
         "LLM_BASE_URL": llm_api.base_url,
         **enricher_allowance,
         **app_secrets,

@@ -1,8 +1,8 @@
-"""Integration fixtures: a throwaway PostgreSQL cluster (Debian's packages) for the session.
+"""Integration fixtures: a throwaway PostgreSQL cluster and Redis server (Debian's packages).
 
 The cluster lives in a temporary directory, listens on a free loopback port (and a Unix socket
 in that directory) and is stopped when the session ends. ``postgres_database`` gives each test
-its own database in it.
+its own database in it. Redis listens on a Unix socket only, started on first use.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.support.servers import ServerUnavailable, postgres_cluster
+from tests.support.servers import ServerUnavailable, postgres_cluster, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +38,13 @@ def postgres_database(postgres_url: str, request: pytest.FixtureRequest) -> Iter
             connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """Start a Redis server for this test session; yields its ``unix://`` URL."""
+    try:
+        with redis_server() as url:
+            yield url
+    except ServerUnavailable as exc:
+        pytest.fail(f"Could not start Redis: {exc}", pytrace=False)

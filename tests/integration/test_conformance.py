@@ -415,3 +415,78 @@ async def test_sdk_and_trigger_client_see_the_same_run(
     assert sdk_updates == [(status, metadata) for status, metadata, _ in expected_updates("")]
     assert py_updates == sdk_updates
     assert py_chunks == sdk_report["chunks"] == CELLS
+
+
+async def test_sdk_and_trigger_client_follow_the_same_tag_feed(
+    fake_factory: Callable[..., FakeTrigger],
+) -> None:
+    """``runs.subscribeToRunsWithTag`` and ``TriggerClient.subscribe_to_runs_with_tag`` follow
+    one table's runs side by side, with a token scoped to the table's tag: the same runs, the
+    same changes, in the same order, asked for with the same request."""
+    fake = fake_factory(live_poll_timeout=5.0)
+    first = fake.create_run(TASK, {"jobId": 1}, tags=["job:1", "table:t1"])
+    fake.create_run(TASK, {"jobId": 2}, tags=["job:2", "table:t2"])  # another table's run
+    token = await client_minter(fake, ["read:tags:table:t1"], time.time() + 3600)
+    progress = {"progress": {"done": 1, "total": 2}}
+    second: list[str] = []
+
+    async def script() -> None:
+        async def step(apply: Callable[[], object]) -> None:
+            await fake.await_tag_poll("table:t1", count=2, within=60)
+            apply()
+
+        await step(lambda: fake.set_status(first, "EXECUTING"))
+        await step(
+            lambda: second.append(fake.create_run(TASK, {"jobId": 3}, tags=["job:3", "table:t1"]))
+        )
+        await step(
+            lambda: fake.update_metadata(
+                first, [{"type": "set", "key": "progress", "value": progress["progress"]}]
+            )
+        )
+        await step(lambda: fake.complete_run(second[0]))
+        await step(lambda: fake.complete_run(first))
+
+    async def python_side() -> list[tuple[str, str, Any]]:
+        seen: list[tuple[str, str, Any]] = []
+        completed: set[str] = set()
+        async with TriggerClient(secret_key=fake.secret_key, base_url=fake.url) as client:
+            async for run in client.subscribe_to_runs_with_tag("table:t1", access_token=token):
+                seen.append((run.id, run.status, run.metadata))
+                if run.is_final:
+                    completed.add(run.id)
+                if len(completed) == 2:
+                    break
+        return seen
+
+    sdk_report, py_seen, _ = await asyncio.gather(
+        _run_probe_async(
+            "tags",
+            fake,
+            PROBE_TAG="table:t1",
+            PROBE_TOKEN=token,
+            PROBE_CREATED_AT="1d",
+            PROBE_UNTIL_COMPLETED="2",
+        ),
+        python_side(),
+        script(),
+    )
+
+    expected = [
+        (first, "QUEUED", None),
+        (first, "EXECUTING", None),
+        (second[0], "QUEUED", None),
+        (first, "EXECUTING", progress),
+        (second[0], "COMPLETED", None),
+        (first, "COMPLETED", progress),
+    ]
+    sdk_seen = [(u["id"], u["status"], u.get("metadata")) for u in sdk_report["updates"]]
+    assert sdk_seen == expected
+    assert py_seen == expected
+    assert all(u["tags"][-1] == "table:t1" for u in sdk_report["updates"])
+
+    polls = fake.requests_of("realtime_runs")
+    first_queries = [p.query for p in polls if "offset=-1" in p.query]
+    assert first_queries == ["createdAt=1d&log=full&offset=-1&tags=table%3At1"] * 2
+    assert all(p.headers["authorization"] == f"Bearer {token}" for p in polls)
+    assert all(p.headers["x-trigger-electric-version"] == "1.0.0-beta.1" for p in polls)

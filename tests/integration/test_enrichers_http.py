@@ -10,7 +10,7 @@ import base64
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Hashable, Iterator
 from typing import Any
 
 import httpx
@@ -344,3 +344,38 @@ async def test_the_rate_limit_spaces_out_a_column_s_calls(
     # Three calls at 2/s: the second waits 0.5 s, the third 1 s; the other column waits for none.
     assert clock.sleeps == [0.5, 1.0]
     assert http_site.hits["/api/lookup"] - hits_before == 4
+
+
+class RecordingLimiter(RateLimiter):
+    """A rate limiter that remembers the keys it is asked to space out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[object] = []
+
+    async def wait(self, key: Hashable, rate_per_second: float) -> None:
+        self.keys.append(key)
+        await super().wait(key, rate_per_second)
+
+
+async def test_the_rate_limit_key_holds_no_credential(
+    http_site: HttpSite, http: httpx.AsyncClient
+) -> None:
+    """The limiter keeps its keys in memory for the life of the process; a key built from
+    the column's config must not carry the column's token in clear."""
+    limiter = RecordingLimiter()
+    enricher = HttpJsonEnricher(limiter=limiter)
+    token = "sk-live-rate-limit-secret-1234"
+    config = {
+        "url": http_site.url("/api/lookup?domain={name}"),
+        "path": "data.company.name",
+        "auth": {"type": "bearer", "token": token},
+        "rate_limit_per_second": 1000,
+    }
+    await _run(enricher, http, config, {"name": "c0"})
+    await _run(enricher, http, config, {"name": "c1"})
+    other = await _run(enricher, http, {**config, "path": "data.company.employees"}, {"name": "c0"})
+    assert other == "42"
+    assert len(limiter.keys) == 3
+    assert limiter.keys[0] == limiter.keys[1] != limiter.keys[2], "one key per column config"
+    assert not any(token in str(key) for key in limiter.keys), limiter.keys

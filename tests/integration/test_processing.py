@@ -8,16 +8,20 @@ conditions (with timeouts), never for time to pass.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.db.models import Cell, EnrichmentJob
+from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
 from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, CellStatus, ColumnKind, JobBackend, JobStatus
 from enrichment_app.enrichers import EnrichContext, Enricher, register, unregister
@@ -443,6 +447,80 @@ async def test_a_job_cancelled_in_the_database_writes_nothing_more(
     assert _cell_states(open_session, cells) == [("canceled", None)] * 5
     job = _job_row(open_session, job_id)
     assert (job.status, job.done, job.failed) == ("canceled", 0, 0)
+
+
+async def test_a_cancelled_job_leaves_no_task_of_its_own_behind(
+    open_session: SessionFactory,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    make_probe: Callable[..., ProbeEnricher],
+    tmp_path: Path,
+) -> None:
+    """Cancelled while its results wait to be written (the database is locked by another
+    writer), the job must take its batch writer down with it, not leave it running."""
+    probe = make_probe(concurrency=2)
+    probe.gate = asyncio.Event()
+    table_id, [cells] = _probe_table(open_session, probe, 4)
+    job_id = _job(open_session, table_id, cells)
+    before = asyncio.all_tasks()
+    running = asyncio.create_task(
+        process_job(job_id, session_factory=open_session, http=http, settings=settings)
+    )
+    await probe.until(lambda: probe.in_flight == 2)
+    other_writer = sqlite3.connect(tmp_path / "test.db", isolation_level=None)
+    try:
+        other_writer.execute("BEGIN IMMEDIATE")  # the job's next writes wait for this one
+        probe.gate.set()
+        await probe.until(lambda: probe.in_flight == 0 and len(probe.calls) == 2)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        left = asyncio.all_tasks() - before - {asyncio.current_task()}
+        assert left == set(), "tasks the cancelled job left running"
+    finally:
+        other_writer.rollback()
+        other_writer.close()
+
+
+async def test_a_crashed_job_is_marked_failed_off_the_event_loop(
+    open_session: SessionFactory,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    engine: sa.Engine,
+    make_probe: Callable[..., ProbeEnricher],
+) -> None:
+    """The runner's crash path writes the failure from a worker thread, as every other write."""
+    with open_session() as session:
+        demo_id = seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
+        foreign = column_refs(session, demo_id, "Intro line")[0]
+    probe = make_probe()
+    table_id, [cells] = _probe_table(open_session, probe, 2)
+    job_id = _job(open_session, table_id, cells)
+    with unit_of_work(open_session) as session:
+        # A task pointing at a column of another table: processing it crashes the job.
+        session.execute(
+            sa.update(EnrichmentTask)
+            .where(col(EnrichmentTask.job_id) == job_id)
+            .values(column_id=foreign.column_id)
+        )
+    loop_thread = threading.get_ident()
+    writers: list[int] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ENRICHMENT_JOB"):
+            writers.append(threading.get_ident())
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    runner = LocalRunner(session_factory=open_session, http=http, settings=settings)
+    try:
+        await runner.dispatch(job_id)
+        assert await asyncio.wait_for(runner.wait(job_id), WAIT) is None
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+        await runner.aclose()
+    failed = _job_row(open_session, job_id)
+    assert failed.status == "failed" and (failed.error or "").startswith("The job crashed")
+    assert writers and loop_thread not in writers, "a database write ran on the event loop"
 
 
 async def test_the_local_runner_runs_a_dispatched_job(

@@ -21,19 +21,9 @@ from enrichment_app.trigger import (
     TriggerClient,
 )
 from tests.fakes.trigger import FakeTrigger
+from tests.support.sleeps import FastSleep
 
 TASK = "process-enrichment-job"
-
-
-class FastSleep:
-    """Records the client's backoff delays and yields to the loop instead of waiting them out."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from enrichment_app.db.sessions import in_transaction
 from enrichment_app.runtime import get_runtime
+from enrichment_app.services.jobs import create_job
 from enrichment_app.state.table import TableState, cursor_at
+from tests.integration.db_helpers import column_refs
 from tests.state.conftest import Tab
 
 PAGE = "/tables/1"
@@ -77,9 +80,22 @@ def test_the_names_the_websocket_clients_use_still_resolve() -> None:
     handlers = TableState.event_handlers
     sent = {"load", "select", "run", "cancel", "view", "edit_cell", "clear_selection"}
     assert sent <= handlers.keys()
-    background = {
-        n for n in ("follow_run", "watch_job", "watch_table") if handlers[n].is_background
-    }
-    assert background == {"follow_run", "watch_job", "watch_table"}
-    assert not handlers["run"].is_background
+    background = {n for n, handler in handlers.items() if handler.is_background}
+    # Run and Cancel await Trigger.dev outside the tab's state (test_table_state_trigger.py).
+    assert {"follow_run", "watch_job", "watch_table", "run", "cancel"} <= background
+    assert not handlers["select"].is_background
     assert {"job_id", "job_status", "status_label", "window_cells"} <= TableState.vars.keys()
+
+
+async def test_a_run_the_database_refuses_says_why_and_starts_nothing(tab: Tab) -> None:
+    """Run awaits the database outside the tab's state: a refusal still reaches the page."""
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 0, 1, 2))
+    runtime = get_runtime()
+    with runtime.open_session() as session:
+        cells = column_refs(session, 1, "Email domain")[:2]
+    await in_transaction(runtime.open_session, create_job, table_id=1, cells=cells, max_cells=10)
+    await tab.send(TableState, "run", path=PAGE)
+    state = await tab.state(TableState)
+    assert "already queued or running" in state.message
+    assert not state.starting and state.status_label != "Starting…"

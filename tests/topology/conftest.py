@@ -334,6 +334,9 @@ def topology(
             "LLM_API_KEY": app_secrets["LLM_API_KEY"],
             "REFLEX_REDIS_URL": redis_url,
             "GRANIAN_WORKERS": str(WORKERS),
+            # Table changes are pushed between the workers (Redis): the idle table's
+            # fallback poll is an hour, so nothing here can lean on it.
+            "TABLE_REFRESH_SECONDS": "3600",
             **shared_env,
         },
         ready_path=f"/tables/{TABLE}",

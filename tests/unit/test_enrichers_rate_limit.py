@@ -52,3 +52,17 @@ async def test_keys_are_limited_independently() -> None:
 async def test_the_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         await RateLimiter().wait("a", 0)
+
+
+async def test_slots_that_have_passed_are_not_kept() -> None:
+    """One key per column config, for as long as the process runs: the limiter must forget
+    the keys whose next slot is already in the past (they would not make anyone wait)."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    for i in range(1000):
+        await limiter.wait(f"column-{i}", 10)
+    clock.now += 1.0  # every slot handed out so far is in the past
+    for i in range(1000, 1010):
+        await limiter.wait(f"column-{i}", 10)
+    assert clock.sleeps == []
+    assert len(limiter._next_slot) <= 64, "keys of slots long past are still kept"

@@ -26,6 +26,7 @@ _ALL = {
     *_FOUNDATION,
     *_TOOLS,
     "api",
+    "bus",
     "db",
     "enrichers",
     "live",
@@ -44,6 +45,7 @@ MAY_NOT_IMPORT: dict[str, set[str]] = {
     # Settings parse the egress allow-list and the secret key with the tools' own parsers.
     "settings": _ALL - {"settings", "errors", "egress", "keyring"},
     "db": _ALL - {"db", "domain", "errors", "settings"},
+    "bus": _ALL - {"bus", "db", "domain", "errors", "settings"},
     "trigger": _ALL - {"trigger", "errors", "settings", "domain"},
     "oidc": _ALL - {"oidc", "errors"},
     "enrichers": _ALL - {"enrichers", "errors", "settings", "domain", *_TOOLS},
@@ -139,6 +141,8 @@ def test_each_layer_imports_only_downward() -> None:
         ("enrichment_app.domain", "enrichment_app.db.models"),
         ("enrichment_app.trigger.client", "enrichment_app.db.engine"),
         ("enrichment_app.state.tables", "enrichment_app.components.layout"),
+        ("enrichment_app.bus.base", "enrichment_app.live.hub"),
+        ("enrichment_app.db.engine", "enrichment_app.bus.recorder"),
     ],
 )
 def test_a_forbidden_import_is_reported(module: str, imported: str) -> None:

@@ -6,8 +6,9 @@
 * ``selection``: what is selected and how many cells would run (``select``, ``clear_selection``);
 * ``editing``: typing into input cells (``edit_cell``);
 * ``job``: the job the header shows; ``running``: ``run`` and ``cancel``;
-* ``following``: the loops that follow a job and the idle table (``follow_run``,
-  ``watch_job``, ``watch_table``).
+* ``watching``: the idle table and a job followed through the database, both woken by the
+  table's live feed (``watch_table``, ``watch_job``); ``following``: a Trigger.dev run over
+  Realtime, and back to it after a failure (``follow_run``).
 
 How Reflex 0.10.1 treats state mixins (``class M(rx.State, mixin=True)``), from its source
 (``BaseState._bind_fields`` and ``_bind_mixin_members``) and a probe through its event processor:

@@ -1,237 +1,46 @@
-"""Following a job, and the table while no job runs: three background loops.
+"""Following a Trigger.dev run over Realtime, and coming back to it after a failure.
 
-``follow_run`` relays a Trigger.dev run over Realtime, ``watch_job`` polls the database for a
-local job (or when Realtime fails), and ``watch_table`` picks up what other tabs and the REST
-API change while the table is idle. Each loop stops with its tab, and when a newer loop of its
-kind took over (the ``_watch_generation`` and ``_refresh_generation`` counters), and as soon
-as the tab's session is no longer allowed to see the table (``_still_allowed``, every round).
+``follow_run`` relays the run's feed (``RunHub``: status, progress and each finished cell).
+If the feed fails, the page says so and why, follows the job through the database
+(``watch_job``'s reads), and tries Realtime again after 1 s, then 2, 4… up to 30 s; as soon as
+a feed answers, the page is live again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import datetime
+from enum import Enum
 
 import reflex as rx
-from reflex_base.registry import RegistrationContext
-from reflex_base.utils.exceptions import ReflexRuntimeError
 
-from enrichment_app.db.sessions import in_session
-from enrichment_app.domain import JobBackend
-from enrichment_app.errors import EnrichmentAppError, NotFoundError
 from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import grid as grid_service
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import guard
-from enrichment_app.state.table.job import JobMixin
+from enrichment_app.state.table.watching import (
+    RECHECK_SECONDS,
+    TAB_CHECK_SECONDS,
+    Polled,
+    WatchMixin,
+    _tab_is_open,
+)
 
-POLL_FIRST_SECONDS = 0.5
-POLL_MAX_SECONDS = 3.0
-POLL_BACKOFF = 1.5
-RECHECK_SECONDS = 1.0
-"""How often a live feed re-checks the tab's session while events stream in."""
-TAB_CHECK_SECONDS = 5.0
-"""How often a live watcher with nothing to relay checks that its tab is still there."""
-
-
-def _tab_is_open(token: str) -> bool:
-    """Whether a browser tab with this client token is still connected to this backend."""
-    try:
-        # The registered app, as Reflex's own shared state looks it up. (get_and_validate_app
-        # would re-validate and append the cwd to sys.path on every call.)
-        namespace = RegistrationContext.get().app.event_namespace
-    except ReflexRuntimeError:  # no app in this process: assume the tab is there
-        return True
-    return namespace is None or token in namespace.token_to_sid
+LIVE_RETRY_FIRST_SECONDS = 1.0
+LIVE_RETRY_MAX_SECONDS = 30.0
 
 
-class FollowMixin(JobMixin, mixin=True):
-    _since: datetime | None = None
-    """When the window's cells were last read; the next read asks for what changed since."""
-    _watch_generation: int = 0
-    _refresh_generation: int = 0
+class Followed(Enum):
+    FINAL = "final"
+    GONE = "gone"
+    FAILED = "failed"
 
-    def _follow_event(self):
-        """Follow the current job over Realtime when Trigger.dev runs it, else by polling."""
-        # ``self.__class__``: the page's own state class, also through a background task's
-        # proxy (a mixin's own attributes are plain functions, not event handlers).
-        if self.job_backend == JobBackend.TRIGGER.value and self._run_id and get_runtime().hub:
-            self.live = True
-            return self.__class__.follow_run
-        self.live = False
-        return self.__class__.watch_job
 
-    @rx.event(background=True)
-    @guard(Action.VIEW)
-    async def watch_table(self):
-        """While no job runs here, pick up what other tabs and the REST API change.
+def live_retry_delay(attempt: int) -> float:
+    """Seconds before trying the run's feed again, for attempt number ``attempt`` (1-based)."""
+    return min(LIVE_RETRY_FIRST_SECONDS * 2.0 ** (attempt - 1), LIVE_RETRY_MAX_SECONDS)
 
-        A job started elsewhere is followed as if Run had been pressed here; cells edited or
-        filled elsewhere are redrawn, and so is the grid when columns or rows were added
-        elsewhere; a table deleted elsewhere shows as not found. One small read every
-        ``TABLE_REFRESH_SECONDS``. It stops with the tab, when the page loads again (the new
-        load starts its own), and while a job runs: the job's watcher keeps the page current
-        and starts this one again when the job ends, so a tab watching a job costs nothing
-        more.
-        """
-        runtime = get_runtime()
-        every = runtime.settings.table_refresh_seconds
-        async with self:
-            self._refresh_generation += 1
-            generation, table_id = self._refresh_generation, self.table_id
-            token = self.router.session.client_token
-        if not every or not table_id:
-            return
 
-        while True:
-            await asyncio.sleep(every)
-            if not _tab_is_open(token) or not await self._still_allowed():
-                return
-            async with self:
-                if self._refresh_generation != generation or self.table_id != table_id:
-                    return
-                if self._status_line().active:
-                    return
-                starting = self.starting
-                since, row_ids = self._since, list(self._window_row_ids)
-                version = self._window_version
-                shown = grid_service.Shown(
-                    self.table_name,
-                    [dict(c) for c in self.grid_columns],
-                    self.row_count,
-                    *self._window_span(),
-                )
-            if starting:  # Run was pressed here: the job it starts will be active next time
-                continue
-            try:
-                seen = await in_session(
-                    runtime.open_session,
-                    grid_service.read_elsewhere,
-                    table_id=table_id,
-                    since=since,
-                    row_ids=row_ids,
-                    shown=shown,
-                )
-            except NotFoundError:
-                async with self:
-                    if self._refresh_generation == generation and self.table_id == table_id:
-                        self.not_found = True  # deleted in another tab
-                return
-            except EnrichmentAppError:
-                return
-            follow = None
-            async with self:
-                if self._refresh_generation != generation or self.table_id != table_id:
-                    return
-                if self._status_line().active:
-                    return
-                if self.starting:
-                    continue
-                if seen.meta is not None and seen.window is not None:
-                    if self._apply_grid(seen.meta, seen.window, shown.start):
-                        self._since = seen.marker
-                else:
-                    self._apply_cells(seen.changed)
-                    if self._window_version == version:
-                        self._since = seen.marker
-                if seen.job is not None and seen.job.id != self.job_id:
-                    self._apply_job(seen.job)
-                    if not seen.job.is_final:
-                        follow = self._follow_event()
-            if follow is not None:
-                yield follow
-                return
-
-    @rx.event(background=True)
-    @guard(Action.VIEW)
-    async def watch_job(self):
-        """Follow the job by polling the database, pushing every change to the browser.
-
-        Polls every 0.5 s while things change, backing off to 3 s when they don't; stops
-        when the job is final, another watcher took over, or the tab is gone.
-        """
-        async with self:
-            self._watch_generation += 1
-            generation = self._watch_generation
-        if await self._poll_until_final(generation):
-            return self.__class__.watch_table
-        return None
-
-    async def _poll_until_final(self, generation: int) -> bool:
-        """Poll until the job is final (True), or until this watcher is no longer needed."""
-        async with self:
-            job_id, table_id = self.job_id, self.table_id
-            token = self.router.session.client_token
-        if not job_id:
-            return False
-        runtime = get_runtime()
-        interval = POLL_FIRST_SECONDS
-        last: tuple[str, int, int] | None = None
-        while True:
-            async with self:
-                since, row_ids = self._since, list(self._window_row_ids)
-                version = self._window_version
-            try:
-                poll = await in_session(
-                    runtime.open_session,
-                    grid_service.poll_job,
-                    job_id=job_id,
-                    table_id=table_id,
-                    since=since,
-                    row_ids=row_ids,
-                )
-            except EnrichmentAppError as exc:
-                async with self:
-                    self.message = str(exc)
-                return False
-            view = poll.job
-            progress = (view.status, view.done, view.failed)
-            async with self:
-                if self._watch_generation != generation or self.job_id != job_id:
-                    return False
-                self._apply_job(view)
-                self._apply_cells(poll.changed)
-                if self._window_version == version:
-                    self._since = poll.marker
-                # else the window moved while polling: its new rows were read at some point
-                # after ``since``, so poll them again from ``since`` rather than miss a change.
-            if view.is_final:
-                break
-            if not _tab_is_open(token) or not await self._still_allowed():
-                return False
-            interval = (
-                POLL_FIRST_SECONDS
-                if (poll.changed or progress != last)
-                else min(interval * POLL_BACKOFF, POLL_MAX_SECONDS)
-            )
-            last = progress
-            await asyncio.sleep(interval)
-        await self._refresh_after_job(generation)
-        return True
-
-    async def _refresh_after_job(self, generation: int) -> None:
-        """Reload the grid and the job from the database, the source of truth, once it ended."""
-        async with self:
-            table_id, job_id = self.table_id, self.job_id
-            start, stop = self._window_span()
-        try:
-            read = await in_session(
-                get_runtime().open_session,
-                grid_service.read_table,
-                table_id=table_id,
-                start=start,
-                stop=stop,
-                job_id=job_id,
-            )
-        except EnrichmentAppError:
-            return
-        async with self:
-            if self._watch_generation == generation:
-                self._apply_grid(read.meta, read.window, start)  # keeps the window if scrolled
-                self._apply_job(read.job)
-
+class FollowMixin(WatchMixin, mixin=True):
     def _apply_run_event(self, event: RunSnapshot | CellUpdate) -> None:
         if isinstance(event, RunSnapshot):
             self.run_status = event.status
@@ -256,54 +65,75 @@ class FollowMixin(JobMixin, mixin=True):
         """Follow a Trigger.dev run over Realtime and push each change to the browser.
 
         The upstream subscription is shared by every tab watching the run (``RunHub``). If
-        Realtime fails, the page says so and falls back to polling the database.
+        Realtime fails, the page says so, polls the database, and tries Realtime again with a
+        growing wait until it answers or the job ends.
         """
         async with self:
             self._watch_generation += 1
             generation = self._watch_generation
             run_id = self._run_id
             token = self.router.session.client_token
+        attempt = 0
+        while True:
+            followed, reason, answered = await self._follow_live(generation, run_id, token)
+            if followed is Followed.FINAL:
+                await self._refresh_after_job(generation)
+                return self.__class__.watch_table
+            if followed is Followed.GONE:
+                return None
+            attempt = 1 if answered else attempt + 1
+            delay = live_retry_delay(attempt)
+            async with self:
+                if self._watch_generation != generation:
+                    return None
+                self.live = False
+                self.run_reason = (
+                    f"Live updates are unavailable ({reason or 'the feed ended early'}); "
+                    f"following the job by polling, and trying Realtime again in {delay:g} s."
+                )
+            until = asyncio.get_running_loop().time() + delay
+            polled = await self._poll_until_final(generation, until=until)
+            if polled is Polled.FINAL:
+                async with self:
+                    self.run_reason = ""
+                return self.__class__.watch_table
+            if polled is not Polled.RETRY_LIVE:
+                return None
+
+    async def _follow_live(
+        self, generation: int, run_id: str, token: str
+    ) -> tuple[Followed, str | None, bool]:
+        """Relay the run's feed: how it ended, why if it failed, and whether it answered."""
         hub = get_runtime().hub
-        failure: str | None = None
-        final = False
-        if hub is not None and run_id:
-            checked = time.monotonic()
-            async with hub.watch(run_id) as watcher:
-                while True:
-                    try:
-                        async with asyncio.timeout(TAB_CHECK_SECONDS):
-                            event = await watcher.next()
-                    except TimeoutError:
-                        if not _tab_is_open(token) or not await self._still_allowed():
-                            return
-                        continue
-                    if event is None:
-                        break
-                    if time.monotonic() - checked >= RECHECK_SECONDS:
-                        if not await self._still_allowed():
-                            return
-                        checked = time.monotonic()
-                    if isinstance(event, FeedFailed):
-                        failure = event.reason
-                        break
-                    async with self:
-                        if self._watch_generation != generation:
-                            return
-                        self._apply_run_event(event)
-                    if isinstance(event, RunSnapshot) and event.is_final:
-                        final = True
-                        break
-        if final:
-            await self._refresh_after_job(generation)
-            return self.__class__.watch_table
-        async with self:
-            if self._watch_generation != generation:
-                return
-            self.live = False
-            self.job_notice = (
-                f"Live updates are unavailable ({failure or 'the feed ended early'}); "
-                "following the job by polling instead."
-            )
-        if await self._poll_until_final(generation):
-            return self.__class__.watch_table
-        return None
+        if hub is None or not run_id:
+            return Followed.FAILED, "Trigger.dev mode is off in this process", False
+        answered = False
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
+        async with hub.watch(run_id) as watcher:
+            while True:
+                try:
+                    async with asyncio.timeout(TAB_CHECK_SECONDS):
+                        event = await watcher.next()
+                except TimeoutError:
+                    if not _tab_is_open(token) or not await self._still_allowed():
+                        return Followed.GONE, None, answered
+                    continue
+                if event is None:
+                    return Followed.FAILED, None, answered
+                if loop.time() - checked >= RECHECK_SECONDS:
+                    if not await self._still_allowed():  # the session ended: relay no more
+                        return Followed.GONE, None, answered
+                    checked = loop.time()
+                if isinstance(event, FeedFailed):
+                    return Followed.FAILED, event.reason, answered
+                async with self:
+                    if self._watch_generation != generation:
+                        return Followed.GONE, None, answered
+                    if not answered and self.run_reason:  # Realtime is back
+                        self.run_reason = ""
+                    self.live = True
+                    self._apply_run_event(event)
+                answered = True
+                if isinstance(event, RunSnapshot) and event.is_final:
+                    return Followed.FINAL, None, answered

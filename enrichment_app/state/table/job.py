@@ -21,12 +21,17 @@ class JobMixin(WindowMixin, mixin=True):
     job_done: int = 0
     job_failed: int = 0
     job_error: str = ""
-    job_notice: str = ""
+    dispatch_notice: str = ""
+    """Why Trigger.dev did not take the job (it runs on this server instead)."""
     run_status: str = ""
     """The Trigger.dev run's status while the page follows it over Realtime ("" otherwise)."""
     live: bool = False
     """Whether the header is fed by Trigger.dev Realtime (else by polling the database)."""
     starting: bool = False
+    feed_reason: str = ""
+    """Why the table's changes are not pushed to this tab (it polls instead); "" while they are."""
+    run_reason: str = ""
+    """Why the Trigger.dev run is followed by polling instead of Realtime; "" when it is not."""
 
     _run_id: str = ""
 
@@ -61,29 +66,37 @@ class JobMixin(WindowMixin, mixin=True):
         return self._status_line().tone
 
     @rx.var
+    def job_notice(self) -> str:
+        """The notice under the header: how the job is followed, when it is not as usual."""
+        return self.run_reason or self.dispatch_notice
+
+    @rx.var
     def mode_label(self) -> str:
-        if not self.trigger_mode:
-            return "Local runner"
-        if self.job_notice:
-            return "Trigger.dev · polling"
-        return "Trigger.dev · live"
+        """Where jobs run, and whether this tab hears of changes as they happen or polls."""
+        mode = "Trigger.dev" if self.trigger_mode else "Local runner"
+        return f"{mode} · {'polling' if self.run_reason or self.feed_reason else 'live'}"
+
+    @rx.var
+    def mode_reason(self) -> str:
+        """The mode label's tooltip: why the tab polls, when it does."""
+        return (
+            self.run_reason
+            or self.feed_reason
+            or "Live: changes made in other tabs, through the API or by jobs show as they happen."
+        )
 
     def _apply_job(self, view: JobView | None) -> None:
         if view is None:
             self.job_id, self.job_status, self.job_backend = 0, "", ""
             self.job_total = self.job_done = self.job_failed = 0
-            self.job_error = ""
+            self.job_error = self.dispatch_notice = self.run_reason = ""
             return
         if view.id != self.job_id:
-            self.run_status, self.live = "", False
+            self.run_status, self.live, self.run_reason = "", False, ""
         self.job_id = view.id
         self._run_id = view.run_id or ""
         self.job_status = view.status
         self.job_backend = view.backend
         self.job_total, self.job_done, self.job_failed = view.total, view.done, view.failed
         self.job_error = view.error or ""
-        self.job_notice = (
-            f"Live updates fell back to polling: {view.dispatch_error}"
-            if view.dispatch_error
-            else ""
-        )
+        self.dispatch_notice = view.dispatch_error or ""

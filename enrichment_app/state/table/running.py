@@ -1,4 +1,11 @@
-"""Run and Cancel: start a job on the selected enrichment cells, or stop the running one."""
+"""Run and Cancel: start a job on the selected enrichment cells, or stop the running one.
+
+Both are background events: Trigger.dev may take a while to answer (the client retries a
+call up to 5 times, 30 s each), and a handler that awaited it would hold the tab's state,
+so every other event of the tab, Cancel included, would wait behind it (and with Redis the
+state lock may expire). They take the state only to read and write it; the database and the
+network are awaited outside.
+"""
 
 from __future__ import annotations
 
@@ -9,75 +16,126 @@ from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import audit
 from enrichment_app.services.access import Action
-from enrichment_app.services.enrichment import cancel_enrichment, start_enrichment
+from enrichment_app.services.enrichment import (
+    EnrichmentStarted,
+    cancel_enrichment,
+    create_enrichment,
+    dispatch_enrichment,
+)
+from enrichment_app.services.jobs import JobView
 from enrichment_app.state.access import current_grant, guard, open_job
 from enrichment_app.state.table.following import FollowMixin
-from enrichment_app.state.table.selection import SelectionMixin
+from enrichment_app.state.table.selection import SelectionMixin, runnable_refs
 
 _PENDING = (CellStatus.QUEUED.value, CellStatus.RUNNING.value)
 
 
 class RunMixin(FollowMixin, SelectionMixin, mixin=True):
-    @rx.event
+    _cancel_asked: bool = False
+    """Cancel was pressed while Run was still creating the job."""
+
+    @rx.event(background=True)
     @guard(Action.RUN)
     async def run(self):
-        """Create a job for the selected enrichment cells and start following it."""
-        if self.job_active:
-            return
-        if self.run_count == 0:
-            self.message = "Select one or more cells in an enrichment column (marked ✦) to run."
-            return
+        """Create a job for the selected enrichment cells, hand it over and start following it."""
         runtime = get_runtime()
         max_cells = runtime.settings.max_cells_per_job
-        if self.run_count > max_cells:
-            self.message = (
-                f"{self.run_count} cells selected; one job can run at most {max_cells}. "
-                "Select fewer cells."
-            )
-            return
-        self.message = ""
-        self.starting = True
-        yield
+        async with self:
+            if self.job_active:
+                return
+            if self.run_count == 0:
+                self.message = "Select one or more cells in an enrichment column (marked ✦) to run."
+                return
+            if self.run_count > max_cells:
+                self.message = (
+                    f"{self.run_count} cells selected; one job can run at most {max_cells}. "
+                    "Select fewer cells."
+                )
+                return
+            self.message = ""
+            self.starting = True
+            self._cancel_asked = False
+            table_id, spans = self.table_id, self._runnable_spans()
         try:
-            refs = await self._runnable_refs()
-            started = await start_enrichment(
+            refs = await runnable_refs(table_id, spans)
+            created = await create_enrichment(
                 open_session=runtime.open_session,
-                runner=runtime.dispatcher,
                 backend=runtime.backend,
-                table_id=self.table_id,
+                table_id=table_id,
                 cells=refs,
                 max_cells=max_cells,
-                on_created=audit.job_started(current_grant(), self.table_id),
+                on_created=audit.job_started(current_grant(), table_id),
             )
         except EnrichmentAppError as exc:
+            await self._not_started(exc)
+            return
+        async with self:
+            if self.table_id != table_id:
+                return
+            self._apply_job(created.job)  # Cancel can find the job from now on
+            self._mark_queued(refs)
+            cancel_now = self._cancel_asked
+        if cancel_now:
+            return self.__class__.cancel
+        try:
+            started = await dispatch_enrichment(
+                open_session=runtime.open_session, runner=runtime.dispatcher, created=created
+            )
+        except EnrichmentAppError as exc:
+            await self._not_started(exc)
+            return
+        async with self:
+            return self._started(started)
+
+    async def _not_started(self, exc: EnrichmentAppError) -> None:
+        async with self:
             self.starting = False
             self.message = str(exc)
-            return
-        self._apply_job(started.job)
+
+    def _mark_queued(self, refs) -> None:
         for ref in refs:
             r, c = self._row_index.get(ref.row_id), self._col_index.get(ref.column_id)
             if r is not None and c is not None and self.window_cells[r][c].get("s") not in _PENDING:
                 self.window_cells[r][c] = {**self.window_cells[r][c], "s": "queued", "e": ""}
-        self.starting = False
-        yield self._follow_event()
 
-    @rx.event
+    def _started(self, started: EnrichmentStarted):
+        """The job was handed over: follow it, unless the page moved on or it already ended."""
+        if self.job_id != started.job.id:
+            return None
+        self.starting = False
+        self._apply_job(started.job)
+        if started.job.is_final:  # canceled while Trigger.dev took it
+            return self.__class__.watch_table
+        return self._follow_event()
+
+    @rx.event(background=True)
     @guard(Action.CANCEL, target=open_job)
     async def cancel(self):
         """Cancel the running job; finished cells keep their values."""
-        if not self.job_id:
-            return
+        async with self:
+            job_id, table_id = self.job_id, self.table_id
+            if not job_id or not self.job_active:
+                self._cancel_asked = self.starting  # Run is still creating the job
+                return
         runtime = get_runtime()
         try:
             view = await cancel_enrichment(
                 open_session=runtime.open_session,
                 runner=runtime.dispatcher,
-                job_id=self.job_id,
-                on_canceled=audit.job_canceled(current_grant(), self.table_id),  # the job's table
+                job_id=job_id,
+                on_canceled=audit.job_canceled(current_grant(), table_id),
             )
         except EnrichmentAppError as exc:
-            self.message = str(exc)
+            async with self:
+                self.message = str(exc)
             return
+        async with self:
+            self._canceled(view)
+
+    def _canceled(self, view: JobView) -> None:
+        if self.job_id != view.id:
+            return
+        self.starting = False
         self._apply_job(view)
         if self.live:
             self.run_status = "CANCELED"

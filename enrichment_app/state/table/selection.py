@@ -109,18 +109,24 @@ class SelectionMixin(WindowMixin, mixin=True):
         focus = focused_point(selection)
         self.focus = list(focus) if focus else []
 
-    async def _runnable_refs(self) -> list[CellRef]:
-        """The selected enrichment cells, with row ids read from the database by position."""
-        by_column = {
+    def _runnable_spans(self) -> dict[int, list[tuple[int, int]]]:
+        """The selected row spans of each enrichment column, by column id."""
+        return {
             int(self.grid_columns[col]["column_id"]): spans
             for col, spans in self._selected_spans().items()
             if self.grid_columns[col].get("kind") == ColumnKind.ENRICHMENT.value
         }
-        if not by_column:
-            return []
-        return await in_session(
-            get_runtime().open_session,
-            grid_service.selected_cells,
-            table_id=self.table_id,
-            spans_by_column=by_column,
-        )
+
+
+async def runnable_refs(
+    table_id: int, spans_by_column: dict[int, list[tuple[int, int]]]
+) -> list[CellRef]:
+    """The selected enrichment cells, with row ids read from the database by position."""
+    if not spans_by_column:
+        return []
+    return await in_session(
+        get_runtime().open_session,
+        grid_service.selected_cells,
+        table_id=table_id,
+        spans_by_column=spans_by_column,
+    )

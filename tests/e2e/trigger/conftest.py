@@ -46,7 +46,12 @@ def fake_trigger(worker_task: WorkerTask) -> Iterator[FakeTrigger]:
 
 @pytest.fixture(scope="session")
 def trigger_env(fake_trigger: FakeTrigger) -> dict[str, str]:
-    return {"TRIGGER_SECRET_KEY": fake_trigger.secret_key, "TRIGGER_API_URL": fake_trigger.url}
+    return {
+        "TRIGGER_SECRET_KEY": fake_trigger.secret_key,
+        "TRIGGER_API_URL": fake_trigger.url,
+        # A Realtime outage is given up on (the page polls) after 2 s, not a minute.
+        "TRIGGER_REALTIME_GIVE_UP_SECONDS": "2",
+    }
 
 
 @pytest.fixture(scope="session")

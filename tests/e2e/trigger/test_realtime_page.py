@@ -1,10 +1,12 @@
 """The table page in Trigger.dev mode, in a real browser: every status seen live, cells filling
-before the run completes, recovery from feed faults, and the fallback when triggering fails."""
+before the run completes, recovery from feed faults and from an outage of Realtime, and the
+fallback when triggering fails."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -138,7 +140,44 @@ def test_the_live_feed_survives_faults_mid_run(
     assert_no_secrets(page, frames, fake_trigger)
 
 
-def test_trigger_down_falls_back_to_the_local_runner_and_polling(
+def test_a_page_that_fell_back_to_polling_goes_live_again_when_realtime_answers(
+    page: Page,
+    app_url: str,
+    fake_trigger: FakeTrigger,
+    worker_task: WorkerTask,
+    gated_api: GatedApi,
+    lookup_column: int,
+) -> None:
+    """Realtime answers 503 for a while: the page gives up on it (after
+    TRIGGER_REALTIME_GIVE_UP_SECONDS), polls and says so, tries Realtime again with a
+    growing wait, and is live again once Realtime answers."""
+    worker_task.gate = None
+    assert gated_api.drain() == 0, "a previous test left permits behind"
+    run_id, frames = start_run(page, app_url, fake_trigger)
+    expect(page.locator("#job-status")).to_have_text(f"Enriching… (0/{ROWS})")
+    fake_trigger.wait_for_live_poll(run_id)
+    outages = [
+        fake_trigger.fail_next(kind, 503, times=100_000, run_id=run_id)
+        for kind in ("realtime_run", "stream_read")
+    ]
+    gated_api.release(3)  # the held poll answers with it; every poll after fails
+    expect(page.locator("#mode")).to_have_text("Trigger.dev · polling")
+    expect(page.locator("#mode")).to_have_attribute("title", re.compile("HTTP 503"))
+    expect(page.locator("#job-notice")).to_contain_text("trying Realtime again")
+    gated_api.release(2)
+    expect(page.locator("#job-status")).to_have_text(f"Enriching… (5/{ROWS})")  # polled
+    for outage in outages:
+        fake_trigger.withdraw(outage)
+    expect(page.locator("#mode")).to_have_text("Trigger.dev · live")
+    expect(page.locator("#job-notice")).to_have_count(0)
+    polls_before = len(fake_trigger.requests_of("realtime_run"))
+    gated_api.release(ROWS - 5)
+    expect(page.locator("#job-status")).to_have_text("Enriched!")
+    assert len(fake_trigger.requests_of("realtime_run")) > polls_before, "followed live"
+    assert_no_secrets(page, frames, fake_trigger)
+
+
+def test_trigger_down_runs_the_job_here_and_says_why(
     page: Page, app_url: str, fake_trigger: FakeTrigger, gated_api: GatedApi, lookup_column: int
 ) -> None:
     fake_trigger.inject("trigger", Respond(401, {"error": "Invalid API key"}), times=1)
@@ -150,8 +189,8 @@ def test_trigger_down_falls_back_to_the_local_runner_and_polling(
     expect(page.locator("#run-button")).to_have_text("Run 1 cell")
     before = fake_trigger.run_ids()
     page.locator("#run-button").click()
-    expect(page.locator("#job-notice")).to_contain_text("fell back to polling")
-    expect(page.locator("#mode")).to_have_text("Trigger.dev · polling")
+    expect(page.locator("#job-notice")).to_contain_text("it runs locally instead")
+    expect(page.locator("#mode")).to_have_text("Trigger.dev · live")  # its writes are pushed
     expect(page.locator("#job-status")).to_have_text("Enriched!")
     assert fake_trigger.run_ids() == before
     page.mouse.click(*grid.cell(3, 0))

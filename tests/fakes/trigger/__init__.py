@@ -37,14 +37,20 @@ Runs:       create_run(task, payload=None, *, tags=(), status="QUEUED", metadata
 Waiting:    wait_for_runs(count=1, within=10) -> list of run ids (blocks the calling thread)
             wait_for_live_poll(run_id, within=10, count=1)  # polls held at the current row
             wait_for_stream_reader(run_id, key, within=10)
+            wait_for_tag_poll(tag, within=10, count=1)   # tag-feed polls held, all changes seen
+            tag_polls(tag) -> int                        # tag-feed polls held right now
             wait_for_status(run_id, status, within=10)
-            await_* variants of the three for async tests (they run the wait in a thread)
+            await_* variants of these for async tests (they run the wait in a thread)
+Tag feed:   GET /realtime/v1/runs?tags=a,b&createdAt=1d (tag_routes.py): the runs that have
+            every tag, as runs.subscribeToRunsWithTag reads them; tokens need read:tags:<tag>.
 Tokens:     mint_token(scopes, *, expires_in=900.0, exp=None, extra_claims=None) -> str
             expire_tokens()        # every token issued or presented so far now gets 401
             advance_clock(seconds) # the server's clock for `exp` checks and new timestamps
 Faults:     inject(kind, fault, *, times=1, run_id=None), with fault one of
               Respond(status, body, headers)  answer this instead (e.g. 500, 503)
               Delay(seconds)                  a slow response, then the normal one
+              Hold(released)                  wait until the test sets `released` (a
+                                              threading.Event), then answer normally
               Drop(after=None, before_response=False, mid_event=False)
                                               handle normally, then cut the connection mid-body
                                               (SSE: after `after` records, or inside the next
@@ -56,12 +62,13 @@ Faults:     inject(kind, fault, *, times=1, run_id=None), with fault one of
             (429 + `x-ratelimit-reset` in epoch ms), drop_next(kind, after=None, before_response=False,
             mid_event=False), refuse_next(kind),
             delay_next(kind, seconds), rotate_handle(run_id) (409 must-refetch on the next poll,
-            held polls included). `inject` and the shortcuts return a `PendingFault` whose
-            `fired` counts its uses; `withdraw(pending)` takes back one not used up. With
+            held polls included), rotate_tag_feeds() (the same for every tag feed).
+            `inject` and the shortcuts return a `PendingFault` whose `fired` counts its uses; `withdraw(pending)` takes back one not used up. With
             `tag=...` a fault hits only requests for runs with that tag (a trigger: whose
             request asks for it), so concurrent runs can each get their own faults.
-            Kinds: trigger, claims, public_tokens, realtime_run, retrieve, cancel, metadata,
-            stream_create, stream_write, stream_append, stream_read.
+            Kinds: trigger, claims, public_tokens, realtime_run, realtime_runs (the tag feed,
+            ``GET /realtime/v1/runs?tags=...``; ``tag=`` matches the tags it asks for), retrieve,
+            cancel, metadata, stream_create, stream_write, stream_append, stream_read.
 Recording:  requests (list of RecordedRequest: kind, method, path, query, headers, body, run_id),
             requests_of(kind).
 
@@ -88,6 +95,7 @@ from tests.fakes.trigger.faults import (
     DroppedConnection,
     Fault,
     FaultKind,
+    Hold,
     PendingFault,
     Refuse,
     Respond,
@@ -104,6 +112,7 @@ __all__ = [
     "FakeTrigger",
     "Fault",
     "FaultKind",
+    "Hold",
     "PendingFault",
     "RecordedRequest",
     "Refuse",

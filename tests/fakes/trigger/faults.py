@@ -3,7 +3,8 @@
 A test injects a fault for a kind of request (``inject`` or a shortcut such as ``fail_next``);
 the next matching request takes it: an answer instead of the real one (``Respond``), a slow
 answer (``Delay``), a connection cut mid-answer or before it (``Drop``), or no server at all
-(``Refuse``). ``rotate_handle`` makes the run's next shape poll get a 409.
+(``Refuse``). ``rotate_handle`` makes the run's next shape poll get a 409, and
+``rotate_tag_feeds`` every tag feed's.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ FaultKind = Literal[
     "claims",
     "public_tokens",
     "realtime_run",
+    "realtime_runs",
     "retrieve",
     "cancel",
     "metadata",
@@ -52,6 +55,15 @@ class Delay:
     """Wait this long, then handle the request normally (a slow server)."""
 
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Hold the request until the test sets ``released`` (a ``threading.Event``), then handle
+    it normally: a call Trigger.dev takes as long as the test wants (at most ``limit`` s)."""
+
+    released: threading.Event
+    limit: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +93,7 @@ class Refuse:
     """
 
 
-Fault = Respond | Delay | Drop | Refuse
+Fault = Respond | Delay | Hold | Drop | Refuse
 
 
 @dataclass(slots=True, eq=False)
@@ -148,6 +160,7 @@ class FaultBook(RunStore):
 
     def __init__(self) -> None:
         self._faults: list[PendingFault] = []
+        self._tag_feed_generation = 1
         super().__init__()
 
     def inject(
@@ -264,6 +277,12 @@ class FaultBook(RunStore):
         self._notify()
         return handle
 
+    def rotate_tag_feeds(self) -> None:
+        """Expire every handle of the tag feed: each next poll gets a 409 must-refetch."""
+        with self._lock:
+            self._tag_feed_generation += 1
+        self._notify()
+
     def _take_fault(
         self, kind: str, run_id: str | None, tags: Sequence[str] | None = None
     ) -> Fault | None:
@@ -293,6 +312,8 @@ class FaultBook(RunStore):
             return Response(body, status_code=fault.status, headers=headers, media_type=media)
         if isinstance(fault, Delay):
             await asyncio.sleep(fault.seconds)
+        if isinstance(fault, Hold):
+            await asyncio.to_thread(fault.released.wait, fault.limit)
         return None
 
     def _maybe_drop(self, fault: Fault | None, response: Response) -> Response:

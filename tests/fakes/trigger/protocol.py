@@ -229,10 +229,18 @@ def expiration_to_epoch(value: str | float, *, now: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Resource:
-    """One resource an endpoint checks the token against, e.g. `Resource("runs", "run_abc")`."""
+    """One resource an endpoint checks the token against, e.g. `Resource("runs", "run_abc")`.
+
+    Without an id (`Resource("tags")`) only a scope without an id (`read:tags`) grants it.
+    """
 
     type: str
-    id: str
+    id: str | None = None
+
+
+# `UNSAFE_REALTIME_TAG_CHARS` (apps/webapp/app/v3/electricShape.server.ts): the tag feed refuses
+# these (400) rather than put them in its SQL.
+UNSAFE_TAG_CHARS: Final = re.compile(r'[\x00-\x1f\x7f\\"]')
 
 
 def parse_scope(scope: str) -> tuple[str, str | None, str | None]:
@@ -330,3 +338,26 @@ def apply_metadata_operations(
             base = current if isinstance(current, int | float) else 0
             _set(result, path, base + op.get("value", 0))
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The tag feed's `createdAt` (`parseNaturalLanguageDurationAgo`, core v3/isomorphic/duration.js)
+# ---------------------------------------------------------------------------------------------
+
+_DURATION_AGO: Final = re.compile(r"^(\d+(?:w|d|hr|h|m|s))+$")
+_DURATION_PART: Final = re.compile(r"(\d+)(w|d|hr|h|m|s)")
+_PART_SECONDS: Final = {"w": 604800, "d": 86400, "hr": 3600, "h": 3600, "m": 60, "s": 1}
+
+
+def duration_ago_seconds(text: str) -> int | None:
+    """How far back "24h", "1d", "2w3d" reaches, in seconds; None if the text is not one.
+
+    (The SDK's parser counts each unit's first number; durations here never repeat a unit.)
+    """
+    if len(text) > 100 or not _DURATION_AGO.match(text):
+        return None
+    seen: dict[str, int] = {}
+    for amount, unit in _DURATION_PART.findall(text):
+        key = "h" if unit == "hr" else unit
+        seen.setdefault(key, int(amount))
+    return sum(_PART_SECONDS[unit] * amount for unit, amount in seen.items())

@@ -81,6 +81,10 @@ class Run:
     streams: dict[str, Stream] = field(default_factory=dict)
     history: dict[int, dict[str, str | None]] = field(default_factory=dict)
     parked_polls: list[int] = field(default_factory=list)  # the row version each held poll saw
+    created_seq: int = 0
+    """The store's change sequence when the run was made (the tag feed's insert or update)."""
+    change_seq: int = 0
+    """The store's change sequence at the run's last change: the tag feed's offset."""
     executor_task: asyncio.Task[None] | None = None
 
     @property

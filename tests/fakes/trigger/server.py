@@ -2,8 +2,8 @@
 
 ``FakeTrigger`` puts the parts of this package together: the run and stream store
 (store.py), the faults (faults.py), keys, tokens and CORS (access.py), and the routes of the
-JSON API (api_routes.py), the realtime run feed (shape_routes.py) and the realtime streams
-(stream_routes.py). The package's docstring (``tests/fakes/trigger/__init__.py``) is the manual.
+JSON API (api_routes.py), the realtime run feed (shape_routes.py), the tag feed (tag_routes.py)
+and the realtime streams (stream_routes.py). The package's docstring (``tests/fakes/trigger/__init__.py``) is the manual.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.fakes.trigger.runs import cuid, random_id
 from tests.fakes.trigger.shape_routes import ShapeRoutes
 from tests.fakes.trigger.store import Executor
 from tests.fakes.trigger.stream_routes import StreamRoutes
+from tests.fakes.trigger.tag_routes import TagFeedRoutes
 from tests.support.servers import Service
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -46,7 +47,7 @@ class RecordedRequest:
     """The client's ``host:port``: which process sent it (psutil maps the port to a pid)."""
 
 
-class FakeTrigger(ApiRoutes, ShapeRoutes, StreamRoutes, Service):
+class FakeTrigger(ApiRoutes, ShapeRoutes, TagFeedRoutes, StreamRoutes, Service):
     """The fake Trigger.dev server and its test hooks (see the package's docstring)."""
 
     def __init__(
@@ -82,7 +83,12 @@ class FakeTrigger(ApiRoutes, ShapeRoutes, StreamRoutes, Service):
         self._ready = threading.Event()
         self._quiet = QuietDrops()
         self.app = Starlette(
-            routes=[*self._api_routes(), *self._shape_routes(), *self._stream_routes()]
+            routes=[
+                *self._api_routes(),
+                *self._shape_routes(),
+                *self._tag_routes(),
+                *self._stream_routes(),
+            ]
         )
 
     # -- lifecycle -------------------------------------------------------------------------

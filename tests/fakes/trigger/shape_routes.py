@@ -53,27 +53,13 @@ class ShapeRoutes(Access):
         handle = params.get("handle") or params.get("shape_id")
         live = params.get("live") == "true"
         skip = [c for c in (params.get("skipColumns") or "").split(",") if c]
-        modern = request.headers.get("x-trigger-electric-version") is not None
-        legacy = request.headers.get("x-trigger-api-version") != CURRENT_API_VERSION
 
         def respond(
             messages: list[dict[str, Any]], *, offset: str, handle: str, cursor: str | None
         ) -> Response:
-            body = encoding.shape_body(messages)
-            if legacy:
-                body = body.replace(b'"status":"DEQUEUED"', b'"status":"EXECUTING"')
-            headers = {
-                "cache-control": "no-store",
-                "access-control-allow-origin": "*",
-                "access-control-expose-headers": "*",
-                ("electric-offset" if modern else "electric-chunk-last-offset"): offset,
-                ("electric-handle" if modern else "electric-shape-id"): handle,
-            }
-            if cursor is not None:
-                headers["electric-cursor"] = cursor
-            else:
-                headers["electric-schema"] = encoding.electric_schema_header(skip)
-            return Response(body, headers=headers, media_type="application/json")
+            return shape_response(
+                request, messages, offset=offset, handle=handle, cursor=cursor, skip=skip
+            )
 
         def snapshot(current_handle: str) -> Response:
             with self._lock:
@@ -138,14 +124,50 @@ class ShapeRoutes(Access):
 
     @staticmethod
     def _must_refetch(new_handle: str) -> Response:
-        return Response(
-            encoding.must_refetch_body(),
-            status_code=409,
-            headers={
-                "electric-handle": new_handle,
-                "cache-control": "no-store",
-                "access-control-allow-origin": "*",
-                "access-control-expose-headers": "*",
-            },
-            media_type="application/json",
-        )
+        return must_refetch(new_handle)
+
+
+def shape_response(
+    request: Request,
+    messages: list[dict[str, Any]],
+    *,
+    offset: str,
+    handle: str,
+    cursor: str | None,
+    skip: list[str],
+) -> Response:
+    """A 200 of a run shape: the messages then up-to-date, with Electric's headers (the old
+    names without `x-trigger-electric-version`; DEQUEUED as EXECUTING for old API versions).
+    ``cursor`` is set on live answers; the others carry the schema."""
+    modern = request.headers.get("x-trigger-electric-version") is not None
+    legacy = request.headers.get("x-trigger-api-version") != CURRENT_API_VERSION
+    body = encoding.shape_body(messages)
+    if legacy:
+        body = body.replace(b'"status":"DEQUEUED"', b'"status":"EXECUTING"')
+    headers = {
+        "cache-control": "no-store",
+        "access-control-allow-origin": "*",
+        "access-control-expose-headers": "*",
+        ("electric-offset" if modern else "electric-chunk-last-offset"): offset,
+        ("electric-handle" if modern else "electric-shape-id"): handle,
+    }
+    if cursor is not None:
+        headers["electric-cursor"] = cursor
+    else:
+        headers["electric-schema"] = encoding.electric_schema_header(skip)
+    return Response(body, headers=headers, media_type="application/json")
+
+
+def must_refetch(new_handle: str) -> Response:
+    """409 must-refetch, JSON as the client needs it, naming the shape's new handle."""
+    return Response(
+        encoding.must_refetch_body(),
+        status_code=409,
+        headers={
+            "electric-handle": new_handle,
+            "cache-control": "no-store",
+            "access-control-allow-origin": "*",
+            "access-control-expose-headers": "*",
+        },
+        media_type="application/json",
+    )

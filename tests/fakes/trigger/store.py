@@ -49,6 +49,9 @@ class RunStore:
         self._idempotency: dict[tuple[str, str], str] = {}
         self._request_idempotency: dict[tuple[str, str], str] = {}
         self._clock_offset = 0.0
+        self._changes = itertools.count(1)
+        self._tag_polls: list[tuple[frozenset[str], int]] = []
+        """(tags, change seq seen) of each held live poll of the tag feed."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._closing = False
@@ -104,6 +107,7 @@ class RunStore:
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         run.updated_at = max(now, run.updated_at + timedelta(milliseconds=1))
         run.history[run.version] = encoding.serialize_run_row(run.row())
+        run.change_seq = next(self._changes)
 
     def create_run(
         self,
@@ -171,6 +175,7 @@ class RunStore:
                 )
                 self._idempotency[(task, idempotency[0])] = run.friendly_id
             run.history[run.version] = encoding.serialize_run_row(run.row())
+            run.created_seq = run.change_seq = next(self._changes)
             self._runs[run.friendly_id] = run
         self._notify()
         return run
@@ -328,6 +333,21 @@ class RunStore:
 
         self._wait(parked_at_current_row, within, f"{count} live poll(s) on {run_id}")
 
+    def wait_for_tag_poll(self, tag: str, within: float = 10.0, *, count: int = 1) -> None:
+        """Block until `count` live polls of the tag feed asking for `tag` are held, each having
+        seen every change so far (the next change is delivered on its own)."""
+
+        def held() -> bool:
+            latest = max((r.change_seq for r in self._runs.values()), default=0)
+            return sum(tag in tags and seen >= latest for tags, seen in self._tag_polls) >= count
+
+        self._wait(held, within, f"{count} live poll(s) of the feed of tag {tag}")
+
+    def tag_polls(self, tag: str) -> int:
+        """How many live polls of the tag feed asking for `tag` are held right now."""
+        with self._lock:
+            return sum(tag in tags for tags, _ in self._tag_polls)
+
     def wait_for_stream_reader(self, run_id: str, key: str, within: float = 10.0) -> None:
         """Block until an SSE reader of the run's stream `key` is connected."""
 
@@ -350,6 +370,9 @@ class RunStore:
 
     async def await_live_poll(self, run_id: str, within: float = 10.0, *, count: int = 1) -> None:
         await asyncio.to_thread(lambda: self.wait_for_live_poll(run_id, within, count=count))
+
+    async def await_tag_poll(self, tag: str, within: float = 10.0, *, count: int = 1) -> None:
+        await asyncio.to_thread(lambda: self.wait_for_tag_poll(tag, within, count=count))
 
     async def await_stream_reader(self, run_id: str, key: str, within: float = 10.0) -> None:
         await asyncio.to_thread(self.wait_for_stream_reader, run_id, key, within)

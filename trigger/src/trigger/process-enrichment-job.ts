@@ -3,48 +3,16 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { AbortTaskRunError, logger, metadata, schemaTask, streams } from "@trigger.dev/sdk";
+import {
+  type CellChunk,
+  type ProcessEnrichmentJobOutput,
+  outcomeOf,
+  type RelaySinks,
+  WorkerRelay,
+} from "../relay.js";
 
 export type ProcessEnrichmentJobPayload = { jobId: number; tableId: number; taskIds: number[] };
-
-export type ProcessEnrichmentJobOutput = {
-  jobId: number;
-  status: string;
-  total: number;
-  done: number;
-  failed: number;
-};
-
-/** One chunk of the `cells` realtime stream: a cell the worker just finished. */
-export type CellChunk = {
-  taskId: number;
-  rowId: number;
-  columnId: number;
-  status: "done" | "error";
-  value: string | null;
-  error: string | null;
-};
-
-export type Progress = { done: number; failed: number; total: number };
-
-// The worker's stdout protocol (enrichment_app/worker.py): one JSON object per line.
-type CellLine = Progress & {
-  type: "cell";
-  job_id: number;
-  task_id: number;
-  row_id: number;
-  column_id: number;
-  status: "done" | "error";
-  value: string | null;
-  error: string | null;
-};
-type SummaryLine = Progress & {
-  type: "summary";
-  job_id: number;
-  status: string;
-  error: string | null;
-};
-type ErrorLine = { type: "error"; job_id: number; error: string };
-type WorkerLine = CellLine | SummaryLine | ErrorLine;
+export type { CellChunk, ProcessEnrichmentJobOutput, Progress } from "../relay.js";
 
 export const cells = streams.define<CellChunk>({ id: "cells" });
 
@@ -80,34 +48,21 @@ export const processEnrichmentJob = schemaTask({
       }
     };
 
-    let summary: SummaryLine | undefined;
-    let workerError: string | undefined;
+    // The relay (../relay.ts, tested with node --test) turns worker lines into these calls.
+    const sinks: RelaySinks = {
+      setProgress: (progress) => {
+        metadata.set("progress", progress);
+      },
+      sendCell,
+      setMetadata: (key, value) => {
+        metadata.set(key, value);
+      },
+      ignored: (line) => logger.warn("ignoring a line that is not the worker's protocol", { line }),
+    };
+    const relay = new WorkerRelay(sinks);
     let exitCode: number | null;
     try {
-      exitCode = await runWorker(jobId, signal, (line) => {
-        switch (line.type) {
-          case "cell":
-            metadata.set("progress", progressOf(line));
-            sendCell({
-              taskId: line.task_id,
-              rowId: line.row_id,
-              columnId: line.column_id,
-              status: line.status,
-              value: line.value,
-              error: line.error,
-            });
-            break;
-          case "summary":
-            summary = line;
-            metadata.set("progress", progressOf(line)).set("status", line.status);
-            if (line.error !== null) metadata.set("error", line.error);
-            break;
-          case "error":
-            workerError = line.error;
-            metadata.set("error", line.error);
-            break;
-        }
-      });
+      exitCode = await runWorker(jobId, signal, relay);
     } finally {
       try {
         push?.close();
@@ -126,20 +81,15 @@ export const processEnrichmentJob = schemaTask({
       logger.warn("could not flush the final metadata", { error: String(error) });
     });
 
-    if (signal.aborted) throw new Error(`Job ${jobId}: the run was canceled or timed out.`);
-    if (summary === undefined) {
-      const message = workerError ?? `the worker exited with code ${exitCode} without a summary`;
-      // The worker's own "error" line means the job cannot run (e.g. it does not exist).
-      if (workerError !== undefined) throw new AbortTaskRunError(message);
-      throw new Error(`Job ${jobId}: ${message}`); // a crash: retried, the worker resumes
+    const outcome = outcomeOf(jobId, relay, { code: exitCode, aborted: signal.aborted });
+    switch (outcome.kind) {
+      case "completed":
+        return outcome.output;
+      case "failed":
+        throw new AbortTaskRunError(outcome.message); // a retry cannot change it
+      case "crashed":
+        throw new Error(outcome.message); // retried: the worker resumes the job
     }
-    if (summary.status !== "completed" || exitCode !== 0) {
-      throw new AbortTaskRunError(
-        summary.error ?? `Job ${jobId} ended ${summary.status} (worker exit code ${exitCode}).`,
-      );
-    }
-    const { status, total, done, failed } = summary;
-    return { jobId, status, total, done, failed };
   },
 });
 
@@ -153,23 +103,6 @@ function parsePayload(input: unknown): ProcessEnrichmentJobPayload {
   return { jobId, tableId, taskIds };
 }
 
-function progressOf({ done, failed, total }: Progress): Progress {
-  return { done, failed, total };
-}
-
-function parseLine(text: string): WorkerLine | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== "object" || value === null || !("type" in value)) return undefined;
-    const { type } = value;
-    return type === "cell" || type === "summary" || type === "error"
-      ? (value as WorkerLine)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The directory holding the enrichment_app package: the task's cwd once deployed (the build
  * copies it there), the repository root under `trigger.dev dev` (cwd is trigger/). */
 function appRoot(): string {
@@ -180,8 +113,8 @@ function appRoot(): string {
 }
 
 /**
- * Runs `python -m enrichment_app.worker <jobId>`, calls `onLine` for each JSON line of its
- * stdout and resolves with its exit code (null when killed by a signal).
+ * Runs `python -m enrichment_app.worker <jobId>`, feeds its stdout to the relay as it comes
+ * and resolves with its exit code (null when killed by a signal).
  *
  * Spawned with node:child_process rather than @trigger.dev/python's python.stream.run(): that
  * one can pass `-m`, but it merges stderr into the same line stream (tinyexec iterates both)
@@ -193,7 +126,7 @@ function appRoot(): string {
 async function runWorker(
   jobId: number,
   signal: AbortSignal,
-  onLine: (line: WorkerLine) => void,
+  relay: WorkerRelay,
 ): Promise<number | null> {
   const python = process.env.PYTHON_BIN_PATH || "python3";
   // The worker needs DATABASE_URL, LLM_* and the other app settings, not the Trigger.dev key.
@@ -214,14 +147,8 @@ async function runWorker(
   createInterface({ input: child.stderr, crlfDelay: Infinity }).on("line", (line) => {
     logger.info(line, { stream: "stderr" });
   });
-  for await (const text of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
-    const line = parseLine(text);
-    if (line === undefined) {
-      if (text.trim() !== "") logger.warn("ignoring a non-JSON worker line", { line: text });
-      continue;
-    }
-    onLine(line);
-  }
+  for await (const chunk of child.stdout) relay.push(chunk as Uint8Array);
+  relay.end();
   try {
     return await exit;
   } catch (error) {

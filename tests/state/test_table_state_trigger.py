@@ -1,0 +1,73 @@
+"""The table page's handlers in Trigger.dev mode, against the fake Trigger.dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from enrichment_app.db.models import EnrichmentJob
+from enrichment_app.runtime import get_runtime, reset_runtime
+from enrichment_app.state.table import TableState
+from tests.fakes.trigger import FakeTrigger, Hold
+from tests.state.conftest import Tab
+from tests.state.test_table_state import EMAIL_DOMAIN, PAGE, rect
+from tests.support.waiting import await_until
+
+PROMPTLY = 10.0
+"""Far longer than an event takes, far shorter than the held call."""
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTrigger]:
+    with FakeTrigger(live_poll_timeout=1.0, stream_timeout=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+def app_environment(app_environment: None, fake: FakeTrigger) -> Iterator[None]:
+    """The app in Trigger.dev mode, on the fake (its runs are never executed)."""
+    os.environ.update({"TRIGGER_SECRET_KEY": fake.secret_key, "TRIGGER_API_URL": fake.url})
+    reset_runtime()
+    yield
+
+
+async def test_the_tab_s_other_events_go_on_while_trigger_dev_holds_the_run(
+    tab: Tab, fake: FakeTrigger
+) -> None:
+    """Run waits for Trigger.dev (up to 5 attempts of 30 s); meanwhile the tab's other events,
+    a selection and Cancel, must be handled at once, not queued behind it."""
+    released = threading.Event()
+    fake.inject("trigger", Hold(released))
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 0, 1, 3))
+    running = asyncio.create_task(tab.send(TableState, "run", path=PAGE))
+    try:
+        await await_until(
+            lambda: fake.requests_of("trigger"), timeout=PROMPTLY, message="the trigger call"
+        )
+        await asyncio.wait_for(
+            tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 5, 1, 1)),
+            PROMPTLY,
+        )
+        state = await tab.state(TableState)
+        assert (state.status_label, state.run_count) == ("Starting…", 1)
+        assert state.job_id, "the job exists while Trigger.dev is called"
+
+        await asyncio.wait_for(tab.send(TableState, "cancel", path=PAGE), PROMPTLY)
+        state = await tab.state(TableState)
+        assert state.status_label == "Canceled"
+        with get_runtime().open_session() as session:
+            job = session.get(EnrichmentJob, state.job_id)
+            assert job is not None and job.status == "canceled"
+        assert not released.is_set() and not running.done(), "Trigger.dev still holds the run"
+    finally:
+        released.set()
+    await asyncio.wait_for(running, 60)
+    state = await tab.state(TableState)
+    assert state.status_label == "Canceled", "the run that Trigger.dev let go stays canceled"
+    (run_id,) = fake.run_ids()
+    await fake.await_status(run_id, "CANCELED", within=PROMPTLY)
