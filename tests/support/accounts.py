@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlmodel import Session, select
@@ -180,3 +181,8 @@ async def sign_in_over_http(
     if response.status_code != 303 or not token:
         raise AssertionError(f"/auth/session answered {response.status_code}: {response.text}")
     return SignedIn(cookie=f"{COOKIE_NAME}={token}", token=token)
+
+
+def browser_cookie(signed_in: SignedIn, url: str) -> dict[str, Any]:
+    """The session as a Playwright cookie for the app at ``url`` (``context.add_cookies``)."""
+    return {"name": COOKIE_NAME, "value": signed_in.token, "url": url, "httpOnly": True}
