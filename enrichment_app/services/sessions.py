@@ -20,7 +20,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.cookies import CookieError, SimpleCookie
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -54,20 +53,17 @@ def new_secret() -> str:
 
 
 def token_from_cookie_header(header: str) -> str | None:
-    """The session token in a ``Cookie`` header (None if absent or unreadable)."""
-    if not header or COOKIE_NAME not in header:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        for part in header.split(";"):  # one odd cookie of another app must not hide ours
-            name, _, value = part.strip().partition("=")
-            if name == COOKIE_NAME:
-                return value.strip() or None
-        return None
-    morsel = jar.get(COOKIE_NAME)
-    return morsel.value or None if morsel is not None else None
+    """The session token in a ``Cookie`` header (None if absent).
+
+    Read pair by pair rather than with ``http.cookies``, whose parser silently stops at the
+    first cookie it finds malformed, so that another app's odd cookie on the same host cannot
+    hide ours. Our token is URL-safe base64: it needs no unquoting.
+    """
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE_NAME:
+            return value.strip().strip('"') or None
+    return None
 
 
 def start(
