@@ -286,7 +286,8 @@ class AuthState(rx.State):
         self._sso_settings()
         query = self.router.url.query_parameters
         self._next = _safe_next(str(query.get("next", routes.TABLES)))
-        self.error = str(query.get("error", ""))[:300]
+        error = str(query.get("error", ""))[:300]  # from /auth/* (SSO, a used sign-in link)
+        self.error = f"Sign-in did not finish: {error}" if error else ""
         runtime = get_runtime()
         if await in_session(runtime.open_session, accounts.setup_pending):
             return rx.redirect(routes.SETUP, replace=True)

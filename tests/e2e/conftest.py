@@ -300,6 +300,7 @@ def secret_scan(
     app_env: dict[str, str],
     more_to_scan: Callable[[Capture], None],
     column_token: str,
+    first_run: FirstRun,
 ) -> Iterator[None]:
     """After every test (and after the app has stopped): no secret left the backend.
 
@@ -314,6 +315,7 @@ def secret_scan(
     scanned = {name: app_env[name] for name in SECRET_ENV if name in app_env}
     assert {"ENRICHMENT_API_KEY", "LLM_API_KEY"} <= scanned.keys()
     scanned["http_json column token"] = column_token
+    scanned["the owner's session token"] = str(first_run.cookie["value"])
     counts = capture.counts()
     app_records = sum(
         n for name, n in capture.log.by_logger.items() if name.startswith("enrichment_app")
