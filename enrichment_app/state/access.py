@@ -307,6 +307,12 @@ class Guarded(rx.State, mixin=True):
             async with self:
                 where = open_table(self, {})
             await decide(self, action, where)
-        except (AuthError, NotFoundError):
+        except NotFoundError as exc:  # deleted, or moved out of the user's workspaces
+            async with self:
+                hook = getattr(self, "_refused", None)
+                if hook is not None:
+                    hook(exc)
+            return False
+        except AuthError:
             return False
         return True
