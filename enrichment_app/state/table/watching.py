@@ -133,7 +133,15 @@ class WatchMixin(JobMixin, mixin=True):
         loop = asyncio.get_running_loop()
         checked = loop.time()
         async with runtime.tables.watch(table_id) as watcher:
-            last_read = 0.0
+            # Catch up once now that the feed is subscribed: a change made between the page's
+            # load and this subscription (another tab's edit, say) sends no news of its own.
+            follow = await self._read_elsewhere(generation, table_id, None)
+            if follow is Polled.GONE:
+                return
+            if follow is not None:
+                yield follow
+                return
+            last_read = loop.time()
             state: FeedState | None = None
             while True:
                 if watcher.state != state:
