@@ -42,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from enrichment_app.api import tables
 from enrichment_app.api.auth_routes import auth_routes
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
@@ -58,11 +59,15 @@ from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.errors import (
     AccessDenied,
     CellsBusyError,
+    CsvImportError,
     IdempotencyClaimLostError,
+    InUseError,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
     SignInRequired,
 )
+from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import Runtime
 from enrichment_app.services import accounts, api_tokens, audit, idempotency
 from enrichment_app.services.access import (
@@ -70,6 +75,7 @@ from enrichment_app.services.access import (
     Grant,
     Principal,
     ServicePrincipal,
+    TokenPrincipal,
     authorize,
 )
 from enrichment_app.services.enrichment import cancel_enrichment, read_job, start_enrichment
@@ -81,6 +87,7 @@ logger = logging.getLogger(__name__)
 RuntimeProvider = Callable[[], Runtime]
 Endpoint = Callable[[Request], Awaitable[Response]]
 Handler = Callable[[Request, "Caller"], Awaitable[Response]]
+TableHandler = Callable[["Caller", Request], Awaitable[Response]]
 
 REALM = "enrichment_app"
 
@@ -126,6 +133,16 @@ class Caller:
     principal: Principal
     action: Action
     asked: bool = False
+
+    @property
+    def client(self) -> str:
+        """Whom the rate limits count: the person behind a token (all their tokens together),
+        or the service key."""
+        match self.principal:
+            case TokenPrincipal(user_id=user_id):
+                return client_key("user", str(user_id))
+            case _:
+                return client_key("service", "ENRICHMENT_API_KEY")
 
     async def authorize(
         self,
@@ -189,10 +206,43 @@ class _Api:
                 now=utcnow(),
             )
         if principal is None:
+            address = client_key("ip", request.client.host if request.client else "")
+            self._limit(runtime, Limit.API, address)  # guessing tokens is rate-limited too
             raise _unauthorized(
                 f"The token is not valid (revoked, or mistyped): {UNAUTHORIZED_HINT}", invalid=True
             )
-        return Caller(runtime=runtime, principal=principal, action=action)
+        caller = Caller(runtime=runtime, principal=principal, action=action)
+        self._limit(runtime, Limit.API, caller.client)
+        return caller
+
+    @staticmethod
+    def _limit(runtime: Runtime, limit: Limit, client: str) -> None:
+        refused = runtime.rate_limits.hit(limit, client)
+        if refused is None:
+            return
+        what = "API calls" if limit is Limit.API else "job starts"
+        setting = "API_RATE_LIMIT" if limit is Limit.API else "JOB_START_RATE_LIMIT"
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many {what} from this client (the limit is {refused.rate}, {setting}); "
+            f"retry in {refused.retry_after} s.",
+            headers={"Retry-After": str(refused.retry_after)},
+        )
+
+    def job_start(self, caller: Caller) -> None:
+        """Count a job start against the caller's ``JOB_START_RATE_LIMIT``."""
+        self._limit(caller.runtime, Limit.JOB_START, caller.client)
+
+    def bind(self, handler: TableHandler) -> Handler:
+        """A route handler of ``api/tables.py`` (it asks ``caller.authorize`` itself)."""
+
+        async def bound(request: Request, caller: Caller) -> Response:
+            return await handler(caller, request)
+
+        bound.__name__ = handler.__name__
+        bound.__doc__ = handler.__doc__
+        return bound
 
     def endpoint(self, handler: Handler, action: Action) -> Endpoint:
         """Wrap a route: resolve the caller, run it, send every error as the JSON error shape.
@@ -215,6 +265,17 @@ class _Api:
                 return error_response(404, "not_found", exc.message)
             except CellsBusyError as exc:
                 return error_response(409, "cells_busy", exc.message)
+            except InUseError as exc:
+                return error_response(409, "in_use", exc.message)
+            except QuotaExceededError as exc:
+                return error_response(
+                    429,
+                    "daily_cap_reached",
+                    exc.message,
+                    headers={"Retry-After": str(exc.retry_after)},
+                )
+            except CsvImportError as exc:
+                return error_response(400, "invalid_csv", exc.message)
             except InvalidInputError as exc:
                 return error_response(400, "invalid_input", exc.message)
             except Exception:
@@ -242,6 +303,7 @@ class _Api:
         payload = await read_json_body(request, limit=max_body_bytes(max_cells))
         enrich = parse_enrich_request(payload, max_cells=max_cells)
         key = idempotency_key(request)
+        self.job_start(caller)
         if key is None:
             return await self._start(
                 runtime, grant, table_id=table_id, cells=enrich.cells, claim=None
@@ -311,6 +373,7 @@ class _Api:
                 cells=cells,
                 max_cells=runtime.settings.max_cells_per_job,
                 on_created=bind,
+                max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except IdempotencyClaimLostError as exc:  # a retry took the key over: it makes the job
             raise ApiError(
@@ -399,7 +462,41 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 def api_routes(api: _Api) -> list[BaseRoute]:
+    def resource(path: str, **handlers: tuple[TableHandler, Action]) -> Route:
+        """One route per path, whatever its methods, so that a 405 lists them all in Allow;
+        each method is its own endpoint, declared with its action."""
+        endpoints = {
+            method.upper(): api.endpoint(api.bind(handler), action)
+            for method, (handler, action) in handlers.items()
+        }
+
+        async def by_method(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await endpoints[method](request)
+
+        by_method.actions = {m: e.action for m, e in endpoints.items()}  # type: ignore[attr-defined]
+        return Route(path, by_method, methods=list(endpoints))
+
     return [
+        resource(
+            "/tables",
+            get=(tables.list_tables, Action.VIEW),
+            post=(tables.create_table, Action.CREATE_TABLE),
+        ),
+        resource("/tables/import", post=(tables.import_csv, Action.CREATE_TABLE)),
+        resource("/tables/{table_id:int}", delete=(tables.delete_table, Action.DELETE_TABLE)),
+        resource(
+            "/tables/{table_id:int}/rows",
+            get=(tables.list_rows, Action.VIEW),
+            post=(tables.add_rows, Action.EDIT),
+        ),
+        resource("/tables/{table_id:int}/rows/{row_id:int}", patch=(tables.edit_row, Action.EDIT)),
+        resource("/tables/{table_id:int}/columns", post=(tables.add_column, Action.EDIT_COLUMNS)),
+        resource(
+            "/tables/{table_id:int}/columns/{column_id:int}",
+            delete=(tables.delete_column, Action.EDIT_COLUMNS),
+        ),
+        resource("/tables/{table_id:int}/export.csv", get=(tables.export_csv, Action.EXPORT)),
         Route(
             "/tables/{table_id:int}/enrich",
             api.endpoint(api.enrich_table, Action.RUN),

@@ -19,7 +19,7 @@ from enrichment_app.runtime import get_runtime
 from enrichment_app.services import audit, credentials, tables as table_service
 from enrichment_app.services.access import Action, Grant, authorize
 from enrichment_app.services.audit import Audited
-from enrichment_app.services.tables import ColumnSpec
+from enrichment_app.services.tables import MAX_NAME_CHARS, ColumnSpec
 from enrichment_app.state.access import Guarded, current_grant, current_principal, guard
 from enrichment_app.state.table import TableState
 
@@ -43,9 +43,17 @@ async def _page_table(state: Any, _arguments: Any) -> dict[str, int]:
 
 
 def _add_and_record(
-    session: Session, *, grant: Grant, table_id: int, spec: ColumnSpec, box: SecretBox
+    session: Session,
+    *,
+    grant: Grant,
+    table_id: int,
+    spec: ColumnSpec,
+    box: SecretBox,
+    max_config_bytes: int,
 ) -> None:
-    column = table_service.add_column(session, table_id=table_id, spec=spec, box=box)
+    column = table_service.add_column(
+        session, table_id=table_id, spec=spec, box=box, max_config_bytes=max_config_bytes
+    )
     audit.record_on_table(
         session,
         grant=grant,
@@ -95,11 +103,19 @@ class AddColumnState(Guarded, rx.State):
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
     def name_changed(self, value: str):
-        self.name = str(value)[:1000]
+        self.name = value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
     def config_changed(self, value: str):
+        if not isinstance(value, str):
+            return
+        limit = get_runtime().settings.max_config_bytes
+        if len(value) > limit:
+            self.error = (
+                f"The config is longer than {limit:,} characters (MAX_CONFIG_BYTES); shorten it."
+            )
+            return
         self.config_text = value
 
     @rx.event
@@ -108,12 +124,14 @@ class AddColumnState(Guarded, rx.State):
         self._choose(value)
 
     def _choose(self, value: str) -> None:
-        self.enricher = str(value)[:100]
-        self._kept_secrets = {}
         try:
-            self.config_text = json.dumps(get_enricher(value).config_example, indent=2)
-        except EnrichmentAppError as exc:
-            self.error = str(exc)
+            example = get_enricher(value if isinstance(value, str) else "").config_example
+        except EnrichmentAppError:
+            self.error = "Choose one of the enrichers in the list."
+            return
+        self.enricher = value
+        self._kept_secrets = {}
+        self.config_text = json.dumps(example, indent=2)
 
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
@@ -152,6 +170,7 @@ class AddColumnState(Guarded, rx.State):
                 table_id=table.table_id,
                 spec=spec,
                 box=runtime.secret_box,
+                max_config_bytes=runtime.settings.max_config_bytes,
             )
         except EnrichmentAppError as exc:  # AccessDenied included: the dialog says why
             self.error = scrub(str(exc), kept.values())

@@ -15,6 +15,7 @@ from enrichment_app.runtime import get_runtime
 from enrichment_app.services import audit, csv_import, tables as table_service
 from enrichment_app.services.access import Action, Grant
 from enrichment_app.services.audit import Audited
+from enrichment_app.services.tables import MAX_NAME_CHARS
 from enrichment_app.state.access import (
     Guarded,
     current_grant,
@@ -29,6 +30,11 @@ def _table_rows(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:
         {"id": t.id, "name": t.name, "columns": t.columns, "rows": t.rows}
         for t in table_service.list_tables(session, workspace_id=workspace_id)
     ]
+
+
+def _is_id(value: object) -> bool:
+    """Whether a handler argument is a table id a database could hold (clients send anything)."""
+    return type(value) is int and 1 <= value < 2**63
 
 
 def _import_and_record(session: Session, *, grant: Grant, filename: str, **kwargs: Any):
@@ -46,8 +52,11 @@ def _import_and_record(session: Session, *, grant: Grant, filename: str, **kwarg
     return table
 
 
-def _export_and_record(session: Session, *, grant: Grant, table_id: int, raw: bool) -> str:
-    text = table_service.export_csv(session, table_id=table_id, raw=raw)
+def _export_and_record(
+    session: Session, *, grant: Grant, table_id: int, raw: bool
+) -> tuple[str, str]:
+    table = table_service.get_table(session=session, table_id=table_id)
+    text = table_service.export_csv(session=session, table_id=table_id, raw=raw)
     audit.record_on_table(
         session,
         grant=grant,
@@ -55,7 +64,7 @@ def _export_and_record(session: Session, *, grant: Grant, table_id: int, raw: bo
         table_id=table_id,
         detail="raw" if raw else "formulas neutralised",
     )
-    return text
+    return text, table_service.export_filename(table.name, raw=raw)
 
 
 def _delete_and_record(session: Session, *, grant: Grant, table_id: int) -> None:
@@ -92,17 +101,17 @@ class TablesState(Guarded, rx.State):
     @rx.event
     @guard(Action.CREATE_TABLE, target=current_workspace)
     def table_name_changed(self, value: str):
-        self.new_table_name = str(value)[:500]
+        self.new_table_name = value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
     @rx.event
     @guard(Action.CREATE_TABLE, target=current_workspace)
     async def import_csv(self, files: list[rx.UploadFile]):
         """Create a table from the uploaded CSV; all or nothing."""
         self.message, self.notice = "", ""
-        if not files:
+        upload = files[0] if isinstance(files, list) and files else None
+        if not isinstance(upload, rx.UploadFile):
             self.message = "Choose a CSV file first."
             return
-        upload = files[0]
         runtime = get_runtime()
         limit = runtime.settings.max_csv_bytes
         data = await upload.read(limit + 1)
@@ -133,26 +142,32 @@ class TablesState(Guarded, rx.State):
     @rx.event
     @guard(Action.EXPORT, target=table_argument("table_id"))
     async def export_csv(self, table_id: int, name: str, raw: bool = False):
-        """Download the table; formulas neutralised unless ``raw`` (then "(raw)" in the name)."""
+        """Download the table; formulas neutralised unless ``raw`` (then "(raw)" in the name).
+
+        The file is named after the table as stored; ``name`` is what the page shows, and is
+        not trusted."""
+        del name
         raw = raw is True
+        if not _is_id(table_id):
+            return
         try:
-            text = await in_transaction(
+            text, filename = await in_transaction(
                 get_runtime().open_session,
                 _export_and_record,
                 grant=current_grant(),
-                table_id=int(table_id),
+                table_id=table_id,
                 raw=raw,
             )
         except EnrichmentAppError as exc:
             self.message = str(exc)
             return
-        safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in str(name)[:200])
-        filename = f"{safe.strip() or 'table'}{' (raw)' if raw else ''}.csv"
         return rx.download(data=text.encode("utf-8"), filename=filename, mime_type="text/csv")
 
     @rx.event
     @guard(Action.DELETE_TABLE, target=table_argument("table_id"))
     async def delete_table(self, table_id: int):
+        if not _is_id(table_id):
+            return
         try:
             await in_transaction(
                 get_runtime().open_session,

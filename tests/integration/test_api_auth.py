@@ -51,6 +51,7 @@ from enrichment_app.runtime import Runtime
 from enrichment_app.services.access import MIN_ROLE, Action, Role
 from enrichment_app.services.api_tokens import revoke_token
 from enrichment_app.services.jobs import create_job
+from enrichment_app.services.tables import create_table
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import column_refs, seed_demo_table
 from tests.integration.runtimes import closing
@@ -87,10 +88,11 @@ def served_operations(app: Starlette) -> list[Operation]:
             if isinstance(route, Mount):
                 walk(route.routes, prefix + route.path)
             elif isinstance(route, Route):
-                action = getattr(route.endpoint, "action", None)
-                found.extend(
-                    Operation(m, prefix + route.path, action) for m in sorted(route.methods or ())
-                )
+                actions = getattr(route.endpoint, "actions", None) or {}
+                single = getattr(route.endpoint, "action", None)
+                for method in sorted(route.methods or ()):
+                    action = actions.get("GET" if method == "HEAD" else method, single)
+                    found.append(Operation(method, prefix + route.path, action))
             else:
                 raise AssertionError(f"a route of an unknown kind: {route!r}")
 
@@ -118,8 +120,15 @@ def test_the_routes_come_from_the_app_and_match_the_document() -> None:
 
 
 NEEDS = {
-    "/api/tables/{table_id:int}/enrich": Role.EDITOR,
-    "/api/jobs/{job_id:int}/cancel": Role.EDITOR,
+    ("POST", "/api/tables/{table_id:int}/enrich"): Role.EDITOR,
+    ("POST", "/api/jobs/{job_id:int}/cancel"): Role.EDITOR,
+    ("POST", "/api/tables"): Role.EDITOR,
+    ("POST", "/api/tables/import"): Role.EDITOR,
+    ("DELETE", "/api/tables/{table_id:int}"): Role.ADMIN,
+    ("POST", "/api/tables/{table_id:int}/rows"): Role.EDITOR,
+    ("PATCH", "/api/tables/{table_id:int}/rows/{row_id:int}"): Role.EDITOR,
+    ("POST", "/api/tables/{table_id:int}/columns"): Role.EDITOR,
+    ("DELETE", "/api/tables/{table_id:int}/columns/{column_id:int}"): Role.EDITOR,
 }
 """The least role each route needs when more than a viewer's: the roles table of
 docs/security.md, written here apart from the code, so a route declared too low fails."""
@@ -127,9 +136,13 @@ docs/security.md, written here apart from the code, so a route declared too low 
 
 def test_every_route_needs_the_role_the_roles_table_says() -> None:
     wrong = {
-        op.template: (MIN_ROLE[op.action].value, NEEDS.get(op.template, Role.VIEWER).value)
+        f"{op.method} {op.template}": (
+            MIN_ROLE[op.action].value,
+            NEEDS.get((op.method, op.template), Role.VIEWER).value,
+        )
         for op in OPERATIONS
-        if op.action is not None and MIN_ROLE[op.action] is not NEEDS.get(op.template, Role.VIEWER)
+        if op.action is not None
+        and MIN_ROLE[op.action] is not NEEDS.get((op.method, op.template), Role.VIEWER)
     }
     assert wrong == {}, f"(declared, expected): {wrong}"
 
@@ -145,23 +158,50 @@ def test_every_api_route_declares_its_action_and_the_rest_are_the_sign_in_routes
 
 @dataclass(frozen=True)
 class Target:
-    """Real ids in workspace A, so a request that got past the rule would do something."""
+    """Real ids, so a request that got past the key would do something."""
 
     table_id: int
     job_id: int
     cells: list[CellRef]
+    row_id: int
+    column_id: int
+    """An enrichment column nothing else reads and no job uses, so deleting it succeeds."""
+    spare_table_id: int
+    """A table with no running job, so deleting it succeeds."""
 
     def url(self, operation: Operation) -> str:
         url = operation.template
-        for name, value in (("table_id", self.table_id), ("job_id", self.job_id)):
+        deleting_table = operation.method == "DELETE" and url.endswith("{table_id:int}")
+        ids = {
+            "table_id": self.spare_table_id if deleting_table else self.table_id,
+            "job_id": self.job_id,
+            "row_id": self.row_id,
+            "column_id": self.column_id,
+        }
+        for name, value in ids.items():
             url = re.sub(r"\{" + name + r":\w+\}", str(value), url)
         assert "{" not in url, f"no test value for a parameter of {operation.template}"
         return url
 
-    def body(self, operation: Operation) -> dict[str, Any] | None:
-        if operation.method != "POST" or not operation.template.endswith("/enrich"):
-            return None
-        return {"cells": [{"rowId": c.row_id, "columnId": c.column_id} for c in self.cells]}
+    def request(self, operation: Operation) -> dict[str, Any]:
+        """The body (and its type) that the route accepts with the right key."""
+        route = (operation.method, re.sub(r"\{\w+:\w+\}", "{}", operation.template))
+        bodies: dict[tuple[str, str], dict[str, Any]] = {
+            ("POST", "/api/tables/{}/enrich"): {
+                "json": {
+                    "cells": [{"rowId": c.row_id, "columnId": c.column_id} for c in self.cells]
+                }
+            },
+            ("POST", "/api/tables"): {"json": {"name": "Auth", "columns": ["A"]}},
+            ("POST", "/api/tables/{}/rows"): {"json": {"rows": [{"Company": "Auth Inc"}]}},
+            ("PATCH", "/api/tables/{}/rows/{}"): {"json": {"Company": "Auth Inc"}},
+            ("POST", "/api/tables/{}/columns"): {"json": {"name": "Auth column"}},
+            ("POST", "/api/tables/import"): {
+                "content": b"a,b\n1,2\n",
+                "headers": {"Content-Type": "text/csv"},
+            },
+        }
+        return bodies.get(route, {})
 
 
 @dataclass(frozen=True)
@@ -187,11 +227,19 @@ def target(runtime: Runtime) -> Target:
         table_id = seed_demo_table(session, max_cell_chars=runtime.settings.max_cell_chars)
         domain = column_refs(session, table_id, "Email domain")
         job = create_job(session=session, table_id=table_id, cells=domain[:2], max_cells=100).job
+        intro = column_refs(session, table_id, "Intro line")[0]
+        spare = create_table(session=session, name="Spare", columns=[], rows=[], max_cell_chars=10)
         session.commit()
-        assert job.id is not None
-        table = session.get(DataTable, table_id)
-        assert table is not None and table.workspace_id == 1
-        return Target(table_id=table_id, job_id=job.id, cells=domain[2:5])
+        assert job.id is not None and spare.id is not None
+        assert session.get(DataTable, table_id).workspace_id == 1  # type: ignore[union-attr]
+        return Target(
+            table_id=table_id,
+            job_id=job.id,
+            cells=domain[2:5],
+            row_id=intro.row_id,
+            column_id=intro.column_id,
+            spare_table_id=spare.id,
+        )
 
 
 @pytest.fixture
@@ -270,13 +318,14 @@ BAD_CREDENTIALS: dict[str, dict[str, Any]] = {
 async def _send(
     client: httpx.AsyncClient, operation: Operation, target: Target, **kwargs: Any
 ) -> httpx.Response:
-    headers = {"Idempotency-Key": f"auth-test-{operation.method}", **kwargs.pop("headers", {})}
+    body = target.request(operation)
+    headers = {
+        "Idempotency-Key": f"auth-test-{operation.method}",
+        **body.pop("headers", {}),
+        **kwargs.pop("headers", {}),
+    }
     return await client.request(
-        operation.method,
-        target.url(operation),
-        json=target.body(operation),
-        headers=headers,
-        **kwargs,
+        operation.method, target.url(operation), headers=headers, **body, **kwargs
     )
 
 
@@ -308,9 +357,11 @@ async def test_every_route_refuses_whoever_may_not_and_changes_nothing(
             assert error["code"] == "unauthorized", name
             assert "ENRICHMENT_API_KEY" in error["message"], name
 
+    # Another workspace's token about A's table or job. (A route about no table, such as
+    # creating one, acts in the token's own workspace: it cannot even name A.)
     about_a_table = "{table_id" in operation.template or "{job_id" in operation.template
-    response = await _send(client, operation, target, headers=_bearer(tokens.owner_b))
     if about_a_table:
+        response = await _send(client, operation, target, headers=_bearer(tokens.owner_b))
         assert response.status_code == 404, response.text
         if not head:
             assert response.json()["error"]["message"].endswith("does not exist.")
@@ -322,10 +373,12 @@ async def test_every_route_refuses_whoever_may_not_and_changes_nothing(
             assert "Your role in this workspace is viewer" in response.json()["error"]["message"]
     assert snapshot(runtime) == before, "a refused request changed the database"
 
-    # The service key and A's owner get through the same route: the refusals were about who.
-    for token in (API_KEY, tokens.owner_a):
+    # A's owner gets through the same route (the service key too, where a second request can
+    # succeed): the refusals were about who asked.
+    changes = operation.method in ("DELETE", "POST", "PATCH")
+    for token in (tokens.owner_a,) if changes else (tokens.owner_a, API_KEY):
         response = await _send(client, operation, target, headers=_bearer(token))
-        assert response.status_code in {200, 202}, response.text
+        assert response.status_code in {200, 201, 202, 204}, response.text
 
 
 # --- the comparison is constant-time -------------------------------------------------------
@@ -548,3 +601,14 @@ def test_the_checker_catches_a_timing_unsafe_comparison(case: str) -> None:
     source, unsafe, safe = CHECKER_CASES[case]
     found_unsafe, found_safe = key_comparisons(source)
     assert (len(found_unsafe), len(found_safe)) == (unsafe, safe), (found_unsafe, found_safe)
+
+
+async def test_a_token_lists_only_its_own_workspace_s_tables(
+    client: httpx.AsyncClient, target: Target, tokens: Tokens
+) -> None:
+    mine = await client.get("/api/tables", headers=_bearer(tokens.owner_a))
+    theirs = await client.get("/api/tables", headers=_bearer(tokens.owner_b))
+    every = await client.get("/api/tables", headers=_bearer(API_KEY))
+    names = {r: {t["id"] for t in r.json()["tables"]} for r in (mine, theirs, every)}
+    assert target.table_id in names[mine] and names[theirs] == set()
+    assert names[every] >= names[mine]

@@ -13,6 +13,7 @@ import reflex as rx
 
 from enrichment_app.domain import CellStatus
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import audit
 from enrichment_app.services.access import Action
@@ -23,7 +24,7 @@ from enrichment_app.services.enrichment import (
     dispatch_enrichment,
 )
 from enrichment_app.services.jobs import JobView
-from enrichment_app.state.access import current_grant, guard, open_job
+from enrichment_app.state.access import current_grant, current_principal, guard, open_job
 from enrichment_app.state.table.following import FollowMixin
 from enrichment_app.state.table.selection import SelectionMixin, runnable_refs
 
@@ -52,6 +53,14 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                     "Select fewer cells."
                 )
                 return
+            tab = client_key("user", str(current_principal().user_id))  # per person
+            refused = runtime.rate_limits.hit(Limit.JOB_START, tab)
+            if refused is not None:
+                self.message = (
+                    f"Too many jobs started from this tab (the limit is {refused.rate}, "
+                    f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
+                )
+                return
             self.message = ""
             self.starting = True
             self._cancel_asked = False
@@ -65,6 +74,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                 cells=refs,
                 max_cells=max_cells,
                 on_created=audit.job_started(current_grant(), table_id),
+                max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except EnrichmentAppError as exc:
             await self._not_started(exc)

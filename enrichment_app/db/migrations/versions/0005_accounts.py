@@ -3,8 +3,8 @@
 Every table that existed before goes to the default workspace (id 1, "Default workspace"),
 which has no members until the owner account is set up (services/accounts.create_owner).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02 02:59:33.192398
 """
 
@@ -17,8 +17,8 @@ import sqlmodel
 from alembic import op
 
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
