@@ -57,7 +57,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
             refused = runtime.rate_limits.hit(Limit.JOB_START, tab)
             if refused is not None:
                 self.message = (
-                    f"Too many jobs started from this tab (the limit is {refused.rate}, "
+                    f"Too many jobs started by you (the limit is {refused.rate}, "
                     f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
                 )
                 return
