@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from sqlmodel import Session
 
-from enrichment_app.db.models import DataTable
+from enrichment_app.db.models import DEFAULT_WORKSPACE_ID, DataTable
 from enrichment_app.services.csv_reading import (
     CSV_DELIMITERS,
     MAX_CSV_COLUMNS,
@@ -42,11 +42,23 @@ def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]
 
 
 def import_csv(
-    session: Session, *, name: str, data: bytes, max_bytes: int, max_cell_chars: int
+    session: Session,
+    *,
+    name: str,
+    data: bytes,
+    max_bytes: int,
+    max_cell_chars: int,
+    workspace_id: int = DEFAULT_WORKSPACE_ID,
 ) -> DataTable:
-    """Create a table from a CSV file: the header row becomes input columns. All or nothing."""
+    """Create a table in ``workspace_id`` from a CSV file: the header row becomes input
+    columns. All or nothing."""
     return import_csv_stream(
-        session, name=name, chunks=[data], max_bytes=max_bytes, max_cell_chars=max_cell_chars
+        session,
+        name=name,
+        chunks=[data],
+        max_bytes=max_bytes,
+        max_cell_chars=max_cell_chars,
+        workspace_id=workspace_id,
     )
 
 
@@ -58,6 +70,7 @@ def import_csv_stream(
     max_bytes: int,
     max_cell_chars: int,
     progress: Progress | None = None,
+    workspace_id: int = DEFAULT_WORKSPACE_ID,
 ) -> DataTable:
     """``import_csv`` for a file that arrives in chunks (an upload, a request body).
 
@@ -75,6 +88,7 @@ def import_csv_stream(
         columns=[ColumnSpec(name=h) for h in header],
         rows=rows,
         max_cell_chars=max_cell_chars,
+        workspace_id=workspace_id,
     )
 
 

@@ -5,7 +5,12 @@ one read for an export) and every ``PROGRESS_SECONDS`` the event shows its count
 Cancel on. An import reads the upload as it arrives (``rx.upload_files_chunk``); an export
 writes the file under Reflex's upload directory (``exports/<random>/<name>.csv``) and the
 browser downloads it from there. Those files are deleted ``EXPORT_KEEP_SECONDS`` after they
-were written; the random part of their address is what keeps them private until then.
+were written; the random part of their address is what keeps them private until then (a
+link made for the user the access rule allowed, as a signed URL would be).
+
+Every handler goes through the access rule (``state/access.py``): an import needs the right
+to create tables in the current workspace, an export the right to export the table, and
+both are written to the audit log.
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ import reflex as rx
 from sqlmodel import Session
 
 from enrichment_app import routes
+from enrichment_app.db.models import DataTable
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import CanceledByUserError, EnrichmentAppError
 from enrichment_app.runtime import Runtime, get_runtime
-from enrichment_app.services import csv_export, csv_import, tables as table_service
+from enrichment_app.services import audit, csv_export, csv_import, tables as table_service
+from enrichment_app.services.access import Action, Grant
+from enrichment_app.services.audit import Audited
 from enrichment_app.services.csv_export import export_filename
 from enrichment_app.services.csv_reading import too_large
 from enrichment_app.services.tables import MAX_NAME_CHARS
 from enrichment_app.services.transfer import Progress, Spool
+from enrichment_app.state.access import current_grant, current_workspace, guard, table_argument
 
 PROGRESS_SECONDS = 0.25
 """How often a running import or export shows how far it got."""
@@ -66,8 +75,37 @@ def is_id(value: object) -> bool:
     return type(value) is int and 1 <= value < 2**63
 
 
-def _table_name(session: Session, *, table_id: int) -> str:
-    return table_service.get_table(session=session, table_id=table_id).name
+def _import_and_record(
+    session: Session, *, grant: Grant, filename: str, progress: Progress, **kwargs: Any
+) -> DataTable:
+    """Import in the grant's workspace, and note it in the audit log, in one transaction."""
+    table = csv_import.import_csv_stream(
+        session, workspace_id=grant.workspace_id, progress=progress, **kwargs
+    )
+    assert table.id is not None
+    rows = progress.rows
+    audit.record_on_table(
+        session,
+        grant=grant,
+        action=Audited.TABLE_IMPORT,
+        table_id=table.id,
+        label=table.name,
+        detail=f"{filename[:100]}: {rows} row{'s' if rows != 1 else ''}",
+    )
+    return table
+
+
+def _start_export(session: Session, *, grant: Grant, table_id: int, raw: bool) -> str:
+    """The table's name; the export is noted in the audit log as it starts."""
+    name = table_service.get_table(session=session, table_id=table_id).name
+    audit.record_on_table(
+        session,
+        grant=grant,
+        action=Audited.TABLE_EXPORT,
+        table_id=table_id,
+        detail="raw" if raw else "formulas neutralised",
+    )
+    return name
 
 
 def _write_export(
@@ -113,7 +151,8 @@ class CsvFilesMixin(rx.State, mixin=True):
     _export_cancel: bool = False
 
     @rx.event
-    def set_new_table_name(self, value: str):
+    @guard(Action.CREATE_TABLE, target=current_workspace)
+    def table_name_changed(self, value: str):
         self.new_table_name = value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
     async def _say(self, *, message: str = "", notice: str = "") -> None:
@@ -123,6 +162,7 @@ class CsvFilesMixin(rx.State, mixin=True):
     # --- import ----------------------------------------------------------------------
 
     @rx.event
+    @guard(Action.CREATE_TABLE, target=current_workspace)
     def upload_progress(self, progress: dict[str, Any]):
         """The browser's upload progress: it tells the file's size, for the progress bar."""
         total = progress.get("total") if isinstance(progress, dict) else None
@@ -144,16 +184,18 @@ class CsvFilesMixin(rx.State, mixin=True):
         return f"Receiving {self.import_file}: {_megabytes(self.import_bytes)}{size}"
 
     @rx.event
+    @guard(Action.CREATE_TABLE, target=current_workspace)
     def cancel_import(self):
         """Stop the running import at its next row; nothing of it is stored."""
         if self.importing:
             self._import_cancel = True
 
     @rx.event(background=True)
+    @guard(Action.CREATE_TABLE, target=current_workspace)
     async def import_csv(self, chunks: rx.UploadChunkIterator):
         """Create a table from the uploaded CSV: the header row becomes its columns. All or
         nothing, with the bytes received, then the rows read, shown as it goes, and Cancel."""
-        runtime = get_runtime()
+        runtime, grant = get_runtime(), current_grant()
         if not isinstance(chunks, rx.UploadChunkIterator):  # sent by hand, not by the upload
             async with self:
                 self.message = "Choose a CSV file first."
@@ -177,7 +219,7 @@ class CsvFilesMixin(rx.State, mixin=True):
                 progress.bytes = 0  # now the bytes read by the import
                 async with self:
                     self.import_phase, self.import_bytes = "Importing", 0
-                table_id = await self._import(runtime, spool, progress, filename, name)
+                table_id = await self._import(runtime, spool, progress, filename, name, grant)
         finally:
             reporter.cancel()
             await asyncio.wait([reporter])
@@ -228,14 +270,22 @@ class CsvFilesMixin(rx.State, mixin=True):
         return filename
 
     async def _import(
-        self, runtime: Runtime, spool: Spool, progress: Progress, filename: str, name: str
+        self,
+        runtime: Runtime,
+        spool: Spool,
+        progress: Progress,
+        filename: str,
+        name: str,
+        grant: Grant,
     ) -> int | None:
         """Import the kept upload on a worker thread, in one transaction; the new table's id,
         or None (the reason shown) if it was refused or canceled."""
         work = asyncio.create_task(
             in_transaction(
                 runtime.open_session,
-                csv_import.import_csv_stream,
+                _import_and_record,
+                grant=grant,
+                filename=filename,
                 name=name,
                 chunks=spool.chunks(),
                 max_bytes=spool.max_bytes,
@@ -276,12 +326,14 @@ class CsvFilesMixin(rx.State, mixin=True):
         return min(100, self.export_rows * 100 // self.export_total)
 
     @rx.event
+    @guard(Action.VIEW, target=current_workspace)
     def cancel_export(self):
         """Stop the running export; its file is deleted."""
         if self.exporting:
             self._export_cancel = True
 
     @rx.event(background=True)
+    @guard(Action.EXPORT, target=table_argument("table_id"))
     async def export_csv(self, table_id: int, name: str, raw: bool = False):
         """Write the table as CSV, showing the rows written, then download the file; formulas
         neutralised unless ``raw`` (then "(raw)" in the file's name).
@@ -301,7 +353,13 @@ class CsvFilesMixin(rx.State, mixin=True):
             self.export_rows = self.export_total = 0
             self.message = self.notice = ""
         try:
-            table_name = await in_session(runtime.open_session, _table_name, table_id=table_id)
+            table_name = await in_transaction(
+                runtime.open_session,
+                _start_export,
+                grant=current_grant(),
+                table_id=table_id,
+                raw=raw,
+            )
         except EnrichmentAppError as exc:
             async with self:
                 self.exporting, self.message = 0, str(exc)
