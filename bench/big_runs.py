@@ -21,6 +21,7 @@ size shows whether memory grows with the job.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import statistics
@@ -45,6 +46,7 @@ from enrichment_app.services.grid import load_meta, selected_cells
 from enrichment_app.services.jobs import create_job
 from enrichment_app.services.tables import ColumnSpec
 from tests.fakes.trigger import FakeTrigger, WorkerTask
+from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.database import add_table, greeting
 from tests.support.machine import describe, figure, write_result
 from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
@@ -218,7 +220,10 @@ def page_runs(mode: str, sizes: list[int], runs: int) -> dict[str, Any]:
         stack.enter_context(app)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            context = browser.new_context(viewport={"width": 1600, "height": 900})
+            owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
+            context.add_cookies([browser_cookie(owner, app.url)])  # type: ignore[list-item]
+            page = context.new_page()
             page.set_default_timeout(60_000)
             for rows in sizes:
                 results = []
