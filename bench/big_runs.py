@@ -218,10 +218,11 @@ def page_runs(mode: str, sizes: list[int], runs: int) -> dict[str, Any]:
             env |= {"TRIGGER_SECRET_KEY": fake.secret_key, "TRIGGER_API_URL": fake.url}
         app = ProdApp(work=WORK / "web", env=env, log_path=folder / "reflex.log", start_timeout=600)
         stack.enter_context(app)
+        # Before Playwright's sync API, which runs an event loop of its own in this thread.
+        owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1600, "height": 900})
-            owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
             context.add_cookies([browser_cookie(owner, app.url)])  # type: ignore[list-item]
             page = context.new_page()
             page.set_default_timeout(60_000)
