@@ -98,6 +98,36 @@ class AuthState(rx.State):
 
     # --- first run --------------------------------------------------------------------
 
+    async def _new_account(self, form: dict[str, Any], work: Any, **extra: Any):
+        """Create an account from the form with ``work`` (a unit of work in ``sign_ins``) and
+        send the browser to redeem the new session's ticket."""
+        self.error = ""
+        password = _field(form, "password")
+        if password != _field(form, "password_again"):
+            self.error = "The two passwords differ: type the same password twice."
+            return None
+        runtime = get_runtime()
+        ip, agent = self._client()
+        try:
+            ticket = await in_transaction(
+                runtime.open_session,
+                work,
+                box=runtime.secret_box,
+                policy=runtime.session_policy,
+                email=_field(form, "email"),
+                name=_field(form, "name"),
+                password=password,
+                return_to=page_origin(self) + routes.TABLES,
+                ip=ip,
+                user_agent=agent,
+                **extra,
+            )
+        except EnrichmentAppError as exc:
+            self.error = exc.message
+            return None
+        self.busy = True
+        return go_to_backend(self, "/auth/session", ticket=ticket, to=self._return_to())
+
     @rx.event
     @public("the owner set-up page, shown only while no account exists")
     async def load_setup(self):
@@ -109,31 +139,7 @@ class AuthState(rx.State):
     @rx.event
     @public("creates the first account; refused once any account exists")
     async def create_owner(self, form: dict[str, Any]):
-        self.error = ""
-        password = _field(form, "password")
-        if password != _field(form, "password_again"):
-            self.error = "The two passwords differ: type the same password twice."
-            return None
-        runtime = get_runtime()
-        ip, agent = self._client()
-        try:
-            ticket = await in_transaction(
-                runtime.open_session,
-                sign_ins.set_up_owner,
-                box=runtime.secret_box,
-                policy=runtime.session_policy,
-                email=_field(form, "email"),
-                name=_field(form, "name"),
-                password=password,
-                return_to=page_origin(self) + routes.TABLES,
-                ip=ip,
-                user_agent=agent,
-            )
-        except EnrichmentAppError as exc:
-            self.error = exc.message
-            return None
-        self.busy = True
-        return go_to_backend(self, "/auth/session", ticket=ticket, to=self._return_to())
+        return await self._new_account(form, sign_ins.set_up_owner)
 
     # --- signing in -------------------------------------------------------------------
 
@@ -246,32 +252,9 @@ class AuthState(rx.State):
     @rx.event
     @public("creates an account with an invitation (the invitation is checked first)")
     async def join(self, form: dict[str, Any]):
-        self.error = ""
-        password = _field(form, "password")
-        if password != _field(form, "password_again"):
-            self.error = "The two passwords differ: type the same password twice."
-            return None
-        runtime = get_runtime()
-        ip, agent = self._client()
-        try:
-            ticket = await in_transaction(
-                runtime.open_session,
-                sign_ins.join_by_invitation,
-                box=runtime.secret_box,
-                policy=runtime.session_policy,
-                code=self._invitation_code,
-                email=_field(form, "email"),
-                name=_field(form, "name"),
-                password=password,
-                return_to=page_origin(self) + routes.TABLES,
-                ip=ip,
-                user_agent=agent,
-            )
-        except EnrichmentAppError as exc:
-            self.error = exc.message
-            return None
-        self.busy = True
-        return go_to_backend(self, "/auth/session", ticket=ticket, to=self._return_to())
+        return await self._new_account(
+            form, sign_ins.join_by_invitation, code=self._invitation_code
+        )
 
     # --- signing out ------------------------------------------------------------------
 
