@@ -3,22 +3,76 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 import reflex as rx
+from reflex.config import get_config
 
 from enrichment_app import routes
 from enrichment_app.api import build_api
+from enrichment_app.edge import EdgeGuard, GuardRules, Site, parse_hosts, parse_origins
+from enrichment_app.edge.guard import BodyLimit
 from enrichment_app.pages.table import table_page
 from enrichment_app.pages.tables import tables_page
 from enrichment_app.redact import quiet_request_logs
 from enrichment_app.runtime import get_runtime, lifespan
+from enrichment_app.services.csv_import import too_large
 from enrichment_app.state.table import TableState
 from enrichment_app.state.tables import IndexState, TablesState
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 quiet_request_logs()
 
-app = rx.App(api_transformer=build_api(get_runtime))
+MULTIPART_OVERHEAD = 64 * 1024
+"""Room around the file in a ``/_upload`` body: boundaries, part headers, the file name."""
+
+
+@lru_cache(maxsize=8)
+def _rules(
+    ports: tuple[int | None, int | None],
+    urls: tuple[str, ...],
+    origins: str,
+    hosts: str,
+    max_csv_bytes: int,
+) -> GuardRules:
+    site = Site(
+        frontend_port=ports[0],
+        backend_port=ports[1],
+        urls=urls,
+        extra_origins=parse_origins(origins),
+        extra_hosts=parse_hosts(hosts),
+    )
+    limit = BodyLimit(max_csv_bytes, too_large(max_csv_bytes))
+    upload = BodyLimit(max_csv_bytes + MULTIPART_OVERHEAD, limit.message)
+    return GuardRules(site=site, body_limits={"/_upload": upload, "/api/tables/import": limit})
+
+
+def guard_rules() -> GuardRules:
+    """The edge's rules, from where Reflex serves the app now (its ports, ``REFLEX_API_URL``,
+    ``REFLEX_DEPLOY_URL``) and the settings; read per request, built once per change."""
+    config = get_config()
+    settings = get_runtime().settings
+    urls = tuple(u for u in (config.api_url, config.deploy_url) if u)
+    return _rules(
+        (config.frontend_port, config.backend_port),
+        urls,
+        settings.allowed_origins,
+        settings.allowed_hosts,
+        settings.max_csv_bytes,
+    )
+
+
+def allows_origin(origin: str, environ: object = None) -> bool:
+    """Whether a page on ``origin`` may use the backend (python-engineio's callable form)."""
+    del environ
+    return guard_rules().site.allows_origin(origin)
+
+
+# One rule for every layer that looks at Origin: the guard (websocket, uploads, /api), Reflex's
+# CORS middleware (rxconfig.py hands it this rule) and the socket server (set on it below).
+app = rx.App(api_transformer=[build_api(get_runtime), EdgeGuard.wrap(guard_rules)])
+if app.sio is not None:
+    app.sio.eio.cors_allowed_origins = allows_origin
 app.add_page(
     lambda: rx.center(rx.spinner(), height="50vh"),
     route=routes.INDEX,

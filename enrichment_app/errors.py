@@ -5,6 +5,8 @@
     ├── NotFoundError          a table, column, row or job id that does not exist
     ├── InvalidInputError      user input we refuse, with a message fit to show the user
     │   ├── CellsBusyError     the cells are already queued or running
+    │   ├── InUseError         a table or column that something else still needs
+    │   ├── QuotaExceededError a limit on use is reached (cells per day, a rate)
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
     │   └── EnricherConfigError  an unknown enricher or a config it refuses
     ├── IdempotencyClaimLostError  a request's Idempotency-Key claim was taken over by a retry
@@ -43,6 +45,18 @@ class InvalidInputError(EnrichmentAppError):
 
 class CellsBusyError(InvalidInputError):
     """The cells are already queued or running (not the Trigger.dev API's ``ConflictError``)."""
+
+
+class InUseError(InvalidInputError):
+    """The table or column is still needed: a job is running on it, or a column refers to it."""
+
+
+class QuotaExceededError(InvalidInputError):
+    """A limit on use is reached; ``retry_after`` says in how many seconds it frees up."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class CsvImportError(InvalidInputError):

@@ -25,6 +25,7 @@ from enrichment_app.egress import guarded_client, provider_client
 from enrichment_app.keyring import SecretBox
 from enrichment_app.live.hub import RunHub
 from enrichment_app.live.tables import TableHub
+from enrichment_app.rate_limits import RateLimits
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.runner.trigger import TriggerRunner
 from enrichment_app.services.credentials import seal_plaintext_credentials, secret_box
@@ -71,6 +72,13 @@ class Runtime:
     def secret_box(self) -> SecretBox:
         """Encrypts the credentials saved in column configs (``APP_SECRET_KEY``)."""
         return secret_box(self.settings)
+
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        """API calls and job starts per client (``API_RATE_LIMIT``, ``JOB_START_RATE_LIMIT``)."""
+        return RateLimits(
+            api=self.settings.api_rate_limit, job_start=self.settings.job_start_rate_limit
+        )
 
     @cached_property
     def open_session(self) -> SessionFactory:

@@ -114,3 +114,66 @@ def focused_point(selection: Mapping[str, Any] | None) -> GridPoint | None:
             if col is not None and row is not None:
                 return col, row
     return None
+
+
+MAX_RANGES = 100
+"""Rectangles a selection may stack (Glide's multi-rect); more are dropped."""
+MAX_SPANS = 100
+"""Whole-column and whole-row spans a selection may hold; more are dropped."""
+
+
+def _clip(value: Any, limit: int) -> int | None:
+    number = _int(value)
+    return None if number is None else min(max(number, 0), limit)
+
+
+def _bounded_rect(rect: Any, n_cols: int, n_rows: int) -> dict[str, int] | None:
+    if not isinstance(rect, Mapping):
+        return None
+    x, y = _clip(rect.get("x", 0), n_cols), _clip(rect.get("y", 0), n_rows)
+    width, height = _clip(rect.get("width", 1), n_cols), _clip(rect.get("height", 1), n_rows)
+    if x is None or y is None or width is None or height is None:
+        return None
+    return {"x": x, "y": y, "width": width, "height": height}
+
+
+def _bounded_spans(compact: Any, limit: int) -> dict[str, list[list[int]]]:
+    items = compact.get("items", []) if isinstance(compact, Mapping) else []
+    spans: list[list[int]] = []
+    for span in items[:MAX_SPANS] if isinstance(items, list | tuple) else ():
+        if isinstance(span, list | tuple) and len(span) == 2:
+            start, end = _clip(span[0], limit), _clip(span[1], limit)
+            if start is not None and end is not None:
+                spans.append([start, end])
+    return {"items": spans}
+
+
+def bounded_selection(selection: Any, *, n_cols: int, n_rows: int) -> dict[str, Any]:
+    """The selection in Glide's shape with every number clipped to the grid, at most
+    ``MAX_RANGES`` stacked rectangles and ``MAX_SPANS`` column and row spans, and nothing else:
+    what a browser sends is kept in state only once it is this small."""
+    current = selection.get("current") if isinstance(selection, Mapping) else None
+    bounded: dict[str, Any] = {
+        "current": None,
+        "columns": _bounded_spans(
+            selection.get("columns") if isinstance(selection, Mapping) else None, n_cols
+        ),
+        "rows": _bounded_spans(
+            selection.get("rows") if isinstance(selection, Mapping) else None, n_rows
+        ),
+    }
+    if isinstance(current, Mapping):
+        cell = current.get("cell")
+        point = None
+        if isinstance(cell, list | tuple) and len(cell) == 2:
+            col, row = _clip(cell[0], max(n_cols - 1, 0)), _clip(cell[1], max(n_rows - 1, 0))
+            point = [col, row] if col is not None and row is not None else None
+        stack = current.get("rangeStack")
+        rects = stack[:MAX_RANGES] if isinstance(stack, list | tuple) else []
+        bounded["current"] = {
+            "cell": point or [0, 0],
+            "range": _bounded_rect(current.get("range"), n_cols, n_rows)
+            or {"x": 0, "y": 0, "width": 1, "height": 1},
+            "rangeStack": [r for r in (_bounded_rect(rect, n_cols, n_rows) for rect in rects) if r],
+        }
+    return bounded

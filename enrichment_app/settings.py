@@ -14,9 +14,11 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from enrichment_app.edge.sites import parse_hosts, parse_origins
 from enrichment_app.egress.policy import AllowedEntry, parse_allowed
 from enrichment_app.errors import ConfigError
 from enrichment_app.keyring import KEY_FILE_NAME, parse_keys
+from enrichment_app.rate_limits import parse_rate
 
 DEFAULT_DATABASE_URL = "sqlite:///.data/enrichment.db"
 """Under a hidden folder: Reflex's dev reloader watches every other file in the project root,
@@ -162,6 +164,73 @@ class Settings(BaseSettings):
             " generated into the data folder when unset (see enrichment_app/keyring.py)."
         ),
     )
+
+    allowed_origins: str = Field(
+        default="",
+        validation_alias=AliasChoices("ALLOWED_ORIGINS", "allowed_origins"),
+        description=(
+            "Origins, besides the app's own, whose pages may open the websocket, upload and"
+            " call /api, comma-separated: https://app.example.com (see enrichment_app/edge)."
+        ),
+    )
+    allowed_hosts: str = Field(
+        default="",
+        validation_alias=AliasChoices("ALLOWED_HOSTS", "allowed_hosts"),
+        description=(
+            "Host names, besides localhost and the hosts of REFLEX_API_URL, REFLEX_DEPLOY_URL"
+            " and ALLOWED_ORIGINS, that requests may name in their Host header, comma-separated;"
+            " *.example.com allows the subdomains."
+        ),
+    )
+    api_rate_limit: str = Field(
+        default="600/minute",
+        validation_alias=AliasChoices("API_RATE_LIMIT", "api_rate_limit"),
+        description="REST API calls per client (API key, else address): N/second|minute|hour.",
+    )
+    job_start_rate_limit: str = Field(
+        default="60/minute",
+        validation_alias=AliasChoices("JOB_START_RATE_LIMIT", "job_start_rate_limit"),
+        description="Jobs one client (API key or address, or browser tab) may start.",
+    )
+    max_cells_per_day: int = Field(
+        default=100_000,
+        gt=0,
+        validation_alias=AliasChoices("MAX_CELLS_PER_DAY", "max_cells_per_day"),
+        description="Cells all jobs may queue per UTC day, counted in the database.",
+    )
+    max_config_bytes: int = Field(
+        default=16 * 1024,
+        gt=0,
+        validation_alias=AliasChoices("MAX_CONFIG_BYTES", "max_config_bytes"),
+        description="The largest enrichment column config, as JSON.",
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_allowed_origins(cls, value: str) -> str:
+        try:
+            parse_origins(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: str) -> str:
+        try:
+            parse_hosts(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("api_rate_limit", "job_start_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("enricher_allowed_networks")
     @classmethod

@@ -20,7 +20,9 @@ if [ -f trigger/package.json ]; then
   (cd trigger && npx --no-install tsc -p tsconfig.test.json && node --test build/test/)
 fi
 echo "== pytest: unit, integration, state, fuzzing"
-pytest tests --ignore=tests/e2e --ignore=tests/soak --ignore=tests/topology "$@"
+pytest tests --ignore=tests/e2e --ignore=tests/soak --ignore=tests/topology --ignore=tests/security/live "$@"
+echo "== pytest: cross-site attacks on the running app (reflex run --env prod, and bash scripts/run.sh)"
+pytest tests/security/live "$@"
 echo "== pytest: browser end-to-end, local runner (Debian Chromium via Playwright)"
 pytest tests/e2e --ignore=tests/e2e/trigger "$@"
 echo "== pytest: browser end-to-end, Trigger.dev mode against the fake server"

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from enrichment_app.api import tables
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
 from enrichment_app.api.parsing import (
@@ -49,10 +50,14 @@ from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.errors import (
     CellsBusyError,
+    CsvImportError,
     IdempotencyClaimLostError,
+    InUseError,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
 )
+from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import Runtime
 from enrichment_app.services import idempotency
 from enrichment_app.services.enrichment import cancel_enrichment, read_job, start_enrichment
@@ -63,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 RuntimeProvider = Callable[[], Runtime]
 Endpoint = Callable[[Request], Awaitable[Response]]
+TableHandler = Callable[[Runtime, Request], Awaitable[Response]]
 
 REALM = "enrichment_app"
 
@@ -93,6 +99,11 @@ def _check_bearer(request: Request, api_key: SecretStr | None) -> None:
         )
 
 
+def _bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header already checked by ``_check_bearer``."""
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
 def _json(body: dict[str, Any], status_code: int = 200, **headers: str) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers={**NO_STORE, **headers})
 
@@ -112,8 +123,46 @@ class _Api:
             logger.warning(
                 "ENRICHMENT_API_KEY is not set: the REST API under /api is open to anyone"
             )
-        _check_bearer(request, key)
+        address = client_key("ip", request.client.host if request.client else "")
+        try:
+            _check_bearer(request, key)
+        except ApiError:
+            self._limit(runtime, Limit.API, address)  # guessing keys is rate-limited too
+            raise
+        client = address if key is None else client_key("key", _bearer_token(request))
+        request.state.client = client
+        self._limit(runtime, Limit.API, client)
         return runtime
+
+    @staticmethod
+    def _limit(runtime: Runtime, limit: Limit, client: str) -> None:
+        refused = runtime.rate_limits.hit(limit, client)
+        if refused is None:
+            return
+        what = "API calls" if limit is Limit.API else "job starts"
+        setting = "API_RATE_LIMIT" if limit is Limit.API else "JOB_START_RATE_LIMIT"
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many {what} from this client (the limit is {refused.rate}, {setting}); "
+            f"retry in {refused.retry_after} s.",
+            headers={"Retry-After": str(refused.retry_after)},
+        )
+
+    def job_start(self, request: Request, runtime: Runtime) -> None:
+        """Count a job start against the client's ``JOB_START_RATE_LIMIT``."""
+        self._limit(runtime, Limit.JOB_START, request.state.client)
+
+    def bind(self, handler: TableHandler) -> Endpoint:
+        """A route handler of ``api/tables.py``, given the runtime once the request passed the
+        key and the rate limit."""
+
+        async def bound(request: Request) -> Response:
+            return await handler(self._runtime(request), request)
+
+        bound.__name__ = handler.__name__
+        bound.__doc__ = handler.__doc__
+        return bound
 
     def endpoint(self, handler: Callable[[Request], Awaitable[Response]]) -> Endpoint:
         """Wrap a handler so that every error leaves as the JSON error shape."""
@@ -127,6 +176,17 @@ class _Api:
                 return error_response(404, "not_found", exc.message)
             except CellsBusyError as exc:
                 return error_response(409, "cells_busy", exc.message)
+            except InUseError as exc:
+                return error_response(409, "in_use", exc.message)
+            except QuotaExceededError as exc:
+                return error_response(
+                    429,
+                    "daily_cap_reached",
+                    exc.message,
+                    headers={"Retry-After": str(exc.retry_after)},
+                )
+            except CsvImportError as exc:
+                return error_response(400, "invalid_csv", exc.message)
             except InvalidInputError as exc:
                 return error_response(400, "invalid_input", exc.message)
             except Exception:
@@ -146,6 +206,7 @@ class _Api:
         payload = await read_json_body(request, limit=max_body_bytes(max_cells))
         enrich = parse_enrich_request(payload, max_cells=max_cells)
         key = idempotency_key(request)
+        self.job_start(request, runtime)
         if key is None:
             return await self._start(runtime, table_id=table_id, cells=enrich.cells, claim=None)
 
@@ -206,6 +267,7 @@ class _Api:
                 cells=cells,
                 max_cells=runtime.settings.max_cells_per_job,
                 on_created=bind if claim is not None else None,
+                max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except IdempotencyClaimLostError as exc:  # a retry took the key over: it makes the job
             raise ApiError(
@@ -290,7 +352,25 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 def api_routes(api: _Api) -> list[BaseRoute]:
+    def resource(path: str, **handlers: TableHandler) -> Route:
+        """One route per path, whatever its methods, so that a 405 lists them all in Allow."""
+        endpoints = {method.upper(): api.endpoint(api.bind(h)) for method, h in handlers.items()}
+
+        async def by_method(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await endpoints[method](request)
+
+        return Route(path, by_method, methods=list(endpoints))
+
     return [
+        resource("/tables", get=tables.list_tables, post=tables.create_table),
+        resource("/tables/import", post=tables.import_csv),
+        resource("/tables/{table_id:int}", delete=tables.delete_table),
+        resource("/tables/{table_id:int}/rows", get=tables.list_rows, post=tables.add_rows),
+        resource("/tables/{table_id:int}/rows/{row_id:int}", patch=tables.edit_row),
+        resource("/tables/{table_id:int}/columns", post=tables.add_column),
+        resource("/tables/{table_id:int}/columns/{column_id:int}", delete=tables.delete_column),
+        resource("/tables/{table_id:int}/export.csv", get=tables.export_csv),
         Route("/tables/{table_id:int}/enrich", api.endpoint(api.enrich_table), methods=["POST"]),
         Route("/jobs/{job_id:int}", api.endpoint(api.get_job), methods=["GET"]),
         Route("/jobs/{job_id:int}/cancel", api.endpoint(api.cancel_job), methods=["POST"]),

@@ -10,6 +10,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from enrichment_app.api.openapi_parts import (
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    error,
+    id_parameter,
+    json_content,
+    nullable,
+    ref,
+)
+from enrichment_app.api.openapi_tables import TABLE_PATHS, TABLE_SCHEMAS
+
 OPENAPI_VERSION = "3.1.0"
 
 _ERROR_CODES = [
@@ -29,23 +40,18 @@ _ERROR_CODES = [
     "unsupported_media_type",
     "idempotency_key_reused",
     "internal_error",
+    "invalid_query",
+    "invalid_csv",
+    "in_use",
+    "rate_limited",
+    "daily_cap_reached",
 ]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json(_ref("Error"))}
-
-
-def _nullable(type_: str, description: str, **extra: Any) -> dict[str, Any]:
-    return {"type": [type_, "null"], "description": description, **extra}
+_ref = ref
+_json = json_content
+_error = error
+_nullable = nullable
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -166,24 +172,8 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
-_UNAUTHORIZED = {
-    "description": "ENRICHMENT_API_KEY is set and the bearer token is missing or wrong.",
-    "headers": {
-        "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge."}
-    },
-    **_json(_ref("Error")),
-}
-
-
-def _id_parameter(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "integer", "minimum": 1},
-        "example": 1,
-    }
+_UNAUTHORIZED = UNAUTHORIZED
+_id_parameter = id_parameter
 
 
 def _job_link(operation_id: str, description: str) -> dict[str, Any]:
@@ -201,7 +191,8 @@ _DOCUMENT: dict[str, Any] = {
         "title": "enrichment_app API",
         "version": "1.0.0",
         "description": (
-            "Start enrichment jobs on a table's cells, follow them and cancel them.\n\n"
+            "Create, fill, read and export tables, and start enrichment jobs on their cells, "
+            "follow them and cancel them.\n\n"
             "Authentication: when the server has ENRICHMENT_API_KEY set, every route requires "
             "`Authorization: Bearer <key>`. When it is not set, the routes are open (meant for "
             "local use only).\n\n"
@@ -210,6 +201,7 @@ _DOCUMENT: dict[str, Any] = {
     },
     "security": [{"bearerAuth": []}],
     "paths": {
+        **TABLE_PATHS,
         "/api/tables/{table_id}/enrich": {
             "post": {
                 "operationId": "enrichTable",
@@ -262,6 +254,7 @@ _DOCUMENT: dict[str, Any] = {
                         "(code invalid_input)."
                     ),
                     "401": _UNAUTHORIZED,
+                    "429": RATE_LIMITED,
                     "404": _error("The table, or one of the cells, does not exist."),
                     "409": {
                         "description": (
@@ -291,6 +284,7 @@ _DOCUMENT: dict[str, Any] = {
                         "links": {"CancelJob": _job_link("cancelJob", "Cancel the job.")},
                     },
                     "401": _UNAUTHORIZED,
+                    "429": RATE_LIMITED,
                     "404": _error("The job does not exist."),
                     "500": _error("An unexpected error; the details are in the server's log."),
                 },
@@ -312,6 +306,7 @@ _DOCUMENT: dict[str, Any] = {
                         **_json(_ref("JobEnvelope")),
                     },
                     "401": _UNAUTHORIZED,
+                    "429": RATE_LIMITED,
                     "404": _error("The job does not exist."),
                     "500": _error("An unexpected error; the details are in the server's log."),
                 },
@@ -327,12 +322,13 @@ _DOCUMENT: dict[str, Any] = {
                         **_json({"type": "object"}),
                     },
                     "401": _UNAUTHORIZED,
+                    "429": RATE_LIMITED,
                 },
             }
         },
     },
     "components": {
-        "schemas": _SCHEMAS,
+        "schemas": {**_SCHEMAS, **TABLE_SCHEMAS},
         "securitySchemes": {
             "bearerAuth": {
                 "type": "http",

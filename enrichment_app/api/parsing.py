@@ -34,7 +34,7 @@ def max_body_bytes(max_cells: int) -> int:
     return max(MIN_BODY_BYTES, max_cells * BYTES_PER_CELL)
 
 
-def _kind(value: object) -> str:
+def kind_of(value: object) -> str:
     """A JSON type name for messages; the value itself is never echoed back."""
     if value is None:
         return "null"
@@ -55,18 +55,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def read_json_body(request: Request, *, limit: int) -> object:
-    """The request body parsed as JSON, refusing bodies over ``limit`` bytes before reading them all."""
-    content_type = request.headers.get("content-type")
-    if content_type is not None:
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            raise ApiError(
-                415, "unsupported_media_type", "Send the request body as application/json."
-            )
-    too_large = ApiError(
-        413, "body_too_large", f"The request body is larger than {limit} bytes; send fewer cells."
-    )
+async def read_body(request: Request, *, limit: int, too_large: ApiError) -> bytes:
+    """The raw body, refused with ``too_large`` by ``Content-Length`` or as soon as more than
+    ``limit`` bytes have streamed in (nothing past the cap is kept)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -77,11 +68,33 @@ async def read_json_body(request: Request, *, limit: int) -> object:
         if size > limit:
             raise too_large
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def media_type(request: Request) -> str | None:
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return None
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+async def read_json_body(
+    request: Request,
+    *,
+    limit: int,
+    example: str = '{"cells": [...]}',
+    too_large: str = "send fewer cells",
+) -> object:
+    """The request body parsed as JSON, refusing bodies over ``limit`` bytes before reading them all."""
+    kind = media_type(request)
+    if kind is not None and kind != "application/json" and not kind.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "Send the request body as application/json.")
+    refusal = ApiError(
+        413, "body_too_large", f"The request body is larger than {limit} bytes; {too_large}."
+    )
+    body = await read_body(request, limit=limit, too_large=refusal)
     if not body.strip():
-        raise ApiError(
-            400, "malformed_json", 'The request body is empty; send {"cells": [...]} as JSON.'
-        )
+        raise ApiError(400, "malformed_json", f"The request body is empty; send {example} as JSON.")
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
@@ -103,7 +116,7 @@ def _positive_id(value: object, *, where: str) -> int:
         value = int(value)
     if type(value) is not int:
         raise ApiError(
-            400, "invalid_cells", f"{where} must be a positive integer, not {_kind(value)}."
+            400, "invalid_cells", f"{where} must be a positive integer, not {kind_of(value)}."
         )
     if not 1 <= value <= MAX_ID:
         raise ApiError(400, "invalid_cells", f"{where} must be a positive integer below 2^63.")
@@ -116,7 +129,7 @@ def parse_enrich_request(payload: object, *, max_cells: int) -> EnrichRequest:
         raise ApiError(
             400,
             "invalid_body",
-            f'The request body must be a JSON object like {{"cells": [...]}}, not {_kind(payload)}.',
+            f'The request body must be a JSON object like {{"cells": [...]}}, not {kind_of(payload)}.',
         )
     if "cells" not in payload:
         raise ApiError(
@@ -126,7 +139,7 @@ def parse_enrich_request(payload: object, *, max_cells: int) -> EnrichRequest:
         )
     cells = payload["cells"]
     if not isinstance(cells, list):
-        raise ApiError(400, "invalid_cells", f'"cells" must be an array, not {_kind(cells)}.')
+        raise ApiError(400, "invalid_cells", f'"cells" must be an array, not {kind_of(cells)}.')
     if not cells:
         raise ApiError(
             400, "empty_selection", '"cells" is empty; list at least one cell to enrich.'
@@ -144,7 +157,7 @@ def parse_enrich_request(payload: object, *, max_cells: int) -> EnrichRequest:
             raise ApiError(
                 400,
                 "invalid_cells",
-                f'{where} must be an object like {{"rowId": 1, "columnId": 2}}, not {_kind(item)}.',
+                f'{where} must be an object like {{"rowId": 1, "columnId": 2}}, not {kind_of(item)}.',
             )
         for name in ("rowId", "columnId"):
             if name not in item:

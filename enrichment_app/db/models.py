@@ -6,7 +6,7 @@ never needs a database enum migration.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -155,9 +155,25 @@ class ApiIdempotencyKey(SQLModel, table=True):
     """Which request holds the claim: only that request may bind the key or release it."""
 
 
+class CellUsage(SQLModel, table=True):
+    """How many cells jobs queued on one UTC day, against ``MAX_CELLS_PER_DAY``.
+
+    Counted in the database, so the cap holds across processes and restarts; the rules live in
+    ``enrichment_app.services.usage``. ``scope`` is ``"all"`` until workspaces exist.
+    """
+
+    __tablename__ = "cell_usage"
+    __table_args__ = {"extend_existing": True}
+
+    scope: str = Field(primary_key=True, max_length=100)
+    day: date = Field(primary_key=True)
+    cells: int = 0
+
+
 __all__ = [
     "ApiIdempotencyKey",
     "Cell",
+    "CellUsage",
     "DataTable",
     "EnrichmentJob",
     "EnrichmentTask",

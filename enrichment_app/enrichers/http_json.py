@@ -65,6 +65,10 @@ DEFAULT_TIMEOUT_SECONDS = 15.0
 MAX_RESPONSE_BYTES = 5_000_000
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_REDIRECTS = 5
+MAX_URL_CHARS = 8192
+"""The longest URL a row may render: most servers refuse longer ones anyway (414)."""
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest JSON body a row may render."""
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _SECRET_HEADER_NAMES = frozenset({"authorization", "proxy-authorization", "cookie"})
 _SECRET_HEADER_WORDS = ("key", "token", "secret", "auth", "password", "session")
@@ -224,7 +228,19 @@ class HttpJsonEnricher(Enricher):
         origin = _origin(httpx.URL(template.parts[0][0]))
         if _origin(httpx.URL(url)) != origin:  # cannot happen with encoded values; never send
             raise EnrichError("The row's values changed the URL's host; nothing was sent")
+        if len(url) > MAX_URL_CHARS:
+            raise EnrichError(
+                f"The URL built from this row is {len(url):,} characters; at most "
+                f"{MAX_URL_CHARS:,} are allowed. Shorten the values it uses."
+            )
         body = _render_body(config.get("body"), ctx.row)
+        if body is not None:
+            size = len(json.dumps(body).encode())
+            if size > MAX_BODY_BYTES:
+                raise EnrichError(
+                    f"The body built from this row is {size:,} bytes; at most "
+                    f"{MAX_BODY_BYTES:,} are allowed. Shorten the values it uses."
+                )
         rate = config.get("rate_limit_per_second")
         if rate:
             await self._limiter.wait(_limit_key(config), rate)

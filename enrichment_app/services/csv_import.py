@@ -27,10 +27,15 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes} bytes"
 
 
+def too_large(max_bytes: int) -> str:
+    """What a file over ``MAX_CSV_BYTES`` is told, on the page, the API and at the door."""
+    return f"The file is larger than {_size(max_bytes)}."
+
+
 def parse_csv(data: bytes, *, max_bytes: int) -> tuple[list[str], list[list[str]]]:
     """Parse an uploaded CSV into (header, rows); raise ``CsvImportError`` saying what is wrong."""
     if len(data) > max_bytes:
-        raise CsvImportError(f"The file is larger than {_size(max_bytes)}.")
+        raise CsvImportError(too_large(max_bytes))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

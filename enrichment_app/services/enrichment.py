@@ -67,6 +67,7 @@ async def create_enrichment(
     cells: Iterable[CellRef],
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    max_cells_per_day: int | None = None,
 ) -> EnrichmentCreated:
     """Create the job and its tasks in one unit of work.
 
@@ -80,6 +81,7 @@ async def create_enrichment(
         max_cells=max_cells,
         backend=backend,
         on_created=on_created,
+        max_cells_per_day=max_cells_per_day,
     )
     return EnrichmentCreated(
         job=JobView.of(created.job),
@@ -111,6 +113,7 @@ async def start_enrichment(
     cells: Iterable[CellRef],
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    max_cells_per_day: int | None = None,
 ) -> EnrichmentStarted:
     """Create the job and its tasks in one unit of work, then hand it to the runner."""
     created = await create_enrichment(
@@ -120,6 +123,7 @@ async def start_enrichment(
         cells=cells,
         max_cells=max_cells,
         on_created=on_created,
+        max_cells_per_day=max_cells_per_day,
     )
     return await dispatch_enrichment(open_session=open_session, runner=runner, created=created)
 

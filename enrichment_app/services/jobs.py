@@ -24,6 +24,7 @@ from enrichment_app.domain import (
 )
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
+from enrichment_app.services import usage
 from enrichment_app.services.credentials import masked_config
 from enrichment_app.services.tables import get_table
 from enrichment_app.services.values import strip_nul
@@ -109,6 +110,7 @@ def create_job(
     max_cells: int,
     backend: JobBackend = JobBackend.LOCAL,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
+    max_cells_per_day: int | None = None,
 ) -> JobCreated:
     """Create a job with one task per selected enrichment cell.
 
@@ -116,6 +118,8 @@ def create_job(
     skipped rather than queued twice. Raises ``InvalidInputError`` when nothing is left to run.
     ``on_created(session, job, skipped_active)`` writes in the same unit of work, so whatever it
     writes (an API idempotency key bound to the job) commits with the job or not at all.
+    With ``max_cells_per_day``, the cells are counted against the daily cap in the same unit
+    of work (``services/usage.py``), and a job over it is refused with ``QuotaExceededError``.
     """
     get_table(session=session, table_id=table_id)
     wanted = sorted(set(cells))
@@ -161,6 +165,8 @@ def create_job(
     todo = [r for r in runnable if (r.row_id, r.column_id) not in active]
     if not todo:
         raise CellsBusyError("Every selected cell is already queued or running.")
+    if max_cells_per_day is not None:
+        usage.spend(session, cells=len(todo), cap=max_cells_per_day, now=utcnow())
 
     job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
     session.add(job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, ColumnKind, 
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import (
     EnricherConfigError,
+    InUseError,
     InvalidInputError,
     NotFoundError,
 )
@@ -32,6 +34,8 @@ from enrichment_app.services.credentials import seal_config
 from enrichment_app.services.values import cap_value, refuse_nul, refuse_nul_in
 
 MAX_NAME_CHARS = 200
+DEFAULT_MAX_CONFIG_BYTES = 16 * 1024
+"""``MAX_CONFIG_BYTES``' default; callers pass the setting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +146,7 @@ def create_table(
         )
     session.flush()
     inputs = [c for c in created if c.kind == ColumnKind.INPUT]
-    _insert_rows(
+    insert_rows(
         session=session,
         table_id=table.id,
         columns=created,
@@ -161,6 +165,7 @@ def _new_column(
     position: int,
     existing: Sequence[TableColumn],
     box: SecretBox | None,
+    max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
 ) -> TableColumn:
     name = _clean_name(spec.name, what="Column")
     if any(c.name.casefold() == name.casefold() for c in existing):
@@ -170,6 +175,7 @@ def _new_column(
         if not spec.enricher:
             raise EnricherConfigError("Choose an enricher for the enrichment column.")
         enricher = get_enricher(spec.enricher)
+        check_config_size(spec.config, max_bytes=max_config_bytes, name=name)
         refuse_nul_in(spec.config, where=f"The config of column '{name}'")
         config = enricher.validate_config(spec.config)
         known = {c.name for c in existing}
@@ -192,7 +198,7 @@ def _new_column(
     return column
 
 
-def _insert_rows(
+def insert_rows(
     *,
     session: Session,
     table_id: int,
@@ -262,6 +268,19 @@ def _insert_row_batch(
     session.execute(sa.insert(Cell), cells)
 
 
+def check_config_size(config: Mapping[str, Any], *, max_bytes: int, name: str) -> None:
+    """Refuse a config larger than ``MAX_CONFIG_BYTES`` as compact JSON, before reading it."""
+    try:
+        size = len(json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise EnricherConfigError(f"The config of column '{name}' is not plain JSON.") from exc
+    if size > max_bytes:
+        raise EnricherConfigError(
+            f"The config of column '{name}' is {size:,} bytes; at most {max_bytes:,} are "
+            "allowed (MAX_CONFIG_BYTES)."
+        )
+
+
 def _seal(
     config: dict[str, Any],
     paths: Sequence[tuple[str, ...]],
@@ -276,7 +295,12 @@ def _seal(
 
 
 def add_column(
-    session: Session, *, table_id: int, spec: ColumnSpec, box: SecretBox | None = None
+    session: Session,
+    *,
+    table_id: int,
+    spec: ColumnSpec,
+    box: SecretBox | None = None,
+    max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
 ) -> TableColumn:
     """Add a column at the right edge, with an empty cell in every row (``box``: see
     ``create_table``)."""
@@ -289,6 +313,7 @@ def add_column(
         position=len(existing),
         existing=existing,
         box=box,
+        max_config_bytes=max_config_bytes,
     )
     session.flush()
     now = utcnow()
@@ -312,7 +337,13 @@ def add_column(
 
 
 def update_column_config(
-    session: Session, *, table_id: int, column_id: int, config: Mapping[str, Any], box: SecretBox
+    session: Session,
+    *,
+    table_id: int,
+    column_id: int,
+    config: Mapping[str, Any],
+    box: SecretBox,
+    max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
 ) -> TableColumn:
     """Replace an enrichment column's config. A credential sent back as ``•••`` (as the page and
     the API show it) keeps the saved one; any other value replaces it."""
@@ -322,6 +353,7 @@ def update_column_config(
     if column.kind != ColumnKind.ENRICHMENT:
         raise InvalidInputError(f"'{column.name}' is an input column; it has no config.")
     enricher = get_enricher(column.enricher or "")
+    check_config_size(config, max_bytes=max_config_bytes, name=column.name)
     refuse_nul_in(config, where=f"The config of column '{column.name}'")
     checked = enricher.validate_config(config)
     earlier = list_columns(session=session, table_id=table_id)
@@ -374,7 +406,7 @@ def delete_table(session: Session, *, table_id: int) -> None:
         )
     ).one()
     if active:
-        raise InvalidInputError(
+        raise InUseError(
             "This table has a running enrichment job; cancel it before deleting the table."
         )
     job_ids = select(EnrichmentJob.id).where(EnrichmentJob.table_id == table_id).scalar_subquery()
@@ -429,3 +461,10 @@ def export_csv(session: Session, *, table_id: int, raw: bool = False) -> str:
         cells = [safe(v) for v in values.get(row.id, [""] * len(columns))]
         (quote_all if any("\r" in v for v in cells) else minimal).writerow(cells)
     return out.getvalue()
+
+
+def export_filename(name: str, *, raw: bool) -> str:
+    """The download's file name: the table's name made safe for every OS, and `` (raw)`` for an
+    export whose formulas were kept, so the file says which one it is."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in name[:200])
+    return f"{safe.strip() or 'table'}{' (raw)' if raw else ''}.csv"

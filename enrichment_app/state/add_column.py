@@ -14,6 +14,7 @@ from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.redact import scrub
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import credentials, tables as table_service
+from enrichment_app.services.tables import MAX_NAME_CHARS
 from enrichment_app.state.table import TableState
 
 
@@ -67,20 +68,30 @@ class AddColumnState(rx.State):
 
     @rx.event
     def set_name(self, value: str):
-        self.name = value
+        self.name = value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
     @rx.event
     def set_config_text(self, value: str):
+        if not isinstance(value, str):
+            return
+        limit = get_runtime().settings.max_config_bytes
+        if len(value) > limit:
+            self.error = (
+                f"The config is longer than {limit:,} characters (MAX_CONFIG_BYTES); shorten it."
+            )
+            return
         self.config_text = value
 
     @rx.event
     def choose_enricher(self, value: str):
+        try:
+            example = get_enricher(value if isinstance(value, str) else "").config_example
+        except EnrichmentAppError:
+            self.error = "Choose one of the enrichers in the list."
+            return
         self.enricher = value
         self._kept_secrets = {}
-        try:
-            self.config_text = json.dumps(get_enricher(value).config_example, indent=2)
-        except EnrichmentAppError as exc:
-            self.error = str(exc)
+        self.config_text = json.dumps(example, indent=2)
 
     @rx.event
     async def submit(self):
@@ -108,6 +119,7 @@ class AddColumnState(rx.State):
                 table_id=table.table_id,
                 spec=spec,
                 box=runtime.secret_box,
+                max_config_bytes=runtime.settings.max_config_bytes,
             )
         except EnrichmentAppError as exc:
             self.error = scrub(str(exc), kept.values())

@@ -13,6 +13,7 @@ from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import csv_import, tables as table_service
+from enrichment_app.services.tables import MAX_NAME_CHARS
 
 
 def _table_rows(session: Session) -> list[dict[str, Any]]:
@@ -20,6 +21,17 @@ def _table_rows(session: Session) -> list[dict[str, Any]]:
         {"id": t.id, "name": t.name, "columns": t.columns, "rows": t.rows}
         for t in table_service.list_tables(session)
     ]
+
+
+def _is_id(value: object) -> bool:
+    """Whether a handler argument is a table id a database could hold (clients send anything)."""
+    return type(value) is int and 1 <= value < 2**63
+
+
+def _export(session: Session, *, table_id: int, raw: bool) -> tuple[str, str]:
+    table = table_service.get_table(session=session, table_id=table_id)
+    text = table_service.export_csv(session=session, table_id=table_id, raw=raw)
+    return text, table_service.export_filename(table.name, raw=raw)
 
 
 class TablesState(rx.State):
@@ -37,16 +49,16 @@ class TablesState(rx.State):
 
     @rx.event
     def set_new_table_name(self, value: str):
-        self.new_table_name = value
+        self.new_table_name = value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
     @rx.event
     async def import_csv(self, files: list[rx.UploadFile]):
         """Create a table from the uploaded CSV; all or nothing."""
         self.message, self.notice = "", ""
-        if not files:
+        upload = files[0] if isinstance(files, list) and files else None
+        if not isinstance(upload, rx.UploadFile):
             self.message = "Choose a CSV file first."
             return
-        upload = files[0]
         runtime = get_runtime()
         limit = runtime.settings.max_csv_bytes
         data = await upload.read(limit + 1)
@@ -74,24 +86,27 @@ class TablesState(rx.State):
 
     @rx.event
     async def export_csv(self, table_id: int, name: str, raw: bool = False):
-        """Download the table; formulas neutralised unless ``raw`` (then "(raw)" in the name)."""
+        """Download the table; formulas neutralised unless ``raw`` (then "(raw)" in the name).
+
+        The file is named after the table as stored; ``name`` is what the page shows, and is
+        not trusted."""
+        del name
         raw = raw is True
+        if not _is_id(table_id):
+            return
         try:
-            text = await in_session(
-                get_runtime().open_session,
-                table_service.export_csv,
-                table_id=int(table_id),
-                raw=raw,
+            text, filename = await in_session(
+                get_runtime().open_session, _export, table_id=table_id, raw=raw
             )
         except EnrichmentAppError as exc:
             self.message = str(exc)
             return
-        safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in str(name)[:200])
-        filename = f"{safe.strip() or 'table'}{' (raw)' if raw else ''}.csv"
         return rx.download(data=text.encode("utf-8"), filename=filename, mime_type="text/csv")
 
     @rx.event
     async def delete_table(self, table_id: int):
+        if not _is_id(table_id):
+            return
         try:
             await in_transaction(
                 get_runtime().open_session, table_service.delete_table, table_id=table_id

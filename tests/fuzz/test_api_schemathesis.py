@@ -24,6 +24,15 @@ same document. ``schemathesis.pytest.from_fixture`` would have let the app come 
 but it fails under pytest 9.2 (it sets ``Node._nodeid``, which pytest 9 removed), so the
 module-level ``APP`` gets its ``Runtime`` from the ``api`` fixture instead.
 
+Deleting is fuzzed too, without losing the data the other cases need: every successful change
+to tables, rows and columns (POST, PATCH, DELETE; not a job start) is undone before the next
+request. ``FuzzedApi`` reads every row before such a request and, after a 2xx, puts the
+database back: rows it added are deleted, rows it deleted are written back with the same
+primary keys, rows it changed get their old values. So the demo table (id 1, whose ids the
+document's examples use) is there as seeded for every case, and the database stays small,
+while each request itself was real: a DELETE's 204 and cascade through columns, cells, tasks
+and jobs, its refusals (409 for a column another column reads), a POST's 201.
+
 Stateful testing is not used. The document has links (a 202 links to polling and cancelling
 its job), but schemathesis' state machine only starts scenarios at operations it judges
 likely to succeed with random data, and it rules out the enrich route because its ids (table,
@@ -65,6 +74,47 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+def all_rows(engine: sa.Engine) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """Every row of every table of the schema, by table name and primary key."""
+    found: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    with engine.connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            keys = list(table.primary_key.columns)
+            found[table.name] = {
+                tuple(row._mapping[k] for k in keys): dict(row._mapping)
+                for row in connection.execute(sa.select(table))
+            }
+    return found
+
+
+def restore(engine: sa.Engine, before: dict[str, dict[tuple[Any, ...], dict[str, Any]]]) -> int:
+    """Put the database back as it was in ``before``: rows added since are deleted (children
+    first), rows deleted are written back with their keys (parents first), rows changed get
+    their old values. Returns how many rows it touched."""
+    now = all_rows(engine)
+    touched = 0
+    with engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            keys = list(table.primary_key.columns)
+            for key in now[table.name].keys() - before[table.name].keys():
+                connection.execute(
+                    sa.delete(table).where(*(k == v for k, v in zip(keys, key, strict=True)))
+                )
+                touched += 1
+        for table in SQLModel.metadata.sorted_tables:
+            keys = list(table.primary_key.columns)
+            for key, row in before[table.name].items():
+                if key not in now[table.name]:
+                    connection.execute(sa.insert(table), [row])
+                elif now[table.name][key] != row:
+                    where = (k == v for k, v in zip(keys, key, strict=True))
+                    connection.execute(sa.update(table).where(*where).values(**row))
+                else:
+                    continue
+                touched += 1
+    return touched
+
+
 def fingerprint(engine: sa.Engine) -> str:
     """A digest of every row of every table of the schema, in primary-key order."""
     digest = hashlib.sha256()
@@ -75,6 +125,16 @@ def fingerprint(engine: sa.Engine) -> str:
             for row in connection.execute(sa.select(table).order_by(*order)):
                 digest.update(repr(tuple(row)).encode())
     return digest.hexdigest()
+
+
+def _undone(method: str, path: str) -> bool:
+    """Whether a successful request is undone before the next: every change to tables, rows
+    and columns, so each case meets the demo table as seeded (jobs stay, for polling)."""
+    return (
+        method in ("POST", "PATCH", "DELETE")
+        and path.startswith("/api/tables")
+        and not (path.endswith("/enrich"))
+    )
 
 
 @dataclass
@@ -97,6 +157,8 @@ class FuzzedApi:
 
     runtime: Runtime | None = None
     exchanges: list[Exchange] = field(default_factory=list)
+    restored: int = 0
+    """Rows put back after successful changes to tables (``_undone``)."""
     _api: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
     def attach(self, runtime: Runtime) -> None:
@@ -113,6 +175,8 @@ class FuzzedApi:
         for job_id in runtime.runner.active_jobs:
             await runtime.runner.wait(job_id)
         before = await asyncio.to_thread(fingerprint, runtime.engine)
+        undone = _undone(scope["method"], scope["path"])
+        rows = await asyncio.to_thread(all_rows, runtime.engine) if undone else None
         status = 0
 
         async def capture(message: Message) -> None:
@@ -125,6 +189,8 @@ class FuzzedApi:
         after = None
         if 400 <= status < 500:
             after = await asyncio.to_thread(fingerprint, runtime.engine)
+        if rows is not None and 200 <= status < 300:
+            self.restored += await asyncio.to_thread(restore, runtime.engine, rows)
         self.exchanges.append(Exchange(scope["method"], scope["path"], status, before, after))
 
     @staticmethod
@@ -140,9 +206,10 @@ class FuzzedApi:
                 return
 
 
-SEMANTIC_REFUSALS = {"invalid_input"}
+SEMANTIC_REFUSALS = {"invalid_input", "invalid_csv"}
 """The 400s a schema-valid request may get: the service refused it (no enrichment column in the
-selection, a column's config broken), not the parser. Any other 400 code for a request the
+selection, a column's config broken, a name already used, a CSV file with no header row), not
+the parser. Any other 400 code for a request the
 document allows means the document and the parser disagree."""
 
 CONFIG = SchemathesisConfig.from_dict(
@@ -163,6 +230,19 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
 schema.app = APP  # what schemathesis.openapi.from_asgi sets: requests go to APP in-process
 
 
+@schemathesis.serializer("text/csv")
+def csv_body(context: Any, value: Any) -> bytes | None:
+    """The import route's body is the CSV file itself; generated strings are sent as UTF-8.
+
+    Any bytes are a string, so a "body of the wrong type" (an object, a number) cannot be
+    written as text/csv; it is sent as no body at all, which the route must refuse."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return None
+
+
 @schema.auth()
 class BearerKey:
     """Every generated request carries the API key, except where schemathesis removes or
@@ -180,6 +260,16 @@ REACH = {
     "GET /api/jobs/{job_id}": {200, 401, 404},
     "POST /api/jobs/{job_id}/cancel": {200, 401, 404},
     "GET /api/openapi.json": {200, 401},
+    "GET /api/tables": {200, 401},
+    "POST /api/tables": {201, 400, 401, 415},
+    "POST /api/tables/import": {201, 400, 401, 415},
+    "DELETE /api/tables/{table_id}": {204, 401, 404},
+    "GET /api/tables/{table_id}/rows": {200, 400, 401, 404},
+    "POST /api/tables/{table_id}/rows": {201, 400, 401, 404, 415},
+    "PATCH /api/tables/{table_id}/rows/{row_id}": {200, 400, 401, 404, 415},
+    "POST /api/tables/{table_id}/columns": {201, 400, 401, 404, 415},
+    "DELETE /api/tables/{table_id}/columns/{column_id}": {204, 401, 404, 409},
+    "GET /api/tables/{table_id}/export.csv": {200, 400, 401, 404},
 }
 """Outcomes the fuzzing must produce for each operation it ran, so that a change that stops it
 reaching past validation (every request a 404, say) fails instead of passing vacuously. 409 is
@@ -198,6 +288,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedApi]:
             seed_demo=True,
             run_local_jobs=True,
             enrichment_api_key=SecretStr(API_KEY),
+            api_rate_limit="1000000/minute",  # the fuzzer is one client sending thousands
+            job_start_rate_limit="1000000/minute",
             trigger_secret_key=None,
             llm_api_key=None,
             llm_base_url="http://127.0.0.1:9/v1",
@@ -269,13 +361,28 @@ def test_the_api_answers_any_request_with_a_documented_response(
     check_exchanges(api)
 
 
+EXAMPLE_BODIES = {
+    ("/api/tables/{table_id}/enrich", "POST"): "EnrichTableRequest",
+    ("/api/tables", "POST"): "NewTable",
+    ("/api/tables/{table_id}/rows", "POST"): "NewRows",
+    ("/api/tables/{table_id}/rows/{row_id}", "PATCH"): "RowValues",
+    ("/api/tables/{table_id}/columns", "POST"): "NewColumn",
+}
+"""The document's example body of each operation that takes JSON."""
+EXAMPLE_IDS = {"table_id": 1, "job_id": 1, "row_id": 1, "column_id": 4}
+"""The demo table, its first row, its "Email domain" column (nothing reads it), the first job."""
+
+
 def example_case(path: str, method: str) -> schemathesis.Case:
     """The operation's request built from the document's examples (table 1, job 1, two cells)."""
     operation = schema[path][method]
-    ids = {name: 1 for name in ("table_id", "job_id") if "{" + name + "}" in path}
-    if path.endswith("/enrich"):
-        body = DOCUMENT["components"]["schemas"]["EnrichTableRequest"]["examples"][0]
+    ids = {name: n for name, n in EXAMPLE_IDS.items() if "{" + name + "}" in path}
+    if (path, method) in EXAMPLE_BODIES:
+        name = EXAMPLE_BODIES[(path, method)]
+        body = DOCUMENT["components"]["schemas"][name]["examples"][0]
         return operation.Case(path_parameters=ids, body=body, media_type="application/json")
+    if path.endswith("/import"):
+        return operation.Case(body="Company,Email\nAcme,ada@acme.com\n", media_type="text/csv")
     return operation.Case(path_parameters=ids)
 
 
@@ -294,9 +401,10 @@ def test_every_operation_refuses_a_missing_or_wrong_key(
     assert response.headers["www-authenticate"][0].startswith('Bearer realm="enrichment_app"')
     check_error_body(case, response)
     check_exchanges(api)
-    # The same request with the key gets through (202, or 200 for the reads and cancel).
+    # The same request with the key gets through (202 for a job, 201 for what it creates, 204
+    # for a delete, which is then undone, 200 for the rest).
     accepted = case.call(headers={"Authorization": f"Bearer {API_KEY}"})
-    assert accepted.status_code in (200, 202), accepted.content
+    assert accepted.status_code in (200, 201, 202, 204), accepted.content
     check_exchanges(api)
 
 

@@ -28,7 +28,7 @@ def test_the_reflex_backend_serves_the_api_and_its_own_routes(
     reset_runtime()
     from enrichment_app.enrichment_app import app
 
-    client = TestClient(app())
+    client = TestClient(app(), base_url="http://127.0.0.1:8000")
     try:
         _check(client)
     finally:
@@ -52,3 +52,31 @@ def _check(client: TestClient) -> None:
     assert client.get("/ping").json() == "pong"
     assert client.get("/_health").status_code == 200
     assert client.post("/_upload").status_code == 400  # Reflex's own refusal, not ours
+
+    # The front door (enrichment_app/edge) stands before both: a foreign Host is refused.
+    for path in ("/api/openapi.json", "/ping", "/tables"):
+        rebound = client.get(path, headers={"Host": "evil.example"})
+        assert rebound.status_code == 400, path
+        assert rebound.json()["error"]["code"] == "invalid_host"
+        assert "ALLOWED_HOSTS" in rebound.json()["error"]["message"]
+    assert client.get("/ping", headers={"Host": "localhost:8000"}).status_code == 200
+
+    # A page on another site gets no CORS grant and no answer; the app's own page (the dev
+    # frontend, port 3000 by default) gets both. Never "*", never an echo of any origin.
+    key = {"Authorization": f"Bearer {API_KEY}"}
+    for origin, allowed in (("https://evil.example", False), ("http://localhost:3000", True)):
+        preflight = client.options(
+            "/api/openapi.json",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET", **key},
+        )
+        granted = preflight.headers.get("access-control-allow-origin")
+        assert granted == (origin if allowed else None), (origin, preflight.headers)
+        answer = client.get("/api/openapi.json", headers={"Origin": origin, **key})
+        assert answer.status_code == (200 if allowed else 403), origin
+        assert answer.headers.get("access-control-allow-origin") in (
+            origin if allowed else None,
+            None,
+        )
+    refused = client.get("/api/openapi.json", headers={"Origin": "https://evil.example", **key})
+    assert refused.json()["error"]["code"] == "cross_origin"
+    assert "ALLOWED_ORIGINS" in refused.json()["error"]["message"]

@@ -61,13 +61,24 @@ async def test_add_column_refuses_config_json_it_cannot_read(tab: Tab) -> None:
     await tab.send(TableState, "load", path="/tables/1")
     await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
     await tab.send(AddColumnState, "set_name", path="/tables/1", value="Odd")
-    for text in ["[" * 100_000, '{"template": ' + "9" * 5000 + "}", '{"template": NaN}']:
+    for text in ["[" * 10_000, '{"template": ' + "9" * 5000 + "}", '{"template": NaN}']:
         await tab.send(AddColumnState, "set_config_text", path="/tables/1", value=text)
         await tab.send(AddColumnState, "submit", path="/tables/1")
         refused = await tab.state(AddColumnState)
         assert "not valid JSON" in refused.error and refused.open
     table = await tab.state(TableState)
     assert table.table_meta == "25 rows · 5 columns"
+
+
+async def test_add_column_refuses_a_config_over_max_config_bytes(tab: Tab) -> None:
+    await tab.send(TableState, "load", path="/tables/1")
+    await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
+    shown = (await tab.state(AddColumnState)).config_text
+    text = '{"template": "' + "x" * 20_000 + '"}'
+    await tab.send(AddColumnState, "set_config_text", path="/tables/1", value=text)
+    refused = await tab.state(AddColumnState)
+    assert "longer than 16,384 characters (MAX_CONFIG_BYTES)" in refused.error
+    assert refused.config_text == shown  # the form keeps what it had
 
 
 async def test_importing_without_a_file_asks_for_one(tab: Tab) -> None:

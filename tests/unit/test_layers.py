@@ -19,8 +19,9 @@ REFLEX_LAYERS = {"state", "components", "pages", "enrichment_app"}
 
 _UI = {"state", "components", "pages", "enrichment_app"}
 _FOUNDATION = {"domain", "errors", "settings", "selection", "routes"}
-_TOOLS = {"egress", "keyring", "redact"}
-"""Small leaf modules the layers above share: the egress guard, secret sealing, scrubbing."""
+_TOOLS = {"egress", "keyring", "redact", "edge", "rate_limits"}
+"""Small leaf modules the layers above share: the egress guard, secret sealing, scrubbing, the
+backend's front door (Host, Origin, upload size) and the rate limiter."""
 _ALL = {
     *_UI,
     *_FOUNDATION,
@@ -41,8 +42,9 @@ _ALL = {
 MAY_NOT_IMPORT: dict[str, set[str]] = {
     # The foundation imports nothing of the app but itself (settings may raise errors).
     **{layer: _ALL - {layer, "errors"} for layer in _FOUNDATION | _TOOLS},
-    # Settings parse the egress allow-list and the secret key with the tools' own parsers.
-    "settings": _ALL - {"settings", "errors", "egress", "keyring"},
+    # Settings parse the egress allow-list, the secret key, the origins and hosts, and the
+    # rates with the tools' own parsers.
+    "settings": _ALL - {"settings", "errors", "egress", "keyring", "edge", "rate_limits"},
     "db": _ALL - {"db", "domain", "errors", "settings"},
     "bus": _ALL - {"bus", "db", "domain", "errors", "settings"},
     "trigger": _ALL - {"trigger", "errors", "settings", "domain"},

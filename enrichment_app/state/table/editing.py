@@ -30,12 +30,20 @@ class EditingMixin(WindowMixin, mixin=True):
     @rx.event
     async def edit_cell(self, pos: tuple[int, int], new_cell: dict[str, Any]):
         """Persist an edit to an input cell."""
-        col, row = int(pos[0]), int(pos[1])
+        try:
+            col, row = int(pos[0]), int(pos[1])
+            value = new_cell.get("data")
+        except (TypeError, ValueError, OverflowError, IndexError, KeyError, AttributeError):
+            return
         if not (0 <= row < self.row_count and 0 <= col < len(self.grid_columns)):
             return
-        value = new_cell.get("data")
-        value = "" if value is None else str(value)
         runtime = get_runtime()
+        if not isinstance(value, str | int | float | None):
+            return
+        try:  # cut before anything else reads it: the service stores MAX_CELL_CHARS at most
+            value = "" if value is None else str(value)[: runtime.settings.max_cell_chars + 1]
+        except ValueError:  # an integer too long to print
+            return
         column_id = int(self.grid_columns[col]["column_id"])
         row_id = await self._row_id_at(row)
         if row_id is None:

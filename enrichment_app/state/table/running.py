@@ -13,6 +13,7 @@ import reflex as rx
 
 from enrichment_app.domain import CellStatus
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services.enrichment import (
     EnrichmentStarted,
@@ -48,6 +49,14 @@ class RunMixin(FollowMixin, mixin=True):
                     "Select fewer cells."
                 )
                 return
+            tab = client_key("tab", self.router.session.client_token)
+            refused = runtime.rate_limits.hit(Limit.JOB_START, tab)
+            if refused is not None:
+                self.message = (
+                    f"Too many jobs started from this tab (the limit is {refused.rate}, "
+                    f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
+                )
+                return
             self.message = ""
             self.starting = True
             self._cancel_asked = False
@@ -60,6 +69,7 @@ class RunMixin(FollowMixin, mixin=True):
                 table_id=table_id,
                 cells=refs,
                 max_cells=max_cells,
+                max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except EnrichmentAppError as exc:
             await self._not_started(exc)

@@ -14,7 +14,12 @@ from reflex.experimental.client_state import ClientStateVar
 from enrichment_app.db.sessions import in_session
 from enrichment_app.domain import CellRef, ColumnKind
 from enrichment_app.runtime import get_runtime
-from enrichment_app.selection import focused_point, selected_spans, span_count
+from enrichment_app.selection import (
+    bounded_selection,
+    focused_point,
+    selected_spans,
+    span_count,
+)
 from enrichment_app.services import grid as grid_service
 from enrichment_app.state.table.window import WindowMixin
 
@@ -94,6 +99,9 @@ class SelectionMixin(WindowMixin, mixin=True):
         return selected_spans(self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count)
 
     def _apply_selection(self, selection: dict[str, Any]) -> None:
+        selection = bounded_selection(
+            selection, n_cols=len(self.grid_columns), n_rows=self.row_count
+        )
         self.selection = selection
         spans = self._selected_spans()
         self.selected_count = sum(span_count(s) for s in spans.values())

@@ -23,6 +23,8 @@ FIRST_WINDOW_ROWS = 120
 """Rows loaded with the page: more than a tall screen shows."""
 WINDOW_BUFFER_ROWS = 60
 """Rows kept loaded above and below the visible region."""
+MAX_VISIBLE_ROWS = 400
+"""The most rows a grid can show at once; a taller region (from a hostile client) is clipped."""
 
 
 class WindowMixin(TableBase, mixin=True):
@@ -121,8 +123,10 @@ class WindowMixin(TableBase, mixin=True):
         """The grid scrolled: make sure the visible rows, plus a buffer, are loaded."""
         try:
             first, height = int(region["y"]), int(region["height"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return
+        first = min(max(first, 0), self.row_count)
+        height = min(max(height, 1), MAX_VISIBLE_ROWS)
         if not self.table_id or self._window_covers(first, first + height):
             return
         await self._load_rows_around(first, first + height)

@@ -1,0 +1,294 @@
+"""The table, row and column routes: HTTP in, the services' work, JSON out.
+
+Each handler gets the request and the ``Runtime`` (the key and the rate limit already checked
+by ``app.py``), reads its input with ``table_parsing``, calls the same service the page calls,
+and shapes the answer. Refusals come from the services as ``EnrichmentAppError``s and leave as
+the API's JSON errors (``app._Api.endpoint``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from enrichment_app.api.errors import NO_STORE, ApiError
+from enrichment_app.api.parsing import media_type, path_id, read_body, read_json_body
+from enrichment_app.api.table_parsing import (
+    MAX_ROWS,
+    parse_new_column,
+    parse_new_rows,
+    parse_new_table,
+    parse_row_edit,
+    query_flag,
+    query_int,
+)
+from enrichment_app.db.models import DataTable, TableColumn
+from enrichment_app.db.sessions import in_session, in_transaction
+from enrichment_app.domain import ColumnKind
+from enrichment_app.runtime import Runtime
+from enrichment_app.services import (
+    columns as column_service,
+    csv_import,
+    rows as row_service,
+    tables as table_service,
+)
+from enrichment_app.services.credentials import masked_config
+
+SMALL_BODY_BYTES = 64 * 1024
+CSV_TYPES = {"text/csv", "application/csv", "text/plain"}
+
+
+def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=NO_STORE)
+
+
+def column_json(column: TableColumn) -> dict[str, Any]:
+    """A column as the API shows it; saved credentials in its config read ``•••``."""
+    return {
+        "id": column.id,
+        "name": column.name,
+        "kind": column.kind,
+        "enricher": column.enricher,
+        "config": masked_config(column.config),
+    }
+
+
+def table_json(
+    table_id: int, name: str, row_count: int, columns: list[TableColumn]
+) -> dict[str, Any]:
+    return {
+        "id": table_id,
+        "name": name,
+        "rowCount": row_count,
+        "columns": [column_json(c) for c in columns],
+    }
+
+
+def _row_json(row: row_service.RowCells) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "cells": {
+            name: {"value": value, "status": status, "error": error}
+            for name, (value, status, error) in row.cells.items()
+        },
+    }
+
+
+def _tables(session: Session) -> list[dict[str, Any]]:
+    columns = column_service.columns_by_table(session)
+    return [
+        table_json(t.id, t.name, t.rows, columns.get(t.id, []))
+        for t in table_service.list_tables(session)
+    ]
+
+
+def _one_table(session: Session, *, table: DataTable) -> dict[str, Any]:
+    assert table.id is not None
+    page = row_service.read_rows(session, table_id=table.id, offset=0, limit=1)
+    columns = table_service.list_columns(session=session, table_id=table.id)
+    return table_json(table.id, table.name, page.total, columns)
+
+
+def _create_table(
+    session: Session, *, name: str, columns: list[str], max_cell_chars: int
+) -> dict[str, Any]:
+    table = table_service.create_table(
+        session=session,
+        name=name,
+        columns=[table_service.ColumnSpec(name=c) for c in columns],
+        rows=[],
+        max_cell_chars=max_cell_chars,
+    )
+    session.flush()
+    return _one_table(session, table=table)
+
+
+def _import(
+    session: Session, *, name: str, data: bytes, max_bytes: int, max_cell_chars: int
+) -> dict[str, Any]:
+    table = csv_import.import_csv(
+        session, name=name, data=data, max_bytes=max_bytes, max_cell_chars=max_cell_chars
+    )
+    session.flush()
+    return _one_table(session, table=table)
+
+
+async def list_tables(runtime: Runtime, request: Request) -> Response:  # noqa: ARG001
+    return _json({"tables": await in_session(runtime.open_session, _tables)})
+
+
+async def create_table(runtime: Runtime, request: Request) -> Response:
+    payload = await read_json_body(
+        request,
+        limit=SMALL_BODY_BYTES,
+        example='{"name": "Leads", "columns": ["Company"]}',
+        too_large="send fewer or shorter column names",
+    )
+    new = parse_new_table(payload)
+    table = await in_transaction(
+        runtime.open_session,
+        _create_table,
+        name=new.name,
+        columns=new.columns,
+        max_cell_chars=runtime.settings.max_cell_chars,
+    )
+    return _json({"table": table}, 201)
+
+
+async def delete_table(runtime: Runtime, request: Request) -> Response:
+    table_id = path_id(request, "table_id", what="Table")
+    await in_transaction(runtime.open_session, table_service.delete_table, table_id=table_id)
+    return Response(status_code=204, headers=NO_STORE)
+
+
+async def add_rows(runtime: Runtime, request: Request) -> Response:
+    table_id = path_id(request, "table_id", what="Table")
+    payload = await read_json_body(
+        request,
+        limit=runtime.settings.max_csv_bytes,
+        example='{"rows": [{"Company": "Acme"}]}',
+        too_large="send fewer rows per request",
+    )
+    rows = parse_new_rows(payload)
+    row_ids = await in_transaction(
+        runtime.open_session,
+        row_service.append_rows,
+        table_id=table_id,
+        rows=rows,
+        max_cell_chars=runtime.settings.max_cell_chars,
+    )
+    return _json({"rowIds": row_ids}, 201)
+
+
+async def edit_row(runtime: Runtime, request: Request) -> Response:
+    table_id = path_id(request, "table_id", what="Table")
+    row_id = path_id(request, "row_id", what="Row")
+    payload = await read_json_body(
+        request,
+        limit=max(SMALL_BODY_BYTES, 8 * runtime.settings.max_cell_chars),
+        example='{"Company": "Acme"}',
+        too_large="change fewer or shorter values",
+    )
+    row = await in_transaction(
+        runtime.open_session,
+        row_service.edit_row,
+        table_id=table_id,
+        row_id=row_id,
+        values=parse_row_edit(payload),
+        max_cell_chars=runtime.settings.max_cell_chars,
+    )
+    return _json({"row": _row_json(row)})
+
+
+async def list_rows(runtime: Runtime, request: Request) -> Response:
+    table_id = path_id(request, "table_id", what="Table")
+    offset = query_int(request, "offset", default=0, minimum=0, maximum=2**62)
+    limit = query_int(request, "limit", default=100, minimum=1, maximum=MAX_ROWS)
+    page = await in_session(
+        runtime.open_session, row_service.read_rows, table_id=table_id, offset=offset, limit=limit
+    )
+    return _json({"rows": [_row_json(r) for r in page.rows], "total": page.total})
+
+
+def _add_column(
+    session: Session,
+    runtime: Runtime,
+    *,
+    table_id: int,
+    name: str,
+    enricher: str | None,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    kind = ColumnKind.INPUT if enricher is None else ColumnKind.ENRICHMENT
+    spec = table_service.ColumnSpec(name=name, kind=kind, enricher=enricher, config=config)
+    column = table_service.add_column(
+        session,
+        table_id=table_id,
+        spec=spec,
+        box=runtime.secret_box,
+        max_config_bytes=runtime.settings.max_config_bytes,
+    )
+    session.flush()
+    return column_json(column)
+
+
+async def add_column(runtime: Runtime, request: Request) -> Response:
+    table_id = path_id(request, "table_id", what="Table")
+    payload = await read_json_body(
+        request,
+        limit=runtime.settings.max_config_bytes + 4096,
+        example='{"name": "Domain", "enricher": "email_domain", "config": {"column": "Email"}}',
+        too_large="the config is over MAX_CONFIG_BYTES",
+    )
+    new = parse_new_column(payload)
+    column = await in_transaction(
+        runtime.open_session,
+        lambda session: _add_column(
+            session,
+            runtime,
+            table_id=table_id,
+            name=new.name,
+            enricher=new.enricher,
+            config=new.config,
+        ),
+    )
+    return _json({"column": column}, 201)
+
+
+async def delete_column(runtime: Runtime, request: Request) -> Response:
+    table_id = path_id(request, "table_id", what="Table")
+    column_id = path_id(request, "column_id", what="Column")
+    await in_transaction(
+        runtime.open_session, column_service.delete_column, table_id=table_id, column_id=column_id
+    )
+    return Response(status_code=204, headers=NO_STORE)
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and the exact UTF-8 one (RFC 6266)."""
+    fallback = "".join(ch if ch.isascii() and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def _export(session: Session, *, table_id: int, raw: bool) -> tuple[str, str]:
+    table = table_service.get_table(session=session, table_id=table_id)
+    text = table_service.export_csv(session=session, table_id=table_id, raw=raw)
+    return text, table_service.export_filename(table.name, raw=raw)
+
+
+async def export_csv(runtime: Runtime, request: Request) -> Response:
+    table_id = path_id(request, "table_id", what="Table")
+    raw = query_flag(request, "raw")
+    text, filename = await in_session(runtime.open_session, _export, table_id=table_id, raw=raw)
+    return Response(
+        text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={**NO_STORE, "Content-Disposition": content_disposition(filename)},
+    )
+
+
+async def import_csv(runtime: Runtime, request: Request) -> Response:
+    kind = media_type(request)
+    if kind not in CSV_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send the CSV file itself as the request body, with Content-Type: text/csv.",
+        )
+    name = (request.query_params.get("name") or "").strip() or "Imported table"
+    limit = runtime.settings.max_csv_bytes
+    refusal = ApiError(413, "body_too_large", csv_import.too_large(limit))
+    data = await read_body(request, limit=limit, too_large=refusal)
+    table = await in_transaction(
+        runtime.open_session,
+        _import,
+        name=name,
+        data=data,
+        max_bytes=limit,
+        max_cell_chars=runtime.settings.max_cell_chars,
+    )
+    return _json({"table": table}, 201)
