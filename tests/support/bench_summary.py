@@ -19,7 +19,7 @@ from typing import Any
 
 from tests.support.paths import RESULTS, ROOT
 
-ORDER = ["latency", "fanout", "throughput", "big_tables", "polling"]
+ORDER = ["perf", "latency", "fanout", "throughput", "push", "big_tables", "polling"]
 README = ROOT / "bench" / "README.md"
 START = "<!-- bench-summary -->"
 END = "<!-- /bench-summary -->"
