@@ -23,6 +23,7 @@ group, SQLite file and ``.web`` folder under ``bench/.work/``). For each size:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import subprocess
@@ -34,6 +35,7 @@ import psutil
 from playwright.sync_api import Page, sync_playwright
 
 from enrichment_app.services.tables import ColumnSpec
+from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.database import add_table, database_session, greeting
 from tests.support.machine import describe, figure, write_result
 from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
@@ -170,6 +172,8 @@ def run(
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1900, "height": 1000})
+            owner = asyncio.run(sign_in_over_http(url, set_up=True))
+            context.add_cookies([browser_cookie(owner, url)])  # type: ignore[list-item]
             warm = context.new_page()
             warm.set_default_timeout(timeout_ms)
             with contextlib.suppress(Exception):  # JS and fonts cached

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.live_app import LiveApp, code_state, percentile
+from tests.support.accounts import sign_in_over_http
 from tests.support.machine import describe, figure, today
 from tests.support.paths import RESULTS, ROOT
 from tests.support.reflex_socket import EVENT_PREFIX, ReflexSocket
@@ -53,11 +54,13 @@ def progress(done: int) -> list[dict[str, Any]]:
 class SocketClient:
     """One tab that loaded /tables/1, recording when each ``(n/N)`` progress value arrived."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, cookie: str) -> None:
         self.received: dict[int, float] = {}
         """First arrival (epoch seconds) of each ``(n/N)`` progress value."""
         self.attached = asyncio.Event()
-        self.socket = ReflexSocket(host, port, path="/tables/1", on_text=self._on_text)
+        self.socket = ReflexSocket(
+            host, port, path="/tables/1", on_text=self._on_text, headers={"Cookie": cookie}
+        )
 
     @property
     def messages(self) -> int:
@@ -101,7 +104,8 @@ async def drive(
     await asyncio.sleep(0.5)
     rss_idle = app.backend_rss_mib()
     host, port = "127.0.0.1", app.port
-    tabs = [SocketClient(host, port) for _ in range(clients)]
+    owner = await sign_in_over_http(f"http://{host}:{port}", set_up=True)  # every tab signs in
+    tabs = [SocketClient(host, port, owner.cookie) for _ in range(clients)]
     try:
         attach_seconds = await attach_all(tabs, concurrency=20, within=120)
         await asyncio.sleep(1.0)

@@ -22,6 +22,7 @@ Python's is measured at the start and at the end and recorded (``clock_check``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import time
@@ -34,6 +35,7 @@ from starlette.applications import Starlette
 from starlette.staticfiles import StaticFiles
 
 from bench.live_app import LiveApp, code_state, percentile
+from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.live_server import serve_in_thread
 from tests.support.machine import describe, figure, today
 from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, RESULTS, ROOT
@@ -153,8 +155,11 @@ def run(changes: int, gap: float) -> dict[str, Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
         pages: dict[str, Page] = {}
+        owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
         for name in ("ours", "baseline"):
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            if name == "ours":
+                context.add_cookies([browser_cookie(owner, app.url)])  # type: ignore[list-item]
             pages[name] = context.new_page()
         pages["ours"].add_init_script(WS_ARRIVALS.replace("TOTAL", str(TOTAL)))
         pages["ours"].goto(app.url + "/tables/1")

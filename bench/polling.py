@@ -17,6 +17,7 @@ the job and polling; after they settle, queries are counted over ``WINDOW`` seco
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -34,6 +35,7 @@ from playwright.sync_api import sync_playwright
 from bench.slow_api import serve
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, list_columns, list_rows
+from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.database import add_table, database_session
 from tests.support.live_server import allowance
 from tests.support.machine import describe, figure, write_result
@@ -121,9 +123,10 @@ def run(tab_counts: list[int], window: float) -> dict[str, Any]:
         get_settings.cache_clear()
         with AppHarness.create(root=ROOT, app_name="enrichment_app") as harness:
             assert harness.frontend_url is not None and harness.backend is not None
-            frontend = harness.frontend_url.rstrip("/")
+            frontend = harness.frontend_url.rstrip("/").replace("//localhost:", "//127.0.0.1:")
             host, port = harness.backend.servers[0].sockets[0].getsockname()[:2]
             backend = f"http://{host}:{port}"
+            owner = asyncio.run(sign_in_over_http(backend, set_up=True, origin=frontend))
             job = httpx.post(
                 f"{backend}/api/tables/{table_id}/enrich",
                 json={"cells": cells},
@@ -135,6 +138,7 @@ def run(tab_counts: list[int], window: float) -> dict[str, Any]:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 context = browser.new_context(viewport={"width": 1200, "height": 800})
+                context.add_cookies([browser_cookie(owner, frontend)])  # type: ignore[list-item]
                 pages = []
                 for n in tab_counts:
                     while len(pages) < n:

@@ -1,4 +1,9 @@
-"""The composition root: builds the Reflex app, its pages and its lifespan. No logic here."""
+"""The composition root: builds the Reflex app, its pages and its lifespan. No logic here.
+
+Every page's ``on_load`` runs guarded handlers (``state/access.py``): a signed-out browser is
+sent to the sign-in page, or to the owner set-up page while no account exists. The set-up,
+sign-in and invitation pages are the only ones that work signed out.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,18 @@ from enrichment_app import routes
 from enrichment_app.api import build_api
 from enrichment_app.edge import EdgeGuard, GuardRules, Site, parse_hosts, parse_origins
 from enrichment_app.edge.guard import BodyLimit
+from enrichment_app.pages.audit import audit_page
+from enrichment_app.pages.auth import invitation_page, setup_page, sign_in_page
+from enrichment_app.pages.settings import settings_page
 from enrichment_app.pages.table import table_page
 from enrichment_app.pages.tables import tables_page
 from enrichment_app.redact import quiet_request_logs
 from enrichment_app.runtime import get_runtime, lifespan
 from enrichment_app.services.csv_import import too_large
+from enrichment_app.state.account import AccountState
+from enrichment_app.state.audit import AuditState
+from enrichment_app.state.auth import AuthState
+from enrichment_app.state.settings import SettingsState
 from enrichment_app.state.table import TableState
 from enrichment_app.state.tables import IndexState, TablesState
 
@@ -80,9 +92,42 @@ app.add_page(
     on_load=IndexState.open_first_table,
 )
 app.add_page(
-    tables_page, route=routes.TABLES, title="Tables · enrichment_app", on_load=TablesState.load
+    tables_page,
+    route=routes.TABLES,
+    title="Tables · enrichment_app",
+    on_load=[AccountState.load, TablesState.load],
 )
 app.add_page(
-    table_page, route=routes.TABLE, title="Table · enrichment_app", on_load=TableState.load
+    table_page,
+    route=routes.TABLE,
+    title="Table · enrichment_app",
+    on_load=[TableState.load, AccountState.load],
+)
+app.add_page(
+    settings_page,
+    route=routes.SETTINGS,
+    title="Members and tokens · enrichment_app",
+    on_load=[AccountState.load, SettingsState.load],
+)
+app.add_page(
+    audit_page,
+    route=routes.AUDIT,
+    title="Audit log · enrichment_app",
+    on_load=[AccountState.load, AuditState.load],
+)
+app.add_page(
+    setup_page, route=routes.SETUP, title="Set up · enrichment_app", on_load=AuthState.load_setup
+)
+app.add_page(
+    sign_in_page,
+    route=routes.SIGN_IN,
+    title="Sign in · enrichment_app",
+    on_load=AuthState.load_sign_in,
+)
+app.add_page(
+    invitation_page,
+    route=routes.INVITATION,
+    title="Invitation · enrichment_app",
+    on_load=AuthState.load_invitation,
 )
 app.register_lifespan_task(lifespan)

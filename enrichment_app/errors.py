@@ -8,7 +8,11 @@
     │   ├── InUseError         a table or column that something else still needs
     │   ├── QuotaExceededError a limit on use is reached (cells per day, a rate)
     │   ├── CsvImportError     a CSV file that cannot be imported (nothing is half-imported)
-    │   └── EnricherConfigError  an unknown enricher or a config it refuses
+    │   ├── EnricherConfigError  an unknown enricher or a config it refuses
+    │   └── TooManyAttemptsError  sign-ins refused for a while after repeated failures
+    ├── AuthError              who is asking may not do what they ask (services/access.py)
+    │   ├── SignInRequired     no signed-in user or valid token (the page: sign in; the API: 401)
+    │   └── AccessDenied       signed in, but the role is too low for the action (403)
     ├── IdempotencyClaimLostError  a request's Idempotency-Key claim was taken over by a retry
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
     │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
@@ -65,6 +69,26 @@ class CsvImportError(InvalidInputError):
 
 class EnricherConfigError(InvalidInputError):
     """An unknown enricher name, or a config the enricher refuses."""
+
+
+class TooManyAttemptsError(InvalidInputError):
+    """Too many failed sign-ins for this email or address; ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthError(EnrichmentAppError):
+    """The access rule refused: the message says why, without revealing what is not yours."""
+
+
+class SignInRequired(AuthError):
+    """No signed-in user (or API token): the session is missing, expired or revoked."""
+
+
+class AccessDenied(AuthError):
+    """A member whose role does not allow the action (a viewer pressing Run, say)."""
 
 
 class IdempotencyClaimLostError(EnrichmentAppError):

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from enrichment_app.errors import ConfigError, EnrichmentAppError
 
@@ -63,16 +65,54 @@ def parse_keys(text: str) -> list[bytes]:
     return [key.encode("ascii") for key in keys]
 
 
+DIGEST_INFO = b"enrichment_app token digest v1"
+"""HKDF's ``info``: the digest keys are derived from, and independent of, the Fernet keys."""
+
+
+def _digest_key(fernet_key: bytes) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=DIGEST_INFO)
+    return hkdf.derive(fernet_key)
+
+
 @dataclass(frozen=True)
 class SecretBox:
-    """Encrypts and decrypts the secrets the app stores. Build with ``load_secret_box``."""
+    """Encrypts and decrypts the secrets the app stores. Build with ``load_secret_box``.
+
+    It also digests the tokens the app hands out (sessions, API tokens, invitation codes):
+    HMAC-SHA256 under a key derived from each ``APP_SECRET_KEY`` key (``digests``). A token is
+    256 random bits, so a fast hash is enough to make the stored digest useless to whoever reads
+    the database (argon2's slowness protects guessable passwords, and would only slow down every
+    request here); the key adds that a stolen database alone cannot even check a guess.
+    """
 
     _fernet: MultiFernet
     key_count: int
+    _digest_keys: tuple[bytes, ...] = ()
 
     @classmethod
     def from_keys(cls, keys: list[bytes]) -> SecretBox:
-        return cls(MultiFernet([Fernet(key) for key in keys]), len(keys))
+        return cls(
+            MultiFernet([Fernet(key) for key in keys]),
+            len(keys),
+            tuple(_digest_key(key) for key in keys),
+        )
+
+    def digests(self, value: str) -> list[str]:
+        """``value``'s digest under each key, the newest key's first (hex HMAC-SHA256).
+
+        Store the first; look a value up by all of them, so that tokens issued before a key
+        rotation still work while the old key is listed (and can be re-digested on use).
+        """
+        found = []
+        for key in self._digest_keys:
+            mac = hmac.HMAC(key, hashes.SHA256())
+            mac.update(value.encode("utf-8"))
+            found.append(mac.finalize().hex())
+        return found
+
+    def digest(self, value: str) -> str:
+        """``value``'s digest under the newest key: what is stored."""
+        return self.digests(value)[0]
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 import httpx
@@ -25,12 +26,14 @@ from enrichment_app.egress import guarded_client, provider_client
 from enrichment_app.keyring import SecretBox
 from enrichment_app.live.hub import RunHub
 from enrichment_app.live.tables import TableHub
+from enrichment_app.oidc import OidcClient
 from enrichment_app.rate_limits import RateLimits
 from enrichment_app.runner.local import LocalRunner
 from enrichment_app.runner.trigger import TriggerRunner
 from enrichment_app.services.credentials import seal_plaintext_credentials, secret_box
 from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.enrichment import JobRunner
+from enrichment_app.services.sessions import SessionPolicy
 from enrichment_app.settings import Settings, get_settings
 from enrichment_app.trigger import TriggerClient
 
@@ -45,6 +48,7 @@ class Runtime:
     _runner: LocalRunner | None = field(default=None, init=False)
     _trigger: TriggerRunner | None = field(default=None, init=False)
     _hub: RunHub | None = field(default=None, init=False)
+    _oidc: OidcClient | None = field(default=None, init=False)
     _tables: TableHub | None = field(default=None, init=False)
     _settling: asyncio.Task[list[int]] | None = field(default=None, init=False)
     _sweeping: asyncio.Task[None] | None = field(default=None, init=False)
@@ -84,6 +88,32 @@ class Runtime:
     def open_session(self) -> SessionFactory:
         """Sessions whose committed writes are published on the table change bus."""
         return publishing(session_factory(self.engine), self.bus.publish)
+
+    @cached_property
+    def session_policy(self) -> SessionPolicy:
+        """How long a signed-in browser stays signed in (idle, and at most)."""
+        return SessionPolicy(
+            idle=timedelta(hours=self.settings.session_idle_hours),
+            max_age=timedelta(days=self.settings.session_max_days),
+        )
+
+    @property
+    def oidc(self) -> OidcClient | None:
+        """The single sign-on client, when ``OIDC_ISSUER`` and ``OIDC_CLIENT_ID`` are set."""
+        settings = self.settings
+        if not settings.oidc_enabled:
+            return None
+        if self._oidc is None or self._oidc.http is not self.http:
+            assert settings.oidc_issuer is not None and settings.oidc_client_id is not None
+            secret = settings.oidc_client_secret
+            self._oidc = OidcClient(
+                http=self.http,
+                issuer=settings.oidc_issuer,
+                client_id=settings.oidc_client_id,
+                client_secret=secret.get_secret_value() if secret is not None else None,
+                scopes=settings.oidc_scopes,
+            )
+        return self._oidc
 
     @property
     def http(self) -> httpx.AsyncClient:

@@ -165,6 +165,61 @@ class Settings(BaseSettings):
         ),
     )
 
+    session_idle_hours: float = Field(
+        default=24.0,
+        gt=0,
+        validation_alias=AliasChoices("SESSION_IDLE_HOURS", "session_idle_hours"),
+        description="A signed-in browser left idle this long must sign in again.",
+    )
+    session_max_days: float = Field(
+        default=14.0,
+        gt=0,
+        validation_alias=AliasChoices("SESSION_MAX_DAYS", "session_max_days"),
+        description="However active, a browser signs in again after this many days.",
+    )
+    login_failure_limit: int = Field(
+        default=5,
+        gt=0,
+        validation_alias=AliasChoices("LOGIN_FAILURE_LIMIT", "login_failure_limit"),
+        description=(
+            "Failed sign-ins allowed per email in 15 minutes (four times as many per address)"
+            " before sign-ins are refused for the rest of the window."
+        ),
+    )
+    invitation_days: float = Field(
+        default=7.0,
+        gt=0,
+        validation_alias=AliasChoices("INVITATION_DAYS", "invitation_days"),
+        description="How long an invitation link stays valid (each works once).",
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OIDC_ISSUER", "oidc_issuer"),
+        description="An OpenID Connect provider's issuer URL; turns on single sign-on.",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("OIDC_CLIENT_ID", "oidc_client_id")
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OIDC_CLIENT_SECRET", "oidc_client_secret")
+    )
+    oidc_scopes: str = Field(
+        default="openid email profile",
+        validation_alias=AliasChoices("OIDC_SCOPES", "oidc_scopes"),
+    )
+    oidc_label: str = Field(
+        default="single sign-on",
+        validation_alias=AliasChoices("OIDC_LABEL", "oidc_label"),
+        description='The provider\'s name on the sign-in button ("Sign in with …").',
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OIDC_REDIRECT_URL", "oidc_redirect_url"),
+        description=(
+            "The callback URL registered at the provider; by default the backend's own"
+            " /auth/oidc/callback as the browser reaches it."
+        ),
+    )
     allowed_origins: str = Field(
         default="",
         validation_alias=AliasChoices("ALLOWED_ORIGINS", "allowed_origins"),
@@ -279,6 +334,11 @@ class Settings(BaseSettings):
     def secret_key_file(self) -> Path:
         """The generated key's file, used when ``APP_SECRET_KEY`` is unset."""
         return self.data_dir / KEY_FILE_NAME
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Single sign-on is offered exactly when the issuer and the client id are set."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def trigger_enabled(self) -> bool:

@@ -8,15 +8,22 @@ Routes (all under ``/api``, documented in ``openapi.py``):
 * ``POST /api/jobs/{job_id}/cancel``: cancel it; harmless on a finished job.
 * ``GET /api/openapi.json``: the OpenAPI document.
 
-Authentication: when ``ENRICHMENT_API_KEY`` is set, every route requires
-``Authorization: Bearer <key>`` (compared in constant time). When it is unset the routes are
-open, which is meant for local use; a warning is logged once.
+Authentication and access: every route requires ``Authorization: Bearer <token>``, a personal
+API token (``services/api_tokens.py``) or the service key ``ENRICHMENT_API_KEY`` (compared in
+constant time), and asks the one access rule (``services/access.authorize``) before it does
+anything: each route is declared with its action (``endpoint(handler, Action.…)``) and calls
+``caller.authorize(table_id=…)``; a route that returns without having asked is answered 500
+and logged, so a forgotten check fails closed. Before the owner account exists, a request
+without credentials gets 503 ``setup_pending`` (unless the service key is configured: there
+is a way in, so it is a 401).
 
-Status codes: 400 for a request we refuse, 401, 404 for an unknown table, cell or job, 409 when
+Status codes: 400 for a request we refuse, 401 without a valid token, 403 for a role too low
+for the action, 404 for an unknown table, cell or job (or one in another workspace), 409 when
 every selected cell is already queued or running (``cells_busy``) or while another request
 holds the same idempotency key (``idempotency_key_in_progress``), 413
 for a body over the cap, 415 for a body that is not JSON, 422 for an idempotency key reused
-with a different request, 500 for anything unexpected (logged, never described).
+with a different request, 500 for anything unexpected (logged, never described), 503 before
+set-up.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from enrichment_app.api import tables
+from enrichment_app.api.auth_routes import auth_routes
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
 from enrichment_app.api.parsing import (
@@ -49,6 +57,7 @@ from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.errors import (
+    AccessDenied,
     CellsBusyError,
     CsvImportError,
     IdempotencyClaimLostError,
@@ -56,10 +65,19 @@ from enrichment_app.errors import (
     InvalidInputError,
     NotFoundError,
     QuotaExceededError,
+    SignInRequired,
 )
 from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import Runtime
-from enrichment_app.services import idempotency
+from enrichment_app.services import accounts, api_tokens, audit, idempotency
+from enrichment_app.services.access import (
+    Action,
+    Grant,
+    Principal,
+    ServicePrincipal,
+    TokenPrincipal,
+    authorize,
+)
 from enrichment_app.services.enrichment import cancel_enrichment, read_job, start_enrichment
 from enrichment_app.services.jobs import JobView
 from enrichment_app.trigger import TriggerApiError
@@ -68,40 +86,87 @@ logger = logging.getLogger(__name__)
 
 RuntimeProvider = Callable[[], Runtime]
 Endpoint = Callable[[Request], Awaitable[Response]]
-TableHandler = Callable[[Runtime, Request], Awaitable[Response]]
+Handler = Callable[[Request, "Caller"], Awaitable[Response]]
+TableHandler = Callable[["Caller", Request], Awaitable[Response]]
 
 REALM = "enrichment_app"
 
 
-def _check_bearer(request: Request, api_key: SecretStr | None) -> None:
-    """Refuse the request unless it carries the configured key (any request when none is set)."""
-    if api_key is None:
-        return
+UNAUTHORIZED_HINT = (
+    "send Authorization: Bearer <token> with a personal API token (Settings → API tokens on"
+    " the page) or the service key ENRICHMENT_API_KEY."
+)
+
+
+def _unauthorized(message: str, *, invalid: bool) -> ApiError:
+    challenge = f'Bearer realm="{REALM}"' + (', error="invalid_token"' if invalid else "")
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+def _bearer(request: Request) -> str | None:
+    """The bearer token sent, None when no ``Authorization`` header; 401 for another scheme."""
     header = request.headers.get("authorization")
     if header is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "This API needs an API key: send Authorization: Bearer <ENRICHMENT_API_KEY>.",
-            headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'},
-        )
+        return None
     scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized(
+            f"The Authorization header is not a bearer token: {UNAUTHORIZED_HINT}", invalid=True
+        )
+    return token.strip()
+
+
+def _is_service_key(token: str, api_key: SecretStr | None) -> bool:
+    """Whether ``token`` is ``ENRICHMENT_API_KEY``, compared in constant time (on bytes)."""
+    if api_key is None:
+        return False
     expected = api_key.get_secret_value().encode()
-    given = token.strip().encode()
-    if scheme.lower() != "bearer" or not given or not secrets.compare_digest(given, expected):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "The API key is wrong: send Authorization: Bearer <ENRICHMENT_API_KEY>.",
-            headers={
-                "WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"',
-            },
+    given = token.encode()
+    return secrets.compare_digest(given, expected)
+
+
+@dataclass
+class Caller:
+    """Who sent a request, and the route's action: ``authorize`` asks the access rule."""
+
+    runtime: Runtime
+    principal: Principal
+    action: Action
+    asked: bool = False
+
+    @property
+    def client(self) -> str:
+        """Whom the rate limits count: the person behind a token (all their tokens together),
+        or the service key."""
+        match self.principal:
+            case TokenPrincipal(user_id=user_id):
+                return client_key("user", str(user_id))
+            case _:
+                return client_key("service", "ENRICHMENT_API_KEY")
+
+    async def authorize(
+        self,
+        *,
+        table_id: int | None = None,
+        job_id: int | None = None,
+        workspace_id: int | None = None,
+        action: Action | None = None,
+    ) -> Grant:
+        """The grant for the route's action (or ``action``) on the target; refuses otherwise."""
+        self.asked = True  # even when it refuses: the route did ask
+        return await in_session(
+            self.runtime.open_session,
+            authorize,
+            self.principal,
+            action or self.action,
+            table_id=table_id,
+            job_id=job_id,
+            workspace_id=workspace_id,
         )
 
-
-def _bearer_token(request: Request) -> str:
-    """The token of an ``Authorization: Bearer`` header already checked by ``_check_bearer``."""
-    return request.headers.get("authorization", "").partition(" ")[2].strip()
+    async def authorize_any(self) -> None:
+        """For a route about no workspace (the OpenAPI document): any valid token will do."""
+        self.asked = True
 
 
 def _json(body: dict[str, Any], status_code: int = 200, **headers: str) -> JSONResponse:
@@ -113,26 +178,42 @@ class _Api:
     """The route handlers, sharing the runtime provider."""
 
     runtime_provider: RuntimeProvider
-    warned_open: bool = False
 
-    def _runtime(self, request: Request) -> Runtime:
+    async def _caller(self, request: Request, action: Action) -> Caller:
+        """The principal behind the request's bearer token (401/503 before the route runs)."""
         runtime = self.runtime_provider()
-        key = runtime.settings.enrichment_api_key
-        if key is None and not self.warned_open:
-            self.warned_open = True
-            logger.warning(
-                "ENRICHMENT_API_KEY is not set: the REST API under /api is open to anyone"
+        token = _bearer(request)
+        if token is None:
+            no_key = runtime.settings.enrichment_api_key is None
+            if no_key and await in_session(runtime.open_session, accounts.setup_pending):
+                raise ApiError(
+                    503,
+                    "setup_pending",
+                    "The app is not set up yet: open it in a browser to create the owner"
+                    " account. Until then only the service key (ENRICHMENT_API_KEY) is accepted.",
+                    headers={"Retry-After": "60"},
+                )
+            raise _unauthorized(f"This API needs a token: {UNAUTHORIZED_HINT}", invalid=False)
+        principal: Principal | None
+        if _is_service_key(token, runtime.settings.enrichment_api_key):
+            principal = ServicePrincipal()
+        else:
+            principal = await in_transaction(
+                runtime.open_session,
+                api_tokens.resolve_token,
+                box=runtime.secret_box,
+                token=token,
+                now=utcnow(),
             )
-        address = client_key("ip", request.client.host if request.client else "")
-        try:
-            _check_bearer(request, key)
-        except ApiError:
-            self._limit(runtime, Limit.API, address)  # guessing keys is rate-limited too
-            raise
-        client = address if key is None else client_key("key", _bearer_token(request))
-        request.state.client = client
-        self._limit(runtime, Limit.API, client)
-        return runtime
+        if principal is None:
+            address = client_key("ip", request.client.host if request.client else "")
+            self._limit(runtime, Limit.API, address)  # guessing tokens is rate-limited too
+            raise _unauthorized(
+                f"The token is not valid (revoked, or mistyped): {UNAUTHORIZED_HINT}", invalid=True
+            )
+        caller = Caller(runtime=runtime, principal=principal, action=action)
+        self._limit(runtime, Limit.API, caller.client)
+        return caller
 
     @staticmethod
     def _limit(runtime: Runtime, limit: Limit, client: str) -> None:
@@ -149,29 +230,37 @@ class _Api:
             headers={"Retry-After": str(refused.retry_after)},
         )
 
-    def job_start(self, request: Request, runtime: Runtime) -> None:
-        """Count a job start against the client's ``JOB_START_RATE_LIMIT``."""
-        self._limit(runtime, Limit.JOB_START, request.state.client)
+    def job_start(self, caller: Caller) -> None:
+        """Count a job start against the caller's ``JOB_START_RATE_LIMIT``."""
+        self._limit(caller.runtime, Limit.JOB_START, caller.client)
 
-    def bind(self, handler: TableHandler) -> Endpoint:
-        """A route handler of ``api/tables.py``, given the runtime once the request passed the
-        key and the rate limit."""
+    def bind(self, handler: TableHandler) -> Handler:
+        """A route handler of ``api/tables.py`` (it asks ``caller.authorize`` itself)."""
 
-        async def bound(request: Request) -> Response:
-            return await handler(self._runtime(request), request)
+        async def bound(request: Request, caller: Caller) -> Response:
+            return await handler(caller, request)
 
         bound.__name__ = handler.__name__
         bound.__doc__ = handler.__doc__
         return bound
 
-    def endpoint(self, handler: Callable[[Request], Awaitable[Response]]) -> Endpoint:
-        """Wrap a handler so that every error leaves as the JSON error shape."""
+    def endpoint(self, handler: Handler, action: Action) -> Endpoint:
+        """Wrap a route: resolve the caller, run it, send every error as the JSON error shape.
+
+        ``action`` is what the route does (``services/access.Action``); the handler must call
+        ``caller.authorize(...)`` on its target before acting, or the request fails closed.
+        """
 
         async def wrapped(request: Request) -> Response:
             try:
-                return await handler(request)
+                caller = await self._caller(request, action)
+                response = await handler(request, caller)
             except ApiError as exc:
                 return api_error_response(exc)
+            except SignInRequired as exc:
+                return api_error_response(_unauthorized(exc.message, invalid=True))
+            except AccessDenied as exc:
+                return error_response(403, "forbidden", exc.message)
             except NotFoundError as exc:
                 return error_response(404, "not_found", exc.message)
             except CellsBusyError as exc:
@@ -194,21 +283,31 @@ class _Api:
                 return error_response(
                     500, "internal_error", "Something went wrong on the server; it has been logged."
                 )
+            if not caller.asked:
+                logger.error("%s %s never asked the access rule", request.method, request.url.path)
+                return error_response(
+                    500, "internal_error", "Something went wrong on the server; it has been logged."
+                )
+            return response
 
         wrapped.__name__ = handler.__name__
         wrapped.__doc__ = handler.__doc__
+        wrapped.action = action  # type: ignore[attr-defined]
         return wrapped
 
-    async def enrich_table(self, request: Request) -> Response:
-        runtime = self._runtime(request)
+    async def enrich_table(self, request: Request, caller: Caller) -> Response:
+        runtime = caller.runtime
         table_id = path_id(request, "table_id", what="Table")
+        grant = await caller.authorize(table_id=table_id)
         max_cells = runtime.settings.max_cells_per_job
         payload = await read_json_body(request, limit=max_body_bytes(max_cells))
         enrich = parse_enrich_request(payload, max_cells=max_cells)
         key = idempotency_key(request)
-        self.job_start(request, runtime)
+        self.job_start(caller)
         if key is None:
-            return await self._start(runtime, table_id=table_id, cells=enrich.cells, claim=None)
+            return await self._start(
+                runtime, grant, table_id=table_id, cells=enrich.cells, claim=None
+            )
 
         digest = idempotency.fingerprint(table_id=table_id, cells=enrich.cells)
         outcome = await idempotency.claim(
@@ -234,21 +333,28 @@ class _Api:
             case idempotency.Claimed(token=token):
                 claim = (key, token)
                 return await self._start(
-                    runtime, table_id=table_id, cells=enrich.cells, claim=claim
+                    runtime, grant, table_id=table_id, cells=enrich.cells, claim=claim
                 )
 
     async def _start(
         self,
         runtime: Runtime,
+        grant: Grant,
         *,
         table_id: int,
         cells: tuple[CellRef, ...],
         claim: tuple[str, str] | None,
     ) -> Response:
-        """Start the job; ``claim`` is the (key, token) of the request's Idempotency-Key claim."""
+        """Start the job; ``claim`` is the (key, token) of the request's Idempotency-Key claim.
+
+        The audit log's entry and the key's binding are written in the job's own transaction."""
+        log_run = audit.job_started(grant, table_id)
 
         def bind(session: Session, job: EnrichmentJob, skipped_active: int) -> None:
-            assert claim is not None and job.id is not None
+            log_run(session, job, skipped_active)
+            if claim is None:
+                return
+            assert job.id is not None
             idempotency.bind(
                 session=session,
                 key=claim[0],
@@ -266,7 +372,7 @@ class _Api:
                 table_id=table_id,
                 cells=cells,
                 max_cells=runtime.settings.max_cells_per_job,
-                on_created=bind if claim is not None else None,
+                on_created=bind,
                 max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except IdempotencyClaimLostError as exc:  # a retry took the key over: it makes the job
@@ -318,25 +424,29 @@ class _Api:
             )
             return None
 
-    async def get_job(self, request: Request) -> Response:
-        runtime = self._runtime(request)
+    async def get_job(self, request: Request, caller: Caller) -> Response:
         job_id = path_id(request, "job_id", what="Job")
-        view = await read_job(open_session=runtime.open_session, job_id=job_id)
+        await caller.authorize(job_id=job_id)
+        view = await read_job(open_session=caller.runtime.open_session, job_id=job_id)
         return _json({"job": view.to_json()})
 
-    async def cancel_job(self, request: Request) -> Response:
-        runtime = self._runtime(request)
+    async def cancel_job(self, request: Request, caller: Caller) -> Response:
+        runtime = caller.runtime
         job_id = path_id(request, "job_id", what="Job")
+        grant = await caller.authorize(job_id=job_id)
         view = await read_job(open_session=runtime.open_session, job_id=job_id)
         if not view.is_final:
             view = await cancel_enrichment(
-                open_session=runtime.open_session, runner=runtime.dispatcher, job_id=job_id
+                open_session=runtime.open_session,
+                runner=runtime.dispatcher,
+                job_id=job_id,
+                on_canceled=audit.job_canceled(grant, view.table_id),
             )
             logger.info("api: job %s canceled", job_id)
         return _json({"job": view.to_json()})
 
-    async def openapi(self, request: Request) -> Response:
-        self._runtime(request)
+    async def openapi(self, _request: Request, caller: Caller) -> Response:
+        await caller.authorize_any()
         return _json(openapi_document())
 
 
@@ -352,29 +462,53 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 def api_routes(api: _Api) -> list[BaseRoute]:
-    def resource(path: str, **handlers: TableHandler) -> Route:
-        """One route per path, whatever its methods, so that a 405 lists them all in Allow."""
-        endpoints = {method.upper(): api.endpoint(api.bind(h)) for method, h in handlers.items()}
+    def resource(path: str, **handlers: tuple[TableHandler, Action]) -> Route:
+        """One route per path, whatever its methods, so that a 405 lists them all in Allow;
+        each method is its own endpoint, declared with its action."""
+        endpoints = {
+            method.upper(): api.endpoint(api.bind(handler), action)
+            for method, (handler, action) in handlers.items()
+        }
 
         async def by_method(request: Request) -> Response:
             method = "GET" if request.method == "HEAD" else request.method
             return await endpoints[method](request)
 
+        by_method.actions = {m: e.action for m, e in endpoints.items()}  # type: ignore[attr-defined]
         return Route(path, by_method, methods=list(endpoints))
 
     return [
-        resource("/tables", get=tables.list_tables, post=tables.create_table),
-        resource("/tables/import", post=tables.import_csv),
-        resource("/tables/{table_id:int}", delete=tables.delete_table),
-        resource("/tables/{table_id:int}/rows", get=tables.list_rows, post=tables.add_rows),
-        resource("/tables/{table_id:int}/rows/{row_id:int}", patch=tables.edit_row),
-        resource("/tables/{table_id:int}/columns", post=tables.add_column),
-        resource("/tables/{table_id:int}/columns/{column_id:int}", delete=tables.delete_column),
-        resource("/tables/{table_id:int}/export.csv", get=tables.export_csv),
-        Route("/tables/{table_id:int}/enrich", api.endpoint(api.enrich_table), methods=["POST"]),
-        Route("/jobs/{job_id:int}", api.endpoint(api.get_job), methods=["GET"]),
-        Route("/jobs/{job_id:int}/cancel", api.endpoint(api.cancel_job), methods=["POST"]),
-        Route("/openapi.json", api.endpoint(api.openapi), methods=["GET"]),
+        resource(
+            "/tables",
+            get=(tables.list_tables, Action.VIEW),
+            post=(tables.create_table, Action.CREATE_TABLE),
+        ),
+        resource("/tables/import", post=(tables.import_csv, Action.CREATE_TABLE)),
+        resource("/tables/{table_id:int}", delete=(tables.delete_table, Action.DELETE_TABLE)),
+        resource(
+            "/tables/{table_id:int}/rows",
+            get=(tables.list_rows, Action.VIEW),
+            post=(tables.add_rows, Action.EDIT),
+        ),
+        resource("/tables/{table_id:int}/rows/{row_id:int}", patch=(tables.edit_row, Action.EDIT)),
+        resource("/tables/{table_id:int}/columns", post=(tables.add_column, Action.EDIT_COLUMNS)),
+        resource(
+            "/tables/{table_id:int}/columns/{column_id:int}",
+            delete=(tables.delete_column, Action.EDIT_COLUMNS),
+        ),
+        resource("/tables/{table_id:int}/export.csv", get=(tables.export_csv, Action.EXPORT)),
+        Route(
+            "/tables/{table_id:int}/enrich",
+            api.endpoint(api.enrich_table, Action.RUN),
+            methods=["POST"],
+        ),
+        Route("/jobs/{job_id:int}", api.endpoint(api.get_job, Action.VIEW), methods=["GET"]),
+        Route(
+            "/jobs/{job_id:int}/cancel",
+            api.endpoint(api.cancel_job, Action.CANCEL),
+            methods=["POST"],
+        ),
+        Route("/openapi.json", api.endpoint(api.openapi, Action.VIEW), methods=["GET"]),
     ]
 
 
@@ -386,6 +520,9 @@ def build_api(runtime_provider: RuntimeProvider) -> Starlette:
     """
     api = _Api(runtime_provider=runtime_provider)
     return Starlette(
-        routes=[Mount("/api", routes=api_routes(api), name="api")],
+        routes=[
+            Mount("/api", routes=api_routes(api), name="api"),
+            Mount("/auth", routes=auth_routes(runtime_provider), name="auth"),
+        ],
         exception_handlers={HTTPException: _http_exception},
     )

@@ -11,7 +11,9 @@ import copy
 from typing import Any
 
 from enrichment_app.api.openapi_parts import (
+    FORBIDDEN,
     RATE_LIMITED,
+    SETUP_PENDING,
     UNAUTHORIZED,
     error,
     id_parameter,
@@ -25,6 +27,8 @@ OPENAPI_VERSION = "3.1.0"
 
 _ERROR_CODES = [
     "unauthorized",
+    "forbidden",
+    "setup_pending",
     "malformed_json",
     "invalid_body",
     "invalid_cells",
@@ -254,6 +258,8 @@ _DOCUMENT: dict[str, Any] = {
                         "(code invalid_input)."
                     ),
                     "401": _UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "503": SETUP_PENDING,
                     "429": RATE_LIMITED,
                     "404": _error("The table, or one of the cells, does not exist."),
                     "409": {
@@ -284,6 +290,8 @@ _DOCUMENT: dict[str, Any] = {
                         "links": {"CancelJob": _job_link("cancelJob", "Cancel the job.")},
                     },
                     "401": _UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "503": SETUP_PENDING,
                     "429": RATE_LIMITED,
                     "404": _error("The job does not exist."),
                     "500": _error("An unexpected error; the details are in the server's log."),
@@ -306,6 +314,8 @@ _DOCUMENT: dict[str, Any] = {
                         **_json(_ref("JobEnvelope")),
                     },
                     "401": _UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "503": SETUP_PENDING,
                     "429": RATE_LIMITED,
                     "404": _error("The job does not exist."),
                     "500": _error("An unexpected error; the details are in the server's log."),
@@ -322,6 +332,8 @@ _DOCUMENT: dict[str, Any] = {
                         **_json({"type": "object"}),
                     },
                     "401": _UNAUTHORIZED,
+                    "403": FORBIDDEN,
+                    "503": SETUP_PENDING,
                     "429": RATE_LIMITED,
                 },
             }

@@ -24,13 +24,27 @@ def nullable(type_: str, description: str, **extra: Any) -> dict[str, Any]:
 
 
 UNAUTHORIZED = {
-    "description": "ENRICHMENT_API_KEY is set and the bearer token is missing or wrong.",
+    "description": (
+        "The bearer token is missing, or is neither a valid personal API token nor the service"
+        " key (ENRICHMENT_API_KEY)."
+    ),
     "headers": {
         "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge."}
     },
     **json_content(ref("Error")),
 }
-
+FORBIDDEN = error(
+    "The token's role in the table's workspace is too low for this: a viewer's token reads"
+    " and exports; changing anything needs an editor's (deleting a table, an admin's)."
+)
+SETUP_PENDING = {
+    "description": (
+        "No account exists yet and no service key is configured: create the owner account in"
+        " the app first. Sent with Retry-After."
+    ),
+    "headers": {"Retry-After": {"schema": {"type": "string"}}},
+    **json_content(ref("Error")),
+}
 RATE_LIMITED = {
     "description": (
         "Too many calls from this client (API_RATE_LIMIT; job starts also JOB_START_RATE_LIMIT) "
@@ -57,4 +71,11 @@ def id_parameter(name: str, description: str) -> dict[str, Any]:
 
 def common(responses: dict[str, Any]) -> dict[str, Any]:
     """``responses`` plus what every route may answer: 401, 429 and 500."""
-    return {**responses, "401": UNAUTHORIZED, "429": RATE_LIMITED, "500": SERVER_ERROR}
+    return {
+        **responses,
+        "401": UNAUTHORIZED,
+        "403": FORBIDDEN,
+        "429": RATE_LIMITED,
+        "500": SERVER_ERROR,
+        "503": SETUP_PENDING,
+    }

@@ -8,7 +8,7 @@ the API's JSON errors (``app._Api.endpoint``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlmodel import Session
@@ -26,17 +26,24 @@ from enrichment_app.api.table_parsing import (
     query_flag,
     query_int,
 )
-from enrichment_app.db.models import DataTable, TableColumn
+from enrichment_app.db.models import DEFAULT_WORKSPACE_ID, DataTable, TableColumn
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import ColumnKind
 from enrichment_app.runtime import Runtime
 from enrichment_app.services import (
+    audit,
     columns as column_service,
+    credentials,
     csv_import,
     rows as row_service,
     tables as table_service,
 )
+from enrichment_app.services.access import Action, Grant, TokenPrincipal
+from enrichment_app.services.audit import Audited
 from enrichment_app.services.credentials import masked_config
+
+if TYPE_CHECKING:
+    from enrichment_app.api.app import Caller
 
 SMALL_BODY_BYTES = 64 * 1024
 CSV_TYPES = {"text/csv", "application/csv", "text/plain"}
@@ -78,11 +85,22 @@ def _row_json(row: row_service.RowCells) -> dict[str, Any]:
     }
 
 
-def _tables(session: Session) -> list[dict[str, Any]]:
+def workspace_asked(caller: Caller, request: Request) -> int | None:
+    """The workspace a request is about: a personal token's own; for the service key the
+    ``workspace`` query parameter, else None (listing) or the default workspace (creating)."""
+    if isinstance(caller.principal, TokenPrincipal):
+        return caller.principal.workspace_id
+    raw = request.query_params.get("workspace")
+    if raw is None:
+        return None
+    return query_int(request, "workspace", default=DEFAULT_WORKSPACE_ID, minimum=1, maximum=2**62)
+
+
+def _tables(session: Session, *, workspace_id: int | None) -> list[dict[str, Any]]:
     columns = column_service.columns_by_table(session)
     return [
         table_json(t.id, t.name, t.rows, columns.get(t.id, []))
-        for t in table_service.list_tables(session)
+        for t in table_service.list_tables(session, workspace_id=workspace_id)
     ]
 
 
@@ -94,7 +112,7 @@ def _one_table(session: Session, *, table: DataTable) -> dict[str, Any]:
 
 
 def _create_table(
-    session: Session, *, name: str, columns: list[str], max_cell_chars: int
+    session: Session, *, grant: Grant, name: str, columns: list[str], max_cell_chars: int
 ) -> dict[str, Any]:
     table = table_service.create_table(
         session=session,
@@ -102,26 +120,56 @@ def _create_table(
         columns=[table_service.ColumnSpec(name=c) for c in columns],
         rows=[],
         max_cell_chars=max_cell_chars,
+        workspace_id=grant.workspace_id,
     )
     session.flush()
+    assert table.id is not None
+    audit.record_on_table(
+        session, grant=grant, action=Audited.TABLE_CREATE, table_id=table.id, label=table.name
+    )
     return _one_table(session, table=table)
 
 
 def _import(
-    session: Session, *, name: str, data: bytes, max_bytes: int, max_cell_chars: int
+    session: Session, *, grant: Grant, name: str, data: bytes, max_bytes: int, max_cell_chars: int
 ) -> dict[str, Any]:
     table = csv_import.import_csv(
-        session, name=name, data=data, max_bytes=max_bytes, max_cell_chars=max_cell_chars
+        session,
+        name=name,
+        data=data,
+        max_bytes=max_bytes,
+        max_cell_chars=max_cell_chars,
+        workspace_id=grant.workspace_id,
     )
     session.flush()
+    assert table.id is not None
+    audit.record_on_table(
+        session, grant=grant, action=Audited.TABLE_IMPORT, table_id=table.id, label=table.name
+    )
     return _one_table(session, table=table)
 
 
-async def list_tables(runtime: Runtime, request: Request) -> Response:  # noqa: ARG001
-    return _json({"tables": await in_session(runtime.open_session, _tables)})
+async def _workspace_grant(caller: Caller, request: Request) -> Grant:
+    """Creating a table: in the token's workspace, or (service key) ``?workspace=``/default."""
+    workspace_id = workspace_asked(caller, request) or DEFAULT_WORKSPACE_ID
+    return await caller.authorize(workspace_id=workspace_id)
 
 
-async def create_table(runtime: Runtime, request: Request) -> Response:
+async def list_tables(caller: Caller, request: Request) -> Response:
+    """The token's workspace's tables (the service key: every workspace's, or ``?workspace=``)."""
+    runtime = caller.runtime
+    workspace_id = workspace_asked(caller, request)
+    if workspace_id is None:
+        await caller.authorize_any()  # the service key: an owner of every workspace
+    else:
+        await caller.authorize(workspace_id=workspace_id)
+    found = await in_session(runtime.open_session, _tables, workspace_id=workspace_id)
+    return _json({"tables": found})
+
+
+async def create_table(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
+    grant = await _workspace_grant(caller, request)
     payload = await read_json_body(
         request,
         limit=SMALL_BODY_BYTES,
@@ -132,6 +180,7 @@ async def create_table(runtime: Runtime, request: Request) -> Response:
     table = await in_transaction(
         runtime.open_session,
         _create_table,
+        grant=grant,
         name=new.name,
         columns=new.columns,
         max_cell_chars=runtime.settings.max_cell_chars,
@@ -139,14 +188,18 @@ async def create_table(runtime: Runtime, request: Request) -> Response:
     return _json({"table": table}, 201)
 
 
-async def delete_table(runtime: Runtime, request: Request) -> Response:
+async def delete_table(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
-    await in_transaction(runtime.open_session, table_service.delete_table, table_id=table_id)
+    grant = await caller.authorize(table_id=table_id)
+    await in_transaction(runtime.open_session, _delete_table, grant=grant, table_id=table_id)
     return Response(status_code=204, headers=NO_STORE)
 
 
-async def add_rows(runtime: Runtime, request: Request) -> Response:
+async def add_rows(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
+    await caller.authorize(table_id=table_id)
     payload = await read_json_body(
         request,
         limit=runtime.settings.max_csv_bytes,
@@ -164,8 +217,10 @@ async def add_rows(runtime: Runtime, request: Request) -> Response:
     return _json({"rowIds": row_ids}, 201)
 
 
-async def edit_row(runtime: Runtime, request: Request) -> Response:
+async def edit_row(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
+    await caller.authorize(table_id=table_id)
     row_id = path_id(request, "row_id", what="Row")
     payload = await read_json_body(
         request,
@@ -184,8 +239,10 @@ async def edit_row(runtime: Runtime, request: Request) -> Response:
     return _json({"row": _row_json(row)})
 
 
-async def list_rows(runtime: Runtime, request: Request) -> Response:
+async def list_rows(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
+    await caller.authorize(table_id=table_id)
     offset = query_int(request, "offset", default=0, minimum=0, maximum=2**62)
     limit = query_int(request, "limit", default=100, minimum=1, maximum=MAX_ROWS)
     page = await in_session(
@@ -198,6 +255,7 @@ def _add_column(
     session: Session,
     runtime: Runtime,
     *,
+    grant: Grant,
     table_id: int,
     name: str,
     enricher: str | None,
@@ -213,11 +271,20 @@ def _add_column(
         max_config_bytes=runtime.settings.max_config_bytes,
     )
     session.flush()
+    audit.record_on_table(
+        session,
+        grant=grant,
+        action=Audited.COLUMN_ADD,
+        table_id=table_id,
+        detail=f"'{column.name}' ({enricher or 'input'})",
+    )
     return column_json(column)
 
 
-async def add_column(runtime: Runtime, request: Request) -> Response:
+async def add_column(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
+    grant = await caller.authorize(table_id=table_id)
     payload = await read_json_body(
         request,
         limit=runtime.settings.max_config_bytes + 4096,
@@ -225,11 +292,14 @@ async def add_column(runtime: Runtime, request: Request) -> Response:
         too_large="the config is over MAX_CONFIG_BYTES",
     )
     new = parse_new_column(payload)
+    if credentials.secret_paths(new.enricher, new.config):  # credentials: an admin's to save
+        grant = await caller.authorize(table_id=table_id, action=Action.SAVE_CREDENTIALS)
     column = await in_transaction(
         runtime.open_session,
         lambda session: _add_column(
             session,
             runtime,
+            grant=grant,
             table_id=table_id,
             name=new.name,
             enricher=new.enricher,
@@ -239,13 +309,34 @@ async def add_column(runtime: Runtime, request: Request) -> Response:
     return _json({"column": column}, 201)
 
 
-async def delete_column(runtime: Runtime, request: Request) -> Response:
+async def delete_column(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
     column_id = path_id(request, "column_id", what="Column")
+    grant = await caller.authorize(table_id=table_id)
     await in_transaction(
-        runtime.open_session, column_service.delete_column, table_id=table_id, column_id=column_id
+        runtime.open_session, _delete_column, grant=grant, table_id=table_id, column_id=column_id
     )
     return Response(status_code=204, headers=NO_STORE)
+
+
+def _delete_table(session: Session, *, grant: Grant, table_id: int) -> None:
+    label = audit.table_label(session, table_id)
+    table_service.delete_table(session, table_id=table_id)
+    audit.record_on_table(
+        session, grant=grant, action=Audited.TABLE_DELETE, table_id=table_id, label=label
+    )
+
+
+def _delete_column(session: Session, *, grant: Grant, table_id: int, column_id: int) -> None:
+    column_service.delete_column(session, table_id=table_id, column_id=column_id)
+    audit.record_on_table(
+        session,
+        grant=grant,
+        action=Audited.COLUMN_DELETE,
+        table_id=table_id,
+        detail=f"column {column_id}",
+    )
 
 
 def content_disposition(filename: str) -> str:
@@ -254,16 +345,27 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _export(session: Session, *, table_id: int, raw: bool) -> tuple[str, str]:
+def _export(session: Session, *, grant: Grant, table_id: int, raw: bool) -> tuple[str, str]:
     table = table_service.get_table(session=session, table_id=table_id)
     text = table_service.export_csv(session=session, table_id=table_id, raw=raw)
+    audit.record_on_table(
+        session,
+        grant=grant,
+        action=Audited.TABLE_EXPORT,
+        table_id=table_id,
+        detail="raw" if raw else "formulas neutralised",
+    )
     return text, table_service.export_filename(table.name, raw=raw)
 
 
-async def export_csv(runtime: Runtime, request: Request) -> Response:
+async def export_csv(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
     raw = query_flag(request, "raw")
-    text, filename = await in_session(runtime.open_session, _export, table_id=table_id, raw=raw)
+    grant = await caller.authorize(table_id=table_id)
+    text, filename = await in_transaction(
+        runtime.open_session, _export, grant=grant, table_id=table_id, raw=raw
+    )
     return Response(
         text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -271,7 +373,9 @@ async def export_csv(runtime: Runtime, request: Request) -> Response:
     )
 
 
-async def import_csv(runtime: Runtime, request: Request) -> Response:
+async def import_csv(caller: Caller, request: Request) -> Response:
+    runtime = caller.runtime
+    grant = await _workspace_grant(caller, request)
     kind = media_type(request)
     if kind not in CSV_TYPES:
         raise ApiError(
@@ -286,6 +390,7 @@ async def import_csv(runtime: Runtime, request: Request) -> Response:
     table = await in_transaction(
         runtime.open_session,
         _import,
+        grant=grant,
         name=name,
         data=data,
         max_bytes=limit,

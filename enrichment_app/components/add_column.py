@@ -24,7 +24,7 @@ def add_column_dialog() -> rx.Component:
                 rx.text("Column name", size="2", weight="bold"),
                 rx.input(
                     value=AddColumnState.name,
-                    on_change=AddColumnState.set_name,
+                    on_change=AddColumnState.name_changed,
                     id="column-name",
                     width="100%",
                 ),
@@ -44,7 +44,7 @@ def add_column_dialog() -> rx.Component:
                 rx.text("Config (JSON)", size="2", weight="bold"),
                 rx.text_area(
                     value=AddColumnState.config_text,
-                    on_change=AddColumnState.set_config_text,
+                    on_change=AddColumnState.config_changed,
                     id="column-config",
                     rows="8",
                     width="100%",
@@ -62,5 +62,5 @@ def add_column_dialog() -> rx.Component:
             ),
         ),
         open=AddColumnState.open,
-        on_open_change=AddColumnState.set_open,
+        on_open_change=AddColumnState.open_changed,
     )

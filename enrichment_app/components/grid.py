@@ -37,7 +37,7 @@ _CELL_RENDERER = """(([col, row]) => {
   const cells = data[row - %(start)s];
   if (!column || !cells) return {kind: "loading", allowOverlay: false};
   const cell = cells[col] || {v: "", s: "empty", e: ""};
-  const editable = column.kind === "input";
+  const editable = column.kind === "input" && %(can_edit)s;
   const themes = {
     queued: {bgCell: "#f1f5f9", textDark: "#64748b"},
     running: {bgCell: "#e0f2fe", textDark: "#0369a1"},
@@ -61,15 +61,25 @@ _CELL_RENDERER = """(([col, row]) => {
 
 
 def cell_renderer() -> rx.Var:
-    columns, data, start = (
+    columns, data, start, can_edit = (
         TableState.grid_columns,
         TableState.window_cells,
         TableState.window_start,
+        TableState.can_edit,
     )
     return rx.Var(
-        _CELL_RENDERER % {"columns": str(columns), "data": str(data), "start": str(start)},
+        _CELL_RENDERER
+        % {
+            "columns": str(columns),
+            "data": str(data),
+            "start": str(start),
+            "can_edit": str(can_edit),
+        },
         _var_data=VarData.merge(
-            columns._get_all_var_data(), data._get_all_var_data(), start._get_all_var_data()
+            columns._get_all_var_data(),
+            data._get_all_var_data(),
+            start._get_all_var_data(),
+            can_edit._get_all_var_data(),
         ),
     )
 

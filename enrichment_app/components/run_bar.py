@@ -28,11 +28,13 @@ def run_bar() -> rx.Component:
             TableState.run_label,
             id="run-button",
             on_click=TableJobState.run,
-            disabled=(TableState.run_count == 0) | TableJobState.status.active,
+            disabled=(TableState.run_count == 0)
+            | TableJobState.status.active
+            | ~TableState.can_run,
             size="2",
         ),
         rx.cond(
-            TableJobState.status.active,
+            TableJobState.status.active & TableState.can_run,
             rx.button(
                 rx.icon("square", size=14),
                 "Cancel",
@@ -45,6 +47,10 @@ def run_bar() -> rx.Component:
         ),
         status_badge(),
         rx.spacer(),
+        rx.cond(
+            ~TableState.can_run,
+            rx.badge("View only", id="view-only", color_scheme="gray", variant="soft"),
+        ),
         rx.tooltip(
             rx.badge(
                 TableJobState.mode_label,
@@ -64,6 +70,7 @@ def run_bar() -> rx.Component:
 def messages() -> rx.Component:
     return rx.fragment(
         callout_when(TableState.message, id="message", width="100%"),
+        callout_when(TableState.access_message, id="access-message", width="100%"),
         callout_when(
             TableJobState.job_notice, icon="info", color="amber", id="job-notice", width="100%"
         ),

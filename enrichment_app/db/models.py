@@ -23,12 +23,29 @@ from enrichment_app.domain import (
 
 _ACTIVE = f"status IN {ACTIVE_TASK_STATUSES!r}"
 
+DEFAULT_WORKSPACE_ID = 1
+"""The workspace the migration creates for the tables that existed before workspaces did."""
+
+
+class Workspace(SQLModel, table=True):
+    """A team's space: its tables, members and limits. Every table belongs to one."""
+
+    __tablename__ = "workspace"
+    __table_args__ = {"extend_existing": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    max_cells_per_day: int | None = None
+    """An admin's own daily cap for this workspace, under the app-wide one (None: that one)."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
 
 class DataTable(SQLModel, table=True):
     __tablename__ = "data_table"
     __table_args__ = {"extend_existing": True}
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(default=DEFAULT_WORKSPACE_ID, foreign_key="workspace.id", index=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
@@ -170,14 +187,35 @@ class CellUsage(SQLModel, table=True):
     cells: int = 0
 
 
+from enrichment_app.db.account_models import (  # noqa: E402  (the account tables, one module)
+    ApiToken,
+    AuditEvent,
+    AuthSession,
+    Invitation,
+    LoginAttempt,
+    Membership,
+    OidcLogin,
+    User,
+)
+
 __all__ = [
+    "DEFAULT_WORKSPACE_ID",
     "ApiIdempotencyKey",
+    "ApiToken",
+    "AuditEvent",
+    "AuthSession",
     "Cell",
     "CellUsage",
     "DataTable",
     "EnrichmentJob",
     "EnrichmentTask",
+    "Invitation",
     "JobBackend",
+    "LoginAttempt",
+    "Membership",
+    "OidcLogin",
     "TableColumn",
     "TableRow",
+    "User",
+    "Workspace",
 ]

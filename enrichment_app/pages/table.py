@@ -32,7 +32,7 @@ def table_page() -> rx.Component:
                     rx.heading(TableState.table_name, size="6", id="table-name"),
                     rx.text(TableState.table_meta, id="table-meta", color_scheme="gray", size="2"),
                     rx.spacer(),
-                    add_column_dialog(),
+                    rx.cond(TableState.can_edit_columns, add_column_dialog()),
                     width="100%",
                     align="center",
                 ),

@@ -34,39 +34,41 @@ def table_row(table: rx.Var) -> rx.Component:
                     content="Values exactly as stored, formulas included: open it only in a"
                     " tool you trust with them",
                 ),
-                rx.alert_dialog.root(
-                    rx.alert_dialog.trigger(
-                        rx.button(
-                            rx.icon("trash-2", size=14),
-                            "Delete",
-                            color_scheme="red",
-                            variant="soft",
-                            size="1",
-                        )
-                    ),
-                    rx.alert_dialog.content(
-                        rx.alert_dialog.title("Delete this table?"),
-                        rx.alert_dialog.description(
-                            "Its rows, columns and enriched values are deleted for good."
-                        ),
-                        rx.hstack(
-                            rx.alert_dialog.cancel(
-                                rx.button("Keep it", variant="soft", color_scheme="gray")
-                            ),
-                            rx.alert_dialog.action(
-                                rx.button(
-                                    "Delete",
-                                    color_scheme="red",
-                                    on_click=TablesState.delete_table(table["id"]),
-                                )
-                            ),
-                            justify="end",
-                            spacing="3",
-                        ),
-                    ),
-                ),
+                rx.cond(TablesState.can_delete, delete_button(table)),
                 spacing="2",
             )
+        ),
+    )
+
+
+def delete_button(table: rx.Var) -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button(
+                rx.icon("trash-2", size=14),
+                "Delete",
+                color_scheme="red",
+                variant="soft",
+                size="1",
+            )
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete this table?"),
+            rx.alert_dialog.description(
+                "Its rows, columns and enriched values are deleted for good."
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep it", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Delete",
+                        color_scheme="red",
+                        on_click=TablesState.delete_table(table["id"]),
+                    )
+                ),
+                justify="end",
+                spacing="3",
+            ),
         ),
     )
 
@@ -79,7 +81,7 @@ def import_form() -> rx.Component:
             rx.input(
                 placeholder="Table name (defaults to the file name)",
                 value=TablesState.new_table_name,
-                on_change=TablesState.set_new_table_name,
+                on_change=TablesState.table_name_changed,
                 id="new-table-name",
                 width="100%",
             ),
@@ -114,6 +116,7 @@ def tables_page() -> rx.Component:
     return page_frame(
         rx.heading("Tables", size="6"),
         callout_when(TablesState.message, id="tables-message"),
+        callout_when(TablesState.access_message, id="access-message"),
         callout_when(TablesState.notice, icon="check", color="green"),
         rx.table.root(
             rx.table.header(
@@ -136,5 +139,5 @@ def tables_page() -> rx.Component:
             color_scheme="gray",
             id="export-note",
         ),
-        import_form(),
+        rx.cond(TablesState.can_create, import_form()),
     )

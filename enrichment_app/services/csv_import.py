@@ -7,7 +7,7 @@ import io
 
 from sqlmodel import Session
 
-from enrichment_app.db.models import DataTable
+from enrichment_app.db.models import DEFAULT_WORKSPACE_ID, DataTable
 from enrichment_app.errors import CsvImportError
 from enrichment_app.services.tables import ColumnSpec, create_table
 
@@ -100,9 +100,16 @@ def _delimiter(text: str) -> str:
 
 
 def import_csv(
-    session: Session, *, name: str, data: bytes, max_bytes: int, max_cell_chars: int
+    session: Session,
+    *,
+    name: str,
+    data: bytes,
+    max_bytes: int,
+    max_cell_chars: int,
+    workspace_id: int = DEFAULT_WORKSPACE_ID,
 ) -> DataTable:
-    """Create a table from a CSV file: the header row becomes input columns. All or nothing."""
+    """Create a table in ``workspace_id`` from a CSV file: the header row becomes input
+    columns. All or nothing."""
     header, rows = parse_csv(data, max_bytes=max_bytes)
     return create_table(
         session=session,
@@ -110,4 +117,5 @@ def import_csv(
         columns=[ColumnSpec(name=h) for h in header],
         rows=rows,
         max_cell_chars=max_cell_chars,
+        workspace_id=workspace_id,
     )

@@ -129,10 +129,16 @@ async def start_enrichment(
 
 
 async def cancel_enrichment(
-    *, open_session: SessionFactory, runner: JobRunner, job_id: int
+    *,
+    open_session: SessionFactory,
+    runner: JobRunner,
+    job_id: int,
+    on_canceled: Callable[[Session, JobView], None] | None = None,
 ) -> JobView:
-    """Cancel the job: unfinished tasks and cells become canceled, and the runner stops."""
-    view = await in_transaction(open_session, _cancel, job_id=job_id)
+    """Cancel the job: unfinished tasks and cells become canceled, and the runner stops.
+
+    ``on_canceled`` writes in the same unit of work (the audit log's entry)."""
+    view = await in_transaction(open_session, _cancel, job_id=job_id, on_canceled=on_canceled)
     await runner.cancel(job_id)
     return view
 
@@ -141,5 +147,10 @@ async def read_job(*, open_session: SessionFactory, job_id: int) -> JobView:
     return await in_session(open_session, job_service.job_view, job_id=job_id)
 
 
-def _cancel(session: Session, *, job_id: int) -> JobView:
-    return JobView.of(job_service.cancel_job(session, job_id=job_id))
+def _cancel(
+    session: Session, *, job_id: int, on_canceled: Callable[[Session, JobView], None] | None
+) -> JobView:
+    view = JobView.of(job_service.cancel_job(session, job_id=job_id))
+    if on_canceled is not None:
+        on_canceled(session, view)
+    return view

@@ -165,8 +165,9 @@ def create_job(
     todo = [r for r in runnable if (r.row_id, r.column_id) not in active]
     if not todo:
         raise CellsBusyError("Every selected cell is already queued or running.")
-    if max_cells_per_day is not None:
-        usage.spend(session, cells=len(todo), cap=max_cells_per_day, now=utcnow())
+    if max_cells_per_day is not None:  # per workspace, under the admin's own cap if lower
+        scope, cap = usage.workspace_cap(session, table_id=table_id, app_cap=max_cells_per_day)
+        usage.spend(session, cells=len(todo), cap=cap, now=utcnow(), scope=scope)
 
     job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
     session.add(job)

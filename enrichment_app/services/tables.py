@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from enrichment_app.bus import CELLS, DELETED, SHAPE, TableChange, note_change
 from enrichment_app.db.models import (
+    DEFAULT_WORKSPACE_ID,
     Cell,
     DataTable,
     EnrichmentJob,
@@ -66,7 +67,8 @@ def get_table(session: Session, *, table_id: int) -> DataTable:
     return table
 
 
-def list_tables(session: Session) -> list[TableSummary]:
+def list_tables(session: Session, *, workspace_id: int | None = None) -> list[TableSummary]:
+    """The tables of one workspace (of all of them with ``None``), oldest first."""
     columns = (
         select(TableColumn.table_id, sa.func.count().label("n"))
         .group_by(col(TableColumn.table_id))
@@ -83,6 +85,8 @@ def list_tables(session: Session) -> list[TableSummary]:
         .outerjoin(rows, rows.c.table_id == DataTable.id)
         .order_by(col(DataTable.id))
     )
+    if workspace_id is not None:
+        query = query.where(DataTable.workspace_id == workspace_id)
     return [
         TableSummary(id=int(tid or 0), name=name, columns=int(nc or 0), rows=int(nr or 0))
         for tid, name, nc, nr in session.exec(query).all()
@@ -123,12 +127,14 @@ def create_table(
     rows: Iterable[Sequence[str | None]],
     max_cell_chars: int,
     box: SecretBox | None = None,
+    workspace_id: int = DEFAULT_WORKSPACE_ID,
 ) -> DataTable:
-    """Create a table with its columns and rows (values given for the input columns, in order).
+    """Create a table, in ``workspace_id``, with its columns and rows (values given for the
+    input columns, in order).
 
     ``box`` encrypts the credentials in enrichment columns' configs; a config that holds any is
     refused without one."""
-    table = DataTable(name=_clean_name(name, what="Table"))
+    table = DataTable(name=_clean_name(name, what="Table"), workspace_id=workspace_id)
     session.add(table)
     session.flush()
     assert table.id is not None

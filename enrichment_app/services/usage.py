@@ -15,11 +15,25 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from enrichment_app.db.models import CellUsage
+from enrichment_app.db.models import CellUsage, DataTable, Workspace
 from enrichment_app.errors import QuotaExceededError
 
 SCOPE = "all"
-"""One count for the whole app, until workspaces exist (the accounts issue)."""
+"""The scope of counts made before workspaces existed (and of callers that name none)."""
+
+
+def workspace_cap(session: Session, *, table_id: int, app_cap: int) -> tuple[str, int]:
+    """The count a job on ``table_id`` spends from (its workspace's) and the cap it has: the
+    app-wide ``MAX_CELLS_PER_DAY``, or the workspace's own lower one set by an admin."""
+    found = session.exec(
+        select(DataTable.workspace_id, Workspace.max_cells_per_day)
+        .join(Workspace, col(Workspace.id) == DataTable.workspace_id)
+        .where(DataTable.id == table_id)
+    ).first()
+    if found is None:
+        return SCOPE, app_cap
+    workspace_id, own = found
+    return f"workspace:{workspace_id}", min(app_cap, own) if own else app_cap
 
 
 def utc_day(now: datetime) -> date:

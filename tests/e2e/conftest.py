@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,9 +34,11 @@ from starlette.routing import Route
 
 from enrichment_app.db.models import TableColumn
 from enrichment_app.domain import ColumnKind
+from enrichment_app.services.sessions import COOKIE_NAME
 from enrichment_app.services.tables import ColumnSpec, add_column
 from tests.e2e.secret_flows import LlmTable, create_llm_table
 from tests.fakes.openai_server import FakeOpenAI, build_app
+from tests.support.accounts import OWNER_EMAIL, OWNER_PASSWORD
 from tests.support.capture import Capture
 from tests.support.database import database_session
 from tests.support.live_server import allowance, serve_in_thread
@@ -255,9 +257,11 @@ def app_harness(app_env: dict[str, str]) -> Iterator[AppHarness]:
 
 @pytest.fixture(scope="session")
 def app_url(app_harness: AppHarness) -> str:
-    """The app's frontend URL."""
+    """The app's frontend URL, on the backend's host name: the session cookie is SameSite=Lax,
+    and ``localhost`` and ``127.0.0.1`` are different sites to a browser (the harness's vite
+    says ``localhost``, its backend listens on ``127.0.0.1``)."""
     assert app_harness.frontend_url is not None
-    return app_harness.frontend_url.rstrip("/")
+    return app_harness.frontend_url.rstrip("/").replace("//localhost:", "//127.0.0.1:")
 
 
 @pytest.fixture(scope="session")
@@ -296,6 +300,7 @@ def secret_scan(
     app_env: dict[str, str],
     more_to_scan: Callable[[Capture], None],
     column_token: str,
+    first_run: FirstRun,
 ) -> Iterator[None]:
     """After every test (and after the app has stopped): no secret left the backend.
 
@@ -310,6 +315,7 @@ def secret_scan(
     scanned = {name: app_env[name] for name in SECRET_ENV if name in app_env}
     assert {"ENRICHMENT_API_KEY", "LLM_API_KEY"} <= scanned.keys()
     scanned["http_json column token"] = column_token
+    scanned["the owner's session token"] = str(first_run.cookie["value"])
     counts = capture.counts()
     app_records = sum(
         n for name, n in capture.log.by_logger.items() if name.startswith("enrichment_app")
@@ -368,14 +374,68 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 _CALL_FAILED = pytest.StashKey[bool]()
 
 
+@dataclass
+class FirstRun:
+    """What the browser saw while the owner account was set up (tests/e2e/test_accounts.py)."""
+
+    first_url: str = ""
+    weak_password_message: str = ""
+    landed_on: str = ""
+    cookie: dict[str, object] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def first_run(browser: Browser, app_url: str, capture: Capture) -> FirstRun:
+    """The owner set up through the set-up page, in a real browser, once per session: the
+    first visitor is sent to it, a weak password is refused, then the account is made. Its
+    session cookie signs every other test's browser in (``page``)."""
+    seen = FirstRun()
+    context = browser.new_context(viewport={"width": 1400, "height": 1700})
+    capture.watch_context(context, "first run")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(app_url + "/tables")
+        page.wait_for_url("**/setup")
+        seen.first_url = page.url
+        page.locator("#email").fill(OWNER_EMAIL)
+        page.locator("#name").fill("Olive Owner")
+        page.locator("#password").fill("short")
+        page.locator("#password-again").fill("short")
+        page.locator("#setup-submit").click()
+        page.locator("#auth-error").wait_for()
+        seen.weak_password_message = page.locator("#auth-error").inner_text()
+        page.locator("#password").fill(OWNER_PASSWORD)
+        page.locator("#password-again").fill(OWNER_PASSWORD)
+        page.locator("#setup-submit").click()
+        page.wait_for_url("**/tables")
+        page.locator("#account-name").wait_for()
+        seen.landed_on = page.url
+        seen.cookie = next(c for c in context.cookies() if c["name"] == COOKIE_NAME)  # type: ignore[assignment]
+        capture.snapshot_context(context, "first run")
+    finally:
+        context.close()
+    return seen
+
+
+def signed_in_context(browser: Browser, first_run: FirstRun) -> BrowserContext:
+    """A new browser context carrying the owner's session cookie."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1700})
+    context.add_cookies([first_run.cookie])  # type: ignore[list-item]
+    return context
+
+
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest, capture: Capture) -> Iterator[Page]:
-    """A fresh browser tab; on failure its screenshot goes to test-artifacts/ for diagnosis.
+def page(
+    browser: Browser, request: pytest.FixtureRequest, capture: Capture, first_run: FirstRun
+) -> Iterator[Page]:
+    """A fresh browser tab, signed in as the owner; on failure its screenshot goes to
+    test-artifacts/ for diagnosis.
 
     Its websocket frames (and those of any page it opens) go to the secret scan, and so does
     the DOM of each of its pages when the test ends.
     """
-    context = browser.new_context(viewport={"width": 1400, "height": 1700})
+    context = signed_in_context(browser, first_run)
     label = request.node.nodeid
     capture.watch_context(context, label)
     page = context.new_page()

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from enrichment_app.services.demo import COMPANIES, DEMO_COLUMNS, DEMO_TABLE_NAME
 from enrichment_app.services.tables import ColumnSpec, list_rows
-from tests.e2e.conftest import GatedApi
+from tests.e2e.conftest import FirstRun, GatedApi, signed_in_context
 from tests.e2e.grid import drag, open_grid, seen_statuses, watch_status
 from tests.support.database import add_table, database_session, job_count
 from tests.support.paths import ARTIFACTS
@@ -226,6 +226,7 @@ def test_two_tabs_on_one_table_see_each_other_s_changes_pushed(
     app_secrets: dict[str, str],
     app_database_url: str,
     gated_api: GatedApi,
+    first_run: FirstRun,
 ) -> None:
     """Everything another tab or the REST API changes shows in this one as it happens.
 
@@ -239,7 +240,7 @@ def test_two_tabs_on_one_table_see_each_other_s_changes_pushed(
     expect(page.locator("#table-meta")).to_have_text("3 rows · 2 columns")
     expect(page.locator("#mode")).to_have_text("Local runner · live")
     watch_status(page)
-    other = browser.new_context(viewport={"width": 1400, "height": 1700})
+    other = signed_in_context(browser, first_run)
     try:
         second = other.new_page()
         second.goto(f"{app_url}/tables/{table_id}")

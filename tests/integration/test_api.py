@@ -39,6 +39,7 @@ from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
 from tests.integration.runtimes import closing
+from tests.support.accounts import add_user
 from tests.support.waiting import await_until
 
 API_KEY = "test-api-key-9f8e7d6c5b4a"
@@ -64,20 +65,24 @@ def body(refs: list[CellRef]) -> dict[str, Any]:
     return {"cells": [{"rowId": r.row_id, "columnId": r.column_id} for r in refs]}
 
 
-async def _runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def _runtime(settings: Settings, *, keyless: bool = False) -> AsyncIterator[Runtime]:
+    """A runtime whose API takes the service key ``API_KEY`` (none with ``keyless``)."""
+    key = None if keyless else SecretStr(API_KEY)
+    settings = settings.model_copy(update={"enrichment_api_key": key})
     async with closing(Runtime(settings=settings)) as runtime:
         yield runtime
 
 
 @pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    async for runtime in _runtime(settings):
-        yield runtime
+def keyed_settings(settings: Settings) -> Settings:
+    """The API needs a token: these tests use the service key (ENRICHMENT_API_KEY)."""
+    return settings.model_copy(update={"enrichment_api_key": SecretStr(API_KEY)})
 
 
 @pytest.fixture
-def keyed_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"enrichment_api_key": SecretStr(API_KEY)})
+async def runtime(keyed_settings: Settings) -> AsyncIterator[Runtime]:
+    async for runtime in _runtime(keyed_settings):
+        yield runtime
 
 
 @pytest.fixture
@@ -86,20 +91,29 @@ async def keyed_runtime(keyed_settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
 
 
-def _client(runtime: Runtime) -> httpx.AsyncClient:
+def keyed(settings: Settings) -> Settings:
+    return settings.model_copy(update={"enrichment_api_key": SecretStr(API_KEY)})
+
+
+def _client(runtime: Runtime, key: str | None = API_KEY) -> httpx.AsyncClient:
     app = build_api(lambda: runtime)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver", headers=headers
+    )
 
 
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends the service key with every request."""
     async with _client(runtime) as client:
         yield client
 
 
 @pytest.fixture
 async def keyed_client(keyed_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(keyed_runtime) as client:
+    """A client that sends no credentials unless a test gives some."""
+    async with _client(keyed_runtime, None) as client:
         yield client
 
 
@@ -264,7 +278,7 @@ async def test_every_route_requires_the_api_key_when_one_is_set(
     for method, path, payload, authorized_status in _requests(keyed_demo):
         for headers in bad_headers:
             response = await keyed_client.request(method, path, json=payload, headers=headers)
-            assert_error(response, 401, "unauthorized", "API key")
+            assert_error(response, 401, "unauthorized", "ENRICHMENT_API_KEY")
             challenge = response.headers["www-authenticate"]
             assert challenge.startswith("Bearer realm=")
             assert ('error="invalid_token"' in challenge) == bool(headers)
@@ -297,16 +311,25 @@ async def test_authentication_comes_before_validation(
     assert_error(response, 401, "unauthorized")
 
 
-async def test_routes_are_open_when_no_api_key_is_set(
-    client: httpx.AsyncClient, runtime: Runtime, demo: Demo, caplog: pytest.LogCaptureFixture
+async def test_without_a_key_or_an_account_the_api_says_set_up_is_pending(
+    settings: Settings,
 ) -> None:
-    assert runtime.settings.enrichment_api_key is None
-    for method, path, payload, status in _requests(demo):
-        response = await client.request(method, path, json=payload)
-        assert response.status_code == status, response.text
-    warnings = [r for r in caplog.records if "ENRICHMENT_API_KEY is not set" in r.getMessage()]
-    assert len(warnings) == 1  # once, not per request
-    await asyncio.wait_for(runtime.runner.wait(1), timeout=WAIT)
+    """No open mode: with no service key and no account yet, a request without a token gets
+    503 setup_pending; once the owner exists, 401. Nothing runs either way."""
+    assert settings.enrichment_api_key is None
+    async for runtime in _runtime(settings, keyless=True):
+        demo = _seed(runtime)
+        async with _client(runtime, None) as bare:
+            for method, path, payload, _status in _requests(demo):
+                response = await bare.request(method, path, json=payload)
+                assert_error(response, 503, "setup_pending", "create the owner account")
+                assert response.headers["retry-after"] == "60"
+            with runtime.open_session() as session:
+                add_user(session, email="owner@example.com")
+            for method, path, payload, _status in _requests(demo):
+                response = await bare.request(method, path, json=payload)
+                assert_error(response, 401, "unauthorized", "personal API token")
+        assert job_count(runtime) == 0
 
 
 # --- validation ----------------------------------------------------------------------
@@ -600,7 +623,7 @@ async def test_unexpected_errors_are_a_generic_500(
         def dispatcher(self) -> ExplodingRunner:  # type: ignore[override]
             return ExplodingRunner()
 
-    async with closing(ExplodingRuntime(settings=settings)) as runtime:
+    async with closing(ExplodingRuntime(settings=keyed(settings))) as runtime:
         demo = _seed(runtime)
         async with _client(runtime) as client:
             response = await client.post(
@@ -741,7 +764,7 @@ async def test_the_key_is_bound_to_its_job_before_the_job_is_dispatched(settings
         def dispatcher(self) -> RecordingRunner:  # type: ignore[override]
             return RecordingRunner()
 
-    async with closing(RecordingRuntime(settings=settings)) as runtime:
+    async with closing(RecordingRuntime(settings=keyed(settings))) as runtime:
         demo = _seed(runtime)
         async with _client(runtime) as client:
             first = await _enrich(client, demo.table_id, demo.domain[:2], "dies-while-dispatching")
@@ -935,9 +958,17 @@ def _served_routes(app: Starlette) -> set[tuple[str, str]]:
 
 
 def test_every_route_is_documented_and_every_documented_route_exists() -> None:
+    """Every route under /api; the sign-in routes under /auth are for browsers, not clients."""
     app = build_api(lambda: pytest.fail("no request is made"))
     documented = {(path, method) for path, item in DOCUMENT["paths"].items() for method in item}
-    assert _served_routes(app) == documented
+    served = _served_routes(app)
+    assert {r for r in served if r[0].startswith("/api/")} == documented
+    assert {r[0] for r in served if not r[0].startswith("/api/")} == {
+        "/auth/session",
+        "/auth/signed-out",
+        "/auth/oidc/start",
+        "/auth/oidc/callback",
+    }
 
 
 def test_every_documented_operation_says_401_and_every_error_uses_the_error_schema() -> None:

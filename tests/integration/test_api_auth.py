@@ -1,18 +1,28 @@
-"""With ``ENRICHMENT_API_KEY`` set, every REST route refuses every request without the exact key.
+"""Every REST route asks the access rule: no token, a bad token, another workspace's token and
+a role too low are all refused, and a refused request changes nothing.
 
 The routes are not listed by hand: they are read from the Starlette app that ``build_api``
 returns (the app ``rx.App(api_transformer=...)`` mounts), every method of every route, HEAD
-included, and checked against the OpenAPI document. Each gets the bad credentials a client or an
-attacker would send, and must answer 401 in the API's JSON error shape, without echoing the key
-and without touching the database. The right key then gets through on every route, so the
-refusals are about the key and not a broken route.
+included, and checked against the OpenAPI document. Each ``/api`` route carries the action it
+was declared with (``endpoint(handler, Action.…)``); the only other routes are the four
+sign-in routes under ``/auth``, which are public by design and listed here. For each route:
 
-The key comparison must be constant-time. Timing it in a test would be flaky and prove little,
-so ``test_the_key_is_only_ever_compared_in_constant_time`` reads the API's source instead: it
-follows every value derived from the configured key (a small taint analysis over the AST) and
-fails if one reaches ``==``, ``!=``, ``in``, ``<``… or a string method such as ``startswith``,
-or if the key is never handed to ``hmac``/``secrets.compare_digest`` as bytes. The same checker
-is run on short sources that compare with ``==`` or ``startswith`` to show that it catches them.
+* no credentials, or any of the bad credentials a client or an attacker would send (a wrong,
+  truncated, extended or re-cased service key, other schemes, the key in the query…): 401;
+* the owner of workspace B, with a personal token, about workspace A's table or job: 404,
+  worded as for one that does not exist;
+* a viewer's token of workspace A, where the action needs more (run, cancel): 403;
+* a revoked token: 401;
+* and the database unchanged after all of them. Then the service key and A's owner's token
+  get through, so the refusals were about who asked.
+
+The service key's comparison must be constant-time. Timing it in a test would be flaky and
+prove little, so ``test_the_key_is_only_ever_compared_in_constant_time`` reads the API's source
+instead: it follows every value derived from the configured key (a small taint analysis over
+the AST) and fails if one reaches ``==``, ``!=``, ``in``, ``<``… or a string method such as
+``startswith``, or if the key is never handed to ``hmac``/``secrets.compare_digest`` as bytes.
+The same checker is run on short sources that compare with ``==`` or ``startswith`` to show
+that it catches them.
 """
 
 from __future__ import annotations
@@ -27,25 +37,32 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, text
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 import enrichment_app.api as api_package
 from enrichment_app.api import build_api, openapi_document
+from enrichment_app.db.models import DataTable, Workspace
 from enrichment_app.db.sessions import unit_of_work
-from enrichment_app.domain import CellRef
+from enrichment_app.domain import CellRef, utcnow
 from enrichment_app.runtime import Runtime
+from enrichment_app.services.access import MIN_ROLE, Action, Role
+from enrichment_app.services.api_tokens import revoke_token
 from enrichment_app.services.jobs import create_job
 from enrichment_app.services.tables import create_table
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import column_refs, seed_demo_table
 from tests.integration.runtimes import closing
+from tests.support.accounts import add_user, api_token
 
 API_KEY = "Key-0f1E2d3C4b5A-enrichment-API"
 """Mixed case, so that a case-insensitive comparison would show."""
+
+PUBLIC_ROUTES = {"/auth/session", "/auth/signed-out", "/auth/oidc/start", "/auth/oidc/callback"}
+"""The sign-in routes: how a browser gets a session, so they cannot need one. None of them
+reads or writes a table (tests/integration/test_auth_routes.py)."""
 
 
 # --- the routes, from the app itself -------------------------------------------------------
@@ -56,6 +73,7 @@ class Operation:
     method: str
     template: str
     """The route's path as Starlette has it, e.g. ``/api/jobs/{job_id:int}``."""
+    action: Action | None
 
     @property
     def documented_path(self) -> str:
@@ -70,7 +88,11 @@ def served_operations(app: Starlette) -> list[Operation]:
             if isinstance(route, Mount):
                 walk(route.routes, prefix + route.path)
             elif isinstance(route, Route):
-                found.extend(Operation(m, prefix + route.path) for m in sorted(route.methods or ()))
+                actions = getattr(route.endpoint, "actions", None) or {}
+                single = getattr(route.endpoint, "action", None)
+                for method in sorted(route.methods or ()):
+                    action = actions.get("GET" if method == "HEAD" else method, single)
+                    found.append(Operation(method, prefix + route.path, action))
             else:
                 raise AssertionError(f"a route of an unknown kind: {route!r}")
 
@@ -78,7 +100,8 @@ def served_operations(app: Starlette) -> list[Operation]:
     return found
 
 
-OPERATIONS = served_operations(build_api(lambda: pytest.fail("no request is made")))
+ALL = served_operations(build_api(lambda: pytest.fail("no request is made")))
+OPERATIONS = [op for op in ALL if op.template.startswith("/api/")]
 
 
 def test_the_routes_come_from_the_app_and_match_the_document() -> None:
@@ -89,21 +112,45 @@ def test_the_routes_come_from_the_app_and_match_the_document() -> None:
     }
     assert served == documented
     assert {
-        ("/api/tables", "get"),
-        ("/api/tables", "post"),
-        ("/api/tables/import", "post"),
-        ("/api/tables/{table_id}", "delete"),
-        ("/api/tables/{table_id}/rows", "get"),
-        ("/api/tables/{table_id}/rows", "post"),
-        ("/api/tables/{table_id}/rows/{row_id}", "patch"),
-        ("/api/tables/{table_id}/columns", "post"),
-        ("/api/tables/{table_id}/columns/{column_id}", "delete"),
-        ("/api/tables/{table_id}/export.csv", "get"),
         ("/api/tables/{table_id}/enrich", "post"),
         ("/api/jobs/{job_id}", "get"),
         ("/api/jobs/{job_id}/cancel", "post"),
         ("/api/openapi.json", "get"),
     } <= served
+
+
+NEEDS = {
+    ("POST", "/api/tables/{table_id:int}/enrich"): Role.EDITOR,
+    ("POST", "/api/jobs/{job_id:int}/cancel"): Role.EDITOR,
+    ("POST", "/api/tables"): Role.EDITOR,
+    ("POST", "/api/tables/import"): Role.EDITOR,
+    ("DELETE", "/api/tables/{table_id:int}"): Role.ADMIN,
+    ("POST", "/api/tables/{table_id:int}/rows"): Role.EDITOR,
+    ("PATCH", "/api/tables/{table_id:int}/rows/{row_id:int}"): Role.EDITOR,
+    ("POST", "/api/tables/{table_id:int}/columns"): Role.EDITOR,
+    ("DELETE", "/api/tables/{table_id:int}/columns/{column_id:int}"): Role.EDITOR,
+}
+"""The least role each route needs when more than a viewer's: the roles table of
+docs/security.md, written here apart from the code, so a route declared too low fails."""
+
+
+def test_every_route_needs_the_role_the_roles_table_says() -> None:
+    wrong = {
+        f"{op.method} {op.template}": (
+            MIN_ROLE[op.action].value,
+            NEEDS.get((op.method, op.template), Role.VIEWER).value,
+        )
+        for op in OPERATIONS
+        if op.action is not None
+        and MIN_ROLE[op.action] is not NEEDS.get((op.method, op.template), Role.VIEWER)
+    }
+    assert wrong == {}, f"(declared, expected): {wrong}"
+
+
+def test_every_api_route_declares_its_action_and_the_rest_are_the_sign_in_routes() -> None:
+    assert [op.template for op in OPERATIONS if op.action is None] == []
+    assert {op.template for op in ALL if op not in OPERATIONS} == PUBLIC_ROUTES
+    assert {op.template for op in ALL if op.template in PUBLIC_ROUTES and op.action} == set()
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -157,6 +204,14 @@ class Target:
         return bodies.get(route, {})
 
 
+@dataclass(frozen=True)
+class Tokens:
+    owner_a: str
+    viewer_a: str
+    owner_b: str
+    revoked: str
+
+
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = Runtime(
@@ -176,6 +231,7 @@ def target(runtime: Runtime) -> Target:
         spare = create_table(session=session, name="Spare", columns=[], rows=[], max_cell_chars=10)
         session.commit()
         assert job.id is not None and spare.id is not None
+        assert session.get(DataTable, table_id).workspace_id == 1  # type: ignore[union-attr]
         return Target(
             table_id=table_id,
             job_id=job.id,
@@ -187,18 +243,49 @@ def target(runtime: Runtime) -> Target:
 
 
 @pytest.fixture
+def tokens(runtime: Runtime, target: Target) -> Tokens:
+    box = runtime.secret_box
+    with runtime.open_session() as session:
+        other = Workspace(name="Workspace B")
+        session.add(other)
+        session.commit()
+        assert other.id is not None
+        owner = add_user(session, email="owner@example.com", role=Role.OWNER)
+        viewer = add_user(session, email="viewer@example.com", role=Role.VIEWER)
+        owner_b = add_user(session, email="b@example.com", role=Role.OWNER, workspace_id=other.id)
+        revoked = api_token(session, box=box, user_id=owner, workspace_id=1, role=Role.OWNER)
+        revoke_token(
+            session, workspace_id=1, token_id=1, user_id=owner, any_owner=True, now=utcnow()
+        )
+        session.commit()
+        return Tokens(
+            owner_a=api_token(session, box=box, user_id=owner, workspace_id=1, role=Role.OWNER),
+            viewer_a=api_token(session, box=box, user_id=viewer, workspace_id=1, role=Role.VIEWER),
+            owner_b=api_token(
+                session, box=box, user_id=owner_b, workspace_id=other.id, role=Role.OWNER
+            ),
+            revoked=revoked,
+        )
+
+
+@pytest.fixture
 def client(runtime: Runtime) -> Iterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=build_api(lambda: runtime))
     yield httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 def snapshot(runtime: Runtime) -> tuple[object, ...]:
-    """Everything a request could change: every row of every table of the schema."""
-    with runtime.engine.connect() as connection:
-        return tuple(
-            (table.name, tuple(connection.execute(sa.select(table).order_by(*table.primary_key))))
-            for table in SQLModel.metadata.sorted_tables
-        )
+    """Every row of every table (the tokens' ``last_used_at`` aside: a request that got in
+    with a valid token records its use)."""
+    rows = []
+    with runtime.open_session() as session:
+        for table in SQLModel.metadata.sorted_tables:
+            columns = [c.name for c in table.c if c.name != "last_used_at"]
+            found = session.exec(  # type: ignore[call-overload]
+                text(f"SELECT {', '.join(columns)} FROM {table.name} ORDER BY 1")
+            ).all()
+            rows.append((table.name, tuple(tuple(r) for r in found)))
+    return tuple(rows)
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -224,48 +311,74 @@ BAD_CREDENTIALS: dict[str, dict[str, Any]] = {
     "non-ASCII bytes": {"headers": {"Authorization": b"Bearer \xe9\xff" + API_KEY.encode()}},
     "key in the query": {"params": {"api_key": API_KEY, "key": API_KEY}},
     "key in another header": {"headers": {"X-API-Key": API_KEY, "Api-Key": API_KEY}},
+    "a made-up personal token": {"headers": {"Authorization": "Bearer enr_" + "A" * 43}},
 }
 
 
+async def _send(
+    client: httpx.AsyncClient, operation: Operation, target: Target, **kwargs: Any
+) -> httpx.Response:
+    body = target.request(operation)
+    headers = {
+        "Idempotency-Key": f"auth-test-{operation.method}",
+        **body.pop("headers", {}),
+        **kwargs.pop("headers", {}),
+    }
+    return await client.request(
+        operation.method, target.url(operation), headers=headers, **body, **kwargs
+    )
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method} {op.template}")
-async def test_every_route_refuses_every_wrong_credential(
-    operation: Operation, client: httpx.AsyncClient, runtime: Runtime, target: Target
+async def test_every_route_refuses_whoever_may_not_and_changes_nothing(
+    operation: Operation,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    target: Target,
+    tokens: Tokens,
 ) -> None:
     before = snapshot(runtime)
-    for name, credentials in BAD_CREDENTIALS.items():
-        headers = {
-            "Idempotency-Key": f"auth-test-{operation.method}",
-            **credentials.get("headers", {}),
-        }
-        request = target.request(operation)
-        response = await client.request(
-            operation.method,
-            target.url(operation),
-            json=request.get("json"),
-            content=request.get("content"),
-            headers={**request.get("headers", {}), **headers},
-            params=credentials.get("params"),
-        )
+    head = operation.method == "HEAD"
+    for name, credentials in {
+        **BAD_CREDENTIALS,
+        "a revoked token": {"headers": _bearer(tokens.revoked)},
+    }.items():
+        response = await _send(client, operation, target, **credentials)
         assert response.status_code == 401, (name, response.text)
         assert response.headers["www-authenticate"].startswith('Bearer realm="enrichment_app"')
         assert response.headers["cache-control"] == "no-store"
         assert API_KEY not in response.text and API_KEY not in str(response.headers)
-        if operation.method != "HEAD":
+        if not head:
             error = response.json()["error"]
             assert error["code"] == "unauthorized", name
-            assert "Authorization: Bearer <ENRICHMENT_API_KEY>" in error["message"], name
+            assert "ENRICHMENT_API_KEY" in error["message"], name
+
+    # Another workspace's token about A's table or job. (A route about no table, such as
+    # creating one, acts in the token's own workspace: it cannot even name A.)
+    about_a_table = "{table_id" in operation.template or "{job_id" in operation.template
+    if about_a_table:
+        response = await _send(client, operation, target, headers=_bearer(tokens.owner_b))
+        assert response.status_code == 404, response.text
+        if not head:
+            assert response.json()["error"]["message"].endswith("does not exist.")
+    assert operation.action is not None
+    if MIN_ROLE[operation.action] is not Role.VIEWER:
+        response = await _send(client, operation, target, headers=_bearer(tokens.viewer_a))
+        assert response.status_code == 403, response.text
+        if not head:
+            assert "Your role in this workspace is viewer" in response.json()["error"]["message"]
     assert snapshot(runtime) == before, "a refused request changed the database"
 
-    # The right key gets through the same route: the refusals were about the key.
-    request = target.request(operation)
-    response = await client.request(
-        operation.method,
-        target.url(operation),
-        json=request.get("json"),
-        content=request.get("content"),
-        headers={**request.get("headers", {}), "Authorization": f"Bearer {API_KEY}"},
-    )
-    assert response.status_code in {200, 201, 202, 204}, response.text
+    # A's owner gets through the same route (the service key too, where a second request can
+    # succeed): the refusals were about who asked.
+    changes = operation.method in ("DELETE", "POST", "PATCH")
+    for token in (tokens.owner_a,) if changes else (tokens.owner_a, API_KEY):
+        response = await _send(client, operation, target, headers=_bearer(token))
+        assert response.status_code in {200, 201, 202, 204}, response.text
 
 
 # --- the comparison is constant-time -------------------------------------------------------
@@ -298,15 +411,6 @@ def _params(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
     return [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]
 
 
-def _is_none_check(node: ast.AST) -> bool:
-    """``x is None`` or ``x is not None``."""
-    return (
-        isinstance(node, ast.Compare)
-        and all(isinstance(op, ast.Is | ast.IsNot) for op in node.ops)
-        and all(isinstance(o, ast.Constant) and o.value is None for o in node.comparators)
-    )
-
-
 def key_comparisons(source: str) -> tuple[list[KeyUse], list[KeyUse]]:
     """(unsafe uses, constant-time comparisons) of the API key in ``source``.
 
@@ -327,13 +431,11 @@ def key_comparisons(source: str) -> tuple[list[KeyUse], list[KeyUse]]:
     }
 
     def is_tainted(node: ast.AST, names: set[str]) -> bool:
-        if _is_none_check(node):
-            return False  # whether a key is set says nothing about its value
-        if (isinstance(node, ast.Name) and node.id in names) or (
-            isinstance(node, ast.Attribute) and node.attr == "enrichment_api_key"
-        ):
-            return True
-        return any(is_tainted(child, names) for child in ast.iter_child_nodes(node))
+        return any(
+            (isinstance(sub, ast.Name) and sub.id in names)
+            or (isinstance(sub, ast.Attribute) and sub.attr == "enrichment_api_key")
+            for sub in ast.walk(node)
+        )
 
     changed = True
     while changed:
@@ -482,19 +584,6 @@ CHECKER_CASES = {
         1,
         0,
     ),
-    "a value chosen by a comparison with the key": (
-        "def check(api_key: SecretStr, token: str, request) -> None:\n"
-        "    request.state.same = 'yes' if api_key.get_secret_value() == token else 'no'\n",
-        1,
-        0,
-    ),
-    "only whether a key is set": (
-        "def check(api_key: SecretStr | None, request) -> None:\n"
-        "    request.state.client = 'address' if api_key is None else 'token'\n"
-        "    request.headers.get('authorization').startswith('Bearer')\n",
-        0,
-        0,
-    ),
     "constant-time on bytes": (
         "def check(api_key: SecretStr | None, token: str) -> bool:\n"
         "    if api_key is None:\n"
@@ -512,3 +601,14 @@ def test_the_checker_catches_a_timing_unsafe_comparison(case: str) -> None:
     source, unsafe, safe = CHECKER_CASES[case]
     found_unsafe, found_safe = key_comparisons(source)
     assert (len(found_unsafe), len(found_safe)) == (unsafe, safe), (found_unsafe, found_safe)
+
+
+async def test_a_token_lists_only_its_own_workspace_s_tables(
+    client: httpx.AsyncClient, target: Target, tokens: Tokens
+) -> None:
+    mine = await client.get("/api/tables", headers=_bearer(tokens.owner_a))
+    theirs = await client.get("/api/tables", headers=_bearer(tokens.owner_b))
+    every = await client.get("/api/tables", headers=_bearer(API_KEY))
+    names = {r: {t["id"] for t in r.json()["tables"]} for r in (mine, theirs, every)}
+    assert target.table_id in names[mine] and names[theirs] == set()
+    assert names[every] >= names[mine]

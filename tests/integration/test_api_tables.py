@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 
 from enrichment_app.api import build_api
@@ -25,18 +26,24 @@ from tests.integration.runtimes import closing
 from tests.integration.test_api import assert_error, assert_schema
 
 TOKEN = "tok-" + "9" * 30
+SERVICE_KEY = "tables-service-key-" + "4" * 20
 
 
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    async with closing(Runtime(settings=settings)) as runtime:
+    """A runtime whose API takes the service key (owner rights in every workspace)."""
+    keyed = settings.model_copy(update={"enrichment_api_key": SecretStr(SERVICE_KEY)})
+    async with closing(Runtime(settings=keyed)) as runtime:
         yield runtime
 
 
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=build_api(lambda: runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    headers = {"Authorization": f"Bearer {SERVICE_KEY}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as client:
         yield client
 
 

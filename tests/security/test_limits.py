@@ -19,23 +19,31 @@ from enrichment_app.api import build_api
 from enrichment_app.db.models import CellUsage, EnrichmentJob
 from enrichment_app.rate_limits import Limit, RateLimits, client_key
 from enrichment_app.runtime import Runtime
+from enrichment_app.services.access import Role
 from enrichment_app.services.usage import seconds_to_reset
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import column_refs, seed_demo_table
 from tests.integration.runtimes import closing
+from tests.support.accounts import add_user, api_token
 from tests.support.waiting import wait_until
 
 KEY = "limits-key-" + "7" * 20
 
 
-def _client(runtime: Runtime, address: str = "203.0.113.5") -> httpx.AsyncClient:
+def _client(runtime: Runtime, address: str = "203.0.113.5", token: str = KEY) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=build_api(lambda: runtime), client=(address, 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
 
 
 @pytest.fixture
 async def limited(settings: Settings) -> AsyncIterator[Runtime]:
-    update = {"api_rate_limit": "3/minute", "job_start_rate_limit": "2/minute", "seed_demo": True}
+    update = {
+        "api_rate_limit": "3/minute",
+        "job_start_rate_limit": "2/minute",
+        "seed_demo": True,
+        "enrichment_api_key": SecretStr(KEY),
+    }
     async with closing(Runtime(settings=settings.model_copy(update=update))) as runtime:
         yield runtime
 
@@ -47,17 +55,31 @@ def _retry_after(response: httpx.Response) -> int:
     return seconds
 
 
-async def test_api_calls_over_the_rate_get_429_with_retry_after_per_address(
+async def test_api_calls_over_the_rate_get_429_with_retry_after_per_person(
     limited: Runtime,
 ) -> None:
-    async with _client(limited) as first, _client(limited, "198.51.100.7") as second:
-        answers = [(await first.get("/api/tables")).status_code for _ in range(4)]
-        assert answers == [200, 200, 200, 429]
-        over = await first.get("/api/tables")
+    box = limited.secret_box
+    with limited.open_session() as session:
+        ann = add_user(session, email="ann@example.com", role=Role.EDITOR)
+        bob = add_user(session, email="bob@example.com", role=Role.EDITOR)
+        ann_tokens = [
+            api_token(session, box=box, user_id=ann, workspace_id=1, role=Role.EDITOR)
+            for _ in range(2)
+        ]
+        bob_token = api_token(session, box=box, user_id=bob, workspace_id=1, role=Role.EDITOR)
+    async with (
+        _client(limited, token=ann_tokens[0]) as first,
+        _client(limited, "198.51.100.7", token=ann_tokens[1]) as second,
+        _client(limited, token=bob_token) as other,
+    ):
+        answers = [(await first.get("/api/tables")).status_code for _ in range(3)]
+        assert answers == [200, 200, 200]
+        # Ann's second token, from another address, shares her allowance.
+        over = await second.get("/api/tables")
         _retry_after(over)
         assert over.json()["error"]["code"] == "rate_limited"
         assert "the limit is 3 per 1 minute, API_RATE_LIMIT" in over.json()["error"]["message"]
-        assert (await second.get("/api/tables")).status_code == 200  # another client
+        assert (await other.get("/api/tables")).status_code == 200  # another person
 
 
 async def test_with_a_key_the_limit_is_the_key_s_and_guessing_keys_is_limited_too(
@@ -84,7 +106,11 @@ async def test_with_a_key_the_limit_is_the_key_s_and_guessing_keys_is_limited_to
 
 
 async def test_job_starts_over_their_rate_get_429_and_start_nothing(settings: Settings) -> None:
-    update = {"job_start_rate_limit": "2/minute", "seed_demo": True}
+    update = {
+        "job_start_rate_limit": "2/minute",
+        "seed_demo": True,
+        "enrichment_api_key": SecretStr(KEY),
+    }
     async with closing(Runtime(settings=settings.model_copy(update=update))) as limited:
         await _start_three(limited)
 
@@ -109,7 +135,9 @@ async def _start_three(limited: Runtime) -> None:
 async def test_the_daily_cell_cap_holds_across_processes_and_says_when_it_resets(
     settings: Settings,
 ) -> None:
-    capped = settings.model_copy(update={"max_cells_per_day": 5})
+    capped = settings.model_copy(
+        update={"max_cells_per_day": 5, "enrichment_api_key": SecretStr(KEY)}
+    )
     async with (
         closing(Runtime(settings=capped)) as first,
         closing(Runtime(settings=capped)) as second,

@@ -63,6 +63,7 @@ from tests.fakes.trigger import FakeTrigger, PendingFault, WorkerTask
 from tests.soak import oracle
 from tests.soak.backend import Backend
 from tests.soak.plan import TRIGGER, Fault, JobPlan
+from tests.support.accounts import sign_in_over_http
 from tests.support.live_server import allowance
 from tests.support.reflex_socket import ReflexSocket, state_name
 from tests.support.secret_scan import find_leaks
@@ -203,6 +204,8 @@ class Soak:
         self.scanned_frames = 0
         self.kill_lock = asyncio.Lock()
         self.backend_up = asyncio.Event()
+        self._cookie = ""
+        self._sign_in_lock = asyncio.Lock()
         self.last_restart = 0.0
         self.requests_at_restart = 0
         """How many requests the fake had seen when the backend last started."""
@@ -358,15 +361,16 @@ class Soak:
 
     async def _open_page(self, job: JobRun) -> None:
         assert self.backend is not None
+        await self.backend_up.wait()
         page = ReflexSocket(
             "127.0.0.1",
             self.backend.port,
             path=f"/tables/{job.table_id}",
             query={"table_id": str(job.table_id)},
             record=True,
+            headers={"Cookie": await self._signed_in()},
         )
         job.page = page
-        await self.backend_up.wait()
         await page.reconnect(within=60)
         job.keeper = asyncio.create_task(
             self._keep_connected(job, page), name=f"page-{job.plan.index}"
@@ -376,6 +380,16 @@ class Soak:
             within=30,
             message=f"the page of table {job.table_id} to load",
         )
+
+    async def _signed_in(self) -> str:
+        """The owner's session cookie: set up through the real flow by the first page opened
+        (the session lives in the database, so it outlives backend restarts)."""
+        assert self.backend is not None
+        async with self._sign_in_lock:
+            if not self._cookie:
+                url = f"http://127.0.0.1:{self.backend.port}"
+                self._cookie = (await sign_in_over_http(url, set_up=True)).cookie
+        return self._cookie
 
     async def _keep_connected(self, job: JobRun, page: ReflexSocket) -> None:
         """Reconnect after the backend went away, as the frontend's socket does."""

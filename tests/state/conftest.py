@@ -7,6 +7,7 @@ the environment, as in production, on a throwaway SQLite file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,8 @@ from reflex.istate.manager.memory import StateManagerMemory
 from reflex_base.event.processor import BaseStateEventProcessor
 
 from enrichment_app.runtime import get_runtime, reset_runtime
+from enrichment_app.services.access import Role
+from tests.support.accounts import OWNER_EMAIL, add_user, session_cookie
 
 
 @dataclass
@@ -40,11 +43,23 @@ class Tab:
     manager: StateManagerMemory
     namespace: RecordingNamespace
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
+    cookie: str = ""
+    """The ``Cookie`` header of the tab's websocket handshake: its session (empty: signed out)."""
 
     async def send(
         self, state: type[rx.State], handler: str, path: str = "/", **payload: Any
     ) -> None:
-        router = {"pathname": path, "asPath": path, "query": {}, "token": self.token}
+        router = {
+            "pathname": path,
+            "asPath": path,
+            "query": {},
+            "token": self.token,
+            "headers": {
+                "cookie": self.cookie,
+                "origin": "http://localhost:3000",
+                "host": "localhost:8000",
+            },
+        }
         event = Event(
             name=f"{state.get_full_name()}.{handler}", payload=payload, router_data=router
         )
@@ -80,10 +95,31 @@ def app_environment(tmp_path: Any) -> Iterator[None]:
     os.environ.update(saved)
 
 
+def owner_cookie() -> str:
+    """A session of the owner of the default workspace (created on first use)."""
+    runtime = get_runtime()
+    with runtime.open_session() as session:
+        user_id = add_user(session, email=OWNER_EMAIL, role=Role.OWNER, admin=True)
+        return session_cookie(session, box=runtime.secret_box, user_id=user_id)
+
+
 @pytest.fixture
-async def tab(app_environment: None) -> AsyncIterator[Tab]:
-    """A tab connected to the app, as a browser's websocket would be: the page's watchers
-    follow a job until it ends (they stop early for a tab that is gone)."""
+async def signed_out_tab(app_environment: None) -> AsyncIterator[Tab]:
+    """A tab connected to the app with no session: every guarded handler refuses."""
+    async with _connected_tab() as tab:
+        yield tab
+
+
+@pytest.fixture
+async def tab(signed_out_tab: Tab) -> Tab:
+    """A tab connected to the app, signed in as the default workspace's owner: the page's
+    watchers follow a job until it ends (they stop early for a tab that is gone)."""
+    signed_out_tab.cookie = owner_cookie()
+    return signed_out_tab
+
+
+@contextlib.asynccontextmanager
+async def _connected_tab() -> AsyncIterator[Tab]:
     from enrichment_app.enrichment_app import app  # registers the App whose on_load events run
 
     manager = StateManagerMemory()

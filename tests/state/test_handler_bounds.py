@@ -70,7 +70,7 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
         {"pos": ["a", "b"], "new_cell": HUGE},
         {"pos": HUGE, "new_cell": None},
     ],
-    "TablesState.set_new_table_name": [{"value": HUGE}, {"value": 5}, {"value": None}],
+    "TablesState.table_name_changed": [{"value": HUGE}, {"value": 5}, {"value": None}],
     "TablesState.import_csv": [{"files": []}, {"files": HUGE}, {"files": [HUGE]}],
     "TablesState.export_csv": [
         {"table_id": HUGE_INT, "name": HUGE, "raw": HUGE},
@@ -78,9 +78,9 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
         {"table_id": -1, "name": HUGE, "raw": False},
     ],
     "TablesState.delete_table": [{"table_id": HUGE_INT}, {"table_id": "1"}, {"table_id": 1.5}],
-    "AddColumnState.set_open": [{"value": HUGE}, {"value": [True]}],
-    "AddColumnState.set_name": [{"value": HUGE}, {"value": {"a": HUGE}}],
-    "AddColumnState.set_config_text": [{"value": HUGE}, {"value": 7}],
+    "AddColumnState.open_changed": [{"value": HUGE}, {"value": [True]}],
+    "AddColumnState.name_changed": [{"value": HUGE}, {"value": {"a": HUGE}}],
+    "AddColumnState.config_changed": [{"value": HUGE}, {"value": 7}],
     "AddColumnState.choose_enricher": [{"value": HUGE}, {"value": None}],
 }
 SETVAR = [
@@ -141,7 +141,7 @@ async def test_hostile_arguments_leave_the_state_bounded(
 ) -> None:
     page = f"/tables/{big_table}"
     await tab.send(TableState, "load", path=page)
-    await tab.send(AddColumnState, "set_open", path=page, value=True)
+    await tab.send(AddColumnState, "open_changed", path=page, value=True)
     state_name, method = handler.split(".")
     state = next(s for s in STATES if s.__name__ == state_name)
     for payload in HOSTILE[handler]:

@@ -27,26 +27,26 @@ async def test_deleting_a_table_removes_it_and_says_so(tab: Tab) -> None:
 
 async def test_add_column_refuses_bad_json_then_adds_a_valid_column(tab: Tab) -> None:
     await tab.send(TableState, "load", path="/tables/1")
-    await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
+    await tab.send(AddColumnState, "open_changed", path="/tables/1", value=True)
     opened = await tab.state(AddColumnState)
     assert opened.enricher == "template" and json.loads(opened.config_text)  # a valid example
 
-    await tab.send(AddColumnState, "set_name", path="/tables/1", value="Greeting")
+    await tab.send(AddColumnState, "name_changed", path="/tables/1", value="Greeting")
     await tab.send(
-        AddColumnState, "set_config_text", path="/tables/1", value='{"template": "Hi {Nope}"'
+        AddColumnState, "config_changed", path="/tables/1", value='{"template": "Hi {Nope}"'
     )
     await tab.send(AddColumnState, "submit", path="/tables/1")
     assert "not valid JSON" in (await tab.state(AddColumnState)).error
 
     await tab.send(
-        AddColumnState, "set_config_text", path="/tables/1", value='{"template": "Hi {Nope}"}'
+        AddColumnState, "config_changed", path="/tables/1", value='{"template": "Hi {Nope}"}'
     )
     await tab.send(AddColumnState, "submit", path="/tables/1")
     refused = await tab.state(AddColumnState)
     assert "'Nope'" in refused.error and refused.open
 
     await tab.send(
-        AddColumnState, "set_config_text", path="/tables/1", value='{"template": "Hi {Company}"}'
+        AddColumnState, "config_changed", path="/tables/1", value='{"template": "Hi {Company}"}'
     )
     await tab.send(AddColumnState, "submit", path="/tables/1")
     added = await tab.state(AddColumnState)
@@ -59,10 +59,10 @@ async def test_add_column_refuses_bad_json_then_adds_a_valid_column(tab: Tab) ->
 async def test_add_column_refuses_config_json_it_cannot_read(tab: Tab) -> None:
     """Found by tests/fuzz: deep nesting and over-long numbers raised out of the handler."""
     await tab.send(TableState, "load", path="/tables/1")
-    await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
-    await tab.send(AddColumnState, "set_name", path="/tables/1", value="Odd")
+    await tab.send(AddColumnState, "open_changed", path="/tables/1", value=True)
+    await tab.send(AddColumnState, "name_changed", path="/tables/1", value="Odd")
     for text in ["[" * 10_000, '{"template": ' + "9" * 5000 + "}", '{"template": NaN}']:
-        await tab.send(AddColumnState, "set_config_text", path="/tables/1", value=text)
+        await tab.send(AddColumnState, "config_changed", path="/tables/1", value=text)
         await tab.send(AddColumnState, "submit", path="/tables/1")
         refused = await tab.state(AddColumnState)
         assert "not valid JSON" in refused.error and refused.open
@@ -72,10 +72,10 @@ async def test_add_column_refuses_config_json_it_cannot_read(tab: Tab) -> None:
 
 async def test_add_column_refuses_a_config_over_max_config_bytes(tab: Tab) -> None:
     await tab.send(TableState, "load", path="/tables/1")
-    await tab.send(AddColumnState, "set_open", path="/tables/1", value=True)
+    await tab.send(AddColumnState, "open_changed", path="/tables/1", value=True)
     shown = (await tab.state(AddColumnState)).config_text
     text = '{"template": "' + "x" * 20_000 + '"}'
-    await tab.send(AddColumnState, "set_config_text", path="/tables/1", value=text)
+    await tab.send(AddColumnState, "config_changed", path="/tables/1", value=text)
     refused = await tab.state(AddColumnState)
     assert "longer than 16,384 characters (MAX_CONFIG_BYTES)" in refused.error
     assert refused.config_text == shown  # the form keeps what it had
@@ -106,10 +106,10 @@ async def test_a_credential_leaves_the_form_s_public_state_once_submitted(tab: T
     }
     path = "/tables/1"
     await tab.send(TableState, "load", path=path)
-    await tab.send(AddColumnState, "set_open", path=path, value=True)
+    await tab.send(AddColumnState, "open_changed", path=path, value=True)
     await tab.send(AddColumnState, "choose_enricher", path=path, value="http_json")
-    await tab.send(AddColumnState, "set_name", path=path, value="Lookup")
-    await tab.send(AddColumnState, "set_config_text", path=path, value=json.dumps(config))
+    await tab.send(AddColumnState, "name_changed", path=path, value="Lookup")
+    await tab.send(AddColumnState, "config_changed", path=path, value=json.dumps(config))
     sent_before = len(tab.namespace.updates)
     await tab.send(AddColumnState, "submit", path=path)
     refused = await tab.state(AddColumnState)
@@ -119,7 +119,7 @@ async def test_a_credential_leaves_the_form_s_public_state_once_submitted(tab: T
     assert token not in repr(tab.namespace.updates[sent_before:])
 
     shown["url"] = "https://api.example.com/v1?site={Website}"
-    await tab.send(AddColumnState, "set_config_text", path=path, value=json.dumps(shown))
+    await tab.send(AddColumnState, "config_changed", path=path, value=json.dumps(shown))
     await tab.send(AddColumnState, "submit", path=path)
     added = await tab.state(AddColumnState)
     assert added.error == "" and not added.open and token not in added.config_text

@@ -74,6 +74,9 @@ class ReflexSocket:
     on_text: TextHook | None = None
     record: bool = False
     """Keep every received text message in ``frames`` (for secret scans)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra handshake headers: a signed-in tab's ``Cookie`` (tests/support/accounts.py),
+    an ``Origin``."""
     frames: list[str] = field(default_factory=list)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: int = 0
@@ -96,7 +99,9 @@ class ReflexSocket:
         self._writer = writer
         self._ws = WSConnection(ConnectionType.CLIENT)
         target = f"{NAMESPACE}/?token={self.token}&EIO=4&transport=websocket"
-        writer.write(self._ws.send(Request(host=f"{self.host}:{self.port}", target=target)))
+        extra = [(k.encode(), v.encode()) for k, v in self.headers.items()]
+        request = Request(host=f"{self.host}:{self.port}", target=target, extra_headers=extra)
+        writer.write(self._ws.send(request))
         self._task = asyncio.create_task(self._read(reader), name=f"reflex-socket-{self.token}")
 
     async def reconnect(

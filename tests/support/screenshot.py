@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -36,7 +37,9 @@ from starlette.routing import Route
 from enrichment_app.db.models import TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.demo import seed_demo
+from enrichment_app.services.sessions import COOKIE_NAME
 from enrichment_app.services.tables import ColumnSpec, add_column
+from tests.support.accounts import SignedIn, sign_in_over_http
 from tests.support.database import database_session
 from tests.support.live_server import serve_in_thread
 from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, ROOT
@@ -148,28 +151,39 @@ def prepare(database_url: str, lookup_url: str) -> DemoCells:
         )
 
 
+SERVICE_KEY = "screenshot-" + secrets.token_urlsafe(24)
+"""The app's ENRICHMENT_API_KEY for this run: the script's REST calls use it."""
+AUTH = {"Authorization": f"Bearer {SERVICE_KEY}"}
+
+
 def enrich(api: str, table_id: int, cells: list[dict[str, int]]) -> int:
     """Start a job through the REST API; its id."""
-    response = httpx.post(f"{api}/api/tables/{table_id}/enrich", json={"cells": cells}, timeout=30)
+    response = httpx.post(
+        f"{api}/api/tables/{table_id}/enrich", json={"cells": cells}, headers=AUTH, timeout=30
+    )
     assert response.status_code == 202, response.text
     return int(response.json()["job"]["id"])
 
 
 def wait_final(api: str, job_id: int) -> None:
     def final() -> bool:
-        job = httpx.get(f"{api}/api/jobs/{job_id}", timeout=30).json()["job"]
+        job = httpx.get(f"{api}/api/jobs/{job_id}", headers=AUTH, timeout=30).json()["job"]
         return job["status"] in FINAL
 
     wait_until(final, timeout=TIMEOUT, interval=0.2, message=f"job {job_id} to end")
 
 
-def capture(page_url: str, table_id: int, out: Path) -> Shot:
-    """Open the table, wait for the held job's progress, and capture the viewport."""
+def capture(page_url: str, table_id: int, out: Path, cookie: SignedIn) -> Shot:
+    """Open the table signed in, wait for the held job's progress, and capture the viewport."""
     status = f"Enriching… ({ANSWERED}/25)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+            context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+            context.add_cookies(
+                [{"name": COOKIE_NAME, "value": cookie.token, "url": page_url, "httpOnly": True}]
+            )
+            page = context.new_page()
             page.set_default_timeout(TIMEOUT * 1000)
             page.goto(f"{page_url}/tables/{table_id}")
             page.locator("#table-name").filter(has_text="Demo").wait_for()
@@ -210,6 +224,7 @@ def take(out: Path, *, work: Path) -> Shot:
             work=work / "app",
             env={
                 "DATABASE_URL": database_url,
+                "ENRICHMENT_API_KEY": SERVICE_KEY,
                 # The lookup API is on loopback, which the egress guard refuses unless allowed.
                 "ENRICHER_ALLOWED_NETWORKS": lookup_url.removeprefix("http://"),
             },
@@ -217,9 +232,10 @@ def take(out: Path, *, work: Path) -> Shot:
             ready_path=f"/tables/{demo.table_id}",
         )
         with app:
+            owner = asyncio.run(sign_in_over_http(app.url, set_up=True, origin=app.page_url))
             wait_final(app.url, enrich(app.url, demo.table_id, demo.offline))
             job = enrich(app.url, demo.table_id, demo.lookups)
-            shot = capture(app.page_url, demo.table_id, out)
+            shot = capture(app.page_url, demo.table_id, out, owner)
             lookups.released.set()
             wait_final(app.url, job)
     return shot

@@ -47,6 +47,7 @@ from tests.e2e.conftest import (  # noqa: F401 (browser and gated_api are fixtur
     gated_api,
 )
 from tests.fakes.trigger import FakeTrigger, RecordedRequest, WorkerTask
+from tests.support.accounts import SignedIn, sign_in_over_http
 from tests.support.live_server import allowance
 from tests.support.paths import ARTIFACTS, ROOT
 from tests.support.prod_app import ProdApp
@@ -201,6 +202,13 @@ class Topology:
     secrets: dict[str, str]
     instance_pids: dict[str, int] = field(default_factory=dict)
     """Reflex's per-process instance id → the worker's pid (``probe_workers``)."""
+    owner: SignedIn | None = None
+    """The owner, set up through the real flow once the app is up: every tab signs in as them."""
+
+    @property
+    def cookie(self) -> str:
+        assert self.owner is not None
+        return self.owner.cookie
 
     @property
     def url(self) -> str:
@@ -347,6 +355,7 @@ def topology(
         )
         assert len(topology.pids) == WORKERS, [p.cmdline() for p in app.backend_processes()]
         topology.probe_workers()
+        topology.owner = asyncio.run(sign_in_over_http(topology.url, set_up=True))
         yield topology
     client.close()
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
+from enrichment_app.services.sessions import COOKIE_NAME
 from tests.e2e.conftest import GatedApi
 from tests.e2e.grid import open_grid, seen_statuses, watch_status
 from tests.support.secret_scan import assert_no_leaks
@@ -110,6 +111,17 @@ def cover_every_worker(tabs: Tabs, workers: set[int]) -> None:
 @pytest.fixture
 def tabs(browser: Browser, topology: Topology) -> Iterator[Tabs]:
     context = browser.new_context(viewport={"width": 1400, "height": 1700})
+    assert topology.owner is not None
+    context.add_cookies(
+        [
+            {
+                "name": COOKIE_NAME,
+                "value": topology.owner.token,
+                "url": topology.url,
+                "httpOnly": True,
+            }
+        ]
+    )
     context.set_default_timeout(30_000)
     yield Tabs(context, topology)
     context.close()

@@ -46,7 +46,7 @@ DONE = "Enriched!"
 class Tab:
     """A socket client on the table page, following its status label and Industry cells."""
 
-    def __init__(self, port: int, column: int = 5) -> None:
+    def __init__(self, port: int, cookie: str, column: int = 5) -> None:
         self.column = column
         self.labels: list[tuple[float, str]] = []
         """Each label shown, with when it arrived (consecutive repeats dropped)."""
@@ -61,6 +61,7 @@ class Tab:
             query={"table_id": str(TABLE)},
             on_text=self._on_text,
             record=True,
+            headers={"Cookie": cookie},
         )
 
     def _on_text(self, text: str, now: float) -> None:
@@ -132,7 +133,7 @@ async def watch_one_run(
 ) -> Watched:
     """Start a run held in the queue, open the tabs, then let it go one cell at a time."""
     fake = topology.fake
-    tabs = [Tab(topology.app.port) for _ in range(CLIENTS)]
+    tabs = [Tab(topology.app.port, topology.cookie) for _ in range(CLIENTS)]
     most_at_once = [0, 0]
 
     async def sample(run_id: str) -> None:

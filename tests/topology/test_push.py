@@ -33,7 +33,12 @@ async def edit_through_one_worker_and_watch_another(topology: Topology, table_id
     try:
         while len(by_worker) < 2:
             assert len(clients) < MOST_CLIENTS, f"all {len(clients)} clients on one worker"
-            client = ReflexSocket("127.0.0.1", topology.app.port, path=f"/tables/{table_id}")
+            client = ReflexSocket(
+                "127.0.0.1",
+                topology.app.port,
+                path=f"/tables/{table_id}",
+                headers={"Cookie": topology.cookie},
+            )
             clients.append(client)
             await client.connect()
             port = client.local_port

@@ -35,6 +35,7 @@ _ALL = {
     "runtime",
     "services",
     "trigger",
+    "oidc",
     "worker",
     "keys",
 }
@@ -48,6 +49,7 @@ MAY_NOT_IMPORT: dict[str, set[str]] = {
     "db": _ALL - {"db", "domain", "errors", "settings"},
     "bus": _ALL - {"bus", "db", "domain", "errors", "settings"},
     "trigger": _ALL - {"trigger", "errors", "settings", "domain"},
+    "oidc": _ALL - {"oidc", "errors"},
     "enrichers": _ALL - {"enrichers", "errors", "settings", "domain", *_TOOLS},
     "services": _UI | {"api", "live", "runner", "runtime", "trigger", "worker"},
     "runner": _UI | {"api", "live", "runtime", "worker"},

@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import reflex as rx
 
-from enrichment_app.db.sessions import in_session
+from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import NotFoundError
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import grid as grid_service
+from enrichment_app.services import grid as grid_service, workspaces
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import current_grant, current_principal, guard, url_table
 from enrichment_app.state.table.editing import EditingMixin
 from enrichment_app.state.table.running import RunMixin
 from enrichment_app.state.table.selection import (
@@ -62,17 +64,15 @@ class TableState(SelectionMixin, EditingMixin, rx.State):
     """One open table: its grid and what is selected (the job filling it: ``TableJobState``)."""
 
     @rx.event
+    @guard(Action.VIEW, target=url_table)
     async def load(self):
         """Load the table named in the URL and re-attach to its running job, if any."""
-        raw = self.router.url.path.rstrip("/").rpartition("/")[2]
+        grant = current_grant()
+        table_id = grant.table_id or 0
         self.not_found, self.message = False, ""
         job = await self.get_state(TableJobState)
         job.starting = False
-        try:
-            table_id = int(raw)
-        except (TypeError, ValueError):
-            self.not_found, self.table_id = True, 0
-            return
+        self._apply_grant(grant)
         if table_id != self.table_id:
             # Another table: start from its first cell. Reloading the same table (after adding
             # a column, say) keeps the selection, so a click made meanwhile is not undone.
@@ -80,6 +80,12 @@ class TableState(SelectionMixin, EditingMixin, rx.State):
             yield grid_selection.push(INITIAL_SELECTION)
         runtime = get_runtime()
         self.trigger_mode = runtime.settings.trigger_enabled
+        await in_transaction(
+            runtime.open_session,
+            workspaces.choose_workspace,
+            user_id=current_principal().user_id,
+            workspace_id=grant.workspace_id,
+        )
         try:
             read = await in_session(
                 runtime.open_session,

@@ -10,6 +10,8 @@ from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service, tables as table_service
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import guard
 from enrichment_app.state.table.window import WindowMixin
 
 
@@ -28,6 +30,7 @@ class EditingMixin(WindowMixin, mixin=True):
         return found[0] if found else None
 
     @rx.event
+    @guard(Action.EDIT)
     async def edit_cell(self, pos: tuple[int, int], new_cell: dict[str, Any]):
         """Persist an edit to an input cell."""
         try:

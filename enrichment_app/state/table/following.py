@@ -15,7 +15,15 @@ import reflex as rx
 
 from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
 from enrichment_app.runtime import get_runtime
-from enrichment_app.state.table.watching import TAB_CHECK_SECONDS, Polled, WatchMixin, _tab_is_open
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import guard
+from enrichment_app.state.table.watching import (
+    RECHECK_SECONDS,
+    TAB_CHECK_SECONDS,
+    Polled,
+    WatchMixin,
+    _tab_is_open,
+)
 
 LIVE_RETRY_FIRST_SECONDS = 1.0
 LIVE_RETRY_MAX_SECONDS = 30.0
@@ -55,6 +63,7 @@ class FollowMixin(WatchMixin, mixin=True):
         self.window_cells[r][c] = {"v": value, "s": event.status, "e": event.error or ""}
 
     @rx.event(background=True)
+    @guard(Action.VIEW)
     async def follow_run(self):
         """Follow a Trigger.dev run over Realtime and push each change to the browser.
 
@@ -102,17 +111,23 @@ class FollowMixin(WatchMixin, mixin=True):
         if hub is None or not run_id:
             return Followed.FAILED, "Trigger.dev mode is off in this process", False
         answered = False
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         async with hub.watch(run_id) as watcher:
             while True:
                 try:
                     async with asyncio.timeout(TAB_CHECK_SECONDS):
                         event = await watcher.next()
                 except TimeoutError:
-                    if not _tab_is_open(token):
+                    if not _tab_is_open(token) or not await self._still_allowed():
                         return Followed.GONE, None, answered
                     continue
                 if event is None:
                     return Followed.FAILED, None, answered
+                if loop.time() - checked >= RECHECK_SECONDS:
+                    if not await self._still_allowed():  # the session ended: relay no more
+                        return Followed.GONE, None, answered
+                    checked = loop.time()
                 if isinstance(event, FeedFailed):
                     return Followed.FAILED, event.reason, answered
                 async with self:

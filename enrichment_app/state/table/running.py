@@ -15,6 +15,8 @@ from enrichment_app.domain import CellStatus
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import get_runtime
+from enrichment_app.services import audit
+from enrichment_app.services.access import Action
 from enrichment_app.services.enrichment import (
     EnrichmentStarted,
     cancel_enrichment,
@@ -22,6 +24,7 @@ from enrichment_app.services.enrichment import (
     dispatch_enrichment,
 )
 from enrichment_app.services.jobs import JobView
+from enrichment_app.state.access import current_grant, current_principal, guard, open_job
 from enrichment_app.state.table.following import FollowMixin
 from enrichment_app.state.table.selection import runnable_refs
 
@@ -33,6 +36,7 @@ class RunMixin(FollowMixin, mixin=True):
     """Cancel was pressed while Run was still creating the job."""
 
     @rx.event(background=True)
+    @guard(Action.RUN)
     async def run(self):
         """Create a job for the selected enrichment cells, hand it over and start following it."""
         runtime = get_runtime()
@@ -49,11 +53,11 @@ class RunMixin(FollowMixin, mixin=True):
                     "Select fewer cells."
                 )
                 return
-            tab = client_key("tab", self.router.session.client_token)
+            tab = client_key("user", str(current_principal().user_id))  # per person
             refused = runtime.rate_limits.hit(Limit.JOB_START, tab)
             if refused is not None:
                 self.message = (
-                    f"Too many jobs started from this tab (the limit is {refused.rate}, "
+                    f"Too many jobs started by you (the limit is {refused.rate}, "
                     f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
                 )
                 return
@@ -69,6 +73,7 @@ class RunMixin(FollowMixin, mixin=True):
                 table_id=table_id,
                 cells=refs,
                 max_cells=max_cells,
+                on_created=audit.job_started(current_grant(), table_id),
                 max_cells_per_day=runtime.settings.max_cells_per_day,
             )
         except EnrichmentAppError as exc:
@@ -114,17 +119,21 @@ class RunMixin(FollowMixin, mixin=True):
         return self._follow_event()
 
     @rx.event(background=True)
+    @guard(Action.CANCEL, target=open_job)
     async def cancel(self):
         """Cancel the running job; finished cells keep their values."""
         async with self:
-            job_id = self.job_id
+            job_id, table_id = self.job_id, self.table_id
             if not job_id or not self._status_line().active:
                 self._cancel_asked = self.starting  # Run is still creating the job
                 return
         runtime = get_runtime()
         try:
             view = await cancel_enrichment(
-                open_session=runtime.open_session, runner=runtime.dispatcher, job_id=job_id
+                open_session=runtime.open_session,
+                runner=runtime.dispatcher,
+                job_id=job_id,
+                on_canceled=audit.job_canceled(current_grant(), table_id),
             )
         except EnrichmentAppError as exc:
             async with self:

@@ -21,6 +21,8 @@ from enrichment_app.selection import (
     span_count,
 )
 from enrichment_app.services import grid as grid_service
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import guard
 from enrichment_app.state.table.window import WindowMixin
 
 
@@ -80,6 +82,7 @@ class SelectionMixin(WindowMixin, mixin=True):
         }
 
     @rx.event
+    @guard(Action.VIEW)
     async def select(self, selection: dict[str, Any]):
         """Track the grid selection and how many of its cells would run."""
         self._apply_selection(selection)
@@ -89,11 +92,13 @@ class SelectionMixin(WindowMixin, mixin=True):
                 await self._load_rows_around(row, row + 1)
 
     @rx.event
+    @guard(Action.VIEW)
     def clear_selection(self):
         """Escape clears the selected ranges but keeps the active cell."""
-        col, row = self.focus if len(self.focus) == 2 else (0, 0)
-        self._apply_selection(cursor_at(col, row))
-        return grid_selection.push(self.selection)
+        col, row = (int(v) for v in self.focus) if len(self.focus) == 2 else (0, 0)
+        selection = cursor_at(col, row)
+        self._apply_selection(selection)
+        return grid_selection.push(cursor_at(col, row))  # a plain dict, not the state's proxy
 
     def _selected_spans(self) -> dict[int, list[tuple[int, int]]]:
         return selected_spans(self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count)

@@ -28,6 +28,8 @@ from enrichment_app.errors import EnrichmentAppError, NotFoundError
 from enrichment_app.live.tables import FeedState, TableWatcher
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import guard
 from enrichment_app.state.table.job import JobMixin
 
 POLL_FIRST_SECONDS = 0.5
@@ -37,6 +39,11 @@ TAB_CHECK_SECONDS = 5.0
 """How often a watcher with nothing to do checks that its tab is still there."""
 PUSH_MIN_SECONDS = 0.05
 """At most one read per this long when changes pour in: the ones between merge into it."""
+
+
+RECHECK_SECONDS = 1.0
+"""How often a live loop re-checks the tab's session while news streams in (and on every
+tab check): a session that was revoked stops receiving the table at once."""
 
 
 def _tab_is_open(token: str) -> bool:
@@ -100,6 +107,7 @@ class WatchMixin(JobMixin, mixin=True):
             )
 
     @rx.event(background=True)
+    @guard(Action.VIEW)
     async def watch_table(self):
         """While no job runs here, keep the table as other tabs, the API and jobs change it.
 
@@ -119,8 +127,18 @@ class WatchMixin(JobMixin, mixin=True):
             token = self.router.session.client_token
         if not every or not table_id:
             return
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         async with runtime.tables.watch(table_id) as watcher:
-            last_read = 0.0
+            # Catch up once now that the feed is subscribed: a change made between the page's
+            # load and this subscription (another tab's edit, say) sends no news of its own.
+            follow = await self._read_elsewhere(generation, table_id, None)
+            if follow is Polled.GONE:
+                return
+            if follow is not None:
+                yield follow
+                return
+            last_read = loop.time()
             state: FeedState | None = None
             while True:
                 if watcher.state != state:
@@ -134,6 +152,10 @@ class WatchMixin(JobMixin, mixin=True):
                 )
                 if not _tab_is_open(token):
                     return
+                if loop.time() - checked >= RECHECK_SECONDS:
+                    if not await self._still_allowed():  # signed out, removed: no more news
+                        return
+                    checked = loop.time()
                 if change is None and watcher.state.live:
                     continue  # only the tab check
                 if change is not None and not change.kinds and watcher.state == state:
@@ -203,6 +225,7 @@ class WatchMixin(JobMixin, mixin=True):
         return None
 
     @rx.event(background=True)
+    @guard(Action.VIEW)
     async def watch_job(self):
         """Follow the job through the database, pushing every change to the browser."""
         async with self:
@@ -269,7 +292,7 @@ class WatchMixin(JobMixin, mixin=True):
                     break
                 if run_started:
                     return Polled.RUN_STARTED
-                if not _tab_is_open(token):
+                if not _tab_is_open(token) or not await self._still_allowed():
                     return Polled.GONE
                 pushed = watcher.state.live and view.backend == JobBackend.LOCAL.value
                 interval = (

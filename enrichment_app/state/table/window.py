@@ -17,6 +17,8 @@ from enrichment_app.db.sessions import in_session
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service
+from enrichment_app.services.access import Action
+from enrichment_app.state.access import guard
 from enrichment_app.state.table.base import TableBase
 
 FIRST_WINDOW_ROWS = 120
@@ -119,6 +121,7 @@ class WindowMixin(TableBase, mixin=True):
             self.message = str(exc)
 
     @rx.event
+    @guard(Action.VIEW)
     async def view(self, region: dict[str, Any]):
         """The grid scrolled: make sure the visible rows, plus a buffer, are loaded."""
         try:

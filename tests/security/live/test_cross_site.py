@@ -41,6 +41,9 @@ UPLOAD_HANDLER = (
 """The guard's cap on ``/_upload``: the file's cap plus room for the multipart wrapping."""
 
 
+SERVICE_KEY = "cross-site-service-key-" + "5" * 20
+
+
 @dataclass(frozen=True)
 class Running:
     mode: str
@@ -62,6 +65,7 @@ def _env(tmp: Path) -> dict[str, str]:
         "SEED_DEMO": "true",
         "MAX_CSV_BYTES": str(MAX_CSV_BYTES),
         "ALLOWED_ORIGINS": PARTNER,
+        "ENRICHMENT_API_KEY": SERVICE_KEY,
     }
 
 
@@ -176,7 +180,11 @@ def _chunks(total: int, prelude: bytes) -> Iterator[bytes]:
 @pytest.mark.parametrize("path", ["/_upload", "/api/tables/import"])
 def test_an_upload_over_the_cap_is_refused_before_it_is_read(running: Running, path: str) -> None:
     cap = UPLOAD_CAP if path == "/_upload" else MAX_CSV_BYTES
-    headers = {"Content-Type": "text/csv", "Origin": running.own_origins()[0]}
+    headers = {
+        "Content-Type": "text/csv",
+        "Origin": running.own_origins()[0],
+        "Authorization": f"Bearer {SERVICE_KEY}",  # so the API gets as far as the body
+    }
     if path == "/_upload":  # what the page's upload sends, so that Reflex goes on to read it
         headers = {
             **headers,
