@@ -42,6 +42,7 @@ from enrichment_app.db.sessions import in_transaction
 from enrichment_app.runtime import Runtime
 from enrichment_app.services import tables as table_service
 from enrichment_app.settings import Settings
+from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.machine import describe, figure, today
 from tests.support.paths import CHROMIUM, CHROMIUM_ARGS, RESULTS
 from tests.support.prod_app import ProdApp
@@ -131,10 +132,14 @@ def measure(changes: int, gap: float) -> dict[str, Any]:
         app = stack.enter_context(ProdApp(work=WORK / "push", log_path=WORK / "push.log", env=env))
         cell = company_cell(database_url)
 
+        # The tab signs in as the owner; before Playwright, whose sync API runs a loop here.
+        owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.add_cookies([browser_cookie(owner, app.url)])  # type: ignore[list-item]
+        page = context.new_page()
         page.goto(f"{app.url}/tables/1")
         focus_cell(page)
         page.locator("#mode").filter(has_text="Local runner · live").wait_for(timeout=30_000)

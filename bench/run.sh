@@ -5,6 +5,7 @@
 #   bash bench/run.sh            # all eight
 #   bash bench/run.sh latency    # one of: latency fanout throughput big_tables polling push csv_io big_runs
 #   bash bench/run.sh fault_matrix   # the soak (tests/soak), its matrix into bench/results/
+#   bash bench/run.sh perf   # issue 11 §4: latency, fan-out (500 tabs), http_json, push; medians of 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --dev

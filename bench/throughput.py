@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +45,8 @@ from tests.support.servers import ServerUnavailable, postgres_bindir, postgres_c
 
 INSTANT_TARGET = 1000.0
 HTTP_LIMIT = 400.0
+HTTP_SHARE = 0.9
+"""Issue 11's target: ``http_json`` at 90 % of the bare client's rate measured in the same run."""
 HTTP_CONCURRENCY = 20
 
 
@@ -176,6 +179,7 @@ def main() -> None:
     parser.add_argument("--http-cells", type=int, default=2_000)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--label", default="", help="tag for this run (e.g. before/after)")
+    parser.add_argument("--out", type=Path, help="write the result here instead (bench.perf)")
     args = parser.parse_args()
     machine = describe()
     register(BenchHttpJson(), replace=True)
@@ -222,24 +226,33 @@ def main() -> None:
             print("sqlite http", raw["sqlite_http"])
             raw["bare_httpx_ceiling"] = _client_ceiling(api, args.http_cells)
             print("bare httpx", raw["bare_httpx_ceiling"])
-        rate = raw["sqlite_http"]["cells_per_s"]
-        rows.append(
-            figure(
-                f"http_json, 50 ms API, concurrency {HTTP_CONCURRENCY}, {args.http_cells:,} cells, SQLite",
-                rate,
-                "cells/s",
-                target=f">= {0.9 * HTTP_LIMIT:,.0f} cells/s (90 % of {HTTP_LIMIT:,.0f})",
-                met=rate >= 0.9 * HTTP_LIMIT,
-            )
-        )
+    rate, ceiling = raw["sqlite_http"]["cells_per_s"], raw["bare_httpx_ceiling"]["per_s"]
     rows.append(
         figure(
-            "same API, bare httpx client, concurrency 20 (harness ceiling, context)",
-            raw["bare_httpx_ceiling"]["per_s"],
+            f"http_json, 50 ms API, concurrency {HTTP_CONCURRENCY}, {args.http_cells:,} cells, SQLite",
+            rate,
+            "cells/s",
+            target=f">= {HTTP_SHARE:.0%} of the ceiling below ({HTTP_SHARE * ceiling:,.0f})",
+            met=rate >= HTTP_SHARE * ceiling,
+        )
+    )
+    rows.append(
+        figure(
+            f"same API, bare httpx client, concurrency {HTTP_CONCURRENCY} (the harness ceiling; "
+            f"the API's own limit is {HTTP_LIMIT:,.0f})",
+            ceiling,
             "requests/s",
         )
     )
-    write_result("throughput", label=args.label, machine=machine, rows=rows, raw=raw)
+    path = write_result(
+        "throughput",
+        label=args.label or ("perf" if args.out else ""),
+        machine=machine,
+        rows=rows,
+        raw=raw,
+    )
+    if args.out:
+        path.replace(args.out)
 
 
 if __name__ == "__main__":

@@ -5,16 +5,16 @@ from __future__ import annotations
 import reflex as rx
 
 from enrichment_app.components.layout import callout_when
-from enrichment_app.state.table import TableState
+from enrichment_app.state.table import TableJobState, TableState
 
 
 def status_badge() -> rx.Component:
     return rx.cond(
-        TableState.status_label != "",
+        TableJobState.status.label != "",
         rx.badge(
-            rx.cond(TableState.job_active, rx.spinner(size="1"), rx.fragment()),
-            rx.text(TableState.status_label, id="job-status"),
-            color_scheme=TableState.status_tone,
+            rx.cond(TableJobState.status.active, rx.spinner(size="1"), rx.fragment()),
+            rx.text(TableJobState.status.label, id="job-status"),
+            color_scheme=TableJobState.status.tone,
             size="3",
             variant="soft",
         ),
@@ -27,17 +27,19 @@ def run_bar() -> rx.Component:
             rx.icon("play", size=16),
             TableState.run_label,
             id="run-button",
-            on_click=TableState.run,
-            disabled=(TableState.run_count == 0) | TableState.job_active | ~TableState.can_run,
+            on_click=TableJobState.run,
+            disabled=(TableState.run_count == 0)
+            | TableJobState.status.active
+            | ~TableState.can_run,
             size="2",
         ),
         rx.cond(
-            TableState.job_active & TableState.can_run,
+            TableJobState.status.active & TableState.can_run,
             rx.button(
                 rx.icon("square", size=14),
                 "Cancel",
                 id="cancel-button",
-                on_click=TableState.cancel,
+                on_click=TableJobState.cancel,
                 color_scheme="red",
                 variant="soft",
                 size="2",
@@ -51,13 +53,13 @@ def run_bar() -> rx.Component:
         ),
         rx.tooltip(
             rx.badge(
-                TableState.mode_label,
+                TableJobState.mode_label,
                 id="mode",
                 variant="outline",
-                color_scheme=rx.cond(TableState.mode_label.contains("polling"), "amber", "gray"),
-                custom_attrs={"title": TableState.mode_reason},
+                color_scheme=rx.cond(TableJobState.mode_label.contains("polling"), "amber", "gray"),
+                custom_attrs={"title": TableJobState.mode_reason},
             ),
-            content=TableState.mode_reason,
+            content=TableJobState.mode_reason,
         ),
         width="100%",
         align="center",
@@ -70,6 +72,6 @@ def messages() -> rx.Component:
         callout_when(TableState.message, id="message", width="100%"),
         callout_when(TableState.access_message, id="access-message", width="100%"),
         callout_when(
-            TableState.job_notice, icon="info", color="amber", id="job-notice", width="100%"
+            TableJobState.job_notice, icon="info", color="amber", id="job-notice", width="100%"
         ),
     )

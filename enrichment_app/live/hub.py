@@ -47,6 +47,9 @@ BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 CELL_STREAM = "cells"
 RECENT_BATCHES = 50
+DELIVERY_WAIT_SECONDS = 0.1
+"""How long, at most, a run's feed lets its watchers show a change before it asks Realtime for
+the next one (see ``RunFeed.delivered``)."""
 
 TokenSource = Callable[[str], Awaitable[str]]
 """Mints a public access token that can read the given run."""
@@ -59,10 +62,15 @@ class _Unavailable(Exception):
 
 
 class Watcher:
-    """One tab's view of a feed: the latest snapshot first, then every event as it happens."""
+    """One tab's view of a feed: the latest snapshot first, then every event as it happens.
 
-    def __init__(self) -> None:
+    A watcher that asks for the next event with none left has handled (shown) all it was
+    given: it tells ``on_idle``, so that the feed can wait for its tabs (``RunFeed.delivered``).
+    """
+
+    def __init__(self, on_idle: Callable[[Watcher], None] | None = None) -> None:
         self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        self._on_idle = on_idle
         self.closed = False
 
     def put(self, event: RunEvent | None) -> None:
@@ -72,6 +80,8 @@ class Watcher:
         """The next event; None once the feed has ended."""
         if self.closed and self._queue.empty():
             return None
+        if self._on_idle is not None and self._queue.empty():
+            self._on_idle(self)
         event = await self._queue.get()
         if event is None:
             self.closed = True
@@ -86,6 +96,7 @@ class RunFeed:
     on_final: FinalHook | None = None
     give_up_after: float | None = None
     stream_timeout_seconds: int = 60
+    delivery_wait: float = DELIVERY_WAIT_SECONDS
     watchers: set[Watcher] = field(default_factory=set)
     latest: RunSnapshot | None = None
     recent: deque[CellBatch] = field(default_factory=lambda: deque(maxlen=RECENT_BATCHES))
@@ -96,10 +107,36 @@ class RunFeed:
     _token_age: float = 0.0
     _minting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _final: asyncio.Event = field(default_factory=asyncio.Event)
+    _showing: set[Watcher] = field(default_factory=set)
+    """The watchers that have not yet handled everything published to them."""
+    _shown: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, event: RunEvent | None) -> None:
         for watcher in list(self.watchers):
             watcher.put(event)
+        self._showing = set(self.watchers)
+        if self._showing:
+            self._shown.clear()
+
+    def idle(self, watcher: Watcher) -> None:
+        """``watcher`` handled all it was given (or left)."""
+        self._showing.discard(watcher)
+        if not self._showing:
+            self._shown.set()
+
+    async def delivered(self) -> None:
+        """Wait, at most ``delivery_wait`` seconds, until every watcher handled what was
+        published: its tab applied the change and sent it to the browser.
+
+        Only then is the next long-poll request made. Preparing and sending a request takes
+        the event loop a millisecond or so, and made while the tabs still apply a change, it
+        delays every one of them (measured in bench/README.md). A change that happens meanwhile
+        is not lost: the next request asks for everything after the offset seen.
+        """
+        if self._showing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.delivery_wait):
+                    await self._shown.wait()
 
     async def token(self, *, replacing: str | None = None) -> str:
         """The feed's token, minted once for both halves of the feed (under a lock).
@@ -152,6 +189,7 @@ class RunFeed:
                             self.publish(snapshot)
                             return
                         self.publish(snapshot)
+                        await self.delivered()
             except TimeoutError:
                 await self.token(replacing=token)  # resubscribe before the token expires
                 continue
@@ -244,15 +282,17 @@ class RunHub(FeedRegistry[str, RunFeed]):
         on_final: FinalHook | None = None,
         give_up_after: float | None = None,
         stream_timeout_seconds: int = 60,
+        delivery_wait: float = DELIVERY_WAIT_SECONDS,
     ) -> None:
         """``stream_timeout_seconds``: the silence after which the server ends a ``cells``
-        stream (the feed reopens it)."""
+        stream (the feed reopens it); ``delivery_wait``: see ``RunFeed.delivered``."""
         super().__init__()
         self._client = client
         self._mint_token = mint_token
         self._on_final = on_final
         self._give_up_after = give_up_after
         self._stream_timeout = stream_timeout_seconds
+        self._delivery_wait = delivery_wait
 
     def _start(self, key: str) -> RunFeed:
         feed = RunFeed(
@@ -262,6 +302,7 @@ class RunHub(FeedRegistry[str, RunFeed]):
             on_final=self._on_final,
             give_up_after=self._give_up_after,
             stream_timeout_seconds=self._stream_timeout,
+            delivery_wait=self._delivery_wait,
         )
         feed.task = asyncio.create_task(feed.follow(), name=f"run-feed-{key}")
         feed.task.add_done_callback(lambda _t: self._forget(key, feed))
@@ -271,7 +312,7 @@ class RunHub(FeedRegistry[str, RunFeed]):
     async def watch(self, run_id: str) -> AsyncIterator[Watcher]:
         """Watch a run; the upstream subscription is shared and closes with its last watcher."""
         feed = self._feed(run_id)
-        watcher = Watcher()
+        watcher = Watcher(on_idle=feed.idle)
         if feed.latest is not None:
             watcher.put(feed.latest)
         for batch in feed.recent:
@@ -280,4 +321,5 @@ class RunHub(FeedRegistry[str, RunFeed]):
         try:
             yield watcher
         finally:
+            feed.idle(watcher)
             await self._leave(run_id, feed, watcher)

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from enrichment_app.bus import CELLS, JOB, TableChange, note_change
-from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableColumn
-from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, JobStatus, TaskStatus, utcnow
+from enrichment_app.db.models import EnrichmentJob, EnrichmentTask, TableColumn
+from enrichment_app.domain import ACTIVE_TASK_STATUSES, JobStatus, TaskStatus, utcnow
 from enrichment_app.errors import EnrichmentAppError
+from enrichment_app.runner import task_sql
 from enrichment_app.services.values import cap_value
 
 FLUSH_DELAY_SECONDS = 0.002
@@ -251,111 +252,59 @@ class JobStore:
     def _claim(
         self, session: Session, claims: list[Claim], now: datetime
     ) -> dict[int, dict[str, str | None]]:
-        claimed = set(
-            session.execute(
-                sa.update(EnrichmentTask)
-                .where(
-                    col(EnrichmentTask.id).in_([c.task.id for c in claims]),
-                    col(EnrichmentTask.status) == TaskStatus.QUEUED.value,
-                )
-                .values(
-                    status=TaskStatus.RUNNING.value,
-                    attempts=EnrichmentTask.attempts + 1,
-                    started_at=now,
-                )
-                .returning(col(EnrichmentTask.id))
-            ).scalars()
+        connection = session.connection()
+        claimed = task_sql.returned_ids(
+            connection, task_sql.CLAIM_TASKS, {"ids": [c.task.id for c in claims], "now": now}
         )
         tasks = [c.task for c in claims if c.task.id in claimed]
         if not tasks:
             return {}
-        session.connection().execute(
-            sa.update(Cell)
-            .where(
-                col(Cell.row_id) == sa.bindparam("r_id"),
-                col(Cell.column_id) == sa.bindparam("c_id"),
-            )
-            .values(status=CellStatus.RUNNING.value, updated_at=now),
-            [{"r_id": t.row_id, "c_id": t.column_id} for t in tasks],
-        )
-        rows = _rows_values(session, {t.row_id for t in tasks})
+        cells = [{"r_id": t.row_id, "c_id": t.column_id} for t in tasks]
+        task_sql.each_cell(connection, task_sql.CELLS_RUNNING, now, cells)
+        rows = task_sql.row_values(connection, {t.row_id for t in tasks})
         return {t.id: dict(rows.get(t.row_id, {})) for t in tasks}
 
     def _finish(
         self, session: Session, finishes: list[Finish], now: datetime
     ) -> dict[int, CellResult]:
-        max_chars = self.max_cell_chars
+        connection = session.connection()
         done = [f for f in finishes if f.error is None]
-        failed = [f for f in finishes if f.error is not None]
         stored: list[Finish] = []
         if done:
-            ids = set(
-                session.execute(
-                    sa.update(EnrichmentTask)
-                    .where(
-                        col(EnrichmentTask.id).in_([f.task.id for f in done]),
-                        col(EnrichmentTask.status) == TaskStatus.RUNNING.value,
-                    )
-                    .values(status=TaskStatus.DONE.value, error=None, finished_at=now)
-                    .returning(col(EnrichmentTask.id))
-                ).scalars()
+            ids = task_sql.returned_ids(
+                connection, task_sql.FINISH_DONE, {"ids": [f.task.id for f in done], "now": now}
             )
             stored += [
-                Finish(f.task, cap_value(f.value, max_chars), None)
+                Finish(f.task, cap_value(f.value, self.max_cell_chars), None)
                 for f in done
                 if f.task.id in ids
             ]
-        for f in failed:  # each error message differs; errors are the rare case
-            updated = session.execute(
-                sa.update(EnrichmentTask)
-                .where(
-                    col(EnrichmentTask.id) == f.task.id,
-                    col(EnrichmentTask.status) == TaskStatus.RUNNING.value,
-                )
-                .values(status=TaskStatus.ERROR.value, error=f.error, finished_at=now)
-            )
-            if updated.rowcount == 1:  # type: ignore[attr-defined]
+        for f in finishes:  # each error message differs; errors are the rare case
+            if f.error is not None and task_sql.returned_ids(
+                connection, task_sql.FINISH_ERROR, {"t_id": f.task.id, "e": f.error, "now": now}
+            ):
                 stored.append(f)
         if not stored:
             return {}
         ok = [f for f in stored if f.error is None]
         errors = [f for f in stored if f.error is not None]
-        connection = session.connection()
-        cell_where = (
-            col(Cell.row_id) == sa.bindparam("r_id"),
-            col(Cell.column_id) == sa.bindparam("c_id"),
+        task_sql.each_cell(
+            connection,
+            task_sql.CELLS_DONE,
+            now,
+            [{"r_id": f.task.row_id, "c_id": f.task.column_id, "v": f.value} for f in ok],
         )
-        if ok:
-            connection.execute(
-                sa.update(Cell)
-                .where(*cell_where)
-                .values(
-                    value=sa.bindparam("v"),
-                    status=CellStatus.DONE.value,
-                    error=None,
-                    updated_at=now,
-                ),
-                [{"r_id": f.task.row_id, "c_id": f.task.column_id, "v": f.value} for f in ok],
-            )
-        if errors:
-            connection.execute(
-                sa.update(Cell)
-                .where(*cell_where)
-                .values(status=CellStatus.ERROR.value, error=sa.bindparam("e"), updated_at=now),
-                [{"r_id": f.task.row_id, "c_id": f.task.column_id, "e": f.error} for f in errors],
-            )
-        done_before, failed_before, total = session.execute(
-            sa.select(
-                col(EnrichmentJob.done), col(EnrichmentJob.failed), col(EnrichmentJob.total)
-            ).where(col(EnrichmentJob.id) == self.job_id)
+        task_sql.each_cell(
+            connection,
+            task_sql.CELLS_ERROR,
+            now,
+            [{"r_id": f.task.row_id, "c_id": f.task.column_id, "e": f.error} for f in errors],
+        )
+        done_before, failed_before, total = connection.execute(
+            task_sql.JOB_COUNTS, {"job_id": self.job_id}
         ).one()
-        session.execute(
-            sa.update(EnrichmentJob)
-            .where(col(EnrichmentJob.id) == self.job_id)
-            .values(
-                done=EnrichmentJob.done + len(ok),
-                failed=EnrichmentJob.failed + len(errors),
-            )
+        connection.execute(
+            task_sql.ADD_TO_JOB, {"job_id": self.job_id, "ok": len(ok), "errors": len(errors)}
         )
         # Each report carries the counters as they stood right after its own cell.
         results: dict[int, CellResult] = {}
@@ -396,16 +345,3 @@ class JobStore:
             session.add(job)
             note_change(session, job.table_id, TableChange.of(JOB))
         return _summary(job)
-
-
-def _rows_values(session: Session, row_ids: set[int]) -> dict[int, dict[str, str | None]]:
-    """Each row's values keyed by column name, as enrichers see them."""
-    query = (
-        select(Cell.row_id, TableColumn.name, Cell.value)
-        .join(TableColumn, col(Cell.column_id) == TableColumn.id)
-        .where(col(Cell.row_id).in_(row_ids))
-    )
-    rows: dict[int, dict[str, str | None]] = {}
-    for row_id, name, value in session.exec(query).all():
-        rows.setdefault(row_id, {})[name] = value
-    return rows

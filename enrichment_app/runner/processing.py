@@ -51,15 +51,24 @@ FETCH = 500
 
 
 class EnricherLimits:
-    """One semaphore per enricher, shared by every job this process runs."""
+    """Per enricher, shared by every job this process runs: one semaphore for the calls in
+    flight (the enricher's ``concurrency``), and one as large for the cells claimed ahead."""
 
     def __init__(self) -> None:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._ahead: dict[str, asyncio.Semaphore] = {}
 
     def for_enricher(self, enricher: Enricher) -> asyncio.Semaphore:
         if enricher.name not in self._semaphores:
             self._semaphores[enricher.name] = asyncio.Semaphore(enricher.concurrency)
         return self._semaphores[enricher.name]
+
+    def ahead_of(self, enricher: Enricher) -> asyncio.Semaphore:
+        """How many of the enricher's next cells may be claimed while its slots are all busy, so
+        a slot never waits on the database write of a claim."""
+        if enricher.name not in self._ahead:
+            self._ahead[enricher.name] = asyncio.Semaphore(enricher.concurrency)
+        return self._ahead[enricher.name]
 
 
 class _JobProcessor:
@@ -113,10 +122,13 @@ class _JobProcessor:
         except EnrichmentAppError as exc:
             config_error = str(exc)
         semaphore = self.limits.for_enricher(enricher) if enricher else asyncio.Semaphore(1)
-        async with semaphore:
+        ahead = self.limits.ahead_of(enricher) if enricher else asyncio.Semaphore(1)
+        async with ahead:
             row = await self.writer.submit(Claim(task))
             if not isinstance(row, dict):
                 return
+            await semaphore.acquire()
+        try:
             value: str | None = None
             opened = self.configs.open(column)
             error: str | None = config_error or opened.error
@@ -138,6 +150,8 @@ class _JobProcessor:
                 except Exception as exc:
                     logger.exception("enricher %s crashed on task %s", enricher.name, task.id)
                     error = f"Unexpected error in {enricher.name}: {type(exc).__name__}: {exc}"
+        finally:
+            semaphore.release()
         if error is not None:
             error = opened.scrub(error)
         result = await self.writer.submit(Finish(task, strip_nul(value), strip_nul(error)))

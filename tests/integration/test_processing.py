@@ -364,6 +364,36 @@ async def test_an_enricher_never_runs_more_cells_at_once_than_its_limit(
     assert Counter(probe.calls) == Counter({f"r{i}": 2 for i in range(6)})
 
 
+async def test_an_enricher_claims_at_most_its_limit_of_cells_ahead_of_its_calls(
+    open_session: SessionFactory,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    make_probe: Callable[..., ProbeEnricher],
+) -> None:
+    probe = make_probe(concurrency=2)
+    probe.gate = asyncio.Event()
+    table_id, [cells] = _probe_table(open_session, probe, 8)
+    job_id = _job(open_session, table_id, cells)
+    running = asyncio.create_task(
+        process_job(job_id, session_factory=open_session, http=http, settings=settings)
+    )
+
+    def claimed() -> int:
+        with open_session() as session:
+            return sum(t.status == "running" for t in tasks_of(session, job_id))
+
+    # Two calls in flight, and the next two cells claimed, so a slot that frees up starts at once.
+    await probe.until(lambda: probe.in_flight == 2)
+    await await_until(lambda: claimed() == 4, timeout=WAIT, message="4 claimed", found=claimed)
+    # An unbounded claim would mark the other four running too; give them the chance to.
+    with pytest.raises(TimeoutError):
+        await await_until(lambda: claimed() > 4, timeout=0.5, message="more claimed")
+    assert probe.max_in_flight == 2
+    probe.gate.set()
+    summary = await asyncio.wait_for(running, WAIT)
+    assert (summary.status, summary.done, probe.max_in_flight) == ("completed", 8, 2)
+
+
 # --- restarts, cancellation and the local runner ------------------------------------------
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
-from enrichment_app.live.events import CellBatch, FeedFailed, RunEvent
+from enrichment_app.live.events import CellBatch, FeedFailed, RunEvent, RunSnapshot
 from enrichment_app.live.hub import RunHub
 from enrichment_app.trigger import TriggerClient
 from tests.fakes.trigger import FakeTrigger
@@ -19,6 +20,7 @@ from tests.support.waiting import await_until
 
 TASK = "process-enrichment-job"
 TIMEOUT = 20
+PROGRESS_5 = {"type": "set", "key": "progress", "value": {"done": 5, "failed": 0, "total": 9}}
 
 
 @pytest.fixture
@@ -165,3 +167,67 @@ async def test_a_reopened_cells_stream_resumes_after_the_last_event_it_saw(
     first, reopened = fake.requests_of("stream_read")[:2]
     assert "last-event-id" not in first.headers
     assert reopened.headers["last-event-id"] == "1", "the second chunk's position (v2 seq_num)"
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Loopback HTTP to the fake, recording each request the moment the client makes it (before
+    any byte is sent), so a test sees what the feed asked for in the order it asked."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def run_polls(self, run_id: str) -> int:
+        return self.paths.count(f"/realtime/v1/runs/{run_id}")
+
+
+async def test_the_feed_asks_for_the_next_change_once_its_tabs_showed_this_one(
+    fake: FakeTrigger,
+) -> None:
+    """Preparing the next long-poll takes the event loop a while; made while the tabs still
+    apply a change, it delays them all. The feed waits until its watchers are back for more
+    (here with no time limit worth the name, so only the watcher can let it go on)."""
+    recording = RecordingTransport()
+    async with (
+        httpx.AsyncClient(transport=recording) as http,
+        TriggerClient(secret_key=fake.secret_key, base_url=fake.url, http=http) as client,
+    ):
+        hub = RunHub(client=client, mint_token=Minter(client), delivery_wait=3600)
+        run_id = fake.create_run(TASK, status="EXECUTING")
+        try:
+            async with hub.watch(run_id) as watcher:
+                first = await asyncio.wait_for(watcher.next(), TIMEOUT)
+                assert isinstance(first, RunSnapshot) and first.done == 0
+                # The tab has not asked for the next event yet: nor has the feed asked
+                # Realtime (one request so far, the one that brought the run).
+                assert recording.run_polls(run_id) == 1
+                following = asyncio.create_task(watcher.next())  # back for more
+                await fake.await_live_poll(run_id, within=TIMEOUT)
+                fake.update_metadata(run_id, [PROGRESS_5])
+                second = await asyncio.wait_for(following, TIMEOUT)
+                assert isinstance(second, RunSnapshot) and second.done == 5
+                assert recording.run_polls(run_id) == 2
+        finally:
+            await hub.aclose()
+
+
+async def test_a_tab_that_never_comes_back_holds_the_feed_up_only_briefly(
+    hub: RunHub, fake: FakeTrigger
+) -> None:
+    """The wait for the watchers has a limit: a tab stuck elsewhere does not stop the others
+    from hearing of the next change."""
+    run_id = fake.create_run(TASK, status="EXECUTING")
+    async with hub.watch(run_id) as stuck, hub.watch(run_id) as other:
+        await asyncio.wait_for(stuck.next(), TIMEOUT)  # and never asks again
+        await asyncio.wait_for(other.next(), TIMEOUT)
+        await fake.await_live_poll(run_id, within=TIMEOUT)
+        fake.update_metadata(run_id, [PROGRESS_5])
+        event = await asyncio.wait_for(other.next(), TIMEOUT)
+        assert isinstance(event, RunSnapshot) and event.done == 5

@@ -71,6 +71,8 @@ from tests.support.secret_scan import find_leaks
 logger = logging.getLogger(__name__)
 
 TABLE_STATE = state_name("enrichment_app.state.table", "TableState")
+JOB_STATE = state_name("enrichment_app.state.table", "TableJobState", parent=TABLE_STATE)
+"""The table page's job: its status, Run and Cancel (a substate of the table's)."""
 FINAL_JOB = ("completed", "failed", "canceled")
 FINAL_CELL = ("done", "error", "canceled")
 ENRICHER_TIMEOUT = 2.0
@@ -402,7 +404,9 @@ class Soak:
                 job.notes.append(f"page reconnect: {type(exc).__name__}: {exc}")
 
     def _page_vars(self, job: JobRun) -> dict[str, Any]:
-        return job.page.vars(TABLE_STATE) if job.page is not None else {}
+        if job.page is None:
+            return {}
+        return {**job.page.vars(TABLE_STATE), **job.page.vars(JOB_STATE)}
 
     def _page_loaded(self, job: JobRun) -> bool:
         v = self._page_vars(job)
@@ -530,7 +534,7 @@ class Soak:
             )
             if not counted or not page.joined.is_set():
                 continue
-            page.send_event(f"{TABLE_STATE}.run", {})
+            page.send_event(f"{JOB_STATE}.run", {})
             presses += 1
             if presses > 1:
                 job.notes.append("pressed Run again: the first press was lost with the backend")
@@ -757,8 +761,8 @@ class Soak:
             return (
                 f"page job {v.get('job_id')}/{v.get('job_status')} != db {db['id']}/{db['status']}"
             )
-        if v.get("status_label") != db["label"]:
-            return f"page status {v.get('status_label')!r} != db {db['label']!r}"
+        if (v.get("status") or {}).get("label") != db["label"]:
+            return f"page status {(v.get('status') or {}).get('label')!r} != db {db['label']!r}"
         page_cells = (v.get("window_cells") or [])[: job.plan.rows]
         if v.get("window_start") != 0 or page_cells != cells:
             wrong = [
@@ -789,7 +793,7 @@ class Soak:
         job.page_detail = difference
         job.page_at = time.monotonic()
         v = self._page_vars(job)
-        job.page_label = str(v.get("status_label", ""))
+        job.page_label = str((v.get("status") or {}).get("label", ""))
         job.page_live = v.get("live")
 
     def _settle_faults(self, job: JobRun) -> None:

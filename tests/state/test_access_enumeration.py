@@ -37,7 +37,7 @@ from enrichment_app.state.add_column import AddColumnState
 from enrichment_app.state.audit import AuditState
 from enrichment_app.state.auth import AuthState
 from enrichment_app.state.settings import SettingsState
-from enrichment_app.state.table import TableState, cursor_at
+from enrichment_app.state.table import TableJobState, TableState, cursor_at
 from enrichment_app.state.tables import IndexState, TablesState
 from tests.state.conftest import Tab
 from tests.support.accounts import add_user, session_cookie
@@ -71,12 +71,13 @@ SAMPLES: dict[tuple[type[rx.State], str], Sample] = {
     (TableState, "select"): (TABLE_PAGE, {"selection": cursor_at(ENRICHMENT_COLUMN, 2)}),
     (TableState, "clear_selection"): (TABLE_PAGE, {}),
     (TableState, "edit_cell"): (TABLE_PAGE, {"pos": [0, 0], "new_cell": {"data": "Changed"}}),
-    (TableState, "run"): (TABLE_PAGE, {}),
-    (TableState, "cancel"): (TABLE_PAGE, {}),
-    (TableState, "watch_table"): (TABLE_PAGE, {}),
-    (TableState, "watch_job"): (TABLE_PAGE, {}),
-    (TableState, "follow_run"): (TABLE_PAGE, {}),
+    (TableJobState, "run"): (TABLE_PAGE, {}),
+    (TableJobState, "cancel"): (TABLE_PAGE, {}),
+    (TableJobState, "watch_table"): (TABLE_PAGE, {}),
+    (TableJobState, "watch_job"): (TABLE_PAGE, {}),
+    (TableJobState, "follow_run"): (TABLE_PAGE, {}),
     (TableState, "setvar"): (TABLE_PAGE, {"var_name": "table_id", "value": 2}),
+    (TableJobState, "setvar"): (TABLE_PAGE, {"var_name": "job_id", "value": 2}),
     (AddColumnState, "open_changed"): (TABLE_PAGE, {"value": True}),
     (AddColumnState, "name_changed"): (TABLE_PAGE, {"value": "New column"}),
     (AddColumnState, "config_changed"): (TABLE_PAGE, {"value": '{"template": "Hi {Company}"}'}),
@@ -149,8 +150,8 @@ SIGNED_IN_ONLY = {
 
 NEEDS = {
     (TableState, "edit_cell"): Role.EDITOR,
-    (TableState, "run"): Role.EDITOR,
-    (TableState, "cancel"): Role.EDITOR,
+    (TableJobState, "run"): Role.EDITOR,
+    (TableJobState, "cancel"): Role.EDITOR,
     (AddColumnState, "open_changed"): Role.EDITOR,
     (AddColumnState, "name_changed"): Role.EDITOR,
     (AddColumnState, "config_changed"): Role.EDITOR,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enrichment_app.db.sessions import in_transaction
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services.jobs import create_job
-from enrichment_app.state.table import TableState, cursor_at
+from enrichment_app.state.table import TableJobState, TableState, cursor_at
 from tests.integration.db_helpers import column_refs
 from tests.state.conftest import Tab
 
@@ -32,25 +32,25 @@ async def test_selection_counts_only_enrichment_cells(tab: Tab) -> None:
     )  # input columns only
     state = await tab.state(TableState)
     assert state.run_count == 0 and state.run_label == "Run 0 cells"
-    await tab.send(TableState, "run", path=PAGE)
-    state = await tab.state(TableState)
+    await tab.send(TableJobState, "run", path=PAGE)
+    state = await tab.state(TableJobState)
     assert "enrichment column" in state.message and state.job_id == 0
 
 
 async def test_run_starts_a_job_and_a_reload_shows_how_it_ended(tab: Tab) -> None:
     await tab.send(TableState, "load", path=PAGE)
     await tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 15, 1, 5))
-    await tab.send(TableState, "run", path=PAGE)
-    started = await tab.state(TableState)
+    await tab.send(TableJobState, "run", path=PAGE)
+    started = await tab.state(TableJobState)
     assert started.job_id > 0 and started.message == ""
     # Run chains the job's watcher, and the tab's events end only when it has seen the job end.
-    assert started.status_label == "Enriched! (1 failed)"
+    assert started.status.label == "Enriched! (1 failed)"
 
     await get_runtime().runner.wait(started.job_id)  # returns at once if it already finished
     await tab.send(TableState, "load", path=PAGE)
-    state = await tab.state(TableState)
+    state = await tab.state(TableJobState)
     assert state.job_id == started.job_id
-    assert state.status_label == "Enriched! (1 failed)"  # row 18's contact email is not an email
+    assert state.status.label == "Enriched! (1 failed)"  # row 18's contact email is not an email
     assert (state.job_done, state.job_failed, state.job_total) == (4, 1, 5)
 
 
@@ -74,17 +74,32 @@ async def test_an_edit_the_database_cannot_store_is_refused_and_the_cell_kept(ta
 
 def test_the_names_the_websocket_clients_use_still_resolve() -> None:
     """The soak and the benchmarks speak to the page over Reflex's websocket by name: the
-    state's full name, its handlers and its vars must survive the split into mixins."""
+    states' full names, their handlers and their vars must survive the split into mixins."""
     full_name = "reflex___state____state.enrichment_app___state___table____table_state"
     assert TableState.get_full_name() == full_name  # what tests/soak sends events to
-    handlers = TableState.event_handlers
-    sent = {"load", "select", "run", "cancel", "view", "edit_cell", "clear_selection"}
-    assert sent <= handlers.keys()
-    background = {n for n, handler in handlers.items() if handler.is_background}
+    job_name = f"{full_name}.enrichment_app___state___table____table_job_state"
+    assert TableJobState.get_full_name() == job_name
+    assert TableJobState.get_parent_state() is TableState
+    table, job = TableState.event_handlers, TableJobState.event_handlers
+    assert {"load", "select", "view", "edit_cell", "clear_selection"} <= table.keys()
+    assert {"run", "cancel", "follow_run", "watch_job", "watch_table"} <= job.keys()
     # Run and Cancel await Trigger.dev outside the tab's state (test_table_state_trigger.py).
-    assert {"follow_run", "watch_job", "watch_table", "run", "cancel"} <= background
-    assert not handlers["select"].is_background
-    assert {"job_id", "job_status", "status_label", "window_cells"} <= TableState.vars.keys()
+    assert all(job[name].is_background for name in ("follow_run", "watch_job", "watch_table"))
+    assert job["run"].is_background and job["cancel"].is_background
+    assert not table["select"].is_background
+    assert {"window_cells", "run_count", "table_id"} <= TableState.vars.keys()
+    assert {"job_id", "job_status", "status", "live"} <= set(TableJobState.base_vars) | set(
+        TableJobState.computed_vars
+    )
+
+
+def test_a_status_change_sends_only_the_header() -> None:
+    """The job's vars live in the substate, apart from the grid's: a run's status change
+    dirties (and so sends and redraws) the header alone."""
+    table_vars = set(TableState.base_vars) | set(TableState.computed_vars)
+    header = {"job_status", "run_status", "job_done", "status", "live"}
+    assert not header & table_vars
+    assert {"window_cells", "grid_columns", "focused_cell"} <= table_vars
 
 
 async def test_a_run_the_database_refuses_says_why_and_starts_nothing(tab: Tab) -> None:
@@ -95,7 +110,7 @@ async def test_a_run_the_database_refuses_says_why_and_starts_nothing(tab: Tab) 
     with runtime.open_session() as session:
         cells = column_refs(session, 1, "Email domain")[:2]
     await in_transaction(runtime.open_session, create_job, table_id=1, cells=cells, max_cells=10)
-    await tab.send(TableState, "run", path=PAGE)
-    state = await tab.state(TableState)
+    await tab.send(TableJobState, "run", path=PAGE)
+    state = await tab.state(TableJobState)
     assert "already queued or running" in state.message
-    assert not state.starting and state.status_label != "Starting…"
+    assert not state.starting and state.status.label != "Starting…"

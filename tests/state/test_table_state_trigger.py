@@ -6,12 +6,13 @@ import asyncio
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.runtime import get_runtime, reset_runtime
-from enrichment_app.state.table import TableState
+from enrichment_app.state.table import TableJobState, TableState
 from tests.fakes.trigger import FakeTrigger, Hold
 from tests.state.conftest import Tab
 from tests.state.test_table_state import EMAIL_DOMAIN, PAGE, rect
@@ -19,6 +20,11 @@ from tests.support.waiting import await_until
 
 PROMPTLY = 10.0
 """Far longer than an event takes, far shorter than the held call."""
+
+
+def progress(done: int, total: int) -> dict[str, Any]:
+    """The metadata operation the Trigger.dev task sends as cells finish."""
+    return {"type": "set", "key": "progress", "value": {"done": done, "failed": 0, "total": total}}
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ async def test_the_tab_s_other_events_go_on_while_trigger_dev_holds_the_run(
     fake.inject("trigger", Hold(released))
     await tab.send(TableState, "load", path=PAGE)
     await tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 0, 1, 3))
-    running = asyncio.create_task(tab.send(TableState, "run", path=PAGE))
+    running = asyncio.create_task(tab.send(TableJobState, "run", path=PAGE))
     try:
         await await_until(
             lambda: fake.requests_of("trigger"), timeout=PROMPTLY, message="the trigger call"
@@ -53,13 +59,13 @@ async def test_the_tab_s_other_events_go_on_while_trigger_dev_holds_the_run(
             tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 5, 1, 1)),
             PROMPTLY,
         )
-        state = await tab.state(TableState)
-        assert (state.status_label, state.run_count) == ("Starting…", 1)
+        state = await tab.state(TableJobState)
+        assert (state.status.label, state.run_count) == ("Starting…", 1)
         assert state.job_id, "the job exists while Trigger.dev is called"
 
-        await asyncio.wait_for(tab.send(TableState, "cancel", path=PAGE), PROMPTLY)
-        state = await tab.state(TableState)
-        assert state.status_label == "Canceled"
+        await asyncio.wait_for(tab.send(TableJobState, "cancel", path=PAGE), PROMPTLY)
+        state = await tab.state(TableJobState)
+        assert state.status.label == "Canceled"
         with get_runtime().open_session() as session:
             job = session.get(EnrichmentJob, state.job_id)
             assert job is not None and job.status == "canceled"
@@ -67,7 +73,39 @@ async def test_the_tab_s_other_events_go_on_while_trigger_dev_holds_the_run(
     finally:
         released.set()
     await asyncio.wait_for(running, 60)
-    state = await tab.state(TableState)
-    assert state.status_label == "Canceled", "the run that Trigger.dev let go stays canceled"
+    state = await tab.state(TableJobState)
+    assert state.status.label == "Canceled", "the run that Trigger.dev let go stays canceled"
     (run_id,) = fake.run_ids()
     await fake.await_status(run_id, "CANCELED", within=PROMPTLY)
+
+
+async def test_a_run_s_progress_reaches_the_tab_as_the_header_alone(
+    tab: Tab, fake: FakeTrigger
+) -> None:
+    """What the browser gets for a progress change: the job substate's changed vars, never the
+    table's (its grid would redraw) and never the vars that did not change."""
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(TableState, "select", path=PAGE, selection=rect(EMAIL_DOMAIN, 0, 1, 3))
+    running = asyncio.create_task(tab.send(TableJobState, "run", path=PAGE))
+    (run_id,) = await fake.await_runs(1, within=PROMPTLY)
+    try:
+        fake.set_status(run_id, "EXECUTING")
+        fake.update_metadata(run_id, [progress(1, 3)])
+
+        def delta_showing(label: str) -> dict[str, Any] | None:
+            for update in tab.namespace.updates:
+                if label in repr(getattr(update, "delta", None)):
+                    return dict(update.delta)
+            return None
+
+        await await_until(lambda: delta_showing("(1/3)"), timeout=PROMPTLY, message="(1/3)")
+        fake.update_metadata(run_id, [progress(2, 3)])
+        await await_until(lambda: delta_showing("(2/3)"), timeout=PROMPTLY, message="(2/3)")
+        delta = delta_showing("(2/3)")
+        assert delta is not None
+        assert list(delta) == [TableJobState.get_full_name()]
+        sent = {name.removesuffix("_rx_state_") for name in delta[TableJobState.get_full_name()]}
+        assert sent == {"job_done", "status"}, "only what the progress change changed"
+    finally:
+        fake.set_status(run_id, "COMPLETED")
+        await asyncio.wait_for(running, 60)

@@ -19,7 +19,17 @@ from typing import Any
 
 from tests.support.paths import RESULTS, ROOT
 
-ORDER = ["latency", "fanout", "throughput", "big_tables", "polling", "csv_io", "big_runs"]
+ORDER = [
+    "perf",
+    "latency",
+    "fanout",
+    "throughput",
+    "push",
+    "big_tables",
+    "polling",
+    "csv_io",
+    "big_runs",
+]
 README = ROOT / "bench" / "README.md"
 START = "<!-- bench-summary -->"
 END = "<!-- /bench-summary -->"

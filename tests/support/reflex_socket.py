@@ -48,14 +48,14 @@ TextHook = Callable[[str, float], None]
 """Called with every complete text message and its arrival time (``time.time()``)."""
 
 
-def state_name(module: str, class_name: str) -> str:
-    """Reflex's full name for a state class directly under the root state.
+def state_name(module: str, class_name: str, parent: str = ROOT_STATE) -> str:
+    """Reflex's full name for a state class under ``parent`` (the root state by default).
 
     ``state_name("enrichment_app.state.table", "TableState")`` gives
     ``reflex___state____state.enrichment_app___state___table____table_state``.
     """
     snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in class_name).lstrip("_")
-    return f"{ROOT_STATE}.{module.replace('.', '___')}____{snake}"
+    return f"{parent}.{module.replace('.', '___')}____{snake}"
 
 
 def router_data(path: str, query: Mapping[str, str] | None = None) -> dict[str, Any]:

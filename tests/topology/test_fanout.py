@@ -70,7 +70,7 @@ class Tab:
         packet = json.loads(text[len(EVENT_PREFIX) :])
         delta = packet[1].get("delta") if len(packet) > 1 and isinstance(packet[1], dict) else None
         for state in (delta or {}).values():
-            label = state.get("status_label_rx_state_")
+            label = (state.get("status_rx_state_") or {}).get("label")
             if label is not None and (not self.labels or self.labels[-1][1] != label):
                 self.labels.append((now, label))
             for row, cells in enumerate(state.get("window_cells_rx_state_") or []):

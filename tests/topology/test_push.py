@@ -22,6 +22,7 @@ from tests.topology.conftest import Topology, run_async
 pytestmark = pytest.mark.postgres
 
 TABLE_STATE = state_name("enrichment_app.state.table", "TableState")
+JOB_STATE = state_name("enrichment_app.state.table", "TableJobState", parent=TABLE_STATE)
 WITHIN = 20.0
 MOST_CLIENTS = 40
 
@@ -55,7 +56,7 @@ async def edit_through_one_worker_and_watch_another(topology: Topology, table_id
                 within=WITHIN,
                 message="the table loaded",
             )
-        assert watcher.vars(TABLE_STATE)["mode_label"] == "Trigger.dev · live"
+        assert watcher.vars(JOB_STATE)["mode_label"] == "Trigger.dev · live"
         value = f"Edited through worker {editor_pid} ({uuid.uuid4().hex[:6]})"
         editor.send_event(
             f"{TABLE_STATE}.edit_cell", {"pos": [0, 1], "new_cell": {"kind": "text", "data": value}}

@@ -1,14 +1,23 @@
 """State of the table page: the grid, the selection, the Run button and the live job status.
 
-``TableState`` is one Reflex state composed of mixins, one module per concern:
+Two Reflex states, composed of mixins, one module per concern:
 
-* ``window``: the rows the page holds and loading more as the grid scrolls (``view``);
-* ``selection``: what is selected and how many cells would run (``select``, ``clear_selection``);
-* ``editing``: typing into input cells (``edit_cell``);
-* ``job``: the job the header shows; ``running``: ``run`` and ``cancel``;
-* ``watching``: the idle table and a job followed through the database, both woken by the
-  table's live feed (``watch_table``, ``watch_job``); ``following``: a Trigger.dev run over
-  Realtime, and back to it after a failure (``follow_run``).
+* ``TableState``, the table: ``window`` (the rows the page holds and loading more as the grid
+  scrolls, ``view``), ``selection`` (what is selected and how many cells would run,
+  ``select``, ``clear_selection``), ``editing`` (typing into input cells, ``edit_cell``), and
+  ``load``;
+* ``TableJobState``, its substate, the job the header shows and follows: ``job`` (the status
+  line and counts), ``running`` (``run`` and ``cancel``), ``watching`` (the idle table and a
+  job followed through the database, both woken by the table's live feed: ``watch_table``,
+  ``watch_job``), ``following`` (a Trigger.dev run over Realtime, and back to it after a
+  failure: ``follow_run``).
+
+Why two: Reflex sends a state's changed vars and the browser redraws every component that
+reads that state. With the job in a substate of its own, a status change (the most frequent
+update while a job runs) sends only the header's vars and redraws only the header, not the
+grid, whose canvas is the page's costliest redraw; and the state managers persist only the
+substate it touched. The substate reads and writes the table's vars as its own (Reflex
+resolves an inherited var on the parent state), so the job's handlers redraw cells directly.
 
 How Reflex 0.10.1 treats state mixins (``class M(rx.State, mixin=True)``), from its source
 (``BaseState._bind_fields`` and ``_bind_mixin_members``) and a probe through its event processor:
@@ -19,7 +28,8 @@ How Reflex 0.10.1 treats state mixins (``class M(rx.State, mixin=True)``), from 
   handler awaits), and chained events work.
 * Names come from the composed class: its full name is built from the module that defines it,
   so ``TableState`` lives here and keeps ``...enrichment_app___state___table____table_state``,
-  and the handlers are ``table_state.run`` and so on, whichever mixin defines them.
+  and the handlers are ``table_state.load``, ``table_state.table_job_state.run`` and so on,
+  whichever mixin defines them.
 * A mixin's own attribute is a plain function, not an event handler, so a handler that chains
   to another returns ``self.__class__.<handler>``. ``type(self)`` works in a normal handler
   but not in a background one, whose ``self`` is a ``StateProxy``; ``self.__class__`` is the
@@ -39,14 +49,19 @@ from enrichment_app.services.access import Action
 from enrichment_app.state.access import current_grant, current_principal, guard, url_table
 from enrichment_app.state.table.editing import EditingMixin
 from enrichment_app.state.table.running import RunMixin
-from enrichment_app.state.table.selection import INITIAL_SELECTION, cursor_at, grid_selection
+from enrichment_app.state.table.selection import (
+    INITIAL_SELECTION,
+    SelectionMixin,
+    cursor_at,
+    grid_selection,
+)
 from enrichment_app.state.table.window import FIRST_WINDOW_ROWS
 
-__all__ = ["INITIAL_SELECTION", "TableState", "cursor_at", "grid_selection"]
+__all__ = ["INITIAL_SELECTION", "TableJobState", "TableState", "cursor_at", "grid_selection"]
 
 
-class TableState(RunMixin, EditingMixin, rx.State):
-    """One open table: its grid, what is selected, and the job filling it."""
+class TableState(SelectionMixin, EditingMixin, rx.State):
+    """One open table: its grid and what is selected (the job filling it: ``TableJobState``)."""
 
     @rx.event
     @guard(Action.VIEW, target=url_table)
@@ -55,7 +70,8 @@ class TableState(RunMixin, EditingMixin, rx.State):
         grant = current_grant()
         table_id = grant.table_id or 0
         self.not_found, self.message = False, ""
-        self.starting = False
+        job = await self.get_state(TableJobState)
+        job.starting = False
         self._apply_grant(grant)
         if table_id != self.table_id:
             # Another table: start from its first cell. Reloading the same table (after adding
@@ -84,9 +100,13 @@ class TableState(RunMixin, EditingMixin, rx.State):
         self.table_id = table_id
         self._apply_meta(read.meta)
         self._apply_window(read.window)
-        self._apply_job(read.job)
+        job._apply_job(read.job)
         self._since = read.marker
         if read.job is not None and not read.job.is_final:
-            yield self._follow_event()  # which starts watch_table when the job ends
+            yield job._follow_event()  # which starts watch_table when the job ends
         else:
-            yield TableState.watch_table
+            yield TableJobState.watch_table
+
+
+class TableJobState(RunMixin, TableState):
+    """The job the open table's header shows, and following it (a substate: see above)."""

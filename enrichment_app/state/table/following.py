@@ -43,14 +43,17 @@ def live_retry_delay(attempt: int) -> float:
 class FollowMixin(WatchMixin, mixin=True):
     def _apply_run_event(self, event: RunSnapshot | CellBatch) -> None:
         if isinstance(event, RunSnapshot):
-            self.run_status = event.status
+            # Only what changed: each assignment marks the var, and the computed vars that
+            # read it, to be recomputed and sent to the browser.
+            changed: dict[str, object] = {
+                "run_status": event.status,
+                "job_error": event.error or "",
+            }
             if event.total:
-                self.job_done, self.job_failed, self.job_total = (
-                    event.done,
-                    event.failed,
-                    event.total,
-                )
-            self.job_error = event.error or ""
+                changed.update(job_done=event.done, job_failed=event.failed, job_total=event.total)
+            for name, value in changed.items():
+                if getattr(self, name) != value:
+                    setattr(self, name, value)
             return
         # Only the rows in the window are on the page; the others are read when scrolled to.
         rows, columns = self._row_index, self._col_index
@@ -135,7 +138,8 @@ class FollowMixin(WatchMixin, mixin=True):
                         return Followed.GONE, None, answered
                     if not answered and self.run_reason:  # Realtime is back
                         self.run_reason = ""
-                    self.live = True
+                    if not self.live:
+                        self.live = True
                     self._apply_run_event(event)
                 answered = True
                 if isinstance(event, RunSnapshot) and event.is_final:

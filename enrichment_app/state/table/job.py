@@ -2,6 +2,9 @@
 
 The header's counts come from the job, so they are right however little of the table is in
 the window; the cells change only in the window.
+
+These vars live in a substate of the table's (``TableJobState``, see ``__init__``): a change of
+the job's status then sends, and redraws in the browser, the header alone, not the grid.
 """
 
 from __future__ import annotations
@@ -10,10 +13,9 @@ import reflex as rx
 
 from enrichment_app.live.status import STARTING, StatusLine, describe_job, describe_run
 from enrichment_app.services.jobs import JobView
-from enrichment_app.state.table.window import WindowMixin
 
 
-class JobMixin(WindowMixin, mixin=True):
+class JobMixin(rx.State, mixin=True):
     job_id: int = 0
     job_status: str = ""
     job_backend: str = ""
@@ -53,17 +55,11 @@ class JobMixin(WindowMixin, mixin=True):
         )
 
     @rx.var
-    def job_active(self) -> bool:
-        return self._status_line().active
-
-    @rx.var
-    def status_label(self) -> str:
-        """The header's job status, in the seed's words."""
-        return self._status_line().label
-
-    @rx.var
-    def status_tone(self) -> str:
-        return self._status_line().tone
+    def status(self) -> StatusLine:
+        """The header's job status in the seed's words (``label``), its colour (``tone``) and
+        whether the job is still going (``active``). One var, computed once per change, where
+        three (label, tone, active) were each recomputed and sent on every progress update."""
+        return self._status_line()
 
     @rx.var
     def job_notice(self) -> str:

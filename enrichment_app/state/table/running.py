@@ -26,12 +26,12 @@ from enrichment_app.services.enrichment import (
 from enrichment_app.services.jobs import JobView
 from enrichment_app.state.access import current_grant, current_principal, guard, open_job
 from enrichment_app.state.table.following import FollowMixin
-from enrichment_app.state.table.selection import SelectionMixin, runnable_refs
+from enrichment_app.state.table.selection import runnable_refs
 
 _PENDING = (CellStatus.QUEUED.value, CellStatus.RUNNING.value)
 
 
-class RunMixin(FollowMixin, SelectionMixin, mixin=True):
+class RunMixin(FollowMixin, mixin=True):
     _cancel_asked: bool = False
     """Cancel was pressed while Run was still creating the job."""
 
@@ -42,7 +42,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
         runtime = get_runtime()
         max_cells = runtime.settings.max_cells_per_job
         async with self:
-            if self.job_active:
+            if self._status_line().active:
                 return
             if self.run_count == 0:
                 self.message = "Select one or more cells in an enrichment column (marked ✦) to run."
@@ -124,7 +124,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
         """Cancel the running job; finished cells keep their values."""
         async with self:
             job_id, table_id = self.job_id, self.table_id
-            if not job_id or not self.job_active:
+            if not job_id or not self._status_line().active:
                 self._cancel_asked = self.starting  # Run is still creating the job
                 return
         runtime = get_runtime()

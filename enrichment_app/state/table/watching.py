@@ -15,7 +15,6 @@ Each loop stops with its tab, and when a newer loop of its kind took over (the
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from enum import Enum
 
 import reflex as rx
@@ -84,8 +83,6 @@ async def _next_news(watcher: TableWatcher, within: float, last_read: float) -> 
 
 
 class WatchMixin(JobMixin, mixin=True):
-    _since: datetime | None = None
-    """When the window's cells were last read; the next read asks for what changed since."""
     _watch_generation: int = 0
     _refresh_generation: int = 0
 

@@ -8,6 +8,7 @@ grid's scrollbar is right. When the grid scrolls past the buffer it reports its 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import reflex as rx
@@ -40,6 +41,8 @@ class WindowMixin(TableBase, mixin=True):
     """Row id -> index in ``window_cells``, for the rows in the window."""
     _col_index: dict[int, int] = {}
     _window_version: int = 0
+    _since: datetime | None = None
+    """When the window's cells were last read; the next read asks for what changed since."""
 
     @rx.var
     def table_meta(self) -> str:
