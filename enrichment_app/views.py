@@ -118,7 +118,9 @@ def _fail(message: str) -> InvalidInputError:
 def make_condition(column_id: Any, op: Any, value: Any = "") -> Condition:
     """A checked condition; ``InvalidInputError`` says what is wrong."""
     if isinstance(column_id, bool) or not isinstance(column_id, int) or column_id <= 0:
-        raise _fail(f"A condition's column must be a column id (a positive number), not {column_id!r}.")
+        raise _fail(
+            f"A condition's column must be a column id (a positive number), not {column_id!r}."
+        )
     try:
         operator = Op(op)
     except ValueError:
@@ -187,7 +189,8 @@ def view_params(view: View) -> dict[str, str]:
     params: dict[str, str] = {}
     if view.conditions:
         params["f"] = ",".join(
-            f"{c.column_id}.{c.op.value}" + (f".{quote(c.value, safe='')}" if c.op.takes_value else "")
+            f"{c.column_id}.{c.op.value}"
+            + (f".{quote(c.value, safe='')}" if c.op.takes_value else "")
             for c in view.conditions
         )
     if view.sort is not None:
@@ -217,7 +220,9 @@ def view_from_json(payload: Any) -> View:
     for item in raw:
         if not isinstance(item, Mapping):
             raise _fail("Each of 'view.conditions' must be an object {columnId, op, value}.")
-        conditions.append(make_condition(item.get("columnId"), item.get("op"), item.get("value", "")))
+        conditions.append(
+            make_condition(item.get("columnId"), item.get("op"), item.get("value", ""))
+        )
     sort = None
     if (raw_sort := payload.get("sort")) is not None:
         if not isinstance(raw_sort, Mapping):

@@ -24,8 +24,8 @@ from sqlmodel import Session, col, select
 from enrichment_app.db.models import Cell, TableColumn, TableRow
 from enrichment_app.domain import CellRef, ColumnKind, utcnow
 from enrichment_app.selection import RowSpan, merge_spans
-from enrichment_app.services.jobs import JobView, job_view, latest_job
 from enrichment_app.services import views as view_service
+from enrichment_app.services.jobs import JobView, job_view, latest_job
 from enrichment_app.services.tables import get_table, list_columns
 from enrichment_app.views import EVERYTHING, View
 
@@ -107,19 +107,20 @@ def _grid_columns(columns: Sequence[TableColumn]) -> list[GridColumn]:
     ]
 
 
-def load_meta(session: Session, *, table_id: int, view: View = EVERYTHING) -> GridMeta:
-    """The table's name, columns and row count, and how many rows ``view`` shows
-    (``NotFoundError`` if there is no such table)."""
+def load_meta(
+    session: Session, *, table_id: int, view: View = EVERYTHING, shown: int | None = None
+) -> GridMeta:
+    """The table's name, columns and row count, and how many rows ``view`` shows (``shown``
+    when the caller counted them) (``NotFoundError`` if there is no such table)."""
     table = get_table(session=session, table_id=table_id)
     columns = list_columns(session=session, table_id=table_id)
     total = session.exec(
         select(sa.func.count()).select_from(TableRow).where(TableRow.table_id == table_id)
     ).one()
-    shown = (
-        view_service.count_rows(session, table_id=table_id, view=view)
-        if view.is_filtered
-        else total
-    )
+    if not view.is_filtered:
+        shown = total
+    elif shown is None:
+        shown = view_service.count_rows(session, table_id=table_id, view=view)
     assert table.id is not None
     return GridMeta(
         table_id=table.id,
@@ -175,6 +176,24 @@ def load_window(
         row_ids=row_ids,
         cells=_cells_of_rows(session, table_id, row_ids, column_ids),
     )
+
+
+def read_view(
+    session: Session, *, table_id: int, start: int, stop: int, view: View = EVERYTHING
+) -> tuple[GridMeta, GridWindow]:
+    """The table's meta and rows ``[start, stop)`` of ``view``. A filtered view's rows are read
+    once, in order, for both its count and its window (one pass over the cells, not two)."""
+    if not view.is_filtered:
+        meta = load_meta(session, table_id=table_id, view=view)
+        return meta, load_rows(session, meta, start=start, stop=stop, view=view)
+    get_table(session=session, table_id=table_id)
+    every = view_service.all_row_ids(session, table_id=table_id, view=view)
+    meta = load_meta(session, table_id=table_id, view=view, shown=len(every))
+    start = max(start, 0)
+    row_ids = every[start:stop] if stop > start else []
+    column_ids = [c["column_id"] for c in meta.columns]
+    cells = _cells_of_rows(session, table_id, row_ids, column_ids)
+    return meta, GridWindow(start=start, row_ids=row_ids, cells=cells)
 
 
 Changes = list[tuple[int, int, GridCell]]
@@ -254,8 +273,7 @@ def read_table(
     """The table with rows ``[start, stop)`` of ``view``, and the job ``job_id`` (its newest
     if None)."""
     marker = utcnow()
-    meta = load_meta(session, table_id=table_id, view=view)
-    window = load_rows(session, meta, start=start, stop=stop, view=view)
+    meta, window = read_view(session, table_id=table_id, start=start, stop=stop, view=view)
     if job_id is not None:
         return TableRead(meta, window, job_view(session, job_id=job_id), marker)
     job = latest_job(session, table_id=table_id)
@@ -302,8 +320,7 @@ def poll_job(
     if not view.is_default:
         if not _table_changed(session, table_id=table_id, since=since):
             return JobPoll(job, [], marker)
-        meta = load_meta(session, table_id=table_id, view=view)
-        window = load_rows(session, meta, start=span[0], stop=span[1], view=view)
+        meta, window = read_view(session, table_id=table_id, start=span[0], stop=span[1], view=view)
         return JobPoll(job, [], marker, meta, window)
     changed = changed_cells_in_rows(session, table_id=table_id, since=since, row_ids=row_ids)
     return JobPoll(job, changed, marker)
@@ -318,6 +335,8 @@ class Shown:
     row_count: int
     start: int
     stop: int
+    total_rows: int = -1
+    """The table's rows, whatever the view (for a view that leaves some out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,18 +364,29 @@ def read_elsewhere(
     ``view``. With a view other than the whole table, any changed cell re-reads the window:
     a row may have started or stopped matching, or moved in the order."""
     marker = utcnow()
-    meta = load_meta(session, table_id=table_id, view=view)
     latest = latest_job(session, table_id=table_id)
     job = JobView.of(latest) if latest else None
-    reshaped = (meta.name, meta.columns, meta.row_count) != (
-        shown.name,
-        shown.columns,
-        shown.row_count,
-    )
-    if reshaped or (
-        not view.is_default and _table_changed(session, table_id=table_id, since=since)
-    ):
-        window = load_rows(session, meta, start=shown.start, stop=shown.stop, view=view)
+    if not view.is_default:
+        # Counting a filtered view is a pass over its cells: only when a cell changed.
+        if _table_changed(session, table_id=table_id, since=since):
+            meta, window = read_view(
+                session, table_id=table_id, start=shown.start, stop=shown.stop, view=view
+            )
+            return Elsewhere(job, [], marker, meta, window)
+        meta = load_meta(session, table_id=table_id, view=view, shown=shown.row_count)
+        if (meta.name, meta.columns, meta.total_rows) != (
+            shown.name,
+            shown.columns,
+            shown.total_rows,
+        ):
+            meta, window = read_view(
+                session, table_id=table_id, start=shown.start, stop=shown.stop, view=view
+            )
+            return Elsewhere(job, [], marker, meta, window)
+        return Elsewhere(job, [], marker)
+    meta = load_meta(session, table_id=table_id)
+    if (meta.name, meta.columns, meta.row_count) != (shown.name, shown.columns, shown.row_count):
+        window = load_rows(session, meta, start=shown.start, stop=shown.stop)
         return Elsewhere(job, [], marker, meta, window)
     changed = changed_cells_in_rows(session, table_id=table_id, since=since, row_ids=row_ids)
     return Elsewhere(job, changed, marker)

@@ -7,10 +7,11 @@ starts with ``table_id``). A sort joins the column's cell of each row (the uniqu
 ``(row_id, column_id)`` index) and orders by its value, empty values last in both directions,
 ties by the table's own order (``position``), so the order is stable.
 
-``contains`` and the search ignore case: SQLAlchemy's ``icontains`` is ``lower(x) LIKE lower(y)``
-on SQLite, whose ``lower`` folds ASCII letters only (``É`` and ``é`` differ there), and
-``ILIKE`` on PostgreSQL, which folds by the database's locale (``É`` matches ``é`` under a UTF-8
-locale). ``equals`` compares exactly, case included.
+``contains`` and the search ignore case: SQLite's ``LIKE`` ignores the case of ASCII letters
+only (``É`` and ``é`` differ there), and PostgreSQL's ``ILIKE`` folds by the database's
+``LC_CTYPE`` (``É`` matches ``é`` under a UTF-8 locale such as ``C.UTF-8`` or ``en_US.UTF-8``,
+not under ``C``). ``%`` and ``_`` in the text are literal. ``equals`` compares exactly, case
+included.
 """
 
 from __future__ import annotations
@@ -41,7 +42,19 @@ def _filled() -> sa.ColumnElement[bool]:
     return sa.and_(col(Cell.value).is_not(None), col(Cell.value) != "")
 
 
-def _condition(condition: Condition) -> sa.ColumnElement[bool]:
+def _contains(
+    value: sa.ColumnElement[str | None], text: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    """Case-insensitive substring: plain ``LIKE`` on SQLite (already case-insensitive, and
+    without ``lower()`` on every cell), ``ILIKE`` elsewhere."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    pattern = f"%{escaped}%"
+    if dialect == "sqlite":
+        return value.like(pattern, escape="/")
+    return value.ilike(pattern, escape="/")
+
+
+def _condition(condition: Condition, dialect: str) -> sa.ColumnElement[bool]:
     row_id, c, value = col(TableRow.id), condition.column_id, condition.value
     match condition.op:
         case Op.EMPTY:
@@ -53,9 +66,9 @@ def _condition(condition: Condition) -> sa.ColumnElement[bool]:
         case Op.NOT_EQUALS:
             return row_id.not_in(_cells_where(c, col(Cell.value) == value))
         case Op.CONTAINS:
-            return row_id.in_(_cells_where(c, col(Cell.value).icontains(value, autoescape=True)))
+            return row_id.in_(_cells_where(c, _contains(col(Cell.value), value, dialect)))
         case Op.NOT_CONTAINS:
-            found = _cells_where(c, col(Cell.value).icontains(value, autoescape=True))
+            found = _cells_where(c, _contains(col(Cell.value), value, dialect))
             return row_id.not_in(found)
         case Op.STATUS:
             status = StatusFilter(value)
@@ -66,22 +79,21 @@ def _condition(condition: Condition) -> sa.ColumnElement[bool]:
     raise AssertionError(condition.op)  # pragma: no cover
 
 
-def _filtered(table_id: int, view: View) -> sa.Select[tuple[int]]:
+def _filtered(table_id: int, view: View, dialect: str) -> sa.Select[tuple[int]]:
     query = sa.select(col(TableRow.id)).where(col(TableRow.table_id) == table_id)
     for condition in view.conditions:
-        query = query.where(_condition(condition))
+        query = query.where(_condition(condition, dialect))
     if view.search:
         found = sa.select(col(Cell.row_id)).where(
-            col(Cell.table_id) == table_id,
-            col(Cell.value).icontains(view.search, autoescape=True),
+            col(Cell.table_id) == table_id, _contains(col(Cell.value), view.search, dialect)
         )
         query = query.where(col(TableRow.id).in_(found))
     return query
 
 
-def ordered_rows(table_id: int, view: View) -> sa.Select[tuple[int]]:
-    """The ids of the view's rows, in its order."""
-    query = _filtered(table_id, view)
+def ordered_rows(table_id: int, view: View, dialect: str) -> sa.Select[tuple[int]]:
+    """The ids of the view's rows, in its order (``dialect``: the database's, ``sqlite``…)."""
+    query = _filtered(table_id, view, dialect)
     position = col(TableRow.position)
     if view.sort is None:
         return query.order_by(position)
@@ -95,9 +107,15 @@ def ordered_rows(table_id: int, view: View) -> sa.Select[tuple[int]]:
     return query.order_by(blank, value.desc() if view.sort.descending else value.asc(), position)
 
 
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def count_rows(session: Session, *, table_id: int, view: View = EVERYTHING) -> int:
     """How many rows the view shows."""
-    query = sa.select(sa.func.count()).select_from(_filtered(table_id, view).subquery())
+    query = sa.select(sa.func.count()).select_from(
+        _filtered(table_id, view, _dialect(session)).subquery()
+    )
     return int(session.execute(query).scalar_one())
 
 
@@ -108,13 +126,13 @@ def row_ids_between(
     start = max(start, 0)
     if stop <= start:
         return []
-    query = ordered_rows(table_id, view).offset(start).limit(stop - start)
+    query = ordered_rows(table_id, view, _dialect(session)).offset(start).limit(stop - start)
     return list(session.execute(query).scalars())
 
 
 def all_row_ids(session: Session, *, table_id: int, view: View) -> list[int]:
     """Every row id the view shows, in its order (a whole column's worth at most)."""
-    return list(session.execute(ordered_rows(table_id, view)).scalars())
+    return list(session.execute(ordered_rows(table_id, view, _dialect(session))).scalars())
 
 
 def check_view(session: Session, *, table_id: int, view: View) -> None:
@@ -127,7 +145,7 @@ def column_names(session: Session, *, table_id: int) -> dict[int, str]:
     query = sa.select(col(TableColumn.id), col(TableColumn.name)).where(
         col(TableColumn.table_id) == table_id
     )
-    return {cid: name for cid, name in session.execute(query).all()}
+    return dict(session.execute(query).all())
 
 
 def require_rows(row_ids: Sequence[int]) -> None:

@@ -163,9 +163,15 @@ def test_a_changed_cell_moves_a_row_out_of_the_view_for_a_tab_showing_it(
     view = View((Condition(table.industry, Op.EMPTY),))
     with open_session() as s:
         read = grid_service.read_table(s, table_id=table.id, start=0, stop=120, view=view)
-        shown = grid_service.Shown("Views", read.meta.columns, read.meta.row_count, 0, 120)
+        meta = read.meta
+        shown = grid_service.Shown("Views", meta.columns, meta.row_count, 0, 120, meta.total_rows)
         same = grid_service.read_elsewhere(
-            s, table_id=table.id, since=read.marker, row_ids=read.window.row_ids, shown=shown, view=view
+            s,
+            table_id=table.id,
+            since=read.marker,
+            row_ids=read.window.row_ids,
+            shown=shown,
+            view=view,
         )
         assert same.window is None
         cell = s.exec(
@@ -176,7 +182,12 @@ def test_a_changed_cell_moves_a_row_out_of_the_view_for_a_tab_showing_it(
         s.add(cell)
         s.commit()
         moved = grid_service.read_elsewhere(
-            s, table_id=table.id, since=read.marker, row_ids=read.window.row_ids, shown=shown, view=view
+            s,
+            table_id=table.id,
+            since=read.marker,
+            row_ids=read.window.row_ids,
+            shown=shown,
+            view=view,
         )
         assert moved.meta is not None and moved.window is not None
         assert moved.meta.row_count == 2
