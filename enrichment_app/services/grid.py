@@ -269,9 +269,13 @@ def read_table(
     stop: int,
     job_id: int | None = None,
     view: View = EVERYTHING,
+    check: bool = False,
 ) -> TableRead:
     """The table with rows ``[start, stop)`` of ``view``, and the job ``job_id`` (its newest
-    if None)."""
+    if None). With ``check``, a view naming a column the table lacks is refused
+    (``InvalidInputError``)."""
+    if check:
+        view_service.check_view(session, table_id=table_id, view=view)
     marker = utcnow()
     meta, window = read_view(session, table_id=table_id, start=start, stop=stop, view=view)
     if job_id is not None:

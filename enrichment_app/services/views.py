@@ -17,6 +17,7 @@ included.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -34,7 +35,7 @@ _STATUSES = {
 }
 
 
-def _cells_where(column_id: int, *predicates: sa.ColumnElement[bool]) -> sa.Select[tuple[int]]:
+def _cells_where(column_id: int, *predicates: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return sa.select(col(Cell.row_id)).where(col(Cell.column_id) == column_id, *predicates)
 
 
@@ -42,9 +43,7 @@ def _filled() -> sa.ColumnElement[bool]:
     return sa.and_(col(Cell.value).is_not(None), col(Cell.value) != "")
 
 
-def _contains(
-    value: sa.ColumnElement[str | None], text: str, dialect: str
-) -> sa.ColumnElement[bool]:
+def _contains(value: sa.ColumnElement[Any], text: str, dialect: str) -> sa.ColumnElement[bool]:
     """Case-insensitive substring: plain ``LIKE`` on SQLite (already case-insensitive, and
     without ``lower()`` on every cell), ``ILIKE`` elsewhere."""
     escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
@@ -52,6 +51,10 @@ def _contains(
     if dialect == "sqlite":
         return value.like(pattern, escape="/")
     return value.ilike(pattern, escape="/")
+
+
+def _value() -> sa.ColumnElement[Any]:
+    return cast("sa.ColumnElement[Any]", col(Cell.value))
 
 
 def _condition(condition: Condition, dialect: str) -> sa.ColumnElement[bool]:
@@ -66,9 +69,9 @@ def _condition(condition: Condition, dialect: str) -> sa.ColumnElement[bool]:
         case Op.NOT_EQUALS:
             return row_id.not_in(_cells_where(c, col(Cell.value) == value))
         case Op.CONTAINS:
-            return row_id.in_(_cells_where(c, _contains(col(Cell.value), value, dialect)))
+            return row_id.in_(_cells_where(c, _contains(_value(), value, dialect)))
         case Op.NOT_CONTAINS:
-            found = _cells_where(c, _contains(col(Cell.value), value, dialect))
+            found = _cells_where(c, _contains(_value(), value, dialect))
             return row_id.not_in(found)
         case Op.STATUS:
             status = StatusFilter(value)
@@ -79,29 +82,32 @@ def _condition(condition: Condition, dialect: str) -> sa.ColumnElement[bool]:
     raise AssertionError(condition.op)  # pragma: no cover
 
 
-def _filtered(table_id: int, view: View, dialect: str) -> sa.Select[tuple[int]]:
+def _filtered(table_id: int, view: View, dialect: str) -> sa.Select[Any]:
     query = sa.select(col(TableRow.id)).where(col(TableRow.table_id) == table_id)
     for condition in view.conditions:
         query = query.where(_condition(condition, dialect))
     if view.search:
         found = sa.select(col(Cell.row_id)).where(
-            col(Cell.table_id) == table_id, _contains(col(Cell.value), view.search, dialect)
+            col(Cell.table_id) == table_id, _contains(_value(), view.search, dialect)
         )
         query = query.where(col(TableRow.id).in_(found))
     return query
 
 
-def ordered_rows(table_id: int, view: View, dialect: str) -> sa.Select[tuple[int]]:
+def ordered_rows(table_id: int, view: View, dialect: str) -> sa.Select[Any]:
     """The ids of the view's rows, in its order (``dialect``: the database's, ``sqlite``…)."""
     query = _filtered(table_id, view, dialect)
     position = col(TableRow.position)
     if view.sort is None:
         return query.order_by(position)
     sorted_cell = aliased(Cell)
-    value = sorted_cell.value
+    value = col(sorted_cell.value)
     query = query.outerjoin(
         sorted_cell,
-        sa.and_(sorted_cell.row_id == TableRow.id, sorted_cell.column_id == view.sort.column_id),
+        sa.and_(
+            col(sorted_cell.row_id) == col(TableRow.id),
+            col(sorted_cell.column_id) == view.sort.column_id,
+        ),
     )
     blank = sa.case((sa.or_(value.is_(None), value == ""), 1), else_=0)
     return query.order_by(blank, value.desc() if view.sort.descending else value.asc(), position)

@@ -53,20 +53,16 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
                     "Select fewer cells."
                 )
                 return
-            tab = client_key("user", str(current_principal().user_id))  # per person
-            refused = runtime.rate_limits.hit(Limit.JOB_START, tab)
-            if refused is not None:
-                self.message = (
-                    f"Too many jobs started by you (the limit is {refused.rate}, "
-                    f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
-                )
+            refused = self._start_refused()
+            if refused:
+                self.message = refused
                 return
             self.message = ""
             self.starting = True
             self._cancel_asked = False
-            table_id, spans = self.table_id, self._runnable_spans()
+            table_id, spans, view = self.table_id, self._runnable_spans(), self._current_view()
         try:
-            refs = await runnable_refs(table_id, spans)
+            refs = await runnable_refs(table_id, spans, view)
             created = await create_enrichment(
                 open_session=runtime.open_session,
                 backend=runtime.backend,
@@ -96,6 +92,17 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
             return
         async with self:
             return self._started(started)
+
+    def _start_refused(self) -> str:
+        """Why the user may not start a job now (``JOB_START_RATE_LIMIT``), or ""."""
+        tab = client_key("user", str(current_principal().user_id))  # per person
+        refused = get_runtime().rate_limits.hit(Limit.JOB_START, tab)
+        if refused is None:
+            return ""
+        return (
+            f"Too many jobs started by you (the limit is {refused.rate}, "
+            f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
+        )
 
     async def _not_started(self, exc: EnrichmentAppError) -> None:
         async with self:
