@@ -20,10 +20,7 @@ from enrichment_app.errors import InvalidInputError, NotFoundError
 from enrichment_app.services import views as view_service
 from enrichment_app.services.enrichment import (
     EnrichmentCreated,
-    EnrichmentStarted,
-    JobRunner,
     create_enrichment,
-    dispatch_enrichment,
 )
 from enrichment_app.services.tables import get_table
 from enrichment_app.views import View
@@ -92,29 +89,3 @@ async def create_view_enrichment(
         max_cells_per_day=max_cells_per_day,
     )
     return run, created
-
-
-async def start_view_enrichment(
-    *,
-    open_session: SessionFactory,
-    runner: JobRunner,
-    backend: JobBackend,
-    table_id: int,
-    view: View,
-    column_id: int,
-    max_cells: int,
-    on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
-    max_cells_per_day: int | None = None,
-) -> EnrichmentStarted:
-    """Create the view's job and hand it to the runner (what the REST API calls)."""
-    _, created = await create_view_enrichment(
-        open_session=open_session,
-        backend=backend,
-        table_id=table_id,
-        view=view,
-        column_id=column_id,
-        max_cells=max_cells,
-        on_created=on_created,
-        max_cells_per_day=max_cells_per_day,
-    )
-    return await dispatch_enrichment(open_session=open_session, runner=runner, created=created)
