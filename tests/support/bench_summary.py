@@ -19,7 +19,7 @@ from typing import Any
 
 from tests.support.paths import RESULTS, ROOT
 
-ORDER = ["latency", "fanout", "throughput", "big_tables", "polling"]
+ORDER = ["latency", "fanout", "throughput", "big_tables", "big_tables_views", "polling"]
 README = ROOT / "bench" / "README.md"
 START = "<!-- bench-summary -->"
 END = "<!-- /bench-summary -->"
