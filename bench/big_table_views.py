@@ -190,39 +190,55 @@ def _measure(kind: str, rows: int, app_root: Path, timeout_ms: float) -> dict[st
             start_timeout=300,
             poll_seconds=1.0,
         )
-        with app, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1900, "height": 1000})
+        with app:
             owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
-            context.add_cookies([browser_cookie(owner, app.url)])  # type: ignore[list-item]
-            page = context.new_page()
-            page.set_default_timeout(timeout_ms)
-            base = f"{app.url}/tables/{table_id}"
-            with contextlib.suppress(Exception):  # JS and fonts cached
-                page.goto(base)
-                page.locator("#table-meta").filter(has_text=f"{rows} rows").wait_for()
-            for scenario in scenarios(rows):
-                query = scenario.query.format(**{n: ids[n] for n in ("Name", *INPUTS[1:])})
-                figures: dict[str, Any] = {}
-                for what, measure in (
-                    ("navigate", lambda s=scenario, q=query: _navigate(page, f"{base}?{q}", s)),
-                    ("apply", lambda s=scenario: _apply(page, base, s, ids, rows)),
-                ):
-                    runs = []
-                    for _ in range(3):
-                        try:
-                            runs.append(round(measure(), 3))
-                        except Exception as exc:
-                            runs.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-                    ok = [r for r in runs if isinstance(r, float)]
-                    figures[what] = {
-                        "runs": runs,
-                        "median_s": statistics.median(ok) if ok else None,
-                    }
-                out["views"][scenario.name] = figures
-                print(kind, scenario.name, json.dumps(figures))
-            browser.close()
+            out["views"] = _browse(app.url, owner, table_id, ids, rows, timeout_ms, kind)
     return out
+
+
+def _browse(
+    url: str,
+    owner: Any,
+    table_id: int,
+    ids: dict[str, int],
+    rows: int,
+    timeout_ms: float,
+    kind: str,
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    app_url = url
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1900, "height": 1000})
+        context.add_cookies([browser_cookie(owner, app_url)])  # type: ignore[list-item]
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        base = f"{app_url}/tables/{table_id}"
+        with contextlib.suppress(Exception):  # JS and fonts cached
+            page.goto(base)
+            page.locator("#table-meta").filter(has_text=f"{rows} rows").wait_for()
+        for scenario in scenarios(rows):
+            query = scenario.query.format(**{n: ids[n] for n in ("Name", *INPUTS[1:])})
+            figures: dict[str, Any] = {}
+            for what, measure in (
+                ("navigate", lambda s=scenario, q=query: _navigate(page, f"{base}?{q}", s)),
+                ("apply", lambda s=scenario: _apply(page, base, s, ids, rows)),
+            ):
+                runs = []
+                for _ in range(3):
+                    try:
+                        runs.append(round(measure(), 3))
+                    except Exception as exc:
+                        runs.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+                ok = [r for r in runs if isinstance(r, float)]
+                figures[what] = {
+                    "runs": runs,
+                    "median_s": statistics.median(ok) if ok else None,
+                }
+            found[scenario.name] = figures
+            print(kind, scenario.name, json.dumps(figures))
+        browser.close()
+    return found
 
 
 def measure_views(rows: int, app_root: Path, timeout_ms: float, machine: dict[str, Any]) -> None:
