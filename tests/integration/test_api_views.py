@@ -4,11 +4,9 @@ a real Runtime; refusals leave the database as it was, successes match the OpenA
 from __future__ import annotations
 
 import httpx
-from sqlmodel import col, select
 
-from enrichment_app.db.models import Cell, EnrichmentTask, TableRow
 from enrichment_app.runtime import Runtime
-from tests.integration.db_helpers import column_id
+from tests.integration.db_helpers import column_id, task_columns, task_row_values
 from tests.integration.test_api import assert_schema
 from tests.integration.test_api_tables import client, demo, refused, runtime
 
@@ -46,14 +44,7 @@ async def test_rows_of_a_view_are_filtered_sorted_and_counted(
 
 def task_companies(runtime: Runtime, job_id: int, company: int) -> list[str]:
     with runtime.open_session() as session:
-        rows = select(EnrichmentTask.row_id).where(EnrichmentTask.job_id == job_id)
-        names = session.exec(
-            select(Cell.value)
-            .join(TableRow, col(TableRow.id) == col(Cell.row_id))
-            .where(col(Cell.row_id).in_(rows), Cell.column_id == company)
-            .order_by(col(TableRow.position))
-        ).all()
-        return [n or "" for n in names]
+        return task_row_values(session, job_id, company)
 
 
 async def test_enrich_view_runs_the_column_for_exactly_the_rows_the_view_shows(
@@ -78,10 +69,7 @@ async def test_enrich_view_runs_the_column_for_exactly_the_rows_the_view_shows(
         "Willow Insurance",
     ]
     with runtime.open_session() as session:
-        ran = set(
-            session.exec(select(EnrichmentTask.column_id).where(EnrichmentTask.job_id == job_id))
-        )
-    assert ran == {ids["Intro line"]}
+        assert task_columns(session, job_id) == {ids["Intro line"]}
 
 
 async def test_enrich_view_refuses_clearly_and_changes_nothing_and_replays_a_key(

@@ -4,11 +4,9 @@ rows shown."""
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-
-from enrichment_app.db.models import EnrichmentTask, TableRow
 from enrichment_app.runtime import get_runtime
 from enrichment_app.state.table import TableState, cursor_at
+from tests.integration.db_helpers import task_columns, task_row_values
 from tests.state.conftest import Tab
 
 PAGE = "/tables/1"
@@ -95,19 +93,8 @@ async def test_a_selection_in_a_filtered_view_runs_the_rows_it_shows(tab: Tab) -
 
 
 def task_companies(job_id: int) -> list[str]:
-    from enrichment_app.db.models import Cell
-
     with get_runtime().open_session() as session:
-        rows = session.exec(
-            select(EnrichmentTask.row_id).where(EnrichmentTask.job_id == job_id)
-        ).all()
-        names = session.exec(
-            select(Cell.value)
-            .join(TableRow, col(TableRow.id) == col(Cell.row_id))
-            .where(col(Cell.row_id).in_(rows), Cell.column_id == COMPANY)
-            .order_by(col(TableRow.position))
-        ).all()
-        return [n or "" for n in names]
+        return task_row_values(session, job_id, COMPANY)
 
 
 async def test_run_the_view_runs_the_chosen_column_for_every_row_shown(tab: Tab) -> None:
@@ -125,9 +112,4 @@ async def test_run_the_view_runs_the_chosen_column_for_every_row_shown(tab: Tab)
         "Willow Insurance",
     ]  # fmt: skip
     with get_runtime().open_session() as session:
-        columns = set(
-            session.exec(
-                select(EnrichmentTask.column_id).where(EnrichmentTask.job_id == state.job_id)
-            ).all()
-        )
-    assert columns == {INTRO}
+        assert task_columns(session, state.job_id) == {INTRO}

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import reflex as rx
 
-from enrichment_app.domain import CellStatus
+from enrichment_app.domain import CellRef, CellStatus
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import audit
 from enrichment_app.services.access import Action
 from enrichment_app.services.enrichment import (
+    EnrichmentCreated,
     EnrichmentStarted,
     cancel_enrichment,
     create_enrichment,
@@ -75,10 +76,16 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
         except EnrichmentAppError as exc:
             await self._not_started(exc)
             return
+        return await self._hand_over(table_id, created, refs)
+
+    async def _hand_over(self, table_id: int, created: EnrichmentCreated, refs: list[CellRef]):
+        """Show the created job (Cancel can find it from now on), hand it to the runner and
+        follow it: what Run and Run the view share once the job exists."""
+        runtime = get_runtime()
         async with self:
             if self.table_id != table_id:
-                return
-            self._apply_job(created.job)  # Cancel can find the job from now on
+                return None
+            self._apply_job(created.job)
             self._mark_queued(refs)
             cancel_now = self._cancel_asked
         if cancel_now:
@@ -89,7 +96,7 @@ class RunMixin(FollowMixin, SelectionMixin, mixin=True):
             )
         except EnrichmentAppError as exc:
             await self._not_started(exc)
-            return
+            return None
         async with self:
             return self._started(started)
 

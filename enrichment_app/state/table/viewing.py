@@ -23,7 +23,6 @@ from enrichment_app.errors import EnrichmentAppError, InvalidInputError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import audit, grid as grid_service
 from enrichment_app.services.access import Action
-from enrichment_app.services.enrichment import dispatch_enrichment
 from enrichment_app.services.view_runs import create_view_enrichment
 from enrichment_app.state.access import current_grant, guard
 from enrichment_app.state.table.running import RunMixin
@@ -297,23 +296,7 @@ class ViewMixin(RunMixin, mixin=True):
         except EnrichmentAppError as exc:
             await self._not_started(exc)
             return
-        async with self:
-            if self.table_id != table_id:
-                return
-            self._apply_job(created.job)
-            self._mark_queued(run.cells)
-            cancel_now = self._cancel_asked
-        if cancel_now:
-            return self.__class__.cancel
-        try:
-            started = await dispatch_enrichment(
-                open_session=runtime.open_session, runner=runtime.dispatcher, created=created
-            )
-        except EnrichmentAppError as exc:
-            await self._not_started(exc)
-            return
-        async with self:
-            return self._started(started)
+        return await self._hand_over(table_id, created, run.cells)
 
 
 def _name(column: dict[str, Any]) -> str:
