@@ -29,6 +29,18 @@ MAX_VALUE_CHARS = 500
 """The longest value a condition compares with, and the longest search."""
 MAX_PARAM_CHARS = MAX_CONDITIONS * (MAX_VALUE_CHARS * 3 + 40)
 """The longest ``f`` parameter (every value fully percent-encoded)."""
+MAX_ID = 2**63 - 1
+"""The largest id a database column holds."""
+
+
+def as_id(value: Any) -> int | None:
+    """``value`` as an id (a whole number from 1 to ``MAX_ID``; JSON's ``4.0`` is 4), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
 
 
 class Op(StrEnum):
@@ -117,19 +129,22 @@ def _fail(message: str) -> InvalidInputError:
 
 def make_condition(column_id: Any, op: Any, value: Any = "") -> Condition:
     """A checked condition; ``InvalidInputError`` says what is wrong."""
-    if isinstance(column_id, bool) or not isinstance(column_id, int) or column_id <= 0:
+    checked = as_id(column_id)
+    if checked is None:
         raise _fail(
-            f"A condition's column must be a column id (a positive number), not {column_id!r}."
+            "A condition's column must be a column id (a positive number), "
+            f"not {str(column_id)[:40]!r}."
         )
+    column_id = checked
     try:
         operator = Op(op)
     except ValueError:
         names = ", ".join(o.value for o in Op)
         raise _fail(f"Unknown filter operator {str(op)[:40]!r}; use one of {names}.") from None
-    if not operator.takes_value:
-        return Condition(column_id, operator)
     if not isinstance(value, str):
         raise _fail(f"The value of a {operator.value!r} condition must be text.")
+    if not operator.takes_value:
+        return Condition(column_id, operator)
     if len(value) > MAX_VALUE_CHARS:
         raise _fail(f"A filter value is at most {MAX_VALUE_CHARS} characters.")
     if operator is Op.STATUS:
@@ -218,22 +233,23 @@ def view_from_json(payload: Any) -> View:
         raise _fail(f"A view has at most {MAX_CONDITIONS} conditions.")
     conditions = []
     for item in raw:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, Mapping) or set(item) - {"columnId", "op", "value"}:
             raise _fail("Each of 'view.conditions' must be an object {columnId, op, value}.")
         conditions.append(
             make_condition(item.get("columnId"), item.get("op"), item.get("value", ""))
         )
     sort = None
     if (raw_sort := payload.get("sort")) is not None:
-        if not isinstance(raw_sort, Mapping):
+        if not isinstance(raw_sort, Mapping) or set(raw_sort) - {"columnId", "descending"}:
             raise _fail("'view.sort' must be an object {columnId, descending}.")
-        column_id, descending = raw_sort.get("columnId"), raw_sort.get("descending", False)
-        if isinstance(column_id, bool) or not isinstance(column_id, int) or column_id <= 0:
+        column_id, descending = as_id(raw_sort.get("columnId")), raw_sort.get("descending", False)
+        if column_id is None:
             raise _fail("'view.sort.columnId' must be a column id.")
         if not isinstance(descending, bool):
             raise _fail("'view.sort.descending' must be true or false.")
         sort = Sort(column_id, descending)
-    search = payload.get("search") or ""
+    search = payload.get("search")
+    search = "" if search is None else search
     if not isinstance(search, str):
         raise _fail("'view.search' must be text.")
     return make_view(conditions, sort, search)

@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from enrichment_app.api.openapi_parts import common, error, id_parameter, json_content, ref
-from enrichment_app.views import MAX_CONDITIONS, MAX_PARAM_CHARS, MAX_VALUE_CHARS, Op, StatusFilter
+from enrichment_app.views import (
+    MAX_CONDITIONS,
+    MAX_ID,
+    MAX_PARAM_CHARS,
+    MAX_VALUE_CHARS,
+    Op,
+    StatusFilter,
+)
 
 VIEW_PARAMETERS: list[dict[str, Any]] = [
     {
@@ -26,8 +33,11 @@ VIEW_PARAMETERS: list[dict[str, Any]] = [
         "name": "s",
         "in": "query",
         "required": False,
-        "description": "Sort by a column id, `-<id>` for descending (ties keep the table's order).",
-        "schema": {"type": "string", "pattern": "^-?[0-9]{1,18}$"},
+        "description": (
+            "Sort by a column id, `-<id>` for descending (ties keep the table's order); empty: "
+            "the table's order."
+        ),
+        "schema": {"type": "string", "pattern": "^(-?[0-9]{1,18})?$"},
     },
     {
         "name": "q",
@@ -38,12 +48,21 @@ VIEW_PARAMETERS: list[dict[str, Any]] = [
     },
 ]
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "1 to 255 visible ASCII characters; a UUID is a good choice.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "example": "view-run-1",
+}
+
 _CONDITION = {
     "type": "object",
     "required": ["columnId", "op"],
     "additionalProperties": False,
     "properties": {
-        "columnId": {"type": "integer", "minimum": 1},
+        "columnId": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         "op": {"type": "string", "enum": [o.value for o in Op]},
         "value": {
             "type": "string",
@@ -61,17 +80,21 @@ VIEW_SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "description": "Which rows (every condition, and the search) in which order.",
         "properties": {
-            "conditions": {"type": "array", "maxItems": MAX_CONDITIONS, "items": _CONDITION},
+            "conditions": {
+                "type": ["array", "null"],
+                "maxItems": MAX_CONDITIONS,
+                "items": _CONDITION,
+            },
             "sort": {
                 "type": ["object", "null"],
                 "required": ["columnId"],
                 "additionalProperties": False,
                 "properties": {
-                    "columnId": {"type": "integer", "minimum": 1},
+                    "columnId": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                     "descending": {"type": "boolean", "default": False},
                 },
             },
-            "search": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+            "search": {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS},
         },
     },
     "EnrichViewRequest": {
@@ -79,8 +102,13 @@ VIEW_SCHEMAS: dict[str, Any] = {
         "required": ["columnId"],
         "additionalProperties": False,
         "properties": {
-            "columnId": {"type": "integer", "minimum": 1, "description": "An enrichment column."},
-            "view": ref("View"),
+            "columnId": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ID,
+                "description": "An enrichment column.",
+            },
+            "view": {"oneOf": [ref("View"), {"type": "null"}]},
         },
         "examples": [
             {"columnId": 4, "view": {"conditions": [{"columnId": 4, "op": "empty"}]}},
@@ -97,9 +125,10 @@ VIEW_PATHS: dict[str, Any] = {
                 "One job for the enrichment column `columnId` over every row the view shows "
                 "when the request arrives, as the page's Run the view button does. Cells already "
                 "queued or running are skipped; MAX_CELLS_PER_JOB and the daily cap apply. "
-                "Idempotency-Key is refused here (400): the rows a view shows change."
+                "An Idempotency-Key is bound to the rows the view showed at the first request "
+                "(a retry after they changed answers 422)."
             ),
-            "parameters": [id_parameter("table_id", "The table's id.")],
+            "parameters": [id_parameter("table_id", "The table's id."), IDEMPOTENCY_KEY],
             "requestBody": {"required": True, **json_content(ref("EnrichViewRequest"))},
             "responses": common(
                 {
@@ -112,7 +141,11 @@ VIEW_PATHS: dict[str, Any] = {
                         "table, an input column, no rows shown, more rows than one job runs)."
                     ),
                     "404": error("No such table, or the column is not in it."),
-                    "409": error("Every cell of the view is already queued or running."),
+                    "409": error(
+                        "Every cell of the view is already queued or running, or a request "
+                        "with this Idempotency-Key is still in progress."
+                    ),
+                    "422": error("The Idempotency-Key was used for another request."),
                     "413": error("The body is larger than 64 KiB."),
                     "415": error("The body is not JSON."),
                 }

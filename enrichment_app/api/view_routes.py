@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from enrichment_app.errors import InvalidInputError
-from enrichment_app.views import View, parse_view, view_from_json
+from enrichment_app.views import View, as_id, parse_view, view_from_json
 
 if TYPE_CHECKING:
     pass
@@ -34,8 +34,8 @@ def parse_view_run(payload: Any) -> tuple[int, View]:
     unknown = set(payload) - {"columnId", "view"}
     if unknown:
         raise InvalidInputError(f"Unknown field(s): {', '.join(sorted(unknown))[:80]}.")
-    column_id = payload.get("columnId")
-    if isinstance(column_id, bool) or not isinstance(column_id, int) or column_id <= 0:
+    column_id = as_id(payload.get("columnId"))
+    if column_id is None:
         raise InvalidInputError("'columnId' must be the id of an enrichment column.")
     return column_id, view_from_json(payload.get("view"))
 

@@ -75,6 +75,8 @@ def test_bad_url_parameters_are_refused_with_what_to_fix(
         ({"conditions": [1]}, "must be an object"),
         ({"conditions": [{"columnId": "3", "op": "empty"}]}, "column id"),
         ({"conditions": [{"columnId": True, "op": "empty"}]}, "column id"),
+        ({"conditions": [{"columnId": 2**63, "op": "empty"}]}, "column id"),
+        ({"conditions": [{"columnId": 2.5, "op": "empty"}]}, "column id"),
         ({"conditions": [{"columnId": 3, "op": "equals", "value": 5}]}, "must be text"),
         ({"sort": {"columnId": 0}}, "view.sort.columnId"),
         ({"sort": {"columnId": 2, "descending": "yes"}}, "true or false"),
@@ -102,3 +104,10 @@ def test_views_say_whether_they_filter_and_describe_their_conditions() -> None:
     assert describe(Condition(1, Op.EMPTY), names) == "Industry is empty"
     assert describe(Condition(1, Op.CONTAINS, "bank"), names) == 'Industry contains "bank"'
     assert describe(Condition(2, Op.STATUS, "failed"), names) == 'column 2 status is "failed"'
+
+
+def test_a_whole_number_written_as_a_float_is_an_id_as_json_schema_allows() -> None:
+    view = view_from_json(
+        {"conditions": [{"columnId": 4.0, "op": "empty"}], "sort": {"columnId": 2.0}}
+    )
+    assert view == View((Condition(4, Op.EMPTY),), Sort(2))
