@@ -175,10 +175,11 @@ def run(
         url, process = app.url, app.process
         assert process is not None
         out["startup_s"] = round(time.perf_counter() - started, 1)
+        # Before Playwright's sync API, which runs an event loop of its own in this thread.
+        owner = asyncio.run(sign_in_over_http(url, set_up=True))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1900, "height": 1000})
-            owner = asyncio.run(sign_in_over_http(url, set_up=True))
             context.add_cookies([browser_cookie(owner, url)])  # type: ignore[list-item]
             warm = context.new_page()
             warm.set_default_timeout(timeout_ms)

@@ -150,11 +150,12 @@ def run(changes: int, gap: float) -> dict[str, Any]:
         fake.update_metadata(base_run, progress(0))
         token = fake.mint_token([f"read:runs:{base_run}"], expires_in=3600)
 
+        # Before Playwright's sync API, which runs an event loop of its own in this thread.
+        owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
         pages: dict[str, Page] = {}
-        owner = asyncio.run(sign_in_over_http(app.url, set_up=True))
         for name in ("ours", "baseline"):
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             if name == "ours":

@@ -2,8 +2,8 @@
 # Runs every benchmark on this machine and writes bench/results/*.json, then the summary
 # table between the bench-summary markers of bench/README.md (bench/report.py).
 #
-#   bash bench/run.sh            # all seven
-#   bash bench/run.sh latency    # one of: latency fanout throughput big_tables big_tables_views polling push
+#   bash bench/run.sh            # all nine
+#   bash bench/run.sh latency    # one of: latency fanout throughput big_tables big_tables_views polling push csv_io big_runs
 #   bash bench/run.sh fault_matrix   # the soak (tests/soak), its matrix into bench/results/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ bash scripts/bootstrap.sh --dev
 source scripts/env.sh
 [ -f bench/baseline/package-lock.json ] && npm ci --prefix bench/baseline --no-audit --no-fund --loglevel=error >/dev/null
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(latency fanout throughput big_tables big_tables_views polling push)
+[ ${#names[@]} -eq 0 ] && names=(latency fanout throughput big_tables big_tables_views polling push csv_io big_runs)
 for name in "${names[@]}"; do
   echo "== bench: $name"
   if [ "$name" = fault_matrix ]; then

@@ -13,6 +13,7 @@
     ├── AuthError              who is asking may not do what they ask (services/access.py)
     │   ├── SignInRequired     no signed-in user or valid token (the page: sign in; the API: 401)
     │   └── AccessDenied       signed in, but the role is too low for the action (403)
+    ├── CanceledByUserError    a long import or export the user stopped (nothing was stored)
     ├── IdempotencyClaimLostError  a request's Idempotency-Key claim was taken over by a retry
     ├── EnrichError            one cell's enrichment failed; the message is stored on the cell
     │   └── NotConfiguredError the enricher needs a setting (an API key, say) that is absent
@@ -89,6 +90,10 @@ class SignInRequired(AuthError):
 
 class AccessDenied(AuthError):
     """A member whose role does not allow the action (a viewer pressing Run, say)."""
+
+
+class CanceledByUserError(EnrichmentAppError):
+    """The user stopped a long import or export; its transaction rolled back."""
 
 
 class IdempotencyClaimLostError(EnrichmentAppError):

@@ -44,7 +44,10 @@ class Settings(BaseSettings):
         description="Any SQLAlchemy URL; SQLite by default, PostgreSQL in production.",
     )
     max_cells_per_job: int = Field(
-        default=5000, gt=0, validation_alias=AliasChoices("MAX_CELLS_PER_JOB", "max_cells_per_job")
+        default=100_000,
+        gt=0,
+        validation_alias=AliasChoices("MAX_CELLS_PER_JOB", "max_cells_per_job"),
+        description="One job's cap: a whole column of a 100,000-row table is one Run.",
     )
     max_cell_chars: int = Field(
         default=10_000,

@@ -47,6 +47,7 @@ from enrichment_app.api.auth_routes import auth_routes
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
 from enrichment_app.api.parsing import (
+    EnrichRequest,
     idempotency_key,
     max_body_bytes,
     parse_enrich_request,
@@ -55,7 +56,7 @@ from enrichment_app.api.parsing import (
 )
 from enrichment_app.db.models import EnrichmentJob
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.domain import CellRef, utcnow
+from enrichment_app.domain import utcnow
 from enrichment_app.errors import (
     AccessDenied,
     CellsBusyError,
@@ -303,7 +304,7 @@ class _Api:
         max_cells = runtime.settings.max_cells_per_job
         payload = await read_json_body(request, limit=max_body_bytes(max_cells))
         enrich = parse_enrich_request(payload, max_cells=max_cells)
-        return await self._enrich(caller, request, grant, table_id=table_id, cells=enrich.cells)
+        return await self._enrich(caller, request, grant, table_id=table_id, enrich=enrich)
 
     async def enrich_view(self, request: Request, caller: Caller) -> Response:
         """Run the view: one column for every row a view shows (``api/view_routes.py``)."""
@@ -320,7 +321,8 @@ class _Api:
             column_id=column_id,
             max_cells=runtime.settings.max_cells_per_job,
         )
-        return await self._enrich(caller, request, grant, table_id=table_id, cells=tuple(run.cells))
+        view_run = EnrichRequest(cells=tuple(run.cells))
+        return await self._enrich(caller, request, grant, table_id=table_id, enrich=view_run)
 
     async def _enrich(
         self,
@@ -329,16 +331,18 @@ class _Api:
         grant: Grant,
         *,
         table_id: int,
-        cells: tuple[CellRef, ...],
+        enrich: EnrichRequest,
     ) -> Response:
-        """Start a job on ``cells``, once per ``Idempotency-Key``."""
+        """Start a job on ``enrich``'s cells and columns, once per ``Idempotency-Key``."""
         runtime = caller.runtime
         key = idempotency_key(request)
         self.job_start(caller)
         if key is None:
-            return await self._start(runtime, grant, table_id=table_id, cells=cells, claim=None)
+            return await self._start(runtime, grant, table_id=table_id, enrich=enrich, claim=None)
 
-        digest = idempotency.fingerprint(table_id=table_id, cells=cells)
+        digest = idempotency.fingerprint(
+            table_id=table_id, cells=enrich.cells, columns=enrich.columns
+        )
         outcome = await idempotency.claim(
             runtime.open_session, key=key, fingerprint=digest, now=utcnow()
         )
@@ -362,7 +366,7 @@ class _Api:
             case idempotency.Claimed(token=token):
                 claim = (key, token)
                 return await self._start(
-                    runtime, grant, table_id=table_id, cells=cells, claim=claim
+                    runtime, grant, table_id=table_id, enrich=enrich, claim=claim
                 )
 
     async def _start(
@@ -371,7 +375,7 @@ class _Api:
         grant: Grant,
         *,
         table_id: int,
-        cells: tuple[CellRef, ...],
+        enrich: EnrichRequest,
         claim: tuple[str, str] | None,
     ) -> Response:
         """Start the job; ``claim`` is the (key, token) of the request's Idempotency-Key claim.
@@ -399,7 +403,8 @@ class _Api:
                 runner=runtime.dispatcher,
                 backend=runtime.backend,
                 table_id=table_id,
-                cells=cells,
+                cells=enrich.cells,
+                columns=enrich.columns,
                 max_cells=runtime.settings.max_cells_per_job,
                 on_created=bind,
                 max_cells_per_day=runtime.settings.max_cells_per_day,
@@ -421,18 +426,21 @@ class _Api:
             "api: job %s on table %s: %d task(s), backend %s",
             started.job.id,
             table_id,
-            len(started.task_ids),
+            started.task_count,
             started.dispatch.backend,
         )
         return _json(started.to_json(), 202)
 
     async def _replay(self, runtime: Runtime, *, job_id: int, skipped_active: int) -> Response:
         """The first response for this key again, with the job as it is now."""
-        view, task_ids = await in_session(runtime.open_session, idempotency.replay, job_id=job_id)
+        view, task_ids, task_count = await in_session(
+            runtime.open_session, idempotency.replay, job_id=job_id
+        )
         token = await self._fresh_token(runtime, view)
         body = {
             "job": view.to_json(),
             "taskIds": task_ids,
+            "taskCount": task_count,
             "runId": view.run_id,
             "publicAccessToken": token,
             "fallbackReason": view.dispatch_error,

@@ -33,6 +33,7 @@ _ERROR_CODES = [
     "malformed_json",
     "invalid_body",
     "invalid_cells",
+    "invalid_columns",
     "empty_selection",
     "too_many_cells",
     "invalid_input",
@@ -69,22 +70,48 @@ _SCHEMAS: dict[str, Any] = {
             "columnId": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
         },
     },
+    "WholeColumn": {
+        "type": "object",
+        "description": "Every row of one column, however many (no need to list them).",
+        "required": ["columnId", "rows"],
+        "properties": {
+            "columnId": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+            "rows": {"const": "all"},
+        },
+    },
     "EnrichTableRequest": {
         "type": "object",
-        "required": ["cells"],
-        "examples": [{"cells": [{"rowId": 1, "columnId": 4}, {"rowId": 2, "columnId": 4}]}],
+        "anyOf": [
+            {"required": ["cells"], "properties": {"cells": {"minItems": 1}}},
+            {"required": ["columns"]},
+        ],
+        "examples": [
+            {"cells": [{"rowId": 1, "columnId": 4}, {"rowId": 2, "columnId": 4}]},
+            {"columns": [{"columnId": 4, "rows": "all"}]},
+        ],
         "properties": {
             "cells": {
                 "type": "array",
-                "minItems": 1,
                 "description": (
-                    "The cells to enrich, at most MAX_CELLS_PER_JOB entries (5000 by default). "
-                    "Cells in input columns are ignored; the job needs at least one cell in an "
-                    "enrichment column. Duplicates are ignored, and so are cells that already "
-                    "have a queued or running task (counted in skippedActive)."
+                    "The cells to enrich, at most MAX_CELLS_PER_JOB entries (100,000 by "
+                    "default), and at least one unless columns is given. Cells in input "
+                    "columns are ignored; the job needs at least one cell in an enrichment "
+                    "column. Duplicates are ignored, and so are cells that already have a "
+                    "queued or running task (counted in skippedActive)."
                 ),
                 "items": _ref("CellRef"),
-            }
+            },
+            "columns": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 200,
+                "description": (
+                    "Whole columns to enrich, every row of each (with cells, if both are "
+                    "given): a whole column of a big table without a body listing each cell. "
+                    "The cap on cells per job applies to the total."
+                ),
+                "items": _ref("WholeColumn"),
+            },
         },
     },
     "Job": {
@@ -138,10 +165,21 @@ _SCHEMAS: dict[str, Any] = {
     },
     "EnrichTableResponse": {
         "type": "object",
-        "required": ["job", "taskIds", "runId", "publicAccessToken"],
+        "required": ["job", "taskIds", "taskCount", "runId", "publicAccessToken"],
         "properties": {
             "job": _ref("Job"),
-            "taskIds": {"type": "array", "items": {"type": "integer"}},
+            "taskIds": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "maxItems": 1000,
+                "description": "The ids of the job's first 1,000 tasks, in creation order "
+                "(all of them for a job of up to 1,000 cells); taskCount says how many there are.",
+            },
+            "taskCount": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "How many tasks (cells to fill) the job has.",
+            },
             "runId": _nullable(
                 "string", "The Trigger.dev run (run_…), or null when the job runs locally."
             ),

@@ -23,10 +23,16 @@ BYTES_PER_CELL = 128
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
+MAX_WHOLE_COLUMNS = 200
+"""At most this many entries in ``columns`` (a table has at most 200 columns from a file)."""
+
+
 @dataclass(frozen=True, slots=True)
 class EnrichRequest:
     cells: tuple[CellRef, ...]
     """The cells as sent (duplicates included; the job service removes them)."""
+    columns: tuple[int, ...] = ()
+    """Column ids to run for every row of the table (``{"columnId": 4, "rows": "all"}``)."""
 
 
 def max_body_bytes(max_cells: int) -> int:
@@ -109,38 +115,42 @@ async def read_json_body(
         ) from exc
 
 
-def _positive_id(value: object, *, where: str) -> int:
+def _positive_id(value: object, *, where: str, code: str = "invalid_cells") -> int:
     # JSON has one number type: 1.0 is the integer 1 (JSON Schema, and so the OpenAPI
     # document, agree), so a whole-number float is read as the integer it is.
     if type(value) is float and value.is_integer():
         value = int(value)
     if type(value) is not int:
-        raise ApiError(
-            400, "invalid_cells", f"{where} must be a positive integer, not {kind_of(value)}."
-        )
+        raise ApiError(400, code, f"{where} must be a positive integer, not {kind_of(value)}.")
     if not 1 <= value <= MAX_ID:
-        raise ApiError(400, "invalid_cells", f"{where} must be a positive integer below 2^63.")
+        raise ApiError(400, code, f"{where} must be a positive integer below 2^63.")
     return value
 
 
 def parse_enrich_request(payload: object, *, max_cells: int) -> EnrichRequest:
-    """Check the body of ``POST /api/tables/{id}/enrich``: ``{"cells": [{"rowId", "columnId"}, …]}``."""
+    """Check the body of ``POST /api/tables/{id}/enrich``: ``{"cells": [{"rowId", "columnId"},
+    …]}``, ``{"columns": [{"columnId", "rows": "all"}, …]}`` (a whole column, however many
+    rows: no body of 100,000 cells needed), or both."""
     if not isinstance(payload, dict):
         raise ApiError(
             400,
             "invalid_body",
             f'The request body must be a JSON object like {{"cells": [...]}}, not {kind_of(payload)}.',
         )
-    if "cells" not in payload:
+    if "cells" not in payload and "columns" not in payload:
         raise ApiError(
             400,
             "invalid_body",
-            'The request body has no "cells": send {"cells": [{"rowId": 1, "columnId": 2}]}.',
+            'The request body has no "cells": send {"cells": [{"rowId": 1, "columnId": 2}]}, '
+            'or {"columns": [{"columnId": 2, "rows": "all"}]} for every row of a column.',
         )
+    columns = _whole_columns(payload["columns"]) if "columns" in payload else ()
+    if "cells" not in payload:
+        return EnrichRequest(cells=(), columns=columns)
     cells = payload["cells"]
     if not isinstance(cells, list):
         raise ApiError(400, "invalid_cells", f'"cells" must be an array, not {kind_of(cells)}.')
-    if not cells:
+    if not cells and not columns:
         raise ApiError(
             400, "empty_selection", '"cells" is empty; list at least one cell to enrich.'
         )
@@ -168,7 +178,48 @@ def parse_enrich_request(payload: object, *, max_cells: int) -> EnrichRequest:
                 column_id=_positive_id(item["columnId"], where=f"{where}.columnId"),
             )
         )
-    return EnrichRequest(cells=tuple(refs))
+    return EnrichRequest(cells=tuple(refs), columns=columns)
+
+
+def _whole_columns(columns: object) -> tuple[int, ...]:
+    """``"columns": [{"columnId": 4, "rows": "all"}, …]``: the column ids."""
+    if not isinstance(columns, list):
+        raise ApiError(
+            400, "invalid_columns", f'"columns" must be an array, not {kind_of(columns)}.'
+        )
+    if not columns:
+        raise ApiError(
+            400, "empty_selection", '"columns" is empty; list at least one column to enrich.'
+        )
+    if len(columns) > MAX_WHOLE_COLUMNS:
+        raise ApiError(
+            400,
+            "invalid_columns",
+            f'"columns" lists {len(columns)} columns; at most {MAX_WHOLE_COLUMNS} are allowed.',
+        )
+    ids: list[int] = []
+    for index, item in enumerate(columns):
+        where = f"columns[{index}]"
+        if not isinstance(item, dict):
+            raise ApiError(
+                400,
+                "invalid_columns",
+                f'{where} must be an object like {{"columnId": 2, "rows": "all"}}, '
+                f"not {kind_of(item)}.",
+            )
+        if "columnId" not in item:
+            raise ApiError(400, "invalid_columns", f'{where} has no "columnId".')
+        if item.get("rows") != "all":
+            raise ApiError(
+                400,
+                "invalid_columns",
+                f'{where}.rows must be "all" (every row of the column); list single cells in '
+                '"cells" instead.',
+            )
+        ids.append(
+            _positive_id(item["columnId"], where=f"{where}.columnId", code="invalid_columns")
+        )
+    return tuple(ids)
 
 
 def path_id(request: Request, name: str, *, what: str) -> int:

@@ -187,13 +187,13 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
 
 
 def query_flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter: absent, or one of the values the document lists."""
     raw = request.query_params.get(name)
     if raw is None:
         return False
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes"):
+    if raw in ("1", "true"):
         return True
-    if value in ("0", "false", "no", ""):
+    if raw in ("0", "false"):
         return False
     raise ApiError(
         400, "invalid_query", f"{name} must be 1 or 0 (true or false), not {raw[:40]!r}."

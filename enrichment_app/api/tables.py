@@ -8,15 +8,16 @@ the API's JSON errors (``app._Api.endpoint``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from enrichment_app.api.errors import NO_STORE, ApiError
-from enrichment_app.api.parsing import media_type, path_id, read_body, read_json_body
+from enrichment_app.api.parsing import media_type, path_id, read_json_body
 from enrichment_app.api.table_parsing import (
     MAX_ROWS,
     parse_new_column,
@@ -27,6 +28,7 @@ from enrichment_app.api.table_parsing import (
     query_int,
 )
 from enrichment_app.api.view_routes import query_view
+from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import DEFAULT_WORKSPACE_ID, DataTable, TableColumn
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import ColumnKind
@@ -35,6 +37,7 @@ from enrichment_app.services import (
     audit,
     columns as column_service,
     credentials,
+    csv_export,
     csv_import,
     rows as row_service,
     tables as table_service,
@@ -42,6 +45,7 @@ from enrichment_app.services import (
 from enrichment_app.services.access import Action, Grant, TokenPrincipal
 from enrichment_app.services.audit import Audited
 from enrichment_app.services.credentials import masked_config
+from enrichment_app.services.transfer import Spool
 
 if TYPE_CHECKING:
     from enrichment_app.api.app import Caller
@@ -132,13 +136,13 @@ def _create_table(
 
 
 def _import(
-    session: Session, *, grant: Grant, name: str, data: bytes, max_bytes: int, max_cell_chars: int
+    session: Session, *, grant: Grant, name: str, spool: Spool, max_cell_chars: int
 ) -> dict[str, Any]:
-    table = csv_import.import_csv(
+    table = csv_import.import_csv_stream(
         session,
         name=name,
-        data=data,
-        max_bytes=max_bytes,
+        chunks=spool.chunks(),
+        max_bytes=spool.max_bytes,
         max_cell_chars=max_cell_chars,
         workspace_id=grant.workspace_id,
     )
@@ -351,9 +355,9 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _export(session: Session, *, grant: Grant, table_id: int, raw: bool) -> tuple[str, str]:
+def _export_name(session: Session, *, grant: Grant, table_id: int, raw: bool) -> str:
+    """The download's file name; the export is noted in the audit log as it starts."""
     table = table_service.get_table(session=session, table_id=table_id)
-    text = table_service.export_csv(session=session, table_id=table_id, raw=raw)
     audit.record_on_table(
         session,
         grant=grant,
@@ -361,7 +365,15 @@ def _export(session: Session, *, grant: Grant, table_id: int, raw: bool) -> tupl
         table_id=table_id,
         detail="raw" if raw else "formulas neutralised",
     )
-    return text, table_service.export_filename(table.name, raw=raw)
+    return table_service.export_filename(table.name, raw=raw)
+
+
+def _export_pieces(open_session: SessionFactory, *, table_id: int, raw: bool) -> Iterator[bytes]:
+    """The table as CSV, a batch of rows per piece, read in a session of its own (Starlette
+    runs each step of a plain iterator on a worker thread)."""
+    with open_session() as session:
+        for piece in csv_export.iter_csv(session, table_id=table_id, raw=raw):
+            yield piece.encode("utf-8")
 
 
 async def export_csv(caller: Caller, request: Request) -> Response:
@@ -369,11 +381,11 @@ async def export_csv(caller: Caller, request: Request) -> Response:
     table_id = path_id(request, "table_id", what="Table")
     raw = query_flag(request, "raw")
     grant = await caller.authorize(table_id=table_id)
-    text, filename = await in_transaction(
-        runtime.open_session, _export, grant=grant, table_id=table_id, raw=raw
+    filename = await in_transaction(
+        runtime.open_session, _export_name, grant=grant, table_id=table_id, raw=raw
     )
-    return Response(
-        text.encode("utf-8"),
+    return StreamingResponse(
+        _export_pieces(runtime.open_session, table_id=table_id, raw=raw),
         media_type="text/csv; charset=utf-8",
         headers={**NO_STORE, "Content-Disposition": content_disposition(filename)},
     )
@@ -392,14 +404,24 @@ async def import_csv(caller: Caller, request: Request) -> Response:
     name = (request.query_params.get("name") or "").strip() or "Imported table"
     limit = runtime.settings.max_csv_bytes
     refusal = ApiError(413, "body_too_large", csv_import.too_large(limit))
-    data = await read_body(request, limit=limit, too_large=refusal)
-    table = await in_transaction(
-        runtime.open_session,
-        _import,
-        grant=grant,
-        name=name,
-        data=data,
-        max_bytes=limit,
-        max_cell_chars=runtime.settings.max_cell_chars,
-    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise refusal
+    # The body is kept as it streams in (on disk past 1 MiB), then imported from there in one
+    # transaction: memory stays bounded, and a slow client holds no database lock.
+    spool = Spool(max_bytes=limit)
+    try:
+        async for chunk in request.stream():
+            if not spool.write(chunk):
+                raise refusal
+        table = await in_transaction(
+            runtime.open_session,
+            _import,
+            grant=grant,
+            name=name,
+            spool=spool,
+            max_cell_chars=runtime.settings.max_cell_chars,
+        )
+    finally:
+        spool.close()
     return _json({"table": table}, 201)

@@ -36,13 +36,20 @@ class CellUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class CellBatch:
+    """The cells of one ``cells`` stream chunk (the cells one write of the job stored)."""
+
+    cells: tuple[CellUpdate, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FeedFailed:
     """Realtime is unavailable for this run; the page falls back to polling."""
 
     reason: str
 
 
-RunEvent = RunSnapshot | CellUpdate | FeedFailed
+RunEvent = RunSnapshot | CellBatch | FeedFailed
 
 
 def _count(progress: Mapping[str, Any], key: str) -> int:
@@ -92,3 +99,13 @@ def cell_from_chunk(chunk: Any) -> CellUpdate | None:
         value=_text(chunk.get("value")),
         error=_text(chunk.get("error")),
     )
+
+
+def cells_from_chunk(chunk: Any) -> list[CellUpdate]:
+    """The cells of a ``cells`` stream chunk: ``{"cells": [cell, …]}``, or one cell (what task
+    versions before batching wrote). Malformed cells are skipped."""
+    if isinstance(chunk, Mapping) and isinstance(chunk.get("cells"), list):
+        found = (cell_from_chunk(item) for item in chunk["cells"])
+        return [cell for cell in found if cell is not None]
+    cell = cell_from_chunk(chunk)
+    return [cell] if cell is not None else []

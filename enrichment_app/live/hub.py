@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from enrichment_app.live.events import (
-    CellUpdate,
+    CellBatch,
     FeedFailed,
     RunEvent,
     RunSnapshot,
-    cell_from_chunk,
+    cells_from_chunk,
     snapshot_from_run,
 )
 from enrichment_app.live.registry import FeedRegistry
@@ -45,6 +46,7 @@ MAX_API_FAILURES = 5
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 CELL_STREAM = "cells"
+RECENT_BATCHES = 50
 
 TokenSource = Callable[[str], Awaitable[str]]
 """Mints a public access token that can read the given run."""
@@ -86,7 +88,9 @@ class RunFeed:
     stream_timeout_seconds: int = 60
     watchers: set[Watcher] = field(default_factory=set)
     latest: RunSnapshot | None = None
-    cells: dict[int, CellUpdate] = field(default_factory=dict)
+    recent: deque[CellBatch] = field(default_factory=lambda: deque(maxlen=RECENT_BATCHES))
+    """The last batches, for a watcher that arrives mid-run (its page read the cells before
+    them from the database moments ago); older ones are not kept, so memory stays flat."""
     task: asyncio.Task[None] | None = None
     _token: str | None = None
     _token_age: float = 0.0
@@ -160,8 +164,9 @@ class RunFeed:
                 return
 
     async def _follow_cells(self) -> None:
-        """Relay each finished cell once; the stream closes after silence, so reopen it, from
-        after the last chunk seen (``Last-Event-ID``)."""
+        """Relay each chunk's cells, as one batch; the stream closes after silence, so reopen
+        it, from after the last chunk seen (``Last-Event-ID``): nothing is relayed twice, and
+        the feed keeps no record of the cells it relayed (only its recent batches)."""
         setbacks = _Setbacks("the run's cells stream")
         last_event_id: str | None = None  # a reopened stream resumes after it
         while not self._final.is_set():
@@ -177,10 +182,11 @@ class RunFeed:
                 ):
                     setbacks.succeeded()
                     last_event_id = part.id
-                    cell = cell_from_chunk(part.chunk)
-                    if cell is not None and cell.task_id not in self.cells:
-                        self.cells[cell.task_id] = cell
-                        self.publish(cell)
+                    cells = cells_from_chunk(part.chunk)
+                    if cells:
+                        batch = CellBatch(tuple(cells))
+                        self.recent.append(batch)
+                        self.publish(batch)
             except TriggerApiError as exc:
                 await asyncio.sleep(setbacks.delay_after(exc))
                 if isinstance(exc, AuthenticationError):
@@ -268,8 +274,8 @@ class RunHub(FeedRegistry[str, RunFeed]):
         watcher = Watcher()
         if feed.latest is not None:
             watcher.put(feed.latest)
-        for cell in feed.cells.values():
-            watcher.put(cell)
+        for batch in feed.recent:
+            watcher.put(batch)
         feed.watchers.add(watcher)
         try:
             yield watcher

@@ -20,6 +20,7 @@ def table_row(table: rx.Var) -> rx.Component:
                     "Export CSV",
                     variant="soft",
                     size="1",
+                    loading=TablesState.exporting == table["id"],
                     on_click=TablesState.export_csv(table["id"], table["name"], False),
                 ),
                 rx.tooltip(
@@ -73,6 +74,65 @@ def delete_button(table: rx.Var) -> rx.Component:
     )
 
 
+def export_progress() -> rx.Component:
+    """How far the running export got, and Cancel."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(
+                    "Exporting ",
+                    TablesState.export_name,
+                    ": ",
+                    TablesState.export_rows.to_string(),
+                    " of ",
+                    TablesState.export_total.to_string(),
+                    " rows written",
+                    size="2",
+                    id="export-progress-text",
+                ),
+                rx.spacer(),
+                rx.button(
+                    "Cancel",
+                    id="export-cancel",
+                    variant="soft",
+                    color_scheme="gray",
+                    size="1",
+                    on_click=TablesState.cancel_export,
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.progress(value=TablesState.export_percent, id="export-progress", width="100%"),
+            width="100%",
+            spacing="2",
+        ),
+        width="100%",
+    )
+
+
+def import_progress() -> rx.Component:
+    """How far the running import got, and Cancel (which stores nothing)."""
+    return rx.vstack(
+        rx.hstack(
+            rx.text(TablesState.import_text, size="2", id="import-progress-text"),
+            rx.spacer(),
+            rx.button(
+                "Cancel",
+                id="import-cancel",
+                variant="soft",
+                color_scheme="gray",
+                size="1",
+                on_click=[TablesState.cancel_import, rx.cancel_upload("csv_upload")],
+            ),
+            width="100%",
+            align="center",
+        ),
+        rx.progress(value=TablesState.import_percent, id="import-progress", width="100%"),
+        width="100%",
+        spacing="2",
+    )
+
+
 def import_form() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -103,8 +163,13 @@ def import_form() -> rx.Component:
                 "Import",
                 id="import-button",
                 loading=TablesState.importing,
-                on_click=TablesState.import_csv(rx.upload_files(upload_id="csv_upload")),
+                on_click=TablesState.import_csv(
+                    rx.upload_files_chunk(
+                        upload_id="csv_upload", on_upload_progress=TablesState.upload_progress
+                    )
+                ),
             ),
+            rx.cond(TablesState.importing, import_progress()),
             spacing="3",
             width="100%",
         ),
@@ -117,7 +182,7 @@ def tables_page() -> rx.Component:
         rx.heading("Tables", size="6"),
         callout_when(TablesState.message, id="tables-message"),
         callout_when(TablesState.access_message, id="access-message"),
-        callout_when(TablesState.notice, icon="check", color="green"),
+        callout_when(TablesState.notice, icon="check", color="green", id="tables-notice"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(
@@ -131,6 +196,7 @@ def tables_page() -> rx.Component:
             width="100%",
             id="tables-list",
         ),
+        rx.cond(TablesState.exporting != 0, export_progress()),
         rx.text(
             "Export CSV puts a ' before values that start with =, +, -, @, a tab or a carriage"
             " return, so a spreadsheet shows them as text instead of running them as formulas."

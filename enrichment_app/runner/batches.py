@@ -160,7 +160,9 @@ class JobStore:
         self.table_id = 0
         """The job's table, once ``start`` read it: its pages hear of every write."""
 
-    def start(self, session: Session) -> tuple[JobSummary, list[Task], dict[int, TableColumn]]:
+    def start(self, session: Session) -> tuple[JobSummary, dict[int, TableColumn], int]:
+        """Mark the job running; its summary, its table's columns and its last task's id (its
+        tasks are read a batch at a time: ``queued``)."""
         # Mark the job running in one statement that skips a final job: read first and write
         # after, and a cancel committed in between would be undone (the job left "running").
         session.execute(
@@ -176,7 +178,7 @@ class JobStore:
             raise EnrichmentAppError(f"Job {self.job_id} does not exist.")
         self.table_id = job.table_id
         if JobStatus(job.status).is_final:
-            return _summary(job), [], {}
+            return _summary(job), {}, 0
         note_change(session, self.table_id, TableChange.of(JOB))
         now = utcnow()
         # A task still "running" here was interrupted (a crash or restart): run it again.
@@ -190,18 +192,9 @@ class JobStore:
         )
         job.started_at = job.started_at or now
         session.add(job)
-        tasks = [
-            Task(t.id, t.row_id, t.column_id)
-            for t in session.exec(
-                select(EnrichmentTask)
-                .where(
-                    EnrichmentTask.job_id == self.job_id,
-                    EnrichmentTask.status == TaskStatus.QUEUED.value,
-                )
-                .order_by(col(EnrichmentTask.row_id), col(EnrichmentTask.column_id))
-            ).all()
-            if t.id is not None
-        ]
+        last = session.exec(
+            select(sa.func.max(EnrichmentTask.id)).where(EnrichmentTask.job_id == self.job_id)
+        ).one()
         # Every column of the table, so that chained columns can be resolved by name.
         columns = {
             c.id: c
@@ -210,7 +203,28 @@ class JobStore:
             ).all()
             if c.id is not None
         }
-        return _summary(job), tasks, columns
+        return _summary(job), columns, int(last or 0)
+
+    def queued(self, session: Session, *, after: int, last: int, limit: int) -> list[Task]:
+        """Up to ``limit`` of the job's queued tasks with ids in ``(after, last]``, in id order
+        (a row's cells left to right). A range of the primary key: its cost does not grow
+        with the job."""
+        query = (
+            select(EnrichmentTask.id, EnrichmentTask.row_id, EnrichmentTask.column_id)
+            .where(
+                col(EnrichmentTask.id) > after,
+                col(EnrichmentTask.id) <= last,
+                EnrichmentTask.job_id == self.job_id,
+                EnrichmentTask.status == TaskStatus.QUEUED.value,
+            )
+            .order_by(col(EnrichmentTask.id))
+            .limit(limit)
+        )
+        return [
+            Task(task_id, row, column)
+            for task_id, row, column in session.exec(query).all()
+            if task_id is not None
+        ]
 
     def write(self, session: Session, requests: list[Request]) -> list[Outcome]:
         """Store results, then claim tasks, in one unit of work; one outcome per request.

@@ -17,7 +17,7 @@ import httpx
 
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import TableColumn
-from enrichment_app.db.sessions import in_transaction
+from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import JobStatus
 from enrichment_app.enrichers import EnrichContext, Enricher, get_enricher
 from enrichment_app.errors import EnrichError, EnrichmentAppError
@@ -41,6 +41,13 @@ __all__ = ["CellResult", "EnricherLimits", "JobSummary", "ResultCallback", "proc
 logger = logging.getLogger(__name__)
 
 ResultCallback = Callable[[CellResult], Awaitable[None] | None]
+
+IN_FLIGHT = 1000
+"""A job's tasks in memory at once: claimed, running, or waiting for an enricher's slot or
+for a cell to their left. The rest wait in the database, so a job of 100,000 cells holds no
+more than a job of 1,000."""
+FETCH = 500
+"""Queued tasks read per query."""
 
 
 class EnricherLimits:
@@ -164,24 +171,41 @@ async def process_job(
         limits=limits or EnricherLimits(),
         on_result=on_result,
     )
-    summary, tasks, columns = await in_transaction(session_factory, processor.store.start)
+    summary, columns, last = await in_transaction(session_factory, processor.store.start)
     if JobStatus(summary.status).is_final:
         return summary
-    logger.info("job %s: processing %d task(s)", job_id, len(tasks))
-    finished = {(t.row_id, t.column_id): asyncio.Event() for t in tasks}
+    logger.info(
+        "job %s: processing %d task(s)", job_id, summary.total - summary.done - summary.failed
+    )
+    sources = {cid: _sources(column, columns) for cid, column in columns.items()}
+    room = asyncio.Semaphore(IN_FLIGHT)
+    running: dict[tuple[int, int], asyncio.Event] = {}
+
+    async def run(task: Task, after: list[asyncio.Event], finished: asyncio.Event) -> None:
+        try:
+            await processor.run_task(task, columns[task.column_id], after=after, finished=finished)
+        finally:
+            running.pop((task.row_id, task.column_id), None)
+            room.release()
+
     async with processor.writer, asyncio.TaskGroup() as group:
-        for task in tasks:
-            column = columns[task.column_id]
-            after = [
-                finished[(task.row_id, source)]
-                for source in _sources(column, columns)
-                if (task.row_id, source) in finished
-            ]
-            group.create_task(
-                processor.run_task(
-                    task, column, after=after, finished=finished[(task.row_id, task.column_id)]
-                )
-            )
+        after_id = 0
+        while tasks := await in_session(
+            session_factory, processor.store.queued, after=after_id, last=last, limit=FETCH
+        ):
+            for task in tasks:
+                await room.acquire()
+                # The cells to its left it reads: still running, or (not here) already done,
+                # since a row's tasks are created, and so read, left to right.
+                row = task.row_id
+                after = [
+                    running[(row, s)]
+                    for s in sources.get(task.column_id, ())
+                    if (row, s) in running
+                ]
+                running[(row, task.column_id)] = finished = asyncio.Event()
+                group.create_task(run(task, after, finished))
+            after_id = tasks[-1].id
     return await in_transaction(session_factory, processor.store.complete)
 
 

@@ -6,7 +6,7 @@ implement it, and the runtime hands the configured one in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,10 +32,15 @@ class JobRunner(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class EnrichmentStarted:
-    """The seed's ``EnrichTableResponse``: the job, its task ids, and how to follow it live."""
+    """The seed's ``EnrichTableResponse``: the job, its task ids, and how to follow it live.
+
+    ``taskIds`` lists the first ``TASK_IDS_SHOWN`` (1,000) task ids, so that a whole column of
+    100,000 cells does not make a megabyte answer; ``taskCount`` says how many there are.
+    """
 
     job: JobView
     task_ids: list[int]
+    task_count: int
     dispatch: DispatchResult
     skipped_active: int
 
@@ -43,6 +48,7 @@ class EnrichmentStarted:
         return {
             "job": self.job.to_json(),
             "taskIds": self.task_ids,
+            "taskCount": self.task_count,
             "runId": self.dispatch.run_id,
             "publicAccessToken": self.dispatch.public_access_token,
             "fallbackReason": self.dispatch.fallback_reason,
@@ -56,6 +62,7 @@ class EnrichmentCreated:
 
     job: JobView
     task_ids: list[int]
+    task_count: int
     skipped_active: int
 
 
@@ -68,9 +75,11 @@ async def create_enrichment(
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
     max_cells_per_day: int | None = None,
+    columns: Sequence[int] = (),
 ) -> EnrichmentCreated:
     """Create the job and its tasks in one unit of work.
 
+    ``columns`` are column ids run for every row of the table, besides ``cells``.
     ``on_created`` writes in the job's own unit of work (see ``create_job``).
     """
     created = await in_transaction(
@@ -78,6 +87,7 @@ async def create_enrichment(
         job_service.create_job,
         table_id=table_id,
         cells=list(cells),
+        columns=columns,
         max_cells=max_cells,
         backend=backend,
         on_created=on_created,
@@ -86,6 +96,7 @@ async def create_enrichment(
     return EnrichmentCreated(
         job=JobView.of(created.job),
         task_ids=created.task_ids,
+        task_count=created.task_count,
         skipped_active=created.skipped_active,
     )
 
@@ -99,6 +110,7 @@ async def dispatch_enrichment(
     return EnrichmentStarted(
         job=view,
         task_ids=created.task_ids,
+        task_count=created.task_count,
         dispatch=dispatch,
         skipped_active=created.skipped_active,
     )
@@ -114,13 +126,16 @@ async def start_enrichment(
     max_cells: int,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
     max_cells_per_day: int | None = None,
+    columns: Sequence[int] = (),
 ) -> EnrichmentStarted:
-    """Create the job and its tasks in one unit of work, then hand it to the runner."""
+    """Create the job and its tasks in one unit of work, then hand it to the runner
+    (``columns``: see ``create_enrichment``)."""
     created = await create_enrichment(
         open_session=open_session,
         backend=backend,
         table_id=table_id,
         cells=cells,
+        columns=columns,
         max_cells=max_cells,
         on_created=on_created,
         max_cells_per_day=max_cells_per_day,

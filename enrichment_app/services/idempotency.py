@@ -88,12 +88,15 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def fingerprint(*, table_id: int, cells: Iterable[CellRef]) -> str:
-    """A digest of what the request asks for: the table and the set of cells."""
-    canonical = {
+def fingerprint(*, table_id: int, cells: Iterable[CellRef], columns: Iterable[int] = ()) -> str:
+    """A digest of what the request asks for: the table, the set of cells and of whole columns
+    (a request without whole columns digests as it did before they existed)."""
+    canonical: dict[str, object] = {
         "tableId": table_id,
-        "cells": [[c.row_id, c.column_id] for c in sorted(set(cells))],
+        "cells": sorted({(c.row_id, c.column_id) for c in cells}),
     }
+    if whole := sorted(set(columns)):
+        canonical["columns"] = whole
     encoded = json.dumps(canonical, separators=(",", ":"), sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()
 
@@ -187,6 +190,8 @@ def release(session: Session, *, key: str, token: str) -> None:
     session.execute(sa.delete(ApiIdempotencyKey).where(*_held(key, token)))
 
 
-def replay(session: Session, *, job_id: int) -> tuple[JobView, list[int]]:
-    """What a retried request gets: the job its key created, as it is now, and its task ids."""
-    return job_view(session, job_id=job_id), task_ids(session, job_id=job_id)
+def replay(session: Session, *, job_id: int) -> tuple[JobView, list[int], int]:
+    """What a retried request gets: the job its key created, as it is now, its first task ids
+    (as the first response listed them) and how many tasks it has."""
+    shown, count = task_ids(session, job_id=job_id)
+    return job_view(session, job_id=job_id), shown, count

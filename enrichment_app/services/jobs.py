@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from enrichment_app.bus import CELLS, JOB, TableChange, note_change
-from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask, TableColumn, TableRow
+from enrichment_app.bus.changes import MAX_ROW_IDS
+from enrichment_app.db.models import EnrichmentJob, EnrichmentTask
 from enrichment_app.domain import (
     ACTIVE_TASK_STATUSES,
     CellRef,
     CellStatus,
-    ColumnKind,
     JobBackend,
     JobStatus,
     TaskStatus,
@@ -24,16 +24,21 @@ from enrichment_app.domain import (
 )
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
-from enrichment_app.services import usage
+from enrichment_app.services import job_tasks, usage
 from enrichment_app.services.credentials import masked_config
 from enrichment_app.services.tables import get_table
 from enrichment_app.services.values import strip_nul
+
+TASK_IDS_SHOWN = 1000
+"""How many task ids a job's creation lists (``taskIds``); ``taskCount`` says how many in all."""
 
 
 @dataclass(frozen=True, slots=True)
 class JobCreated:
     job: EnrichmentJob
     task_ids: list[int]
+    """The first ``TASK_IDS_SHOWN`` tasks' ids."""
+    task_count: int
     skipped_active: int
     """Selected cells left out because they already have a queued or running task."""
 
@@ -111,6 +116,7 @@ def create_job(
     backend: JobBackend = JobBackend.LOCAL,
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
     max_cells_per_day: int | None = None,
+    columns: Sequence[int] = (),
 ) -> JobCreated:
     """Create a job with one task per selected enrichment cell.
 
@@ -120,100 +126,41 @@ def create_job(
     writes (an API idempotency key bound to the job) commits with the job or not at all.
     With ``max_cells_per_day``, the cells are counted against the daily cap in the same unit
     of work (``services/usage.py``), and a job over it is refused with ``QuotaExceededError``.
+    ``columns`` are column ids to run for every row of the table, besides ``cells``.
+    The tasks are written in bulk (``services.job_tasks``): a whole column of 100,000 rows is
+    one job, created in about a second.
     """
     get_table(session=session, table_id=table_id)
-    wanted = sorted(set(cells))
-    if not wanted:
-        raise InvalidInputError("Select one or more cells in an enrichment column to run.")
-    columns = {
-        c.id: c
-        for c in session.exec(select(TableColumn).where(TableColumn.table_id == table_id)).all()
-    }
-    row_ids = {r.row_id for r in wanted}
-    known_rows = set(
-        session.exec(
-            select(TableRow.id).where(TableRow.table_id == table_id, col(TableRow.id).in_(row_ids))
-        ).all()
-    )
-    unknown = [r for r in wanted if r.column_id not in columns or r.row_id not in known_rows]
-    if unknown:
-        raise NotFoundError(
-            f"{len(unknown)} selected cell(s) are not in table {table_id} "
-            f"(first: row {unknown[0].row_id}, column {unknown[0].column_id})."
-        )
-    runnable = [r for r in wanted if columns[r.column_id].kind == ColumnKind.ENRICHMENT]
-    if not runnable:
-        raise InvalidInputError(
-            "The selection has no cells in an enrichment column; select cells in one to run."
-        )
+    pairs = [(r.row_id, r.column_id) for r in cells]
+    if columns:
+        pairs += job_tasks.whole_columns(session, table_id=table_id, column_ids=columns)
+    runnable, table_columns = job_tasks.runnable_cells(session, table_id=table_id, cells=pairs)
     if len(runnable) > max_cells:
         raise InvalidInputError(
             f"{len(runnable)} cells selected; one job can run at most {max_cells}. Select fewer cells."
         )
-    for column_id in {r.column_id for r in runnable}:
-        column = columns[column_id]
+    for column in job_tasks.columns_of(runnable, table_columns):
         get_enricher(column.enricher or "").validate_config(masked_config(column.config))
 
-    active = set(
-        session.exec(
-            select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
-                col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
-                col(EnrichmentTask.column_id).in_({r.column_id for r in runnable}),
-            )
-        ).all()
-    )
-    todo = [r for r in runnable if (r.row_id, r.column_id) not in active]
+    todo = job_tasks.without_active(session, runnable)
     if not todo:
         raise CellsBusyError("Every selected cell is already queued or running.")
+    skipped = len(runnable) - len(todo)
     if max_cells_per_day is not None:  # per workspace, under the admin's own cap if lower
         scope, cap = usage.workspace_cap(session, table_id=table_id, app_cap=max_cells_per_day)
         usage.spend(session, cells=len(todo), cap=cap, now=utcnow(), scope=scope)
-
     job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
     session.add(job)
-    try:
-        session.flush()
-        result = session.execute(
-            sa.insert(EnrichmentTask).returning(
-                col(EnrichmentTask.id), sort_by_parameter_order=True
-            ),
-            [
-                {
-                    "job_id": job.id,
-                    "row_id": r.row_id,
-                    "column_id": r.column_id,
-                    "status": TaskStatus.QUEUED.value,
-                }
-                for r in todo
-            ],
-        )
-        task_ids = [tid for (tid,) in result.all()]
-        _set_cells(session, todo, status=CellStatus.QUEUED)
-    except sa.exc.IntegrityError as exc:
-        raise CellsBusyError(
-            "Some selected cells were queued by another run a moment ago; try again."
-        ) from exc
+    session.flush()
+    assert job.id is not None
+    job_tasks.add_tasks(session, job_id=job.id, cells=todo, now=utcnow())
     if on_created is not None:
-        on_created(session, job, len(runnable) - len(todo))
+        on_created(session, job, skipped)
     session.flush()
     session.refresh(job)
-    note_change(session, table_id, TableChange.of(JOB, CELLS, rows=(r.row_id for r in todo)))
-    return JobCreated(job=job, task_ids=task_ids, skipped_active=len(runnable) - len(todo))
-
-
-def _set_cells(
-    session: Session, refs: Iterable[CellRef], *, status: CellStatus, error: str | None = None
-) -> None:
-    now = utcnow()
-    by_column: dict[int, list[int]] = {}
-    for ref in refs:
-        by_column.setdefault(ref.column_id, []).append(ref.row_id)
-    for column_id, rows in by_column.items():
-        session.execute(
-            sa.update(Cell)
-            .where(col(Cell.column_id) == column_id, col(Cell.row_id).in_(rows))
-            .values(status=status.value, error=error, updated_at=now)
-        )
+    note_change(session, table_id, TableChange.of(JOB, CELLS, rows=(row for row, _ in todo)))
+    shown = job_tasks.first_task_ids(session, job_id=job.id, limit=TASK_IDS_SHOWN)
+    return JobCreated(job=job, task_ids=shown, task_count=len(todo), skipped_active=skipped)
 
 
 def get_job(session: Session, *, job_id: int) -> EnrichmentJob:
@@ -238,14 +185,11 @@ def latest_job(session: Session, *, table_id: int) -> EnrichmentJob | None:
     return session.exec(query.limit(1)).first()
 
 
-def task_ids(session: Session, *, job_id: int) -> list[int]:
-    """The job's task ids in creation order, as the response that created it listed them."""
-    query = (
-        select(EnrichmentTask.id)
-        .where(EnrichmentTask.job_id == job_id)
-        .order_by(col(EnrichmentTask.id))
-    )
-    return [task_id for task_id in session.exec(query).all() if task_id is not None]
+def task_ids(session: Session, *, job_id: int) -> tuple[list[int], int]:
+    """The job's first ``TASK_IDS_SHOWN`` task ids in creation order, as the response that
+    created it listed them, and how many tasks it has."""
+    shown = job_tasks.first_task_ids(session, job_id=job_id, limit=TASK_IDS_SHOWN)
+    return shown, job_tasks.task_count(session, job_id=job_id)
 
 
 def job_of_run(session: Session, *, run_id: str) -> EnrichmentJob | None:
@@ -287,17 +231,11 @@ def _close_job(
     """
     assert job.id is not None
     now = utcnow()
-    active = [
-        CellRef(row_id, column_id)
-        for row_id, column_id in session.exec(
-            select(EnrichmentTask.row_id, EnrichmentTask.column_id).where(
-                EnrichmentTask.job_id == job.id,
-                col(EnrichmentTask.status).in_(ACTIVE_TASK_STATUSES),
-            )
-        ).all()
-    ]
     failing = status == JobStatus.FAILED
-    session.execute(
+    cell_status = CellStatus.ERROR if failing else CellStatus.CANCELED
+    rows = job_tasks.active_rows(session, job_id=job.id, limit=MAX_ROW_IDS + 1)
+    job_tasks.mark_cells(session, job_id=job.id, status=cell_status, now=now, error=error)
+    closed = session.execute(
         sa.update(EnrichmentTask)
         .where(
             col(EnrichmentTask.job_id) == job.id,
@@ -308,18 +246,16 @@ def _close_job(
             error=error,
             finished_at=now,
         )
-    )
-    _set_cells(
-        session, active, status=CellStatus.ERROR if failing else CellStatus.CANCELED, error=error
-    )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
     job.status = status.value
     job.error = error if failing else job.error
-    job.failed += len(active) if failing else 0
+    job.failed += closed if failing else 0
     job.finished_at = now
     session.add(job)
     session.flush()
     session.refresh(job)  # as the database hands it back (SQLite's datetimes are naive)
-    note_change(session, job.table_id, TableChange.of(JOB, CELLS, rows=(r.row_id for r in active)))
+    note_change(session, job.table_id, TableChange.of(JOB, CELLS, rows=rows))  # > 200: any row
     return job
 
 

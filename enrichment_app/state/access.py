@@ -260,8 +260,12 @@ def _guarded(action: Action | None, target: Target) -> Callable[[Any], Any]:
             if isinstance(outcome, _Decision):
                 _PRINCIPAL.set(outcome.principal)
                 _GRANT.set(outcome.grant)
-                if not isinstance(self, StateProxy) and getattr(self, "access_message", ""):
-                    self.access_message = ""
+                if getattr(self, "access_message", ""):  # the last refusal no longer holds
+                    if isinstance(self, StateProxy):  # a background event: take the lock
+                        async with self:
+                            self.access_message = ""
+                    else:
+                        self.access_message = ""
             return outcome
 
         if inspect.isasyncgenfunction(fn):

@@ -25,11 +25,15 @@ from enrichment_app.api.parsing import max_body_bytes
 from enrichment_app.db.models import TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
 from enrichment_app.services.tables import ColumnSpec, create_table
+from enrichment_app.settings import Settings
 from tests.e2e.grid import drag, open_grid
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support.capture import Capture
 from tests.support.database import add_table, database_session
 from tests.support.waiting import wait_until
+
+MAX_CELLS = Settings.model_fields["max_cells_per_job"].default
+"""The app's job cap (the browser suites run it with the default)."""
 
 TABLE_NAME = "Secrets: LLM pitches"
 COMPANIES = ["Acme Robotics", "Blue Harbor", "Cobalt Mining", "Delta Grid", "Ember Foods", "Fjord"]
@@ -155,7 +159,7 @@ def exercise_the_api(api_url: str, api_key: str, table: LlmTable, capture: Captu
         errors = {
             400: http.post(enrich, content=b"{not json", headers=key),
             404: http.post("/api/tables/987654/enrich", json={"cells": cells}, headers=key),
-            413: http.post(enrich, content=b" " * (max_body_bytes(5000) + 1), headers=key),
+            413: http.post(enrich, content=b" " * (max_body_bytes(MAX_CELLS) + 1), headers=key),
             415: http.post(enrich, content=b"cells", headers={**key, "content-type": "text/plain"}),
             405: http.delete("/api/jobs/1", headers=key),
         }

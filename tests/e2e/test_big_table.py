@@ -1,12 +1,17 @@
-"""A table far larger than the page holds: the grid loads rows by window as it scrolls."""
+"""A table far larger than the page holds: the grid loads rows by window as it scrolls, and a
+whole column of it is one Run."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
+from sqlmodel import col, func, select
 
+from enrichment_app.db.models import Cell, TableColumn
 from enrichment_app.services.tables import ColumnSpec
-from tests.e2e.grid import open_grid
+from tests.e2e.grid import open_grid, watch_status
 from tests.support.database import add_table, database_session, greeting, job_count
 
 pytestmark = pytest.mark.e2e
@@ -65,23 +70,54 @@ def test_scrolling_to_the_bottom_loads_the_last_rows(
     expect(page.locator("#cell-inspector")).to_contain_text(f"row {ROWS}")
 
 
-def test_a_whole_column_over_the_job_cap_is_refused_with_the_message_and_nothing_queued(
+def test_a_whole_column_of_a_big_table_runs_every_row(
     page: Page, app_url: str, app_database_url: str, big_table: int
 ) -> None:
-    """A job holds at most MAX_CELLS_PER_JOB cells (5,000 by default; raising it is issue 13):
-    a whole column of 20,000 rows is refused with the reason, and no job is created."""
+    """One Run of a whole column of 20,000 rows is one job (the cap is 100,000 cells): the
+    header counts it live to Enriched!, and every row's cell is filled in the database."""
     page.goto(f"{app_url}/tables/{big_table}")
     expect(page.locator("#table-name")).to_have_text("Big: twenty thousand rows")
     grid = open_grid(page, WIDTHS, name="Big")
+    watch_status(page)
     page.mouse.click(*grid.header(2))
     expect(page.locator("#run-button")).to_have_text(f"Run {ROWS} cells")
     page.locator("#run-button").click()
-    expect(page.locator("#message")).to_contain_text(f"{ROWS} cells selected")
-    expect(page.locator("#message")).to_contain_text("one job can run at most 5000")
-    expect(page.locator("#job-status")).to_have_count(0)
-    assert job_count(app_database_url, big_table) == 0
+    expect(page.locator("#job-status")).to_have_text("Enriched!", timeout=180_000)
+    seen = page.evaluate("() => window.__statuses")
+    counts = [
+        int(m.group(1))
+        for text in seen
+        if (m := re.fullmatch(rf"Enriching… \((\d+)/{ROWS}\)", text))
+    ]
+    assert counts and all(0 <= n <= ROWS for n in counts), seen
+    assert len(set(counts)) > 1, f"the header counted the job live: {seen}"
+    assert job_count(app_database_url, big_table) == 1, "one job"
+    assert done_cells(app_database_url, big_table) == ROWS
+    expect(page.locator("#message")).to_have_count(0)
 
-    grid = open_grid(page, WIDTHS, name="Big")  # the message moved the grid down
-    page.mouse.click(*grid.cell(0, 3))
-    expect(page.locator("#inspector-value")).to_have_text("name 3")
-    expect(page.locator("#run-button")).to_have_text("Run 0 cells")
+    # The window shows the values the job wrote, at the top and at the bottom of the table.
+    page.mouse.click(*grid.cell(2, 3))
+    expect(page.locator("#inspector-value")).to_have_text("Hi name 3")
+    page.locator("#table-grid .dvn-scroller").first.evaluate(
+        "el => { el.scrollTop = el.scrollHeight; }"
+    )
+    expect(page.locator("#table-grid")).not_to_have_attribute("data-window-start", "0")
+    box = page.locator('#table-grid canvas[data-testid="data-grid-canvas"]').first.bounding_box()
+    assert box is not None
+    page.mouse.click(grid.cell(2, 0)[0], box["y"] + box["height"] - 34 / 2 - 2)
+    expect(page.locator("#inspector-value")).to_have_text(f"Hi name {ROWS - 1}")
+
+
+def done_cells(database_url: str, table_id: int) -> int:
+    """How many cells of the table's Greeting column are filled (status done, a value)."""
+    with database_session(database_url) as session:
+        column = session.exec(
+            select(TableColumn.id).where(
+                TableColumn.table_id == table_id, TableColumn.name == "Greeting"
+            )
+        ).one()
+        return session.exec(
+            select(func.count())
+            .select_from(Cell)
+            .where(Cell.column_id == column, Cell.status == "done", col(Cell.value).is_not(None))
+        ).one()

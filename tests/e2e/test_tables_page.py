@@ -67,6 +67,31 @@ def test_a_malformed_csv_is_refused_with_the_reason_and_nothing_is_stored(
     expect(page.locator("#tables-message")).to_contain_text("not UTF-8")
 
 
+def test_a_long_import_shows_its_progress_and_cancel_stores_nothing(
+    page: Page, app_url: str
+) -> None:
+    page.goto(app_url + "/tables")
+    expect(page.locator("#tables-list")).to_contain_text("Demo: companies")
+    rows_before = page.locator("#tables-list tbody tr").count()
+    data = b"Name,City,Country,Email,Phone,Note\n" + b"".join(
+        f"name {i},city {i % 97},country,n{i}@example.com,+1 555 {i:07d},a note {i}\n".encode()
+        for i in range(100_000)
+    )
+
+    upload(page, "big.csv", data, table_name="Big import")
+    expect(page.locator("#import-progress-text")).to_contain_text(
+        re.compile(r"Importing big\.csv: [1-9][0-9,]* rows read")
+    )
+    page.locator("#import-cancel").click()
+    expect(page.locator("#tables-notice")).to_have_text("Import canceled; nothing was stored.")
+    expect(page.locator("#import-progress")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/tables$"))
+    page.reload()
+    expect(page.locator("#tables-list")).to_contain_text("Demo: companies")
+    expect(page.locator("#tables-list tbody tr")).to_have_count(rows_before)
+    expect(page.locator("#tables-list")).not_to_contain_text("Big import")
+
+
 def test_the_header_shows_the_logo_and_the_favicon_is_served(page: Page, app_url: str) -> None:
     page.goto(app_url + "/tables")
     logo = page.locator("#logo")

@@ -1,15 +1,16 @@
 """CSV import, fuzzed: random, truncated and adversarial files, and export → import round trips.
 
 ``parse_csv`` must return a header and rows or raise ``CsvImportError`` (whose message the
-tables page shows), quickly, for any bytes. A table exported with ``export_csv(raw=True)`` must import
-back as the same table, whatever its names and values hold (commas, semicolons, tabs, quotes,
-newlines, leading spaces).
+tables page shows), quickly, for any bytes, and the same however the file arrives in chunks.
+A table exported with ``export_csv(raw=True)`` must import back as the same table, whatever
+its names and values hold (commas, semicolons, tabs, quotes, newlines, leading spaces).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from enrichment_app.db.engine import SessionFactory, create_db_engine, session_f
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.errors import CsvImportError
 from enrichment_app.services.csv_import import import_csv, parse_csv
+from enrichment_app.services.csv_reading import CsvReader
 from enrichment_app.services.grid import load_meta, load_rows
 from enrichment_app.services.tables import (
     MAX_NAME_CHARS,
@@ -96,6 +98,29 @@ def test_any_file_is_a_table_or_a_clear_refusal(data: bytes) -> None:
 @given(tables().map(lambda table: write_csv(*table)).flatmap(byte_prefixes))
 def test_a_file_cut_anywhere_is_a_table_or_a_clear_refusal(data: bytes) -> None:
     check_parsed_or_refused(data)
+
+
+def outcome(chunks: list[bytes]) -> object:
+    """What reading the file gives: (header, rows), or the refusal's message."""
+    reader = CsvReader(chunks, max_bytes=MAX_BYTES, max_rows=5)
+    try:
+        header = reader.header()
+        return header, list(reader.rows())
+    except CsvImportError as exc:
+        return exc.message
+
+
+@settings(FUZZ)
+@given(
+    st.binary(max_size=300) | CSV_TEXT.map(str.encode),
+    st.lists(st.integers(min_value=0, max_value=300), max_size=6),
+)
+def test_a_file_read_in_chunks_reads_as_the_whole_file(data: bytes, cuts: list[int]) -> None:
+    """Wherever an upload's chunks end (mid-line, mid-character, mid-"\\r\\n"), the rows or
+    the refusal are those of the file read at once."""
+    bounds = [0, *sorted(c for c in cuts if c < len(data)), len(data)]
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    assert outcome(chunks) == outcome([data])
 
 
 ADVERSARIAL = st.tuples(

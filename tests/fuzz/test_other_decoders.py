@@ -30,7 +30,7 @@ from enrichment_app.enrichers.json_path import (
 from enrichment_app.enrichers.template import parse_template
 from enrichment_app.enrichers.website_title import normalise_website_url
 from enrichment_app.errors import EnricherConfigError, EnrichError
-from enrichment_app.live.events import CellUpdate, cell_from_chunk
+from enrichment_app.live.events import CellUpdate, cell_from_chunk, cells_from_chunk
 from enrichment_app.selection import focused_point, selected_spans, span_count
 from enrichment_app.trigger import tokens
 from tests.fuzz.strategies import DEEP_JSON, JSON_SCALARS, JSON_TEXT, JSON_VALUES
@@ -287,6 +287,9 @@ def test_any_selection_event_covers_cells_inside_the_grid(
 def test_any_cells_chunk_is_an_update_or_skipped(chunk: Any) -> None:
     update = cell_from_chunk(chunk)
     assert update is None or isinstance(update, CellUpdate)
+    batch = cells_from_chunk({"cells": [chunk, chunk]})
+    assert batch == ([update, update] if update is not None else [])
+    assert cells_from_chunk(chunk) == ([update] if update is not None else [])
 
 
 @settings(FUZZ)

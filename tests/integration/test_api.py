@@ -35,11 +35,13 @@ from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, CellStatus, DispatchResult, JobBackend, JobStatus, utcnow
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.idempotency import CLAIM_TTL, KEY_TTL, fingerprint
-from enrichment_app.services.jobs import create_job
+from enrichment_app.services.jobs import TASK_IDS_SHOWN, create_job
+from enrichment_app.services.tables import ColumnSpec
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import cells_of, column_refs, seed_demo_table
 from tests.integration.runtimes import closing
 from tests.support.accounts import add_user
+from tests.support.database import add_table, greeting
 from tests.support.waiting import await_until
 
 API_KEY = "test-api-key-9f8e7d6c5b4a"
@@ -251,6 +253,95 @@ async def test_cells_with_an_active_task_are_skipped_and_counted(
     await wait_until_final(client, runtime, response.json()["job"]["id"])
 
 
+async def test_a_whole_column_needs_no_list_of_its_cells(
+    client: httpx.AsyncClient, runtime: Runtime, demo: Demo
+) -> None:
+    """``{"columns": [{"columnId", "rows": "all"}]}`` runs every row of the column, with the
+    cells listed besides, once each; the answer lists the first task ids and the count."""
+    column = demo.intro[0].column_id
+    response = await client.post(
+        f"/api/tables/{demo.table_id}/enrich",
+        json={
+            "columns": [{"columnId": column, "rows": "all"}],
+            "cells": [{"rowId": c.row_id, "columnId": c.column_id} for c in demo.intro[:3]],
+        },
+    )
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert_schema("EnrichTableResponse", started)
+    assert started["job"]["total"] == started["taskCount"] == len(demo.intro) == 25
+    assert len(started["taskIds"]) == 25
+    final = await wait_until_final(client, runtime, started["job"]["id"])
+    assert final["done"] == 25
+    with runtime.open_session() as session:
+        assert all(c.value for c in cells_of(session, demo.intro))
+
+
+async def test_a_whole_column_not_in_the_table_is_not_found(
+    client: httpx.AsyncClient, runtime: Runtime, demo: Demo
+) -> None:
+    response = await client.post(
+        f"/api/tables/{demo.table_id}/enrich",
+        json={"columns": [{"columnId": 987654, "rows": "all"}]},
+    )
+    assert_error(response, 404, "not_found", f"Column 987654 is not in table {demo.table_id}")
+    assert job_count(runtime) == 0
+
+
+async def test_whole_columns_count_towards_the_cap_on_cells(settings: Settings) -> None:
+    small = settings.model_copy(update={"max_cells_per_job": 30})
+    async for runtime in _runtime(small):
+        demo = _seed(runtime)
+        async with _client(runtime) as client:
+            columns = [
+                {"columnId": demo.intro[0].column_id, "rows": "all"},
+                {"columnId": demo.domain[0].column_id, "rows": "all"},
+            ]
+            response = await client.post(
+                f"/api/tables/{demo.table_id}/enrich", json={"columns": columns}
+            )
+            assert_error(
+                response, 400, "invalid_input", "50 cells selected; one job can run at most 30"
+            )
+            assert job_count(runtime) == 0
+
+
+async def test_a_big_job_lists_its_first_task_ids_and_counts_them_all(
+    client: httpx.AsyncClient, runtime: Runtime, demo: Demo
+) -> None:
+    """The answer stays small for a job of any size: the first TASK_IDS_SHOWN ids, in order,
+    and taskCount; a retried request (same key) answers the same."""
+    with unit_of_work(runtime.open_session) as session:
+        add_table(
+            session,
+            name="Wide",
+            columns=[ColumnSpec("Name"), greeting()],
+            rows=([f"n{i}"] for i in range(TASK_IDS_SHOWN + 5)),
+        )
+    table_id = demo.table_id + 1
+    with runtime.open_session() as session:
+        column = session.exec(
+            select(TableColumn.id).where(
+                TableColumn.table_id == table_id, TableColumn.name == "Greeting"
+            )
+        ).one()
+    request = {"columns": [{"columnId": column, "rows": "all"}]}
+    key = {"Idempotency-Key": "big-job-1"}
+    response = await client.post(f"/api/tables/{table_id}/enrich", json=request, headers=key)
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert started["taskCount"] == TASK_IDS_SHOWN + 5
+    assert len(started["taskIds"]) == TASK_IDS_SHOWN
+    assert started["taskIds"] == sorted(started["taskIds"])
+    again = await client.post(f"/api/tables/{table_id}/enrich", json=request, headers=key)
+    assert again.status_code == 202, again.text
+    assert (again.json()["taskIds"], again.json()["taskCount"]) == (
+        started["taskIds"],
+        started["taskCount"],
+    )
+    await wait_until_final(client, runtime, started["job"]["id"])
+
+
 # --- authentication ------------------------------------------------------------------
 
 
@@ -416,6 +507,36 @@ BAD_BODIES: list[tuple[str, bytes, int, str, str]] = [
         400,
         "invalid_cells",
         "cells[1]",
+    ),
+    ("columns not a list", b'{"columns": 4}', 400, "invalid_columns", "must be an array"),
+    ("columns empty", b'{"columns": []}', 400, "empty_selection", '"columns" is empty'),
+    (
+        "a column without rows",
+        b'{"columns": [{"columnId": 4}]}',
+        400,
+        "invalid_columns",
+        'columns[0].rows must be "all"',
+    ),
+    (
+        "a column with a range",
+        b'{"columns": [{"columnId": 4, "rows": [1, 2]}]}',
+        400,
+        "invalid_columns",
+        'columns[0].rows must be "all"',
+    ),
+    (
+        "a column id a string",
+        b'{"columns": [{"columnId": "4", "rows": "all"}]}',
+        400,
+        "invalid_columns",
+        "columns[0].columnId must be a positive integer, not a string",
+    ),
+    (
+        "a column not an object",
+        b'{"columns": [4]}',
+        400,
+        "invalid_columns",
+        "columns[0] must be an object",
     ),
 ]
 

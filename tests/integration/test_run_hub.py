@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from enrichment_app.live.events import CellUpdate, FeedFailed, RunEvent
+from enrichment_app.live.events import CellBatch, FeedFailed, RunEvent
 from enrichment_app.live.hub import RunHub
 from enrichment_app.trigger import TriggerClient
 from tests.fakes.trigger import FakeTrigger
@@ -144,11 +144,11 @@ async def test_a_reopened_cells_stream_resumes_after_the_last_event_it_saw(
     fake.append_chunks(run_id, "cells", [cell, {**cell, "taskId": 2, "rowId": 11}])
     try:
         async with hub.watch(run_id) as watcher:
-            cells = []
+            cells: list[int] = []
             while len(cells) < 2:
                 event = await asyncio.wait_for(watcher.next(), TIMEOUT)
-                if isinstance(event, CellUpdate):
-                    cells.append(event.task_id)
+                if isinstance(event, CellBatch):
+                    cells += [cell.task_id for cell in event.cells]
             assert cells == [1, 2]
             await await_until(
                 lambda: len(fake.requests_of("stream_read")) >= 2,
@@ -157,9 +157,9 @@ async def test_a_reopened_cells_stream_resumes_after_the_last_event_it_saw(
             )
             fake.append_chunk(run_id, "cells", {**cell, "taskId": 3, "rowId": 12})
             event = await asyncio.wait_for(watcher.next(), TIMEOUT)
-            while not isinstance(event, CellUpdate):
+            while not isinstance(event, CellBatch):
                 event = await asyncio.wait_for(watcher.next(), TIMEOUT)
-            assert event.task_id == 3
+            assert [cell.task_id for cell in event.cells] == [3]
     finally:
         await hub.aclose()
     first, reopened = fake.requests_of("stream_read")[:2]

@@ -17,7 +17,8 @@ from sqlmodel import select
 from enrichment_app.db.models import EnrichmentJob, TableColumn, TableRow
 from enrichment_app.db.sessions import unit_of_work
 from enrichment_app.domain import CellRef, ColumnKind, JobBackend, JobStatus, utcnow
-from enrichment_app.live.events import CellUpdate, FeedFailed, RunEvent, RunSnapshot
+from enrichment_app.live.events import CellBatch, FeedFailed, RunEvent, RunSnapshot
+from enrichment_app.live.hub import RECENT_BATCHES, Watcher
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.demo import seed_demo
 from enrichment_app.services.enrichment import (
@@ -131,7 +132,7 @@ async def test_run_triggers_the_task_and_the_feed_shows_every_step(
     assert json.loads(trigger_request["payload"])["json"] == {
         "jobId": started.job.id,
         "tableId": 1,
-        "taskIds": started.task_ids,
+        "taskCount": 5,
     }  # type: ignore[index]
     assert sorted(trigger_request["options"]["tags"]) == sorted(
         [f"job:{started.job.id}", "table:1"]
@@ -145,7 +146,9 @@ async def test_run_triggers_the_task_and_the_feed_shows_every_step(
         (e.done + e.failed, e.total) for e in events if isinstance(e, RunSnapshot) and e.total
     ]
     assert progress == sorted(progress) and progress[-1] == (5, 5)
-    cell_events = [e for e in events if isinstance(e, CellUpdate)]
+    batches = [e for e in events if isinstance(e, CellBatch)]
+    cell_events = [cell for batch in batches for cell in batch.cells]
+    assert len(batches) < len(cell_events), "the cells stored together arrive as one batch"
     assert {(c.row_id, c.column_id) for c in cell_events} <= {
         (c.row_id, c.column_id) for c in cells
     }
@@ -370,3 +373,39 @@ async def test_start_up_triggers_a_job_whose_process_died_before_triggering_it(
     assert (job.status, job.done) == (JobStatus.COMPLETED.value, 3)
     assert await runtime.trigger.recover_unfinished() == []  # triggered once, not again
     assert len(fake.run_ids()) == 1
+
+
+async def test_a_feed_keeps_only_its_recent_batches_for_tabs_that_arrive_late(
+    runtime: Runtime, fake: FakeTrigger, worker_task: WorkerTask
+) -> None:
+    """A job of any size costs the hub the same memory: it keeps the last ``RECENT_BATCHES``
+    batches for tabs that arrive mid-run (their page read the cells before those from the
+    database moments ago), and no cell it has relayed."""
+    worker_task.gate = asyncio.Event()  # the run stays queued: the test writes its chunks
+    started = await start(runtime, demo_cells(runtime, "Intro line", 1))
+    run_id, hub = started.dispatch.run_id, runtime.hub
+    assert run_id is not None and hub is not None
+    sent = RECENT_BATCHES + 10
+
+    def chunk(n: int) -> dict[str, object]:
+        cell = {"taskId": n, "rowId": n, "columnId": 9, "status": "done", "value": f"v{n}"}
+        return {"cells": [{**cell, "error": None}]}
+
+    async def task_ids(watcher: Watcher, count: int) -> list[int]:
+        got: list[int] = []
+        while len(got) < count:
+            event = await watcher.next()
+            if isinstance(event, CellBatch):
+                got += [cell.task_id for cell in event.cells]
+        return got
+
+    fake.append_chunks(run_id, "cells", [chunk(n) for n in range(1, sent + 1)])
+    async with hub.watch(run_id) as first:
+        assert await asyncio.wait_for(task_ids(first, sent), TIMEOUT) == list(range(1, sent + 1))
+        feed = hub._feeds[run_id]
+        assert len(feed.recent) == RECENT_BATCHES
+        assert not hasattr(feed, "cells"), "no record of every cell relayed"
+        async with hub.watch(run_id) as late:
+            replayed = await asyncio.wait_for(task_ids(late, RECENT_BATCHES), TIMEOUT)
+        assert replayed == list(range(sent + 1 - RECENT_BATCHES, sent + 1))
+    worker_task.gate.set()

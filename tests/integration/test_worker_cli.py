@@ -48,7 +48,7 @@ def demo_id(open_session: SessionFactory, settings: Settings) -> int:
         return seed_demo_table(session, max_cell_chars=settings.max_cell_chars)
 
 
-def test_the_worker_processes_a_job_and_prints_a_line_per_cell(
+def test_the_worker_processes_a_job_and_prints_its_cells_in_batches(
     open_session: SessionFactory, settings: Settings, demo_id: int, tmp_path: Path
 ) -> None:
     with unit_of_work(open_session) as session:
@@ -62,14 +62,18 @@ def test_the_worker_processes_a_job_and_prints_a_line_per_cell(
 
     assert done.returncode == 0, done.stderr
     lines = _lines(done.stdout)
-    *cells, summary = lines
-    assert {line["type"] for line in cells} == {"cell"}
+    *batches, summary = lines
+    assert {line["type"] for line in batches} == {"cells"}
+    assert {line["job_id"] for line in batches} == {job.id}
+    assert len(batches) < 28, "cells stored together are reported together"
+    cells = [cell for line in batches for cell in line["cells"]]
     assert len(cells) == 28
     assert sorted((c["row_id"], c["column_id"]) for c in cells) == sorted(
         (r.row_id, r.column_id) for r in domains + intros
     )
-    assert {c["job_id"] for c in cells} == {job.id}
-    assert sorted(c["done"] + c["failed"] for c in cells) == list(range(1, 29))
+    progress = [line["done"] + line["failed"] for line in batches]
+    assert progress == sorted(progress) and progress[-1] == 28
+    assert all(line["total"] == 28 for line in batches)
     (failed,) = [c for c in cells if c["status"] == "error"]
     assert failed["value"] is None
     assert "not an email address" in failed["error"]

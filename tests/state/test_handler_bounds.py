@@ -83,7 +83,13 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
     "TableState.search_changed": [{"text": HUGE}, {"text": None}, {"text": ["x"] * 1000}],
     "TableState.choose_run_column": [{"value": HUGE}, {"value": str(HUGE_INT)}, {"value": 3}],
     "TablesState.table_name_changed": [{"value": HUGE}, {"value": 5}, {"value": None}],
-    "TablesState.import_csv": [{"files": []}, {"files": HUGE}, {"files": [HUGE]}],
+    "TablesState.import_csv": [{"chunks": []}, {"chunks": HUGE}, {"chunks": [HUGE]}],
+    "TablesState.upload_progress": [
+        {"progress": HUGE},
+        {"progress": {"total": HUGE_INT, "loaded": HUGE}},
+        {"progress": {"total": "9" * 5000}},
+        {"progress": {"total": True}},
+    ],
     "TablesState.export_csv": [
         {"table_id": HUGE_INT, "name": HUGE, "raw": HUGE},
         {"table_id": "1", "name": None, "raw": True},

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import csv
+import io
 import json
+from pathlib import Path
+
+import pytest
+import reflex as rx
+from reflex_components_core.core._upload import UploadChunk
 
 from enrichment_app.state.add_column import AddColumnState
+from enrichment_app.state.csv_files import next_chunk
 from enrichment_app.state.table import TableState
 from enrichment_app.state.tables import TablesState
 from tests.state.conftest import Tab
+from tests.support.waiting import await_until
 
 
 async def test_load_lists_the_seeded_demo_table(tab: Tab) -> None:
@@ -81,12 +92,119 @@ async def test_add_column_refuses_a_config_over_max_config_bytes(tab: Tab) -> No
     assert refused.config_text == shown  # the form keeps what it had
 
 
-async def test_importing_without_a_file_asks_for_one(tab: Tab) -> None:
+async def upload(chunks: rx.UploadChunkIterator, parts: list[bytes]) -> None:
+    """What Reflex's upload route does with a file's parts: push them, then finish."""
+    offset = 0
+    for part in parts:
+        chunk = UploadChunk(
+            filename="people.csv", offset=offset, content_type="text/csv", data=part
+        )
+        await chunks.push(chunk)
+        offset += len(part)
+    await chunks.finish()
+
+
+async def table_names(tab: Tab) -> list[str]:
     await tab.send(TablesState, "load", path="/tables")
-    await tab.send(TablesState, "import_csv", path="/tables", files=[])
+    return [t["name"] for t in (await tab.state(TablesState)).tables]
+
+
+async def test_importing_without_a_file_asks_for_one(tab: Tab) -> None:
+    chunks = rx.UploadChunkIterator()
+    await chunks.finish()
+    await tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
     state = await tab.state(TablesState)
-    assert state.message == "Choose a CSV file first."
-    assert [t["name"] for t in state.tables] == ["Demo: companies"]
+    assert state.message == "Choose a CSV file first." and not state.importing
+    assert await table_names(tab) == ["Demo: companies"]
+
+
+async def test_an_upload_is_imported_as_it_arrives(tab: Tab) -> None:
+    data = b"Name,City\n" + b"".join(f"n{i},c{i}\n".encode() for i in range(3000))
+    chunks = rx.UploadChunkIterator(maxsize=2)
+    parts = [data[i : i + 1000] for i in range(0, len(data), 1000)]
+    sending = asyncio.create_task(upload(chunks, parts))
+    await tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    await sending
+    state = await tab.state(TablesState)
+    assert (state.message, state.notice) == ("", "Imported 'people'.")
+    assert not state.importing
+    assert await table_names(tab) == ["Demo: companies", "people"]
+    assert (await tab.state(TablesState)).tables[1]["rows"] == 3000
+
+
+async def test_a_refused_upload_says_why_and_stores_nothing(tab: Tab) -> None:
+    chunks = rx.UploadChunkIterator()
+    sending = asyncio.create_task(upload(chunks, [b"a,b\n1,2\n", b"3,4,5\n"]))
+    await tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    await sending
+    state = await tab.state(TablesState)
+    assert state.message == (
+        "Could not import people.csv: Row 3 has 3 values but the header has 2 columns."
+    )
+    assert await table_names(tab) == ["Demo: companies"]
+
+
+async def test_two_files_in_one_upload_are_refused(tab: Tab) -> None:
+    chunks = rx.UploadChunkIterator()
+
+    async def two_files() -> None:
+        for name in ("a.csv", "b.csv"):
+            await chunks.push(UploadChunk(filename=name, offset=0, content_type="", data=b"x\n1\n"))
+        await chunks.finish()
+
+    sending = asyncio.create_task(two_files())
+    importing = asyncio.create_task(
+        tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    )
+    chunks.set_consumer_task(importing)
+    await importing
+    with contextlib.suppress(RuntimeError):  # the route's push after the handler ended
+        await sending
+    state = await tab.state(TablesState)
+    assert state.message == "Could not import a.csv: Choose one CSV file at a time."
+    assert await table_names(tab) == ["Demo: companies"]
+
+
+async def test_cancel_stops_an_import_half_way_and_stores_nothing(tab: Tab) -> None:
+    row = b"someone,somewhere\n"
+    chunks = rx.UploadChunkIterator(maxsize=2)
+    canceled = asyncio.Event()
+
+    async def slow_upload() -> None:
+        await chunks.push(UploadChunk(filename="big.csv", offset=0, content_type="", data=b"a,b\n"))
+        for n in range(1, 10_000):
+            if n == 100:
+                await canceled.wait()  # the user pressed Cancel with the file half sent
+            try:
+                await chunks.push(
+                    UploadChunk(filename="big.csv", offset=n, content_type="", data=row * 50)
+                )
+            except RuntimeError:  # the import stopped reading, as Reflex's route sees it
+                return
+        await chunks.finish()
+
+    sending = asyncio.create_task(slow_upload())
+    importing = asyncio.create_task(
+        tab.send(TablesState, "import_csv", path="/tables", chunks=chunks)
+    )
+    chunks.set_consumer_task(importing)  # as the upload route does: a push after it ends fails
+
+    async def receiving() -> bool:
+        state = await tab.state(TablesState)
+        return bool(state.importing and state.import_bytes > 0)
+
+    await await_until(receiving, timeout=30, message="the import to show the bytes received")
+    shown = await tab.state(TablesState)
+    assert shown.import_file == "big.csv"
+    assert shown.import_text.startswith("Receiving big.csv: 0.")
+    await tab.send(TablesState, "cancel_import", path="/tables")
+    canceled.set()
+    await importing
+    await sending
+    state = await tab.state(TablesState)
+    assert (state.notice, state.message) == ("Import canceled; nothing was stored.", "")
+    assert not state.importing
+    assert await table_names(tab) == ["Demo: companies"]
 
 
 async def test_a_credential_leaves_the_form_s_public_state_once_submitted(tab: Tab) -> None:
@@ -129,3 +247,51 @@ async def test_a_credential_leaves_the_form_s_public_state_once_submitted(tab: T
         column = session.exec(select(TableColumn).where(TableColumn.name == "Lookup")).one()
     assert token not in json.dumps(column.config)
     assert credentials.open_config(column.config, runtime.secret_box)["auth"]["token"] == token
+
+
+async def test_an_export_writes_the_file_and_the_browser_downloads_it(
+    tab: Tab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFLEX_UPLOADED_FILES_DIR", str(tmp_path / "uploads"))
+    await tab.send(TablesState, "load", path="/tables")
+    sent_before = len(tab.namespace.updates)
+    await tab.send(
+        TablesState, "export_csv", path="/tables", table_id=1, name="Demo: companies", raw=False
+    )
+    state = await tab.state(TablesState)
+    assert (state.exporting, state.message) == (0, "")
+    assert state.export_rows == 25
+    downloads = [
+        event
+        for update in tab.namespace.updates[sent_before:]
+        for event in update.events
+        if event.name == "_download"
+    ]
+    assert len(downloads) == 1
+    assert downloads[0].payload["filename"] == "Demo_ companies.csv"
+    (written,) = (tmp_path / "uploads" / "exports").glob("*/Demo_ companies.csv")
+    assert written.parent.name in str(downloads[0].payload["url"])
+    rows = list(csv.reader(io.StringIO(written.read_text(encoding="utf-8"), newline="")))
+    assert rows[0][0] == "Company" and len(rows) == 26
+
+
+async def test_exporting_a_missing_table_says_so(
+    tab: Tab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFLEX_UPLOADED_FILES_DIR", str(tmp_path / "uploads"))
+    await tab.send(TablesState, "load", path="/tables")  # the page's own load comes first
+    await tab.send(TablesState, "export_csv", path="/tables", table_id=99, name="Gone", raw=True)
+    state = await tab.state(TablesState)
+    assert (state.exporting, state.access_message) == (0, "Table 99 does not exist.")
+    assert not list((tmp_path / "uploads" / "exports").glob("*/*"))
+
+
+async def test_an_upload_that_stops_arriving_is_given_up() -> None:
+    """The import waits ``UPLOAD_STALL_SECONDS`` for each part of an upload (here 0.2 s):
+    a silent upload raises, an ended one ends."""
+    silent = rx.UploadChunkIterator()
+    with pytest.raises(TimeoutError):
+        await next_chunk(silent, 0.2)
+    ended = rx.UploadChunkIterator()
+    await ended.finish()
+    assert await next_chunk(ended, 0.2) is None

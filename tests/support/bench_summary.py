@@ -19,7 +19,16 @@ from typing import Any
 
 from tests.support.paths import RESULTS, ROOT
 
-ORDER = ["latency", "fanout", "throughput", "big_tables", "big_tables_views", "polling"]
+ORDER = [
+    "latency",
+    "fanout",
+    "throughput",
+    "big_tables",
+    "big_tables_views",
+    "polling",
+    "csv_io",
+    "big_runs",
+]
 README = ROOT / "bench" / "README.md"
 START = "<!-- bench-summary -->"
 END = "<!-- /bench-summary -->"

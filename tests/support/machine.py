@@ -58,8 +58,10 @@ def write_result(
     machine: dict[str, object],
     rows: list[dict[str, object]],
     raw: object,
+    code: dict[str, object] | None = None,
 ) -> Path:
-    """Write ``bench/results/<name>[-<label>].json`` in the format bench/report.py reads."""
+    """Write ``bench/results/<name>[-<label>].json`` in the format bench/report.py reads
+    (``code``: the commit measured, as ``bench.live_app.code_state`` says it)."""
     result = {
         "name": name,
         "date": today(),
@@ -68,6 +70,7 @@ def write_result(
         "rows": rows,
         "raw": raw,
         "load_average_at_end": os.getloadavg(),
+        **({"code": code} if code is not None else {}),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}{'-' + label if label else ''}.json"

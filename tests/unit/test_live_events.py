@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from enrichment_app.live.events import CellUpdate, cell_from_chunk, snapshot_from_run
+from enrichment_app.live.events import (
+    CellUpdate,
+    cell_from_chunk,
+    cells_from_chunk,
+    snapshot_from_run,
+)
 from enrichment_app.trigger import RealtimeRun, RunError
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -81,3 +86,16 @@ def test_snapshot_of_a_failed_run_carries_its_error() -> None:
 )
 def test_cell_from_chunk(chunk: Any, expected: CellUpdate | None) -> None:
     assert cell_from_chunk(chunk) == expected
+
+
+def test_a_batch_chunk_holds_its_cells_in_order_and_skips_the_malformed() -> None:
+    good = {"taskId": 1, "rowId": 2, "columnId": 3, "status": "done", "value": "v", "error": None}
+    bad = {"taskId": 2, "rowId": 2, "columnId": 3, "status": "running"}
+    other = {**good, "taskId": 3, "rowId": 4}
+    assert cells_from_chunk({"cells": [good, bad, other, "junk"]}) == [
+        CellUpdate(1, 2, 3, "done", "v", None),
+        CellUpdate(3, 4, 3, "done", "v", None),
+    ]
+    assert cells_from_chunk(good) == [CellUpdate(1, 2, 3, "done", "v", None)], "one cell"
+    assert cells_from_chunk({"cells": "nope"}) == []
+    assert cells_from_chunk([good]) == []

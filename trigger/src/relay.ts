@@ -3,15 +3,16 @@
 // The worker (`python -m enrichment_app.worker <jobId>`) writes one JSON object per line on
 // stdout (the protocol is in ../README.md). `WorkerRelay` takes its stdout as it arrives, in
 // chunks cut anywhere, and turns each line into calls on the injected sinks: the run's
-// `progress` metadata and a `cells` stream chunk per finished cell. `outcomeOf` then says how
+// `progress` metadata and a `cells` stream chunk per line of finished cells (the cells one
+// write of the job's results stored together, at most 200). `outcomeOf` then says how
 // the run ends, from what the worker reported and how it exited. The task
 // (trigger/process-enrichment-job.ts) only wires these to the SDK and to the child process;
 // test/relay.test.ts runs them under `node --test`.
 
 export type Progress = { done: number; failed: number; total: number };
 
-/** One chunk of the `cells` realtime stream: a cell the worker just finished. */
-export type CellChunk = {
+/** A cell the worker just finished. */
+export type FinishedCell = {
   taskId: number;
   rowId: number;
   columnId: number;
@@ -19,6 +20,9 @@ export type CellChunk = {
   value: string | null;
   error: string | null;
 };
+
+/** One chunk of the `cells` realtime stream: the cells of one line of the worker. */
+export type CellChunk = { cells: FinishedCell[] };
 
 export type ProcessEnrichmentJobOutput = {
   jobId: number;
@@ -28,9 +32,7 @@ export type ProcessEnrichmentJobOutput = {
   failed: number;
 };
 
-type CellLine = Progress & {
-  type: "cell";
-  job_id: number;
+type WorkerCell = {
   task_id: number;
   row_id: number;
   column_id: number;
@@ -38,6 +40,7 @@ type CellLine = Progress & {
   value: string | null;
   error: string | null;
 };
+type CellsLine = Progress & { type: "cells"; job_id: number; cells: WorkerCell[] };
 export type SummaryLine = Progress & {
   type: "summary";
   job_id: number;
@@ -45,14 +48,14 @@ export type SummaryLine = Progress & {
   error: string | null;
 };
 type ErrorLine = { type: "error"; job_id: number; error: string };
-type WorkerLine = CellLine | SummaryLine | ErrorLine;
+type WorkerLine = CellsLine | SummaryLine | ErrorLine;
 
 /** Where the relay sends what the worker reports. */
 export interface RelaySinks {
   /** `metadata.set("progress", …)`: the run's counters, read by the app's live header. */
   setProgress(progress: Progress): void;
   /** One chunk of the `cells` stream. */
-  sendCell(cell: CellChunk): void;
+  sendCells(chunk: CellChunk): void;
   /** Other run metadata the summary and error lines set (`status`, `error`). */
   setMetadata(key: "status" | "error", value: string): void;
   /** A line that is not one of the protocol's (logged, then skipped). */
@@ -68,6 +71,18 @@ function progressOf(line: Record<string, unknown>): Progress | undefined {
   return isCount(done) && isCount(failed) && isCount(total) ? { done, failed, total } : undefined;
 }
 
+function isWorkerCell(value: unknown): value is WorkerCell {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const cell = value as Record<string, unknown>;
+  const text = (v: unknown): boolean => v === null || typeof v === "string";
+  return (
+    [cell.task_id, cell.row_id, cell.column_id].every(isCount) &&
+    (cell.status === "done" || cell.status === "error") &&
+    text(cell.value) &&
+    text(cell.error)
+  );
+}
+
 /** A line of the worker's protocol, or undefined for anything else (not JSON, another shape). */
 export function parseLine(text: string): WorkerLine | undefined {
   let value: unknown;
@@ -79,15 +94,10 @@ export function parseLine(text: string): WorkerLine | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const line = value as Record<string, unknown>;
   switch (line.type) {
-    case "cell": {
-      const ids = [line.task_id, line.row_id, line.column_id];
-      const text = (v: unknown): boolean => v === null || typeof v === "string";
-      return progressOf(line) !== undefined &&
-        ids.every(isCount) &&
-        (line.status === "done" || line.status === "error") &&
-        text(line.value) &&
-        text(line.error)
-        ? (line as CellLine)
+    case "cells": {
+      const cells = line.cells;
+      return progressOf(line) !== undefined && Array.isArray(cells) && cells.every(isWorkerCell)
+        ? (line as CellsLine)
         : undefined;
     }
     case "summary":
@@ -138,15 +148,17 @@ export class WorkerRelay {
       return;
     }
     switch (line.type) {
-      case "cell":
+      case "cells":
         this.sinks.setProgress(progressOf(line) as Progress);
-        this.sinks.sendCell({
-          taskId: line.task_id,
-          rowId: line.row_id,
-          columnId: line.column_id,
-          status: line.status,
-          value: line.value,
-          error: line.error,
+        this.sinks.sendCells({
+          cells: line.cells.map((cell) => ({
+            taskId: cell.task_id,
+            rowId: cell.row_id,
+            columnId: cell.column_id,
+            status: cell.status,
+            value: cell.value,
+            error: cell.error,
+          })),
         });
         break;
       case "summary":

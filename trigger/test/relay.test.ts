@@ -13,14 +13,17 @@ import {
 
 class Recorder implements RelaySinks {
   progress: Progress[] = [];
-  cells: CellChunk[] = [];
+  chunks: CellChunk[] = [];
+  get cells(): CellChunk["cells"] {
+    return this.chunks.flatMap((chunk) => chunk.cells);
+  }
   metadata: [string, string][] = [];
   skipped: string[] = [];
   setProgress(progress: Progress): void {
     this.progress.push(progress);
   }
-  sendCell(cell: CellChunk): void {
-    this.cells.push(cell);
+  sendCells(chunk: CellChunk): void {
+    this.chunks.push(chunk);
   }
   setMetadata(key: "status" | "error", value: string): void {
     this.metadata.push([key, value]);
@@ -30,21 +33,20 @@ class Recorder implements RelaySinks {
   }
 }
 
+const workerCell = (taskId: number, extra: Record<string, unknown> = {}) => ({
+  task_id: taskId,
+  row_id: 100 + taskId,
+  column_id: 4,
+  status: "done",
+  value: `v${taskId}`,
+  error: null,
+  ...extra,
+});
+/** A worker line holding one cell (``taskId``), after which ``done`` cells are done. */
 const cellLine = (taskId: number, done: number, extra: Record<string, unknown> = {}): string =>
-  JSON.stringify({
-    type: "cell",
-    job_id: 7,
-    task_id: taskId,
-    row_id: 100 + taskId,
-    column_id: 4,
-    status: "done",
-    value: `v${taskId}`,
-    error: null,
-    done,
-    failed: 0,
-    total: 3,
-    ...extra,
-  });
+  cellsLine([workerCell(taskId, extra)], done);
+const cellsLine = (cells: Record<string, unknown>[], done: number): string =>
+  JSON.stringify({ type: "cells", job_id: 7, done, failed: 0, total: 3, cells });
 const summaryLine = (status = "completed", error: string | null = null): string =>
   JSON.stringify({ type: "summary", job_id: 7, status, total: 3, done: 3, failed: 0, error });
 
@@ -57,11 +59,16 @@ function relayOf(...chunks: (string | Uint8Array)[]): [WorkerRelay, Recorder] {
 }
 
 describe("WorkerRelay", () => {
-  test("a cell line sets the progress and sends the cell", () => {
-    const [, sinks] = relayOf(`${cellLine(1, 1)}\n`);
-    assert.deepEqual(sinks.progress, [{ done: 1, failed: 0, total: 3 }]);
-    assert.deepEqual(sinks.cells, [
-      { taskId: 1, rowId: 101, columnId: 4, status: "done", value: "v1", error: null },
+  test("a cells line sets the progress and sends its cells as one chunk", () => {
+    const [, sinks] = relayOf(`${cellsLine([workerCell(1), workerCell(2)], 2)}\n`);
+    assert.deepEqual(sinks.progress, [{ done: 2, failed: 0, total: 3 }]);
+    assert.deepEqual(sinks.chunks, [
+      {
+        cells: [
+          { taskId: 1, rowId: 101, columnId: 4, status: "done", value: "v1", error: null },
+          { taskId: 2, rowId: 102, columnId: 4, status: "done", value: "v2", error: null },
+        ],
+      },
     ]);
   });
 
@@ -88,7 +95,9 @@ describe("WorkerRelay", () => {
       "{not json",
       "[1, 2]",
       '{"type": "progress", "done": 1}',
-      JSON.stringify({ type: "cell", task_id: "x" }),
+      JSON.stringify({ type: "cell", task_id: 1 }),
+      cellsLine([workerCell(1, { task_id: "x" })], 1),
+      JSON.stringify({ type: "cells", job_id: 7, done: 1, failed: 0, total: 3, cells: "x" }),
     ];
     const [relay, sinks] = relayOf(`${odd.join("\n")}\n\n${cellLine(1, 1)}\n`);
     assert.deepEqual(sinks.skipped, odd);

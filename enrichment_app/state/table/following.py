@@ -13,7 +13,7 @@ from enum import Enum
 
 import reflex as rx
 
-from enrichment_app.live.events import CellUpdate, FeedFailed, RunSnapshot
+from enrichment_app.live.events import CellBatch, FeedFailed, RunSnapshot
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import guard
@@ -41,7 +41,7 @@ def live_retry_delay(attempt: int) -> float:
 
 
 class FollowMixin(WatchMixin, mixin=True):
-    def _apply_run_event(self, event: RunSnapshot | CellUpdate) -> None:
+    def _apply_run_event(self, event: RunSnapshot | CellBatch) -> None:
         if isinstance(event, RunSnapshot):
             self.run_status = event.status
             if event.total:
@@ -52,12 +52,15 @@ class FollowMixin(WatchMixin, mixin=True):
                 )
             self.job_error = event.error or ""
             return
-        r, c = self._row_index.get(event.row_id), self._col_index.get(event.column_id)
-        if r is None or c is None:
-            return
-        current = self.window_cells[r][c]
-        value = (event.value or "") if event.status == "done" else current.get("v", "")
-        self.window_cells[r][c] = {"v": value, "s": event.status, "e": event.error or ""}
+        # Only the rows in the window are on the page; the others are read when scrolled to.
+        rows, columns = self._row_index, self._col_index
+        for cell in event.cells:
+            r, c = rows.get(cell.row_id), columns.get(cell.column_id)
+            if r is None or c is None:
+                continue
+            current = self.window_cells[r][c]
+            value = (cell.value or "") if cell.status == "done" else current.get("v", "")
+            self.window_cells[r][c] = {"v": value, "s": cell.status, "e": cell.error or ""}
 
     @rx.event(background=True)
     @guard(Action.VIEW)

@@ -43,7 +43,8 @@ FaultKind = Literal[
 
 @dataclass(frozen=True, slots=True)
 class Respond:
-    """Answer with this status, JSON body and headers instead of handling the request."""
+    """Answer with this status, JSON body (or these very bytes) and headers instead of
+    handling the request."""
 
     status: int
     body: Any = None
@@ -308,7 +309,9 @@ class FaultBook(RunStore):
         if isinstance(fault, Respond):
             headers = dict(fault.headers)
             media = headers.pop("content-type", "application/json")
-            body = b"" if fault.body is None else json.dumps(fault.body).encode()
+            body = fault.body if isinstance(fault.body, bytes) else b""
+            if fault.body is not None and not isinstance(fault.body, bytes):
+                body = json.dumps(fault.body).encode()
             return Response(body, status_code=fault.status, headers=headers, media_type=media)
         if isinstance(fault, Delay):
             await asyncio.sleep(fault.seconds)

@@ -2,8 +2,8 @@
 
 It does what ``trigger/src/trigger/process-enrichment-job.ts`` does on Trigger.dev: after a
 queue delay it runs ``python -m enrichment_app.worker <jobId>`` against the app's database and
-relays the worker's JSON lines, progress into run metadata and each finished cell into the
-``cells`` stream, then completes or fails the run. So the real app runs without the cloud.
+relays the worker's JSON lines, progress into run metadata and each line's cells into one
+chunk of the ``cells`` stream, then completes or fails the run. So the real app runs without the cloud.
 """
 
 from __future__ import annotations
@@ -71,20 +71,10 @@ class WorkerTask:
                 except json.JSONDecodeError:
                     continue
                 kind = line.get("type")
-                if kind == "cell":
+                if kind == "cells":
                     progress = {k: line[k] for k in ("done", "failed", "total")}
                     run.update_metadata([{"type": "set", "key": "progress", "value": progress}])
-                    run.append_chunk(
-                        "cells",
-                        {
-                            "taskId": line["task_id"],
-                            "rowId": line["row_id"],
-                            "columnId": line["column_id"],
-                            "status": line["status"],
-                            "value": line["value"],
-                            "error": line["error"],
-                        },
-                    )
+                    run.append_chunk("cells", {"cells": [_chunk_cell(c) for c in line["cells"]]})
                 elif kind == "summary":
                     summary = line
                 elif kind == "error":
@@ -111,3 +101,15 @@ class WorkerTask:
         assert process.stderr is not None
         async for raw in process.stderr:
             self.output.append(raw.decode("utf-8", "replace"))
+
+
+def _chunk_cell(cell: Mapping[str, object]) -> dict[str, object]:
+    """A cell of a worker line as the task writes it to the ``cells`` stream."""
+    return {
+        "taskId": cell["task_id"],
+        "rowId": cell["row_id"],
+        "columnId": cell["column_id"],
+        "status": cell["status"],
+        "value": cell["value"],
+        "error": cell["error"],
+    }

@@ -11,8 +11,11 @@ import {
   WorkerRelay,
 } from "../relay.js";
 
-export type ProcessEnrichmentJobPayload = { jobId: number; tableId: number; taskIds: number[] };
-export type { CellChunk, ProcessEnrichmentJobOutput, Progress } from "../relay.js";
+/** `taskCount` is informational: the worker reads the job's tasks from the database, so the
+ * payload stays a few bytes for a job of any size. (Runs triggered by older versions of the
+ * app carried `taskIds` instead; they are accepted and ignored.) */
+export type ProcessEnrichmentJobPayload = { jobId: number; tableId: number; taskCount?: number };
+export type { CellChunk, FinishedCell, ProcessEnrichmentJobOutput, Progress } from "../relay.js";
 
 export const cells = streams.define<CellChunk>({ id: "cells" });
 
@@ -39,9 +42,9 @@ export const processEnrichmentJob = schemaTask({
       },
     });
     const { waitUntilComplete } = cells.pipe(source);
-    const sendCell = (cell: CellChunk): void => {
+    const sendCells = (chunk: CellChunk): void => {
       try {
-        push?.enqueue(cell);
+        push?.enqueue(chunk);
       } catch (error) {
         // The stream was closed by a failed writer; the database stays the source of truth.
         logger.warn("could not append to the cells stream", { error: String(error) });
@@ -53,7 +56,7 @@ export const processEnrichmentJob = schemaTask({
       setProgress: (progress) => {
         metadata.set("progress", progress);
       },
-      sendCell,
+      sendCells,
       setMetadata: (key, value) => {
         metadata.set(key, value);
       },
@@ -95,12 +98,12 @@ export const processEnrichmentJob = schemaTask({
 
 function parsePayload(input: unknown): ProcessEnrichmentJobPayload {
   const value = (input ?? {}) as Record<string, unknown>;
-  const { jobId, tableId, taskIds } = value;
+  const { jobId, tableId, taskCount } = value;
   const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
-  if (!isId(jobId) || !isId(tableId) || !Array.isArray(taskIds) || !taskIds.every(isId)) {
-    throw new Error("payload must be {jobId: number, tableId: number, taskIds: number[]}");
+  if (!isId(jobId) || !isId(tableId) || (taskCount !== undefined && !isId(taskCount))) {
+    throw new Error("payload must be {jobId: number, tableId: number, taskCount?: number}");
   }
-  return { jobId, tableId, taskIds };
+  return taskCount === undefined ? { jobId, tableId } : { jobId, tableId, taskCount };
 }
 
 /** The directory holding the enrichment_app package: the task's cwd once deployed (the build
