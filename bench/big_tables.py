@@ -18,6 +18,10 @@ group, SQLite file and ``.web`` folder under ``bench/.work/``). For each size:
   the updates of the rows in the window; the header counts all 1,000).
 
     python -m bench.big_tables [--sizes 10000 50000 100000] [--tabs 5] [--label after]
+
+``--views`` measures filtered, sorted and searched views of the largest size instead, on SQLite
+and PostgreSQL side by side in one run (``bench/big_table_views.py``), into
+``bench/results/big_tables_views.json``.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ HEADER_HEIGHT = 38
 ROW_HEIGHT = 34
 
 
-def _make_tables(database: Path, sizes: list[int]) -> dict[int, int]:
-    with database_session(f"sqlite:///{database}", migrate=True) as session:
+def _make_tables(database: Path | str, sizes: list[int]) -> dict[int, int]:
+    """The tables, in the SQLite file ``database`` or at the database URL ``database``."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    with database_session(url, migrate=True) as session:
         return {
             rows: add_table(
                 session,
@@ -234,6 +240,11 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--views",
+        action="store_true",
+        help="filter, sort and search figures (SQLite and PostgreSQL)",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--tabs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1000)
@@ -247,6 +258,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     machine = describe()
+    if args.views:
+        from bench.big_table_views import measure_views
+
+        measure_views(max(args.sizes), args.app_root.resolve(), args.timeout * 1000, machine)
+        return
     raw = run(args.sizes, args.tabs, args.batch, args.app_root.resolve(), args.timeout * 1000)
     raw["app_root"] = str(args.app_root)
     rows: list[dict[str, Any]] = []

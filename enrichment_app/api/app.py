@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from enrichment_app.api import tables
+from enrichment_app.api import tables, view_routes
 from enrichment_app.api.auth_routes import auth_routes
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
@@ -81,6 +81,7 @@ from enrichment_app.services.access import (
 )
 from enrichment_app.services.enrichment import cancel_enrichment, read_job, start_enrichment
 from enrichment_app.services.jobs import JobView
+from enrichment_app.services.view_runs import view_cells
 from enrichment_app.trigger import TriggerApiError
 
 logger = logging.getLogger(__name__)
@@ -303,6 +304,37 @@ class _Api:
         max_cells = runtime.settings.max_cells_per_job
         payload = await read_json_body(request, limit=max_body_bytes(max_cells))
         enrich = parse_enrich_request(payload, max_cells=max_cells)
+        return await self._enrich(caller, request, grant, table_id=table_id, enrich=enrich)
+
+    async def enrich_view(self, request: Request, caller: Caller) -> Response:
+        """Run the view: one column for every row a view shows (``api/view_routes.py``)."""
+        runtime = caller.runtime
+        table_id = path_id(request, "table_id", what="Table")
+        grant = await caller.authorize(table_id=table_id)
+        payload = await read_json_body(request, limit=view_routes.VIEW_BODY_BYTES)
+        column_id, view = view_routes.parse_view_run(payload)
+        run = await in_session(
+            runtime.open_session,
+            view_cells,
+            table_id=table_id,
+            view=view,
+            column_id=column_id,
+            max_cells=runtime.settings.max_cells_per_job,
+        )
+        view_run = EnrichRequest(cells=tuple(run.cells))
+        return await self._enrich(caller, request, grant, table_id=table_id, enrich=view_run)
+
+    async def _enrich(
+        self,
+        caller: Caller,
+        request: Request,
+        grant: Grant,
+        *,
+        table_id: int,
+        enrich: EnrichRequest,
+    ) -> Response:
+        """Start a job on ``enrich``'s cells and columns, once per ``Idempotency-Key``."""
+        runtime = caller.runtime
         key = idempotency_key(request)
         self.job_start(caller)
         if key is None:
@@ -505,6 +537,11 @@ def api_routes(api: _Api) -> list[BaseRoute]:
         Route(
             "/tables/{table_id:int}/enrich",
             api.endpoint(api.enrich_table, Action.RUN),
+            methods=["POST"],
+        ),
+        Route(
+            "/tables/{table_id:int}/enrich-view",
+            api.endpoint(api.enrich_view, Action.RUN),
             methods=["POST"],
         ),
         Route("/jobs/{job_id:int}", api.endpoint(api.get_job, Action.VIEW), methods=["GET"]),

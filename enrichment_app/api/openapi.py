@@ -22,6 +22,7 @@ from enrichment_app.api.openapi_parts import (
     ref,
 )
 from enrichment_app.api.openapi_tables import TABLE_PATHS, TABLE_SCHEMAS
+from enrichment_app.api.openapi_views import VIEW_PATHS, VIEW_SCHEMAS
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -244,6 +245,7 @@ _DOCUMENT: dict[str, Any] = {
     "security": [{"bearerAuth": []}],
     "paths": {
         **TABLE_PATHS,
+        **VIEW_PATHS,
         "/api/tables/{table_id}/enrich": {
             "post": {
                 "operationId": "enrichTable",
@@ -378,7 +380,7 @@ _DOCUMENT: dict[str, Any] = {
         },
     },
     "components": {
-        "schemas": {**_SCHEMAS, **TABLE_SCHEMAS},
+        "schemas": {**_SCHEMAS, **TABLE_SCHEMAS, **VIEW_SCHEMAS},
         "securitySchemes": {
             "bearerAuth": {
                 "type": "http",

@@ -17,6 +17,7 @@ from enrichment_app.api.openapi_parts import (
     nullable,
     ref,
 )
+from enrichment_app.api.openapi_views import VIEW_PARAMETERS
 from enrichment_app.api.table_parsing import MAX_COLUMNS, MAX_ROWS
 from enrichment_app.enrichers import available_enrichers
 
@@ -247,9 +248,10 @@ TABLE_PATHS: dict[str, Any] = {
     "/api/tables/{table_id}/rows": {
         "get": {
             "operationId": "listRows",
-            "summary": "Read rows, in the table's order",
+            "summary": "Read rows, in the table's order or a view's (f, s, q)",
             "parameters": [
                 TABLE,
+                *VIEW_PARAMETERS,
                 {
                     "name": "offset",
                     "in": "query",
@@ -270,8 +272,11 @@ TABLE_PATHS: dict[str, Any] = {
             ],
             "responses": common(
                 {
-                    "200": _ok("The rows, and how many the table has.", "RowPage"),
-                    "400": error("offset or limit out of range (invalid_query)."),
+                    "200": _ok("The rows, and how many the table (or view) has.", "RowPage"),
+                    "400": error(
+                        "offset or limit out of range (invalid_query), or the view is refused "
+                        "(invalid_input, saying what to fix)."
+                    ),
                     "404": NOT_FOUND,
                 }
             ),

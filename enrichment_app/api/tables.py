@@ -27,6 +27,7 @@ from enrichment_app.api.table_parsing import (
     query_flag,
     query_int,
 )
+from enrichment_app.api.view_routes import query_view
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import DEFAULT_WORKSPACE_ID, DataTable, TableColumn
 from enrichment_app.db.sessions import in_session, in_transaction
@@ -250,7 +251,12 @@ async def list_rows(caller: Caller, request: Request) -> Response:
     offset = query_int(request, "offset", default=0, minimum=0, maximum=2**62)
     limit = query_int(request, "limit", default=100, minimum=1, maximum=MAX_ROWS)
     page = await in_session(
-        runtime.open_session, row_service.read_rows, table_id=table_id, offset=offset, limit=limit
+        runtime.open_session,
+        row_service.read_rows,
+        table_id=table_id,
+        offset=offset,
+        limit=limit,
+        view=query_view(request),
     )
     return _json({"rows": [_row_json(r) for r in page.rows], "total": page.total})
 

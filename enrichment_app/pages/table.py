@@ -6,6 +6,7 @@ import reflex as rx
 
 from enrichment_app import routes
 from enrichment_app.components.add_column import add_column_dialog
+from enrichment_app.components.filter_bar import filter_bar
 from enrichment_app.components.grid import table_grid
 from enrichment_app.components.inspector import cell_inspector
 from enrichment_app.components.layout import page_frame
@@ -43,6 +44,7 @@ def table_page() -> rx.Component:
                     size="2",
                     color_scheme="gray",
                 ),
+                filter_bar(),
                 table_grid(),
                 cell_inspector(),
                 spacing="3",

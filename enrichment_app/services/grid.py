@@ -24,8 +24,10 @@ from sqlmodel import Session, col, select
 from enrichment_app.db.models import Cell, TableColumn, TableRow
 from enrichment_app.domain import CellRef, ColumnKind, utcnow
 from enrichment_app.selection import RowSpan, merge_spans
+from enrichment_app.services import views as view_service
 from enrichment_app.services.jobs import JobView, job_view, latest_job
 from enrichment_app.services.tables import get_table, list_columns
+from enrichment_app.views import EVERYTHING, View
 
 
 class GridColumn(TypedDict):
@@ -55,6 +57,9 @@ class GridMeta:
     name: str
     columns: list[GridColumn]
     row_count: int
+    """The rows the view shows (the table's rows when it shows them all)."""
+    total_rows: int = -1
+    """The table's rows, whatever the view (-1: the same as ``row_count``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,34 +107,37 @@ def _grid_columns(columns: Sequence[TableColumn]) -> list[GridColumn]:
     ]
 
 
-def load_meta(session: Session, *, table_id: int) -> GridMeta:
-    """The table's name, columns and row count (``NotFoundError`` if there is no such table)."""
+def load_meta(
+    session: Session, *, table_id: int, view: View = EVERYTHING, shown: int | None = None
+) -> GridMeta:
+    """The table's name, columns and row count, and how many rows ``view`` shows (``shown``
+    when the caller counted them) (``NotFoundError`` if there is no such table)."""
     table = get_table(session=session, table_id=table_id)
     columns = list_columns(session=session, table_id=table_id)
-    row_count = session.exec(
+    total = session.exec(
         select(sa.func.count()).select_from(TableRow).where(TableRow.table_id == table_id)
     ).one()
+    if not view.is_filtered:
+        shown = total
+    elif shown is None:
+        shown = view_service.count_rows(session, table_id=table_id, view=view)
     assert table.id is not None
     return GridMeta(
         table_id=table.id,
         name=table.name,
         columns=_grid_columns(columns),
-        row_count=int(row_count),
+        row_count=int(shown),
+        total_rows=int(total),
     )
 
 
-def row_ids_between(session: Session, *, table_id: int, start: int, stop: int) -> list[int]:
-    """The ids of the rows at indices ``[start, stop)`` in the table's order."""
-    if stop <= start:
-        return []
-    query = (
-        select(TableRow.id)
-        .where(TableRow.table_id == table_id)
-        .order_by(col(TableRow.position))
-        .offset(max(start, 0))
-        .limit(stop - max(start, 0))
+def row_ids_between(
+    session: Session, *, table_id: int, start: int, stop: int, view: View = EVERYTHING
+) -> list[int]:
+    """The ids of the rows at indices ``[start, stop)`` of ``view`` (the table's order)."""
+    return view_service.row_ids_between(
+        session, table_id=table_id, start=start, stop=stop, view=view
     )
-    return [rid for rid in session.exec(query).all() if rid is not None]
 
 
 def _cells_of_rows(
@@ -151,16 +159,41 @@ def _cells_of_rows(
 
 
 def load_window(
-    session: Session, *, table_id: int, start: int, stop: int, column_ids: Sequence[int]
+    session: Session,
+    *,
+    table_id: int,
+    start: int,
+    stop: int,
+    column_ids: Sequence[int],
+    view: View = EVERYTHING,
 ) -> GridWindow:
-    """The rows at indices ``[start, stop)`` with their cells, in ``column_ids`` order."""
+    """The rows at indices ``[start, stop)`` of ``view`` with their cells, in ``column_ids``
+    order."""
     start = max(start, 0)
-    row_ids = row_ids_between(session=session, table_id=table_id, start=start, stop=stop)
+    row_ids = row_ids_between(session, table_id=table_id, start=start, stop=stop, view=view)
     return GridWindow(
         start=start,
         row_ids=row_ids,
         cells=_cells_of_rows(session, table_id, row_ids, column_ids),
     )
+
+
+def read_view(
+    session: Session, *, table_id: int, start: int, stop: int, view: View = EVERYTHING
+) -> tuple[GridMeta, GridWindow]:
+    """The table's meta and rows ``[start, stop)`` of ``view``. A filtered view's rows are read
+    once, in order, for both its count and its window (one pass over the cells, not two)."""
+    if not view.is_filtered:
+        meta = load_meta(session, table_id=table_id, view=view)
+        return meta, load_rows(session, meta, start=start, stop=stop, view=view)
+    get_table(session=session, table_id=table_id)
+    every = view_service.all_row_ids(session, table_id=table_id, view=view)
+    meta = load_meta(session, table_id=table_id, view=view, shown=len(every))
+    start = max(start, 0)
+    row_ids = every[start:stop] if stop > start else []
+    column_ids = [c["column_id"] for c in meta.columns]
+    cells = _cells_of_rows(session, table_id, row_ids, column_ids)
+    return meta, GridWindow(start=start, row_ids=row_ids, cells=cells)
 
 
 Changes = list[tuple[int, int, GridCell]]
@@ -186,12 +219,17 @@ def changed_cells_in_rows(
 
 
 def selected_cells(
-    session: Session, *, table_id: int, spans_by_column: Mapping[int, Sequence[RowSpan]]
+    session: Session,
+    *,
+    table_id: int,
+    spans_by_column: Mapping[int, Sequence[RowSpan]],
+    view: View = EVERYTHING,
 ) -> list[CellRef]:
-    """The cells of each column id's selected row spans, with row ids read by position."""
+    """The cells of each column id's selected row spans, with row ids read by position in
+    ``view``."""
     ids: dict[int, int] = {}
     for start, stop in merge_spans(s for spans in spans_by_column.values() for s in spans):
-        found = row_ids_between(session, table_id=table_id, start=start, stop=stop)
+        found = row_ids_between(session, table_id=table_id, start=start, stop=stop, view=view)
         ids.update(zip(range(start, stop), found, strict=False))
     return [
         CellRef(row_id=ids[row], column_id=column_id)
@@ -202,11 +240,14 @@ def selected_cells(
     ]
 
 
-def load_rows(session: Session, meta: GridMeta, *, start: int, stop: int) -> GridWindow:
-    """The rows ``[start, stop)`` of the table ``meta`` describes, with its columns' cells."""
+def load_rows(
+    session: Session, meta: GridMeta, *, start: int, stop: int, view: View = EVERYTHING
+) -> GridWindow:
+    """The rows ``[start, stop)`` of ``view`` of the table ``meta`` describes, with its
+    columns' cells."""
     column_ids = [c["column_id"] for c in meta.columns]
     return load_window(
-        session, table_id=meta.table_id, start=start, stop=stop, column_ids=column_ids
+        session, table_id=meta.table_id, start=start, stop=stop, column_ids=column_ids, view=view
     )
 
 
@@ -221,12 +262,22 @@ class TableRead:
 
 
 def read_table(
-    session: Session, *, table_id: int, start: int, stop: int, job_id: int | None = None
+    session: Session,
+    *,
+    table_id: int,
+    start: int,
+    stop: int,
+    job_id: int | None = None,
+    view: View = EVERYTHING,
+    check: bool = False,
 ) -> TableRead:
-    """The table with rows ``[start, stop)``, and the job ``job_id`` (its newest if None)."""
+    """The table with rows ``[start, stop)`` of ``view``, and the job ``job_id`` (its newest
+    if None). With ``check``, a view naming a column the table lacks is refused
+    (``InvalidInputError``)."""
+    if check:
+        view_service.check_view(session, table_id=table_id, view=view)
     marker = utcnow()
-    meta = load_meta(session, table_id=table_id)
-    window = load_rows(session, meta, start=start, stop=stop)
+    meta, window = read_view(session, table_id=table_id, start=start, stop=stop, view=view)
     if job_id is not None:
         return TableRead(meta, window, job_view(session, job_id=job_id), marker)
     job = latest_job(session, table_id=table_id)
@@ -240,13 +291,41 @@ class JobPoll:
     job: JobView
     changed: Changes
     marker: datetime
+    meta: GridMeta | None = None
+    window: GridWindow | None = None
+    """With a view other than the whole table, a re-read window (a changed cell may move a
+    row in or out of the view, or elsewhere in its order) instead of ``changed``."""
+
+
+def _table_changed(session: Session, *, table_id: int, since: datetime | None) -> bool:
+    """Whether any cell of the table changed after ``since`` (``ix_cell_table_updated``)."""
+    if since is None:
+        return True
+    query = sa.select(col(Cell.id)).where(
+        col(Cell.table_id) == table_id, col(Cell.updated_at) > since
+    )
+    return session.execute(query.limit(1)).first() is not None
 
 
 def poll_job(
-    session: Session, *, job_id: int, table_id: int, since: datetime | None, row_ids: Sequence[int]
+    session: Session,
+    *,
+    job_id: int,
+    table_id: int,
+    since: datetime | None,
+    row_ids: Sequence[int],
+    view: View = EVERYTHING,
+    span: tuple[int, int] = (0, 0),
 ) -> JobPoll:
+    """The job, and the window's changed cells; with a view (not the whole table), the
+    window's rows ``span`` of the view read again when a cell of the table changed."""
     marker = utcnow()
     job = job_view(session, job_id=job_id)
+    if not view.is_default:
+        if not _table_changed(session, table_id=table_id, since=since):
+            return JobPoll(job, [], marker)
+        meta, window = read_view(session, table_id=table_id, start=span[0], stop=span[1], view=view)
+        return JobPoll(job, [], marker, meta, window)
     changed = changed_cells_in_rows(session, table_id=table_id, since=since, row_ids=row_ids)
     return JobPoll(job, changed, marker)
 
@@ -260,6 +339,8 @@ class Shown:
     row_count: int
     start: int
     stop: int
+    total_rows: int = -1
+    """The table's rows, whatever the view (for a view that leaves some out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,12 +362,33 @@ def read_elsewhere(
     since: datetime | None,
     row_ids: Sequence[int],
     shown: Shown,
+    view: View = EVERYTHING,
 ) -> Elsewhere:
-    """What changed in the table since ``since``, compared with what a tab ``shown``."""
+    """What changed in the table since ``since``, compared with what a tab ``shown`` of
+    ``view``. With a view other than the whole table, any changed cell re-reads the window:
+    a row may have started or stopped matching, or moved in the order."""
     marker = utcnow()
-    meta = load_meta(session, table_id=table_id)
     latest = latest_job(session, table_id=table_id)
     job = JobView.of(latest) if latest else None
+    if not view.is_default:
+        # Counting a filtered view is a pass over its cells: only when a cell changed.
+        if _table_changed(session, table_id=table_id, since=since):
+            meta, window = read_view(
+                session, table_id=table_id, start=shown.start, stop=shown.stop, view=view
+            )
+            return Elsewhere(job, [], marker, meta, window)
+        meta = load_meta(session, table_id=table_id, view=view, shown=shown.row_count)
+        if (meta.name, meta.columns, meta.total_rows) != (
+            shown.name,
+            shown.columns,
+            shown.total_rows,
+        ):
+            meta, window = read_view(
+                session, table_id=table_id, start=shown.start, stop=shown.stop, view=view
+            )
+            return Elsewhere(job, [], marker, meta, window)
+        return Elsewhere(job, [], marker)
+    meta = load_meta(session, table_id=table_id)
     if (meta.name, meta.columns, meta.row_count) != (shown.name, shown.columns, shown.row_count):
         window = load_rows(session, meta, start=shown.start, stop=shown.stop)
         return Elsewhere(job, [], marker, meta, window)

@@ -18,8 +18,10 @@ from enrichment_app.bus import SHAPE, TableChange, note_change
 from enrichment_app.db.models import Cell, TableColumn, TableRow
 from enrichment_app.domain import ColumnKind
 from enrichment_app.errors import InvalidInputError, NotFoundError
+from enrichment_app.services import views as view_service
 from enrichment_app.services.tables import get_table, insert_rows, list_columns, update_cell
 from enrichment_app.services.values import refuse_nul
+from enrichment_app.views import EVERYTHING, View
 
 MAX_ROWS_PER_REQUEST = 1000
 MAX_PAGE_ROWS = 1000
@@ -140,22 +142,19 @@ def edit_row(
     return _row_cells(session, table_id, [row_id])[0]
 
 
-def read_rows(session: Session, *, table_id: int, offset: int, limit: int) -> RowsPage:
-    """Rows ``[offset, offset + limit)`` in the table's order, with every cell, and the total."""
+def read_rows(
+    session: Session, *, table_id: int, offset: int, limit: int, view: View = EVERYTHING
+) -> RowsPage:
+    """Rows ``[offset, offset + limit)`` of ``view`` (the table's order), with every cell, and
+    how many the view shows."""
     get_table(session=session, table_id=table_id)
     if offset < 0 or not 1 <= limit <= MAX_PAGE_ROWS:
         raise InvalidInputError(f"offset must be 0 or more, and limit from 1 to {MAX_PAGE_ROWS}.")
-    total = session.exec(
-        select(sa.func.count()).select_from(TableRow).where(TableRow.table_id == table_id)
-    ).one()
-    query = (
-        select(TableRow.id)
-        .where(TableRow.table_id == table_id)
-        .order_by(col(TableRow.position))
-        .offset(offset)
-        .limit(limit)
+    view_service.check_view(session, table_id=table_id, view=view)
+    total = view_service.count_rows(session, table_id=table_id, view=view)
+    row_ids = view_service.row_ids_between(
+        session, table_id=table_id, start=offset, stop=offset + limit, view=view
     )
-    row_ids = [rid for rid in session.exec(query).all() if rid is not None]
     return RowsPage(rows=_row_cells(session, table_id, row_ids), total=int(total))
 
 

@@ -133,7 +133,7 @@ def _undone(method: str, path: str) -> bool:
     return (
         method in ("POST", "PATCH", "DELETE")
         and path.startswith("/api/tables")
-        and not (path.endswith("/enrich"))
+        and not path.endswith(("/enrich", "/enrich-view"))
     )
 
 
@@ -257,6 +257,7 @@ class BearerKey:
 
 REACH = {
     "POST /api/tables/{table_id}/enrich": {202, 400, 401, 404, 415},
+    "POST /api/tables/{table_id}/enrich-view": {202, 400, 401, 404, 415},
     "GET /api/jobs/{job_id}": {200, 401, 404},
     "POST /api/jobs/{job_id}/cancel": {200, 401, 404},
     "GET /api/openapi.json": {200, 401},
@@ -363,6 +364,7 @@ def test_the_api_answers_any_request_with_a_documented_response(
 
 EXAMPLE_BODIES = {
     ("/api/tables/{table_id}/enrich", "POST"): "EnrichTableRequest",
+    ("/api/tables/{table_id}/enrich-view", "POST"): "EnrichViewRequest",
     ("/api/tables", "POST"): "NewTable",
     ("/api/tables/{table_id}/rows", "POST"): "NewRows",
     ("/api/tables/{table_id}/rows/{row_id}", "PATCH"): "RowValues",

@@ -73,3 +73,21 @@ def cells_of(session: Session, refs: list[CellRef]) -> list[Cell]:
 def tasks_of(session: Session, job_id: int) -> list[EnrichmentTask]:
     query = select(EnrichmentTask).where(EnrichmentTask.job_id == job_id)
     return list(session.exec(query.order_by(col(EnrichmentTask.id))).all())
+
+
+def task_row_values(session: Session, job_id: int, column_id: int) -> list[str]:
+    """The value in ``column_id`` of each row the job has a task in, in the table's order."""
+    rows = select(EnrichmentTask.row_id).where(EnrichmentTask.job_id == job_id)
+    values = session.exec(
+        select(Cell.value)
+        .join(TableRow, col(TableRow.id) == col(Cell.row_id))
+        .where(col(Cell.row_id).in_(rows), Cell.column_id == column_id)
+        .order_by(col(TableRow.position))
+    ).all()
+    return [v or "" for v in values]
+
+
+def task_columns(session: Session, job_id: int) -> set[int]:
+    """The columns the job has tasks in."""
+    query = select(EnrichmentTask.column_id).where(EnrichmentTask.job_id == job_id)
+    return set(session.exec(query).all())

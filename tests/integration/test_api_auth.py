@@ -121,6 +121,7 @@ def test_the_routes_come_from_the_app_and_match_the_document() -> None:
 
 NEEDS = {
     ("POST", "/api/tables/{table_id:int}/enrich"): Role.EDITOR,
+    ("POST", "/api/tables/{table_id:int}/enrich-view"): Role.EDITOR,
     ("POST", "/api/jobs/{job_id:int}/cancel"): Role.EDITOR,
     ("POST", "/api/tables"): Role.EDITOR,
     ("POST", "/api/tables/import"): Role.EDITOR,
@@ -191,6 +192,9 @@ class Target:
                 "json": {
                     "cells": [{"rowId": c.row_id, "columnId": c.column_id} for c in self.cells]
                 }
+            },
+            ("POST", "/api/tables/{}/enrich-view"): {
+                "json": {"columnId": self.cells[0].column_id, "view": {"search": "Cedar"}}
             },
             ("POST", "/api/tables"): {"json": {"name": "Auth", "columns": ["A"]}},
             ("POST", "/api/tables/{}/rows"): {"json": {"rows": [{"Company": "Auth Inc"}]}},

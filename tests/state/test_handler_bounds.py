@@ -70,6 +70,18 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
         {"pos": ["a", "b"], "new_cell": HUGE},
         {"pos": HUGE, "new_cell": None},
     ],
+    "TableState.add_condition": [
+        {"form": {"column": "1", "op": "contains", "value": HUGE}},
+        {"form": {"column": HUGE, "op": HUGE, "value": HUGE}},
+        {"form": {"column": str(HUGE_INT), "op": "empty"}},
+        {"form": {"column": "1", "op": "status:" + HUGE}},
+        {"form": {"column": ["1"], "op": {"x": HUGE}, "value": [HUGE]}},
+        {"form": HUGE},
+    ],
+    "TableState.remove_condition": [{"index": HUGE_INT}, {"index": HUGE}, {"index": -1}],
+    "TableState.sort_changed": [{"choice": HUGE}, {"choice": str(HUGE_INT)}, {"choice": None}],
+    "TableState.search_changed": [{"text": HUGE}, {"text": None}, {"text": ["x"] * 1000}],
+    "TableState.choose_run_column": [{"value": HUGE}, {"value": str(HUGE_INT)}, {"value": 3}],
     "TablesState.table_name_changed": [{"value": HUGE}, {"value": 5}, {"value": None}],
     "TablesState.import_csv": [{"chunks": []}, {"chunks": HUGE}, {"chunks": [HUGE]}],
     "TablesState.upload_progress": [

@@ -26,6 +26,7 @@ ORDER = [
     "throughput",
     "push",
     "big_tables",
+    "big_tables_views",
     "polling",
     "csv_io",
     "big_runs",

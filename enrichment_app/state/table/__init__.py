@@ -42,26 +42,23 @@ from __future__ import annotations
 import reflex as rx
 
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.errors import NotFoundError
+from enrichment_app.errors import InvalidInputError, NotFoundError
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service, workspaces
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import current_grant, current_principal, guard, url_table
 from enrichment_app.state.table.editing import EditingMixin
-from enrichment_app.state.table.running import RunMixin
-from enrichment_app.state.table.selection import (
-    INITIAL_SELECTION,
-    SelectionMixin,
-    cursor_at,
-    grid_selection,
-)
+from enrichment_app.state.table.selection import INITIAL_SELECTION, cursor_at, grid_selection
+from enrichment_app.state.table.viewing import ViewMixin, ViewRunMixin
 from enrichment_app.state.table.window import FIRST_WINDOW_ROWS
+from enrichment_app.views import EVERYTHING, View
 
 __all__ = ["INITIAL_SELECTION", "TableJobState", "TableState", "cursor_at", "grid_selection"]
 
 
-class TableState(SelectionMixin, EditingMixin, rx.State):
-    """One open table: its grid and what is selected (the job filling it: ``TableJobState``)."""
+class TableState(ViewMixin, EditingMixin, rx.State):
+    """One open table: its grid, its view and what is selected (the job filling it:
+    ``TableJobState``)."""
 
     @rx.event
     @guard(Action.VIEW, target=url_table)
@@ -73,9 +70,10 @@ class TableState(SelectionMixin, EditingMixin, rx.State):
         job = await self.get_state(TableJobState)
         job.starting = False
         self._apply_grant(grant)
-        if table_id != self.table_id:
-            # Another table: start from its first cell. Reloading the same table (after adding
-            # a column, say) keeps the selection, so a click made meanwhile is not undone.
+        view, self.view_notice = self._view_from_url()
+        if table_id != self.table_id or view != self._current_view():
+            # Another table or view: start from its first cell. Reloading the same one (after
+            # adding a column, say) keeps the selection, so a click made meanwhile is not undone.
             self._apply_selection(INITIAL_SELECTION)
             yield grid_selection.push(INITIAL_SELECTION)
         runtime = get_runtime()
@@ -87,17 +85,19 @@ class TableState(SelectionMixin, EditingMixin, rx.State):
             workspace_id=grant.workspace_id,
         )
         try:
-            read = await in_session(
-                runtime.open_session,
-                grid_service.read_table,
-                table_id=table_id,
-                start=0,
-                stop=FIRST_WINDOW_ROWS,
-            )
+            try:
+                read = await self._read_first(table_id, view)
+            except InvalidInputError as exc:  # a column the table does not have
+                self.view_notice = f"The view in the address was not applied: {exc.message}"
+                view = EVERYTHING
+                read = await self._read_first(table_id, view)
         except NotFoundError:
             self.not_found, self.table_id = True, table_id
             return
         self.table_id = table_id
+        self._show_view(view)
+        if self.view_notice:  # show the address of what is shown
+            yield self._url_script()
         self._apply_meta(read.meta)
         self._apply_window(read.window)
         job._apply_job(read.job)
@@ -107,6 +107,17 @@ class TableState(SelectionMixin, EditingMixin, rx.State):
         else:
             yield TableJobState.watch_table
 
+    async def _read_first(self, table_id: int, view: View) -> grid_service.TableRead:
+        return await in_session(
+            get_runtime().open_session,
+            grid_service.read_table,
+            table_id=table_id,
+            start=0,
+            stop=FIRST_WINDOW_ROWS,
+            view=view,
+            check=True,
+        )
 
-class TableJobState(RunMixin, TableState):
+
+class TableJobState(ViewRunMixin, TableState):
     """The job the open table's header shows, and following it (a substate: see above)."""

@@ -26,6 +26,7 @@ class EditingMixin(WindowMixin, mixin=True):
             table_id=self.table_id,
             start=row,
             stop=row + 1,
+            view=self._current_view(),
         )
         return found[0] if found else None
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import reflex as rx
 
-from enrichment_app.domain import CellStatus
+from enrichment_app.domain import CellRef, CellStatus
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import audit
 from enrichment_app.services.access import Action
 from enrichment_app.services.enrichment import (
+    EnrichmentCreated,
     EnrichmentStarted,
     cancel_enrichment,
     create_enrichment,
@@ -53,20 +54,16 @@ class RunMixin(FollowMixin, mixin=True):
                     "Select fewer cells."
                 )
                 return
-            tab = client_key("user", str(current_principal().user_id))  # per person
-            refused = runtime.rate_limits.hit(Limit.JOB_START, tab)
-            if refused is not None:
-                self.message = (
-                    f"Too many jobs started by you (the limit is {refused.rate}, "
-                    f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
-                )
+            refused = self._start_refused()
+            if refused:
+                self.message = refused
                 return
             self.message = ""
             self.starting = True
             self._cancel_asked = False
-            table_id, spans = self.table_id, self._runnable_spans()
+            table_id, spans, view = self.table_id, self._runnable_spans(), self._current_view()
         try:
-            refs = await runnable_refs(table_id, spans)
+            refs = await runnable_refs(table_id, spans, view)
             created = await create_enrichment(
                 open_session=runtime.open_session,
                 backend=runtime.backend,
@@ -79,10 +76,16 @@ class RunMixin(FollowMixin, mixin=True):
         except EnrichmentAppError as exc:
             await self._not_started(exc)
             return
+        return await self._hand_over(table_id, created, refs)
+
+    async def _hand_over(self, table_id: int, created: EnrichmentCreated, refs: list[CellRef]):
+        """Show the created job (Cancel can find it from now on), hand it to the runner and
+        follow it: what Run and Run the view share once the job exists."""
+        runtime = get_runtime()
         async with self:
             if self.table_id != table_id:
-                return
-            self._apply_job(created.job)  # Cancel can find the job from now on
+                return None
+            self._apply_job(created.job)
             self._mark_queued(refs)
             cancel_now = self._cancel_asked
         if cancel_now:
@@ -93,9 +96,20 @@ class RunMixin(FollowMixin, mixin=True):
             )
         except EnrichmentAppError as exc:
             await self._not_started(exc)
-            return
+            return None
         async with self:
             return self._started(started)
+
+    def _start_refused(self) -> str:
+        """Why the user may not start a job now (``JOB_START_RATE_LIMIT``), or ""."""
+        tab = client_key("user", str(current_principal().user_id))  # per person
+        refused = get_runtime().rate_limits.hit(Limit.JOB_START, tab)
+        if refused is None:
+            return ""
+        return (
+            f"Too many jobs started by you (the limit is {refused.rate}, "
+            f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
+        )
 
     async def _not_started(self, exc: EnrichmentAppError) -> None:
         async with self:

@@ -24,6 +24,7 @@ from enrichment_app.services import grid as grid_service
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import guard
 from enrichment_app.state.table.window import WindowMixin
+from enrichment_app.views import EVERYTHING, View
 
 
 def cursor_at(col: int, row: int) -> dict[str, Any]:
@@ -127,9 +128,10 @@ class SelectionMixin(WindowMixin, mixin=True):
 
 
 async def runnable_refs(
-    table_id: int, spans_by_column: dict[int, list[tuple[int, int]]]
+    table_id: int, spans_by_column: dict[int, list[tuple[int, int]]], view: View = EVERYTHING
 ) -> list[CellRef]:
-    """The selected enrichment cells, with row ids read from the database by position."""
+    """The selected enrichment cells, with row ids read from the database by position in the
+    page's ``view``."""
     if not spans_by_column:
         return []
     return await in_session(
@@ -137,4 +139,5 @@ async def runnable_refs(
         grid_service.selected_cells,
         table_id=table_id,
         spans_by_column=spans_by_column,
+        view=view,
     )

@@ -180,14 +180,19 @@ class WatchMixin(JobMixin, mixin=True):
                 return None
             since, row_ids = self._since, list(self._window_row_ids)
             version = self._window_version
+            view, view_key = self._current_view(), self._view_key()
             shown = grid_service.Shown(
                 self.table_name,
                 [dict(c) for c in self.grid_columns],
                 self.row_count,
                 *self._window_span(),
+                total_rows=self.total_rows,
             )
-        if change is not None and change.kinds <= {CELLS} and not change.touches_rows(row_ids):
-            return None  # cells of rows this tab does not show
+        only_cells = change is not None and change.kinds <= {CELLS}
+        if only_cells and view.is_default and not change.touches_rows(row_ids):
+            # Cells of rows this tab does not show. (With a filter or a sort, a row elsewhere
+            # may start to match, or move into the window: those are read.)
+            return None
         try:
             seen = await in_session(
                 get_runtime().open_session,
@@ -196,6 +201,7 @@ class WatchMixin(JobMixin, mixin=True):
                 since=since,
                 row_ids=row_ids,
                 shown=shown,
+                view=view,
             )
         except NotFoundError:
             async with self:
@@ -210,6 +216,8 @@ class WatchMixin(JobMixin, mixin=True):
             if self._status_line().active:
                 return Polled.GONE
             if self.starting:
+                return None
+            if self._view_key() != view_key:  # the view changed meanwhile: read it next time
                 return None
             if seen.meta is not None and seen.window is not None:
                 if self._apply_grid(seen.meta, seen.window, shown.start):
@@ -262,6 +270,8 @@ class WatchMixin(JobMixin, mixin=True):
                 async with self:
                     since, row_ids = self._since, list(self._window_row_ids)
                     version = self._window_version
+                    rows_view, span = self._current_view(), self._window_span()
+                    view_key = self._view_key()
                 try:
                     poll = await in_session(
                         runtime.open_session,
@@ -270,6 +280,8 @@ class WatchMixin(JobMixin, mixin=True):
                         table_id=table_id,
                         since=since,
                         row_ids=row_ids,
+                        view=rows_view,
+                        span=span,
                     )
                 except EnrichmentAppError as exc:
                     async with self:
@@ -282,9 +294,16 @@ class WatchMixin(JobMixin, mixin=True):
                     if self._watch_generation != generation or self.job_id != job_id:
                         return Polled.GONE
                     self._apply_job(view)
-                    self._apply_cells(poll.changed)
-                    if self._window_version == version:
-                        self._since = poll.marker
+                    if poll.meta is not None and poll.window is not None:
+                        # A view: rows may have left it or moved; the window was read again
+                        # (applied unless the view changed or the grid scrolled meanwhile).
+                        if self._view_key() == view_key and self._window_version == version:
+                            self._apply_grid(poll.meta, poll.window, span[0])
+                            self._since = poll.marker
+                    else:
+                        self._apply_cells(poll.changed)
+                        if self._window_version == version:
+                            self._since = poll.marker
                     # else the window moved while polling: its new rows were read at some
                     # point after ``since``, so poll them again from ``since``.
                     run_started = until is None and bool(self._run_id) and runtime.hub
@@ -318,6 +337,7 @@ class WatchMixin(JobMixin, mixin=True):
         async with self:
             table_id, job_id = self.table_id, self.job_id
             start, stop = self._window_span()
+            view, view_key = self._current_view(), self._view_key()
         try:
             read = await in_session(
                 get_runtime().open_session,
@@ -326,10 +346,12 @@ class WatchMixin(JobMixin, mixin=True):
                 start=start,
                 stop=stop,
                 job_id=job_id,
+                view=view,
             )
         except EnrichmentAppError:
             return
         async with self:
             if self._watch_generation == generation:
-                self._apply_grid(read.meta, read.window, start)  # keeps the window if scrolled
+                if self._view_key() == view_key:  # else the new view's load read it
+                    self._apply_grid(read.meta, read.window, start)  # keeps it if scrolled
                 self._apply_job(read.job)

@@ -4,6 +4,10 @@ The page holds a *window* of the table, not the table: the rows on screen plus a
 and below (``window_cells``, from row ``window_start``), and the total ``row_count`` so the
 grid's scrollbar is right. When the grid scrolls past the buffer it reports its visible region
 (``view``) and the state loads the rows around it; rows outside the window draw as loading.
+
+Rows are positions in the page's *view* (``enrichment_app.views``: a filter, a sort, a search,
+kept in the URL as ``view_f``, ``view_s``, ``view_q``): ``row_count`` is how many rows the
+view shows, and every read by position (the window, a selection, an edit) goes through it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from enrichment_app.services import grid as grid_service
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import guard
 from enrichment_app.state.table.base import TableBase
+from enrichment_app.views import EVERYTHING, View, parse_view
 
 FIRST_WINDOW_ROWS = 120
 """Rows loaded with the page: more than a tall screen shows."""
@@ -32,6 +37,14 @@ MAX_VISIBLE_ROWS = 400
 class WindowMixin(TableBase, mixin=True):
     grid_columns: list[dict[str, Any]] = []
     row_count: int = 0
+    """The rows the view shows."""
+    total_rows: int = 0
+    """The table's rows, whatever the view."""
+    view_f: str = ""
+    view_s: str = ""
+    view_q: str = ""
+    """The view's URL parameters ``f``, ``s``, ``q`` (``enrichment_app.views``); all empty:
+    the whole table in its own order."""
     window_start: int = 0
     """The row index of ``window_cells[0]``."""
     window_cells: list[list[dict[str, str]]] = []
@@ -47,7 +60,23 @@ class WindowMixin(TableBase, mixin=True):
     @rx.var
     def table_meta(self) -> str:
         rows, cols = self.row_count, len(self.grid_columns)
-        return f"{rows} row{'s' * (rows != 1)} · {cols} column{'s' * (cols != 1)}"
+        shown = f"{rows} row{'s' * (rows != 1)}"
+        if (self.view_f or self.view_q) and self.total_rows != rows:
+            total = self.total_rows
+            shown = f"{rows:,} of {total:,} row{'s' * (total != 1)}"
+        return f"{shown} · {cols} column{'s' * (cols != 1)}"
+
+    def _view_key(self) -> tuple[str, str, str]:
+        return self.view_f, self.view_s, self.view_q
+
+    def _current_view(self) -> View:
+        """The page's view (the whole table if its parameters no longer parse)."""
+        if not (self.view_f or self.view_s or self.view_q):
+            return EVERYTHING
+        try:
+            return parse_view(self.view_f, self.view_s, self.view_q)
+        except EnrichmentAppError:
+            return EVERYTHING
 
     def _window_cell(self, col: int, row: int) -> dict[str, str] | None:
         """The cell at (col, row) if its row is in the window."""
@@ -85,6 +114,7 @@ class WindowMixin(TableBase, mixin=True):
         self.table_name = meta.name
         self.grid_columns = [dict(c) for c in meta.columns]
         self.row_count = meta.row_count
+        self.total_rows = meta.total_rows if meta.total_rows >= 0 else meta.row_count
         self._col_index = {int(c["column_id"]): i for i, c in enumerate(meta.columns)}
 
     def _apply_window(self, window: grid_service.GridWindow) -> None:
@@ -110,6 +140,7 @@ class WindowMixin(TableBase, mixin=True):
             start=start,
             stop=stop,
             column_ids=[int(c["column_id"]) for c in self.grid_columns],
+            view=self._current_view(),
         )
         self._apply_window(window)
 
