@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 import httpx
 
-from enrichment_app.enrichers.base import EnrichContext, Enricher
+from enrichment_app.enrichers.base import ConfigField, EnrichContext, Enricher, json_copy
 from enrichment_app.enrichers.config import (
     optional_number,
     optional_str,
@@ -55,7 +55,7 @@ from enrichment_app.enrichers.config import (
 )
 from enrichment_app.enrichers.json_path import parse_json_path, resolve_json_path
 from enrichment_app.enrichers.rate_limit import RateLimiter
-from enrichment_app.enrichers.template import RowTemplate, parse_template
+from enrichment_app.enrichers.template import RowTemplate, parse_template, rename_in_template
 from enrichment_app.errors import EnricherConfigError, EnrichError
 from enrichment_app.redact import display_url, scrub
 
@@ -119,6 +119,29 @@ class HttpJsonEnricher(Enricher):
         "headers": {"Accept": "application/json"},
         "rate_limit_per_second": 5,
     }
+
+    config_fields = (
+        ConfigField(("method",), "Method", "choice", default="GET", choices=("GET", "POST")),
+        ConfigField(
+            ("url",),
+            "URL",
+            "template",
+            required=True,
+            help="https:// URL; {column} fields are filled from the row, URL-encoded.",
+        ),
+        ConfigField(
+            ("path",),
+            "Value path",
+            help="Where the value is in the JSON answer, like data.company.name.",
+        ),
+        ConfigField(
+            ("auth", "token"),
+            "Bearer token",
+            "secret",
+            help="Sent as Authorization: Bearer …; stored encrypted, never shown again.",
+        ),
+        ConfigField(("rate_limit_per_second",), "Requests per second", "number"),
+    )
 
     def __init__(self, *, limiter: RateLimiter | None = None) -> None:
         self._limiter = limiter if limiter is not None else RateLimiter()
@@ -220,6 +243,13 @@ class HttpJsonEnricher(Enricher):
         for template in _body_templates(config.get("body")):
             columns |= template.columns
         return columns
+
+    def rename_column(self, config: Mapping[str, Any], old: str, new: str) -> dict[str, Any]:
+        renamed = super().rename_column(config, old, new)
+        renamed["body"] = _rename_in_body(json_copy(config).get("body"), old, new)
+        if renamed["body"] is None and "body" not in config:
+            del renamed["body"]
+        return renamed
 
     async def enrich(self, ctx: EnrichContext) -> str:
         config = ctx.config
@@ -478,3 +508,14 @@ def _as_cell_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _rename_in_body(body: Any, old: str, new: str) -> Any:
+    """A POST body with ``{old}`` written as ``{new}`` in every string (its templates)."""
+    if isinstance(body, str):
+        return rename_in_template(body, old, new)
+    if isinstance(body, dict):
+        return {k: _rename_in_body(v, old, new) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_rename_in_body(v, old, new) for v in body]
+    return body
