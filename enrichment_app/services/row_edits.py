@@ -29,6 +29,8 @@ from enrichment_app.services.values import cap_value, refuse_nul
 MAX_DELETE_ROWS = 5_000
 """The most rows one delete may take (and one undo keep)."""
 MAX_CLEAR_CELLS = 100_000
+MAX_TABLE_ROWS = 1_000_000
+"""A paste does not grow a table past this many rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,7 @@ def paste_block(
     first_row: int,
     block: Sequence[Sequence[str]],
     max_cell_chars: int,
-    max_rows: int,
+    max_rows: int = MAX_TABLE_ROWS,
 ) -> Written:
     """Write ``block`` (rows of cells) with its top-left cell at (``first_col``, ``first_row``).
 
@@ -194,7 +196,7 @@ def paste_block(
     if added > 0 and count + added > max_rows:
         raise InvalidInputError(
             f"The paste would add {added:,} rows to a table of {count:,}; a table holds at most "
-            f"{max_rows:,} rows (MAX_IMPORT_ROWS)."
+            f"{max_rows:,} rows."
         )
     for r, values in enumerate(block):  # every value checked before the first write
         for column, value in zip(targets, values, strict=False):

@@ -77,6 +77,26 @@ SAMPLES: dict[tuple[type[rx.State], str], Sample] = {
     (TableState, "watch_job"): (TABLE_PAGE, {}),
     (TableState, "follow_run"): (TABLE_PAGE, {}),
     (TableState, "setvar"): (TABLE_PAGE, {"var_name": "table_id", "value": 2}),
+    (TableState, "add_row"): (TABLE_PAGE, {}),
+    (TableState, "paste"): (TABLE_PAGE, {"text": "Pasted\tpasted.example\n"}),
+    (TableState, "clear_cells"): (TABLE_PAGE, {}),
+    (TableState, "ask_delete_rows"): (TABLE_PAGE, {}),
+    (TableState, "close_delete_rows"): (TABLE_PAGE, {}),
+    (TableState, "delete_rows"): (TABLE_PAGE, {}),
+    (TableState, "undo_delete"): (TABLE_PAGE, {}),
+    (TableState, "dismiss_undo"): (TABLE_PAGE, {}),
+    (TableState, "shortcut"): (TABLE_PAGE, {"key": "help"}),
+    (TableState, "toggle_shortcuts"): (TABLE_PAGE, {"value": True}),
+    (TableState, "open_column_menu"): (TABLE_PAGE, {"index": 0}),
+    (TableState, "close_column_menu"): (TABLE_PAGE, {"value": False}),
+    (TableState, "column_rename_changed"): (TABLE_PAGE, {"value": "Firm"}),
+    (TableState, "rename_column"): (TABLE_PAGE, {}),
+    (TableState, "move_column_by"): (TABLE_PAGE, {"step": 1}),
+    (TableState, "ask_delete_column"): (TABLE_PAGE, {}),
+    (TableState, "delete_column"): (TABLE_PAGE, {}),
+    (TableState, "column_moved"): (TABLE_PAGE, {"start": 0, "end": 1}),
+    (TableState, "column_resized"): (TABLE_PAGE, {"column": {"id": "c1"}, "width": 300}),
+    (TableState, "save_column_width"): (TABLE_PAGE, {"column": {"id": "c1"}, "width": 300}),
     (AddColumnState, "open_changed"): (TABLE_PAGE, {"value": True}),
     (AddColumnState, "name_changed"): (TABLE_PAGE, {"value": "New column"}),
     (AddColumnState, "config_changed"): (TABLE_PAGE, {"value": '{"template": "Hi {Company}"}'}),
@@ -148,6 +168,22 @@ NEEDS = {
     (TableState, "edit_cell"): Role.EDITOR,
     (TableState, "run"): Role.EDITOR,
     (TableState, "cancel"): Role.EDITOR,
+    (TableState, "add_row"): Role.EDITOR,
+    (TableState, "paste"): Role.EDITOR,
+    (TableState, "clear_cells"): Role.EDITOR,
+    (TableState, "ask_delete_rows"): Role.EDITOR,
+    (TableState, "close_delete_rows"): Role.EDITOR,
+    (TableState, "delete_rows"): Role.EDITOR,
+    (TableState, "undo_delete"): Role.EDITOR,
+    (TableState, "open_column_menu"): Role.EDITOR,
+    (TableState, "close_column_menu"): Role.EDITOR,
+    (TableState, "column_rename_changed"): Role.EDITOR,
+    (TableState, "rename_column"): Role.EDITOR,
+    (TableState, "move_column_by"): Role.EDITOR,
+    (TableState, "ask_delete_column"): Role.EDITOR,
+    (TableState, "delete_column"): Role.EDITOR,
+    (TableState, "column_moved"): Role.EDITOR,
+    (TableState, "save_column_width"): Role.EDITOR,
     (AddColumnState, "open_changed"): Role.EDITOR,
     (AddColumnState, "name_changed"): Role.EDITOR,
     (AddColumnState, "config_changed"): Role.EDITOR,
@@ -168,7 +204,12 @@ NEEDS = {
 docs/security.md, written here independently of the code, so a handler whose declared
 action is lowered fails)."""
 
-DESTRUCTIVE = {(TablesState, "delete_table"), (SettingsState, "remove_member")}
+DESTRUCTIVE = {
+    (TablesState, "delete_table"),
+    (SettingsState, "remove_member"),
+    (TableState, "delete_rows"),
+    (TableState, "column_moved"),
+}
 """Not sent by the owner at the end (they would take the fixtures away)."""
 
 

@@ -5,6 +5,8 @@
 * ``window``: the rows the page holds and loading more as the grid scrolls (``view``);
 * ``selection``: what is selected and how many cells would run (``select``, ``clear_selection``);
 * ``editing``: typing into input cells (``edit_cell``);
+* ``rows``: add a row, paste, clear, delete rows and undo; ``columns``: the column menu
+  (rename, move, delete), drag to reorder and resize;
 * ``job``: the job the header shows; ``running``: ``run`` and ``cancel``;
 * ``watching``: the idle table and a job followed through the database, both woken by the
   table's live feed (``watch_table``, ``watch_job``); ``following``: a Trigger.dev run over
@@ -37,6 +39,7 @@ from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service, workspaces
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import current_grant, current_principal, guard, url_table
+from enrichment_app.state.table.columns import ColumnsMixin
 from enrichment_app.state.table.editing import EditingMixin
 from enrichment_app.state.table.running import RunMixin
 from enrichment_app.state.table.selection import INITIAL_SELECTION, cursor_at, grid_selection
@@ -45,7 +48,7 @@ from enrichment_app.state.table.window import FIRST_WINDOW_ROWS
 __all__ = ["INITIAL_SELECTION", "TableState", "cursor_at", "grid_selection"]
 
 
-class TableState(RunMixin, EditingMixin, rx.State):
+class TableState(ColumnsMixin, RunMixin, EditingMixin, rx.State):
     """One open table: its grid, what is selected, and the job filling it."""
 
     @rx.event
