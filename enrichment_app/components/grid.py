@@ -56,7 +56,9 @@ class GridFrame(Div):
     ``enrichment_app/clipboard.py``), and Ctrl+Enter and ``?`` reach the page."""
 
     on_paste: EventHandler[_pasted_text] = field(doc="Fired with the pasted plain text.")
-    on_key_down: EventHandler[_shortcut] = field(doc="Fired with 'run', 'help' or ''.")
+    on_key_down_capture: EventHandler[_shortcut] = field(
+        doc="Fired with 'run', 'help' or '' before the grid sees the key (it keeps Enter)."
+    )
 
 
 # Colours per cell status (Glide theme overrides), chosen to read at a glance.
@@ -163,7 +165,7 @@ def table_grid() -> rx.Component:
             range_select="multi-rect",
             column_select="multi",
             row_select="multi",
-            row_markers="number",
+            row_markers="clickable-number",
             smooth_scroll_x=True,
             smooth_scroll_y=True,
             row_height=34,
@@ -174,7 +176,7 @@ def table_grid() -> rx.Component:
         ),
         id="table-grid",
         on_paste=TableState.paste,
-        on_key_down=TableState.shortcut,
+        on_key_down_capture=TableState.shortcut,
         # Which rows the page holds, for tests and benchmarks (the canvas has no DOM per cell).
         custom_attrs={
             "data-window-start": TableState.window_start,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from enrichment_app.components.layout import callout_when
+from enrichment_app.state.add_column import AddColumnState
 from enrichment_app.state.table import TableState
 
 SHORTCUTS = (
@@ -140,6 +141,16 @@ def column_dialog() -> rx.Component:
                         "Rename", id="column-rename-submit", on_click=TableState.rename_column
                     ),
                     width="100%",
+                ),
+                rx.cond(
+                    TableState.column_menu_kind == "enrichment",
+                    rx.button(
+                        rx.icon("settings-2", size=14),
+                        "Edit the config",
+                        id="column-edit",
+                        variant="soft",
+                        on_click=AddColumnState.open_edit,
+                    ),
                 ),
                 rx.hstack(
                     rx.button(

@@ -145,7 +145,7 @@ def rename_column(session: Session, *, table_id: int, column_id: int, name: str)
 _UNREFERABLE = frozenset("{}.[]!:")
 
 
-def move_column(session: Session, *, table_id: int, column_id: int, to: int) -> None:
+def move_column(session: Session, *, table_id: int, column_id: int, to: int) -> bool:
     """Move a column to index ``to`` in the table's order (the others shift).
 
     An enrichment column reads only columns to its left (so a job fills them in order): a
@@ -180,6 +180,7 @@ def move_column(session: Session, *, table_id: int, column_id: int, to: int) -> 
             session.add(moved)
     session.flush()
     note_change(session, table_id, TableChange.of(SHAPE))
+    return True
 
 
 def set_column_width(session: Session, *, table_id: int, column_id: int, width: int) -> int:

@@ -120,9 +120,7 @@ def test_clear_empties_input_cells_and_refuses_enrichment_ones(
 ) -> None:
     with open_session() as session:
         table_id = _table(session)
-        done = row_edits.clear_cells(
-            session, table_id=table_id, blocks=[(range(3), range(1))]
-        )
+        done = row_edits.clear_cells(session, table_id=table_id, blocks=[(range(3), range(1))])
         session.commit()
         assert (done.cells, done.skipped) == (2, ["Label"])
         assert _grid(session, table_id)[1][0] == ["", "", ""]

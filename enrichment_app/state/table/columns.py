@@ -10,15 +10,34 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import columns as column_service
-from enrichment_app.services.access import Action
+from enrichment_app.services import audit, columns as column_service
+from enrichment_app.services.access import Action, Grant
+from enrichment_app.services.audit import Audited
 from enrichment_app.services.tables import MAX_NAME_CHARS
-from enrichment_app.state.access import guard
+from enrichment_app.state.access import current_grant, guard
 from enrichment_app.state.table.rows import RowsMixin
+
+
+def _audited(
+    session: Session,
+    *,
+    change: Any,
+    grant: Grant,
+    action: Audited,
+    detail: str,
+    table_id: int,
+    column_id: int,
+    **arguments: Any,
+) -> Any:
+    """``change`` and its audit entry, in one transaction."""
+    result = change(session, table_id=table_id, column_id=column_id, **arguments)
+    audit.record_on_table(session, grant=grant, action=action, table_id=table_id, detail=detail)
+    return result
 
 
 class ColumnsMixin(RowsMixin, mixin=True):
@@ -29,6 +48,7 @@ class ColumnsMixin(RowsMixin, mixin=True):
     column_values: int = 0
     column_confirm_delete: bool = False
     column_error: str = ""
+    column_menu_kind: str = ""
 
     def _column_at(self, index: Any) -> dict[str, Any] | None:
         if isinstance(index, bool) or not isinstance(index, int | float):
@@ -48,6 +68,7 @@ class ColumnsMixin(RowsMixin, mixin=True):
         if column is None:
             return
         self.column_menu = int(index)
+        self.column_menu_kind = str(column.get("kind", ""))
         self.column_title = str(column.get("title", "")).removesuffix(" ✦")
         self.column_rename = self.column_title
         self.column_confirm_delete, self.column_error = False, ""
@@ -73,14 +94,18 @@ class ColumnsMixin(RowsMixin, mixin=True):
     def column_rename_changed(self, value: str):
         self.column_rename = value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
-    async def _column_change(self, fn: Any, **arguments: Any) -> Any:
+    async def _column_change(self, fn: Any, action: Audited, detail: str, **arguments: Any) -> Any:
         column = self._column_at(self.column_menu)
         if column is None:
             return None
         try:
             result = await in_transaction(
                 get_runtime().open_session,
-                fn,
+                _audited,
+                change=fn,
+                grant=current_grant(),
+                action=action,
+                detail=f"'{self.column_title}' {detail}",
                 table_id=self.table_id,
                 column_id=int(column["column_id"]),
                 **arguments,
@@ -95,7 +120,12 @@ class ColumnsMixin(RowsMixin, mixin=True):
     @rx.event
     @guard(Action.EDIT_COLUMNS)
     async def rename_column(self):
-        rewritten = await self._column_change(column_service.rename_column, name=self.column_rename)
+        rewritten = await self._column_change(
+            column_service.rename_column,
+            Audited.COLUMN_CHANGE,
+            f"renamed to '{self.column_rename.strip()}'",
+            name=self.column_rename,
+        )
         if rewritten is not None:
             self.column_title = self.column_rename.strip()
             self.notice = (
@@ -113,7 +143,10 @@ class ColumnsMixin(RowsMixin, mixin=True):
         to = self.column_menu + step
         if not 0 <= to < len(self.grid_columns):
             return
-        if await self._column_change(column_service.move_column, to=to) is None:
+        moved = await self._column_change(
+            column_service.move_column, Audited.COLUMN_CHANGE, f"moved to place {to + 1}", to=to
+        )
+        if moved is None:
             return
         self.column_menu = to
 
@@ -126,7 +159,10 @@ class ColumnsMixin(RowsMixin, mixin=True):
     @guard(Action.EDIT_COLUMNS)
     async def delete_column(self):
         self.column_confirm_delete = False
-        if await self._column_change(column_service.delete_column) is None:
+        deleted = await self._column_change(
+            column_service.delete_column, Audited.COLUMN_DELETE, "deleted"
+        )
+        if deleted is None:
             return
         self.column_menu = -1
         self._apply_selection(self.selection)
@@ -139,7 +175,14 @@ class ColumnsMixin(RowsMixin, mixin=True):
             return
         self.column_menu = int(start)
         try:
-            await self._column_change(column_service.move_column, to=int(end))
+            column = self._column_at(start)
+            self.column_title = str(column.get("title", "")).removesuffix(" ✦") if column else ""
+            await self._column_change(
+                column_service.move_column,
+                Audited.COLUMN_CHANGE,
+                f"moved to place {int(end) + 1}",
+                to=int(end),
+            )
         finally:
             self.column_menu = -1
         if self.column_error:
