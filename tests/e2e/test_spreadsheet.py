@@ -123,8 +123,8 @@ def test_add_row_then_type_with_enter_and_tab(
     expect(inspector).to_contain_text("Website")
     page.keyboard.press("Enter")  # opens the editor on the new cell
     editor.fill("umbrella.example")
-    editor.press("Shift+Tab")  # saved, and the cursor moves back left
-    expect(inspector).to_contain_text("Umbrella")
+    editor.press("Enter")  # saved (the last row: the cursor stays)
+    expect(page.locator("#inspector-value")).to_have_text("umbrella.example")
     page.mouse.dblclick(*grid.cell(0, 1))
     editor.fill("Globex Corp")
     editor.press("Enter")  # saved, and the cursor moves down
@@ -141,12 +141,6 @@ def test_add_row_then_type_with_enter_and_tab(
         ],
         page,
     )
-
-
-def _menu(grid: GridGeometry, col: int) -> tuple[float, float]:
-    """The ▾ at the right of a column's header, which opens the column dialog."""
-    x, y = grid.header(col)
-    return x + grid.widths[col] / 2 - 14, y
 
 
 def _shift_click(page: Page, at: tuple[float, float]) -> None:
@@ -232,14 +226,16 @@ def test_column_dialog_renames_rewriting_templates_and_deletes_with_a_count(
         ).one()
         assert label.config == {"template": "{Firm} at {Website}"}
     grid = open_grid(page, WIDTHS, name="Columns")  # the notice moved the grid down
-    page.mouse.click(*_menu(grid, 2))
+    page.mouse.click(*grid.header(2), button="right")
+    expect(page.locator("#column-rename")).to_have_value("Label")
     page.locator("#column-delete").click()
     expect(page.locator("#column-delete-text")).to_contain_text("It holds no values")
     page.locator("#column-delete-confirm").click()
     expect(page.locator("#table-meta")).to_have_text("3 rows · 2 columns")
     expect(page.locator("#never-run")).to_have_count(0)  # no enrichment column is left
     grid = open_grid(page, WIDTHS, name="Columns")
-    page.mouse.click(*_menu(grid, 1))
+    page.mouse.click(*grid.header(1), button="right")
+    expect(page.locator("#column-rename")).to_have_value("Website")
     page.locator("#column-delete").click()
     expect(page.locator("#column-delete-text")).to_contain_text("3 value(s) will be lost")
 
