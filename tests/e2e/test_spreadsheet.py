@@ -121,7 +121,8 @@ def test_add_row_then_type_with_enter_and_tab(
     editor.fill("Umbrella")
     editor.press("Tab")  # saved, and the cursor moves right
     expect(inspector).to_contain_text("Website")
-    page.keyboard.press("Enter")  # opens the editor on the new cell
+    expect(page.locator("#inspector-value")).to_have_text("")
+    page.mouse.dblclick(*grid.cell(1, 3))
     editor.fill("umbrella.example")
     editor.press("Enter")  # saved (the last row: the cursor stays)
     expect(page.locator("#inspector-value")).to_have_text("umbrella.example")
