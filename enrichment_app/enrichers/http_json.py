@@ -53,16 +53,23 @@ from enrichment_app.enrichers.config import (
     require_mapping,
     require_str,
 )
+from enrichment_app.enrichers.http_exchange import (
+    as_cell_text,
+    error_detail,
+    is_secret_header,
+    next_hop,
+    origin_of,
+    read_capped,
+)
 from enrichment_app.enrichers.json_path import parse_json_path, resolve_json_path
 from enrichment_app.enrichers.rate_limit import RateLimiter
-from enrichment_app.enrichers.template import RowTemplate, parse_template, rename_in_template
+from enrichment_app.enrichers.template import RowTemplate, parse_template, rename_in_json
 from enrichment_app.errors import EnricherConfigError, EnrichError
-from enrichment_app.redact import display_url, scrub
+from enrichment_app.redact import display_url
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
-MAX_RESPONSE_BYTES = 5_000_000
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_REDIRECTS = 5
 MAX_URL_CHARS = 8192
@@ -70,8 +77,6 @@ MAX_URL_CHARS = 8192
 MAX_BODY_BYTES = 1024 * 1024
 """The largest JSON body a row may render."""
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_SECRET_HEADER_NAMES = frozenset({"authorization", "proxy-authorization", "cookie"})
-_SECRET_HEADER_WORDS = ("key", "token", "secret", "auth", "password", "session")
 _LITERAL_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#{}]*[/?#]")
 
 
@@ -92,12 +97,6 @@ def render_url(template: RowTemplate, row: Mapping[str, str | None]) -> str:
         if column is not None:
             pieces.append(RowTemplate(template.source, (("", column),)).render(row, escape=escape))
     return "".join(pieces)
-
-
-def is_secret_header(name: str) -> bool:
-    """Whether a header's value is treated as a credential because of its name."""
-    lowered = name.lower()
-    return lowered in _SECRET_HEADER_NAMES or any(w in lowered for w in _SECRET_HEADER_WORDS)
 
 
 class HttpJsonEnricher(Enricher):
@@ -246,7 +245,7 @@ class HttpJsonEnricher(Enricher):
 
     def rename_column(self, config: Mapping[str, Any], old: str, new: str) -> dict[str, Any]:
         renamed = super().rename_column(config, old, new)
-        renamed["body"] = _rename_in_body(json_copy(config).get("body"), old, new)
+        renamed["body"] = rename_in_json(json_copy(config).get("body"), old, new)
         if renamed["body"] is None and "body" not in config:
             del renamed["body"]
         return renamed
@@ -255,8 +254,8 @@ class HttpJsonEnricher(Enricher):
         config = ctx.config
         template = parse_template(config["url"], where=f"{self.name}: 'url'")
         url = render_url(template, ctx.row)
-        origin = _origin(httpx.URL(template.parts[0][0]))
-        if _origin(httpx.URL(url)) != origin:  # cannot happen with encoded values; never send
+        origin = origin_of(httpx.URL(template.parts[0][0]))
+        if origin_of(httpx.URL(url)) != origin:  # cannot happen with encoded values; never send
             raise EnrichError("The row's values changed the URL's host; nothing was sent")
         if len(url) > MAX_URL_CHARS:
             raise EnrichError(
@@ -295,9 +294,9 @@ class HttpJsonEnricher(Enricher):
                     try:
                         location = response.headers.get("location")
                         if response.status_code in _REDIRECT_STATUSES and location:
-                            request = _next_hop(request, response, location, origin)
+                            request = next_hop(request, response, location, origin)
                             continue
-                        content = await _read_capped(response, current)
+                        content = await read_capped(response, current)
                         break
                     finally:
                         await response.aclose()
@@ -314,7 +313,7 @@ class HttpJsonEnricher(Enricher):
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("http_json %s %s -> %d", method, current, response.status_code)
         if not response.is_success:
-            detail = _error_detail(content, self._secret_values(config))
+            detail = error_detail(content, self._secret_values(config))
             suffix = f": {detail}" if detail else ""
             raise EnrichError(f"HTTP {response.status_code} from {current}{suffix}")
         try:
@@ -322,44 +321,7 @@ class HttpJsonEnricher(Enricher):
         except ValueError as exc:
             raise EnrichError(f"Response from {current} is not valid JSON") from exc
         value = resolve_json_path(document, parse_json_path(config.get("path", "")))
-        return _as_cell_text(value)
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
-def _next_hop(
-    request: httpx.Request,
-    response: httpx.Response,
-    location: str,
-    origin: tuple[str, str, int | None],
-) -> httpx.Request:
-    """The request for a redirect's target. Like browsers: 303 (and 301/302 after a POST)
-    become a GET without a body. A hop to another origin carries no credentials."""
-    try:
-        target = request.url.join(location)
-    except httpx.InvalidURL as exc:
-        raise EnrichError(f"{display_url(str(request.url))} redirected to an invalid URL") from exc
-    if target.scheme not in ("http", "https"):
-        raise EnrichError(
-            f"{display_url(str(request.url))} redirected to an unsupported URL scheme: "
-            f"{target.scheme}:"
-        )
-    method, content = request.method, request.content
-    headers = httpx.Headers(request.headers)
-    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-        method, content = "GET", b""
-        for name in ("content-type", "content-length", "transfer-encoding"):
-            headers.pop(name, None)
-    headers.pop("host", None)
-    if _origin(target) != origin:
-        for name in list(headers.keys()):
-            if is_secret_header(name):
-                headers.pop(name)
-    return httpx.Request(
-        method, target, headers=headers, content=content or None, extensions=request.extensions
-    )
+        return as_cell_text(value)
 
 
 def _check_url_template(template: RowTemplate) -> None:
@@ -464,58 +426,3 @@ def _limit_key(config: Mapping[str, Any]) -> str:
     """One key per column config: a digest, so the limiter's memory holds no credential."""
     canonical = json.dumps(config, sort_keys=True, default=str).encode()
     return hashlib.sha256(canonical).hexdigest()
-
-
-async def _read_capped(response: httpx.Response, shown_url: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise EnrichError(
-                f"Response from {shown_url} is larger than {MAX_RESPONSE_BYTES:,} bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _error_detail(content: bytes, secrets: list[str]) -> str:
-    """The message from a JSON error body (``error.message``, ``error``, ``message``, ``detail``),
-    with the column's credentials taken out before it is shortened (shortening first could cut
-    one in two and leave half of it)."""
-    try:
-        document = json.loads(content)
-    except ValueError:
-        return ""
-    if not isinstance(document, dict):
-        return ""
-    error = document.get("error")
-    candidates = [
-        error.get("message") if isinstance(error, dict) else error,
-        document.get("message"),
-        document.get("detail"),
-    ]
-    for candidate in candidates:
-        if isinstance(candidate, str) and candidate.strip():
-            text = " ".join(scrub(candidate, secrets).split())
-            return text if len(text) <= 200 else text[:197] + "..."
-    return ""
-
-
-def _as_cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _rename_in_body(body: Any, old: str, new: str) -> Any:
-    """A POST body with ``{old}`` written as ``{new}`` in every string (its templates)."""
-    if isinstance(body, str):
-        return rename_in_template(body, old, new)
-    if isinstance(body, dict):
-        return {k: _rename_in_body(v, old, new) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_rename_in_body(v, old, new) for v in body]
-    return body

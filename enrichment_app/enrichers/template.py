@@ -98,6 +98,17 @@ def rename_in_template(source: str, old: str, new: str) -> str:
     return "".join(out)
 
 
+def rename_in_json(value: Any, old: str, new: str) -> Any:
+    """A JSON value (a POST body, say) with ``{old}`` written as ``{new}`` in every string."""
+    if isinstance(value, str):
+        return rename_in_template(value, old, new)
+    if isinstance(value, dict):
+        return {k: rename_in_json(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rename_in_json(v, old, new) for v in value]
+    return value
+
+
 class TemplateEnricher(Enricher):
     """Fills a format string from the row's other columns."""
 

@@ -6,6 +6,8 @@ the form's submitted data, and are never stored in state.
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from enrichment_app import routes
@@ -60,6 +62,24 @@ def _sso_button(label: str) -> rx.Component:
     )
 
 
+def _new_account_form(submit: str, submit_id: str, on_submit: Any) -> rx.Component:
+    """Email, name and a password typed twice: the owner set-up and joining by invitation."""
+    return rx.form(
+        rx.vstack(
+            _field("Email", "email", "email", auto_complete="username", required=True),
+            _field("Name", "name", auto_complete="name"),
+            _password_fields(),
+            callout_when(AuthState.error, id="auth-error", width="100%"),
+            rx.button(submit, type="submit", loading=AuthState.busy, width="100%", id=submit_id),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
 def setup_page() -> rx.Component:
     return public_frame(
         _card(
@@ -70,26 +90,7 @@ def setup_page() -> rx.Component:
                 size="2",
                 color_scheme="gray",
             ),
-            rx.form(
-                rx.vstack(
-                    _field("Email", "email", "email", auto_complete="username", required=True),
-                    _field("Name", "name", auto_complete="name"),
-                    _password_fields(),
-                    callout_when(AuthState.error, id="auth-error", width="100%"),
-                    rx.button(
-                        "Create the owner account",
-                        type="submit",
-                        loading=AuthState.busy,
-                        width="100%",
-                        id="setup-submit",
-                    ),
-                    spacing="3",
-                    width="100%",
-                ),
-                on_submit=AuthState.create_owner,
-                reset_on_submit=False,
-                width="100%",
-            ),
+            _new_account_form("Create the owner account", "setup-submit", AuthState.create_owner),
         )
     )
 
@@ -147,26 +148,7 @@ def invitation_page() -> rx.Component:
     )
     create_account = rx.vstack(
         rx.text("New here? Create your account:", size="2", weight="bold"),
-        rx.form(
-            rx.vstack(
-                _field("Email", "email", "email", auto_complete="username", required=True),
-                _field("Name", "name", auto_complete="name"),
-                _password_fields(),
-                callout_when(AuthState.error, id="auth-error", width="100%"),
-                rx.button(
-                    "Create my account and join",
-                    type="submit",
-                    loading=AuthState.busy,
-                    width="100%",
-                    id="join-submit",
-                ),
-                spacing="3",
-                width="100%",
-            ),
-            on_submit=AuthState.join,
-            reset_on_submit=False,
-            width="100%",
-        ),
+        _new_account_form("Create my account and join", "join-submit", AuthState.join),
         _sso_button("Join with"),
         rx.text(
             "Already have an account? ",

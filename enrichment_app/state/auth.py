@@ -15,16 +15,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
-from sqlmodel import Session
 
 from enrichment_app import routes
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import utcnow
 from enrichment_app.errors import EnrichmentAppError, InvalidInputError
-from enrichment_app.runtime import Runtime, get_runtime
-from enrichment_app.services import accounts, audit, sessions, workspaces
-from enrichment_app.services.access import Actor
-from enrichment_app.services.audit import Audited
+from enrichment_app.runtime import get_runtime
+from enrichment_app.services import accounts, sign_ins, workspaces
 from enrichment_app.state.access import current_principal, decide, public, signed_in
 
 MAX_FIELD = 1000
@@ -60,146 +57,6 @@ def _safe_next(path: str) -> str:
     if not path.startswith("/") or path.startswith(("//", routes.SETUP, routes.SIGN_IN)):
         return routes.TABLES
     return path
-
-
-def _sign_in_session(
-    session: Session,
-    *,
-    runtime: Runtime,
-    user_id: int,
-    email: str,
-    return_to: str,
-    ip: str,
-    user_agent: str,
-    detail: str,
-) -> str:
-    now = utcnow()
-    ticket = sessions.start(
-        session,
-        box=runtime.secret_box,
-        user_id=user_id,
-        method="password",
-        return_to=return_to,
-        policy=runtime.session_policy,
-        now=now,
-        ip=ip,
-        user_agent=user_agent,
-    )
-    audit.record(
-        session,
-        actor=Actor(user_id, email),
-        action=Audited.SIGN_IN,
-        workspace_id=None,
-        detail=detail,
-        now=now,
-    )
-    return ticket
-
-
-def _set_up(
-    session: Session, *, runtime: Runtime, email: str, name: str, password: str, **kw: Any
-) -> str:
-    user = accounts.create_owner(session, email=email, name=name, password=password, now=utcnow())
-    assert user.id is not None
-    audit.record(
-        session,
-        actor=Actor(user.id, user.email),
-        action=Audited.OWNER_SETUP,
-        workspace_id=user.current_workspace_id,
-        target_type="user",
-        target_id=user.id,
-        target=user.email,
-    )
-    return _sign_in_session(
-        session, runtime=runtime, user_id=user.id, email=user.email, detail="owner set-up", **kw
-    )
-
-
-def _password_sign_in(
-    session: Session, *, runtime: Runtime, email: str, password: str, **kw: Any
-) -> str:
-    now = utcnow()
-    accounts.check_attempts(
-        session, email=email, ip=kw["ip"], limit=runtime.settings.login_failure_limit, now=now
-    )
-    user = accounts.sign_in(session, email=email, password=password)
-    return _sign_in_session(
-        session, runtime=runtime, user_id=user.user_id, email=user.email, detail="password", **kw
-    )
-
-
-def _record_failure(session: Session, *, email: str, ip: str) -> None:
-    accounts.record_failure(session, email=email, ip=ip, now=utcnow())
-
-
-def _join(
-    session: Session,
-    *,
-    runtime: Runtime,
-    code: str,
-    email: str,
-    name: str,
-    password: str,
-    **kw: Any,
-) -> str:
-    now = utcnow()
-    workspaces.invitation_info(session, box=runtime.secret_box, code=code, now=now)
-    user = workspaces.create_invited_user(
-        session, email=email, name=name, password=password, now=now
-    )
-    assert user.id is not None
-    invitation = workspaces.accept_invitation(
-        session, box=runtime.secret_box, code=code, user_id=user.id, now=now
-    )
-    audit.record(
-        session,
-        actor=Actor(user.id, user.email),
-        action=Audited.INVITE_ACCEPT,
-        workspace_id=invitation.workspace_id,
-        target_type="user",
-        target_id=user.id,
-        target=user.email,
-        detail=f"as {invitation.role} (new account)",
-    )
-    return _sign_in_session(
-        session, runtime=runtime, user_id=user.id, email=user.email, detail="new account", **kw
-    )
-
-
-def _accept(session: Session, *, runtime: Runtime, code: str, user_id: int, email: str) -> None:
-    invitation = workspaces.accept_invitation(
-        session, box=runtime.secret_box, code=code, user_id=user_id, now=utcnow()
-    )
-    audit.record(
-        session,
-        actor=Actor(user_id, email),
-        action=Audited.INVITE_ACCEPT,
-        workspace_id=invitation.workspace_id,
-        target_type="user",
-        target_id=user_id,
-        target=email,
-        detail=f"as {invitation.role}",
-    )
-
-
-def _sign_out(
-    session: Session, *, session_id: int, user_id: int, email: str, everywhere: bool
-) -> None:
-    now = utcnow()
-    if everywhere:
-        count = sessions.revoke_all(session, user_id=user_id, now=now)
-        detail = f"{count} session{'s' if count != 1 else ''}"
-    else:
-        sessions.revoke(session, session_id=session_id, now=now)
-        detail = ""
-    audit.record(
-        session,
-        actor=Actor(user_id, email),
-        action=Audited.SIGN_OUT_EVERYWHERE if everywhere else Audited.SIGN_OUT,
-        workspace_id=None,
-        detail=detail,
-        now=now,
-    )
 
 
 class AuthState(rx.State):
@@ -241,6 +98,36 @@ class AuthState(rx.State):
 
     # --- first run --------------------------------------------------------------------
 
+    async def _new_account(self, form: dict[str, Any], work: Any, **extra: Any):
+        """Create an account from the form with ``work`` (a unit of work in ``sign_ins``) and
+        send the browser to redeem the new session's ticket."""
+        self.error = ""
+        password = _field(form, "password")
+        if password != _field(form, "password_again"):
+            self.error = "The two passwords differ: type the same password twice."
+            return None
+        runtime = get_runtime()
+        ip, agent = self._client()
+        try:
+            ticket = await in_transaction(
+                runtime.open_session,
+                work,
+                box=runtime.secret_box,
+                policy=runtime.session_policy,
+                email=_field(form, "email"),
+                name=_field(form, "name"),
+                password=password,
+                return_to=page_origin(self) + routes.TABLES,
+                ip=ip,
+                user_agent=agent,
+                **extra,
+            )
+        except EnrichmentAppError as exc:
+            self.error = exc.message
+            return None
+        self.busy = True
+        return go_to_backend(self, "/auth/session", ticket=ticket, to=self._return_to())
+
     @rx.event
     @public("the owner set-up page, shown only while no account exists")
     async def load_setup(self):
@@ -252,30 +139,7 @@ class AuthState(rx.State):
     @rx.event
     @public("creates the first account; refused once any account exists")
     async def create_owner(self, form: dict[str, Any]):
-        self.error = ""
-        password = _field(form, "password")
-        if password != _field(form, "password_again"):
-            self.error = "The two passwords differ: type the same password twice."
-            return None
-        runtime = get_runtime()
-        ip, agent = self._client()
-        try:
-            ticket = await in_transaction(
-                runtime.open_session,
-                _set_up,
-                runtime=runtime,
-                email=_field(form, "email"),
-                name=_field(form, "name"),
-                password=password,
-                return_to=page_origin(self) + routes.TABLES,
-                ip=ip,
-                user_agent=agent,
-            )
-        except EnrichmentAppError as exc:
-            self.error = exc.message
-            return None
-        self.busy = True
-        return go_to_backend(self, "/auth/session", ticket=ticket, to=self._return_to())
+        return await self._new_account(form, sign_ins.set_up_owner)
 
     # --- signing in -------------------------------------------------------------------
 
@@ -305,8 +169,10 @@ class AuthState(rx.State):
         try:
             ticket = await in_transaction(
                 runtime.open_session,
-                _password_sign_in,
-                runtime=runtime,
+                sign_ins.sign_in_with_password,
+                box=runtime.secret_box,
+                policy=runtime.session_policy,
+                failure_limit=runtime.settings.login_failure_limit,
                 email=email,
                 password=_field(form, "password"),
                 return_to=self._return_to(),
@@ -315,7 +181,9 @@ class AuthState(rx.State):
             )
         except EnrichmentAppError as exc:
             if isinstance(exc, InvalidInputError) and not hasattr(exc, "retry_after"):
-                await in_transaction(runtime.open_session, _record_failure, email=email, ip=ip)
+                await in_transaction(
+                    runtime.open_session, sign_ins.record_failure, email=email, ip=ip
+                )
             self.error = exc.message
             return None
         self.busy = True
@@ -370,8 +238,8 @@ class AuthState(rx.State):
         try:
             await in_transaction(
                 runtime.open_session,
-                _accept,
-                runtime=runtime,
+                sign_ins.accept_invitation,
+                box=runtime.secret_box,
                 code=self._invitation_code,
                 user_id=principal.user_id,
                 email=principal.email,
@@ -384,31 +252,9 @@ class AuthState(rx.State):
     @rx.event
     @public("creates an account with an invitation (the invitation is checked first)")
     async def join(self, form: dict[str, Any]):
-        self.error = ""
-        password = _field(form, "password")
-        if password != _field(form, "password_again"):
-            self.error = "The two passwords differ: type the same password twice."
-            return None
-        runtime = get_runtime()
-        ip, agent = self._client()
-        try:
-            ticket = await in_transaction(
-                runtime.open_session,
-                _join,
-                runtime=runtime,
-                code=self._invitation_code,
-                email=_field(form, "email"),
-                name=_field(form, "name"),
-                password=password,
-                return_to=page_origin(self) + routes.TABLES,
-                ip=ip,
-                user_agent=agent,
-            )
-        except EnrichmentAppError as exc:
-            self.error = exc.message
-            return None
-        self.busy = True
-        return go_to_backend(self, "/auth/session", ticket=ticket, to=self._return_to())
+        return await self._new_account(
+            form, sign_ins.join_by_invitation, code=self._invitation_code
+        )
 
     # --- signing out ------------------------------------------------------------------
 
@@ -416,7 +262,7 @@ class AuthState(rx.State):
         principal = current_principal()
         await in_transaction(
             get_runtime().open_session,
-            _sign_out,
+            sign_ins.sign_out,
             session_id=principal.session_id,
             user_id=principal.user_id,
             email=principal.email,

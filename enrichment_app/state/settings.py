@@ -7,20 +7,15 @@ of the page (``rx.set_value``), never into a state var, so it is not kept in the
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import reflex as rx
-from sqlmodel import Session
 
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.domain import utcnow
 from enrichment_app.errors import EnrichmentAppError
-from enrichment_app.keyring import SecretBox
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import api_tokens, audit, workspaces
-from enrichment_app.services.access import Action, Grant, Role
-from enrichment_app.services.audit import Audited
+from enrichment_app.services import workspace_admin
+from enrichment_app.services.access import Action, Role
 from enrichment_app.state.access import (
     Guarded,
     current_grant,
@@ -35,182 +30,8 @@ NEW_SECRET_FIELD = "new-secret"
 """The read-only field a new invitation link or token is shown in, once."""
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
-
-
 def _role(value: object) -> Role:
     return Role.parse(str(value)[:20])
-
-
-def _read(session: Session, *, grant: Grant, user_id: int) -> dict[str, Any]:
-    admin = grant.allows(Action.MANAGE_MEMBERS)
-    members = workspaces.members(session, workspace_id=grant.workspace_id)
-    invitations = (
-        workspaces.open_invitations(session, workspace_id=grant.workspace_id, now=utcnow())
-        if admin
-        else []
-    )
-    tokens = api_tokens.tokens_in(
-        session, workspace_id=grant.workspace_id, user_id=None if admin else user_id
-    )
-    workspace = workspaces.get_workspace(session, workspace_id=grant.workspace_id)
-    return {
-        "workspace": workspace.name,
-        "members": [
-            {"user_id": str(m.user_id), "email": m.email, "name": m.name, "role": m.role}
-            for m in members
-        ],
-        "invitations": [
-            {
-                "id": str(i.id),
-                "role": i.role,
-                "note": i.note,
-                "expires": _when(i.expires_at),
-                "by": i.created_by,
-            }
-            for i in invitations
-        ],
-        "tokens": [
-            {
-                "id": str(t.id),
-                "name": t.name,
-                "role": t.role,
-                "prefix": t.prefix + "…",
-                "owner": t.owner,
-                "created": _when(t.created_at),
-                "last_used": _when(t.last_used_at),
-                "state": "revoked" if t.revoked else "active",
-            }
-            for t in tokens
-        ],
-    }
-
-
-def _invite(
-    session: Session, *, grant: Grant, box: SecretBox, role: Role, note: str, days: float
-) -> str:
-    assert grant.actor.user_id is not None
-    code, row = workspaces.invite(
-        session,
-        box=box,
-        workspace_id=grant.workspace_id,
-        role=role,
-        by_user_id=grant.actor.user_id,
-        by_role=grant.role,
-        note=note,
-        ttl=timedelta(days=days),
-        now=utcnow(),
-    )
-    audit.record(
-        session,
-        actor=grant.actor,
-        action=Audited.INVITE,
-        workspace_id=grant.workspace_id,
-        target_type="invitation",
-        target_id=row.id,
-        target=row.note or f"invitation {row.id}",
-        detail=f"as {role.value}, expires {_when(row.expires_at)}",
-    )
-    return code
-
-
-def _revoke_invitation(session: Session, *, grant: Grant, invitation_id: int) -> None:
-    row = workspaces.revoke_invitation(
-        session, workspace_id=grant.workspace_id, invitation_id=invitation_id, now=utcnow()
-    )
-    audit.record(
-        session,
-        actor=grant.actor,
-        action=Audited.INVITE_REVOKE,
-        workspace_id=grant.workspace_id,
-        target_type="invitation",
-        target_id=row.id,
-        target=row.note or f"invitation {row.id}",
-    )
-
-
-def _change_role(session: Session, *, grant: Grant, user_id: int, role: Role) -> None:
-    before = {m.user_id: m for m in workspaces.members(session, workspace_id=grant.workspace_id)}
-    workspaces.change_role(
-        session, workspace_id=grant.workspace_id, user_id=user_id, role=role, by_role=grant.role
-    )
-    member = before.get(user_id)
-    audit.record(
-        session,
-        actor=grant.actor,
-        action=Audited.ROLE_CHANGE,
-        workspace_id=grant.workspace_id,
-        target_type="user",
-        target_id=user_id,
-        target=member.email if member else str(user_id),
-        detail=f"{member.role if member else '?'} → {role.value}",
-    )
-
-
-def _remove(session: Session, *, grant: Grant, user_id: int) -> None:
-    email = workspaces.remove_member(
-        session,
-        workspace_id=grant.workspace_id,
-        user_id=user_id,
-        by_role=grant.role,
-        now=utcnow(),
-    )
-    audit.record(
-        session,
-        actor=grant.actor,
-        action=Audited.MEMBER_REMOVE,
-        workspace_id=grant.workspace_id,
-        target_type="user",
-        target_id=user_id,
-        target=email,
-    )
-
-
-def _create_token(session: Session, *, grant: Grant, box: SecretBox, role: Role, name: str) -> str:
-    assert grant.actor.user_id is not None
-    token, row = api_tokens.create_token(
-        session,
-        box=box,
-        user_id=grant.actor.user_id,
-        workspace_id=grant.workspace_id,
-        member_role=grant.role,
-        role=role,
-        name=name,
-        now=utcnow(),
-    )
-    audit.record(
-        session,
-        actor=grant.actor,
-        action=Audited.TOKEN_CREATE,
-        workspace_id=grant.workspace_id,
-        target_type="token",
-        target_id=row.id,
-        target=row.name,
-        detail=f"as {role.value}",
-    )
-    return token
-
-
-def _revoke_token(session: Session, *, grant: Grant, token_id: int) -> None:
-    assert grant.actor.user_id is not None
-    row = api_tokens.revoke_token(
-        session,
-        workspace_id=grant.workspace_id,
-        token_id=token_id,
-        user_id=grant.actor.user_id,
-        any_owner=grant.allows(Action.MANAGE_MEMBERS),
-        now=utcnow(),
-    )
-    audit.record(
-        session,
-        actor=grant.actor,
-        action=Audited.TOKEN_REVOKE,
-        workspace_id=grant.workspace_id,
-        target_type="token",
-        target_id=row.id,
-        target=row.name,
-    )
 
 
 def _int(value: object) -> int:
@@ -246,7 +67,10 @@ class SettingsState(Guarded, rx.State):
         self.can_manage = grant.allows(Action.MANAGE_MEMBERS)
         self.my_role = grant.role.value
         found = await in_session(
-            get_runtime().open_session, _read, grant=grant, user_id=current_principal().user_id
+            get_runtime().open_session,
+            workspace_admin.settings_view,
+            grant=grant,
+            user_id=current_principal().user_id,
         )
         self.workspace = found["workspace"]
         self.members, self.invitations = found["members"], found["invitations"]
@@ -285,7 +109,7 @@ class SettingsState(Guarded, rx.State):
             self.error = exc.message
             return None
         code = await self._write(
-            _invite,
+            workspace_admin.invite,
             "Invitation created: copy the link now, it is shown only once.",
             box=runtime.secret_box,
             role=role,
@@ -301,7 +125,9 @@ class SettingsState(Guarded, rx.State):
     @guard(Action.MANAGE_MEMBERS, target=current_workspace)
     async def revoke_invitation(self, invitation_id: str):
         await self._write(
-            _revoke_invitation, "Invitation revoked.", invitation_id=_int(invitation_id)
+            workspace_admin.revoke_invitation,
+            "Invitation revoked.",
+            invitation_id=_int(invitation_id),
         )
 
     @rx.event
@@ -312,12 +138,14 @@ class SettingsState(Guarded, rx.State):
         except EnrichmentAppError as exc:
             self.error = exc.message
             return
-        await self._write(_change_role, "Role changed.", user_id=_int(user_id), role=new_role)
+        await self._write(
+            workspace_admin.change_role, "Role changed.", user_id=_int(user_id), role=new_role
+        )
 
     @rx.event
     @guard(Action.MANAGE_MEMBERS, target=current_workspace)
     async def remove_member(self, user_id: str):
-        await self._write(_remove, "Member removed.", user_id=_int(user_id))
+        await self._write(workspace_admin.remove_member, "Member removed.", user_id=_int(user_id))
 
     # --- API tokens (every member, up to their own role) ------------------------------
 
@@ -330,7 +158,7 @@ class SettingsState(Guarded, rx.State):
             self.error = exc.message
             return None
         token = await self._write(
-            _create_token,
+            workspace_admin.create_token,
             "Token created: copy it now, it is shown only once.",
             box=get_runtime().secret_box,
             role=role,
@@ -345,7 +173,7 @@ class SettingsState(Guarded, rx.State):
     @guard(Action.VIEW, target=current_workspace)
     async def revoke_token(self, token_id: str):
         """Revoke a token: one's own, or anyone's in the workspace for an admin."""
-        await self._write(_revoke_token, "Token revoked.", token_id=_int(token_id))
+        await self._write(workspace_admin.revoke_token, "Token revoked.", token_id=_int(token_id))
 
     @rx.event
     @guard(Action.VIEW, target=current_workspace)
