@@ -41,13 +41,16 @@ def parse_column_change(payload: object) -> dict[str, Any]:
         )
     if "name" in payload and not isinstance(payload["name"], str):
         raise ApiError(400, "invalid_body", "'name' must be a string.")
+    change = dict(payload)
     for key in ("position", "width"):
         value = payload.get(key)
+        if isinstance(value, float) and value.is_integer():
+            value = change[key] = int(value)  # 240.0 is a whole number in JSON
         if key in payload and (
             isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31
         ):
             raise ApiError(400, "invalid_body", f"'{key}' must be a whole number, 0 or more.")
-    return dict(payload)
+    return change
 
 
 def _change_column(

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from enrichment_app.bus import CELLS, SHAPE, TableChange, note_change
 from enrichment_app.db.models import Cell, EnrichmentTask, TableColumn, TableRow
 from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, ColumnKind, utcnow
-from enrichment_app.errors import InUseError, InvalidInputError
+from enrichment_app.errors import InUseError, InvalidInputError, NotFoundError
 from enrichment_app.services.grid import row_ids_between
 from enrichment_app.services.tables import get_table, insert_rows, list_columns
 from enrichment_app.services.values import cap_value, refuse_nul
@@ -278,7 +278,9 @@ def delete_rows(session: Session, *, table_id: int, row_ids: Sequence[int]) -> D
         select(TableRow).where(TableRow.table_id == table_id, col(TableRow.id).in_(wanted))
     ).all()
     if len(rows) != len(wanted):
-        raise InvalidInputError("Some of those rows are gone already; reload the table.")
+        if len(wanted) == 1:
+            raise NotFoundError(f"Row {wanted[0]} is not in table {table_id}.")
+        raise NotFoundError("Some of those rows are gone already; reload the table.")
     busy = session.exec(
         select(sa.func.count())
         .select_from(EnrichmentTask)

@@ -445,7 +445,7 @@ async def test_a_row_is_deleted_unless_a_cell_of_it_is_running(
     gone = await client.delete(f"/api/tables/{demo}/rows/{first}")
     assert gone.status_code == 204
     assert counts(runtime)["table_row"] == before["table_row"] - 1
-    await refused(runtime, client.delete(f"/api/tables/{demo}/rows/{first}"), 400, "invalid_input")
+    await refused(runtime, client.delete(f"/api/tables/{demo}/rows/{first}"), 404, "not_found")
     with runtime.open_session() as session:
         domain = session.exec(
             select(TableColumn).where(

@@ -116,6 +116,15 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
     "AddColumnState.name_changed": [{"value": HUGE}, {"value": {"a": HUGE}}],
     "AddColumnState.config_changed": [{"value": HUGE}, {"value": 7}],
     "AddColumnState.choose_enricher": [{"value": HUGE}, {"value": None}],
+    "AddColumnState.field_changed": [
+        {"key": "template", "value": HUGE},
+        {"key": HUGE, "value": "x"},
+        {"key": ["template"], "value": {"a": HUGE}},
+    ],
+    "AddColumnState.insert_column": [
+        {"key": "template", "column": HUGE},
+        {"key": HUGE, "column": None},
+    ],
 }
 SETVAR = [
     {"var_name": "window_cells", "value": HUGE},
