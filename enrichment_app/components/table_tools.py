@@ -49,6 +49,7 @@ def row_tools() -> rx.Component:
                 spacing="2",
             ),
         ),
+        status_line(),
         rx.spacer(),
         rx.button(
             rx.icon("keyboard", size=14),
@@ -60,28 +61,25 @@ def row_tools() -> rx.Component:
         ),
         width="100%",
         align="center",
+        min_height="28px",
     )
 
 
-def undo_bar() -> rx.Component:
-    return rx.fragment(
-        rx.cond(
-            TableState.undo_label != "",
-            rx.callout(
-                rx.hstack(
-                    rx.text(TableState.undo_label, id="undo-label"),
-                    rx.button("Undo", id="undo-button", size="1", on_click=TableState.undo_delete),
-                    rx.button(
-                        "Dismiss", size="1", variant="ghost", on_click=TableState.dismiss_undo
-                    ),
-                    align="center",
-                ),
-                icon="info",
-                color_scheme="gray",
-                width="100%",
-            ),
+def status_line() -> rx.Component:
+    """One line beside Add row: Undo after a delete, what a paste did, or what to do next."""
+    return rx.cond(
+        TableState.undo_label != "",
+        rx.hstack(
+            rx.text(TableState.undo_label, id="undo-label", size="2"),
+            rx.button("Undo", id="undo-button", size="1", on_click=TableState.undo_delete),
+            rx.button("Dismiss", size="1", variant="ghost", on_click=TableState.dismiss_undo),
+            align="center",
         ),
-        callout_when(TableState.notice, icon="info", color="blue", id="notice", width="100%"),
+        rx.cond(
+            TableState.notice != "",
+            rx.text(TableState.notice, id="notice", size="2", color_scheme="blue"),
+            empty_state(),
+        ),
     )
 
 
@@ -246,20 +244,20 @@ def empty_state() -> rx.Component:
     """What to do next: rows to add, or a column never run."""
     return rx.cond(
         TableState.row_count == 0,
-        rx.callout(
+        rx.text(
             "This table has no rows yet. Add a row or paste from a spreadsheet "
             "(select the first cell and press Ctrl+V).",
-            icon="info",
             id="empty-rows",
-            width="100%",
+            size="2",
+            color_scheme="blue",
         ),
         rx.cond(
             TableState.never_run_column != "",
-            rx.callout(
+            rx.text(
                 f"Select cells in {TableState.never_run_column} and press Run (or Ctrl+Enter).",
-                icon="info",
                 id="never-run",
-                width="100%",
+                size="2",
+                color_scheme="blue",
             ),
         ),
     )

@@ -13,10 +13,8 @@ from enrichment_app.components.run_bar import messages, run_bar
 from enrichment_app.components.table_tools import (
     column_dialog,
     delete_rows_dialog,
-    empty_state,
     row_tools,
     shortcuts_dialog,
-    undo_bar,
 )
 from enrichment_app.state.table import TableState
 
@@ -46,14 +44,12 @@ def table_page() -> rx.Component:
                 ),
                 run_bar(),
                 messages(),
-                undo_bar(),
                 rx.text(
                     "Select cells in the ✦ enrichment columns (click, drag, shift-click, or a "
                     "column header), then Run. Right-click a header to rename, move or delete it.",
                     size="2",
                     color_scheme="gray",
                 ),
-                empty_state(),
                 row_tools(),
                 table_grid(),
                 tab_title(),

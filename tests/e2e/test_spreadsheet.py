@@ -103,7 +103,6 @@ def test_paste_a_block_adds_rows_and_skips_the_enrichment_column(
         [None, "two\nlines", None],
         [None, "third.example", None],
     ]
-    grid = open_grid(page, WIDTHS, name="Paste here")  # the notice moved the grid down
     page.mouse.click(*grid.cell(2, 0))
     _paste(page, "refused")
     expect(page.locator("#message")).to_contain_text("filled by Run")
@@ -116,6 +115,8 @@ def test_add_row_then_type_with_enter_and_tab(
     grid = _open(page, app_url, table_id, "Typing")
     page.locator("#add-row").click()
     expect(page.locator("#table-meta")).to_have_text("4 rows · 3 columns")
+    expect(page.locator("#table-grid")).to_have_attribute("data-window-rows", "4")
+    expect(page.locator("#cell-inspector")).to_contain_text("row 4")  # Add row selects it
     inspector, editor = page.locator("#cell-inspector"), page.locator("textarea.gdg-input")
     page.mouse.dblclick(*grid.cell(0, 3))
     editor.fill("Umbrella")
@@ -226,7 +227,7 @@ def test_column_dialog_renames_rewriting_templates_and_deletes_with_a_count(
             select(TableColumn).where(TableColumn.table_id == table_id, TableColumn.name == "Label")
         ).one()
         assert label.config == {"template": "{Firm} at {Website}"}
-    grid = open_grid(page, WIDTHS, name="Columns")  # the notice moved the grid down
+    expect(page.locator("#column-rename")).to_have_count(0)  # the dialog has closed
     page.mouse.click(*grid.header(2), button="right")
     expect(page.locator("#column-rename")).to_have_value("Label")
     page.locator("#column-delete").click()
@@ -234,7 +235,7 @@ def test_column_dialog_renames_rewriting_templates_and_deletes_with_a_count(
     page.locator("#column-delete-confirm").click()
     expect(page.locator("#table-meta")).to_have_text("3 rows · 2 columns")
     expect(page.locator("#never-run")).to_have_count(0)  # no enrichment column is left
-    grid = open_grid(page, WIDTHS, name="Columns")
+    expect(page.locator("#column-rename")).to_have_count(0)
     page.mouse.click(*grid.header(1), button="right")
     expect(page.locator("#column-rename")).to_have_value("Website")
     page.locator("#column-delete").click()

@@ -271,3 +271,11 @@ def test_values_in_column_counts_what_a_delete_loses(open_session: SessionFactor
         row_edits.add_blank_row(session, table_id=table_id)
         company = column_id(session, table_id, "Company")
         assert column_service.values_in_column(session, table_id=table_id, column_id=company) == 2
+
+
+def test_a_delete_of_too_many_rows_is_refused(open_session: SessionFactory) -> None:
+    with open_session() as session:
+        table_id = _table(session)
+        too_many = list(range(1, row_edits.MAX_DELETE_ROWS + 2))
+        with pytest.raises(InvalidInputError, match="at most 5,000 can be deleted at once"):
+            row_edits.delete_rows(session, table_id=table_id, row_ids=too_many)
