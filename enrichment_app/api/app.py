@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from enrichment_app.api import tables, view_routes
+from enrichment_app.api import table_edits, tables, view_routes
 from enrichment_app.api.auth_routes import auth_routes
 from enrichment_app.api.errors import NO_STORE, ApiError, api_error_response, error_response
 from enrichment_app.api.openapi import openapi_document
@@ -527,11 +527,16 @@ def api_routes(api: _Api) -> list[BaseRoute]:
             get=(tables.list_rows, Action.VIEW),
             post=(tables.add_rows, Action.EDIT),
         ),
-        resource("/tables/{table_id:int}/rows/{row_id:int}", patch=(tables.edit_row, Action.EDIT)),
+        resource(
+            "/tables/{table_id:int}/rows/{row_id:int}",
+            patch=(tables.edit_row, Action.EDIT),
+            delete=(table_edits.delete_row, Action.EDIT),
+        ),
         resource("/tables/{table_id:int}/columns", post=(tables.add_column, Action.EDIT_COLUMNS)),
         resource(
             "/tables/{table_id:int}/columns/{column_id:int}",
             delete=(tables.delete_column, Action.EDIT_COLUMNS),
+            patch=(table_edits.change_column, Action.EDIT_COLUMNS),
         ),
         resource("/tables/{table_id:int}/export.csv", get=(tables.export_csv, Action.EXPORT)),
         Route(

@@ -49,6 +49,8 @@ TABLE_SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "description": "The enricher's config; saved credentials read •••.",
             },
+            "position": {"type": "integer", "description": "Its place, from 0 (after a change)."},
+            "width": nullable("integer", "The width kept for it, in pixels (after a change)."),
         },
     },
     "Table": {
@@ -157,6 +159,34 @@ TABLE_SCHEMAS: dict[str, Any] = {
             "config": {
                 "type": "object",
                 "description": "The enricher's config, at most MAX_CONFIG_BYTES as JSON.",
+            },
+        },
+    },
+    "ColumnChange": {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "examples": [{"name": "Firm"}, {"position": 0}, {"width": 240}],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "position": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+            "width": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**31 - 1,
+                "description": "Pixels, kept between 40 and 2000.",
+            },
+        },
+    },
+    "ColumnChanged": {
+        "type": "object",
+        "required": ["column", "rewritten"],
+        "properties": {
+            "column": ref("Column"),
+            "rewritten": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The columns whose configs now name the new name.",
             },
         },
     },
@@ -316,7 +346,14 @@ TABLE_PATHS: dict[str, Any] = {
                     "415": NOT_JSON,
                 }
             ),
-        }
+        },
+        "delete": {
+            "operationId": "deleteRow",
+            "summary": "Delete a row and its cells",
+            "description": "Refused with 409 (in_use) while a cell of the row is queued or running.",
+            "parameters": [TABLE, id_parameter("row_id", "The row's id.")],
+            "responses": common({"204": NO_CONTENT, "404": NOT_FOUND, "409": IN_USE}),
+        },
     },
     "/api/tables/{table_id}/columns": {
         "post": {
@@ -345,7 +382,27 @@ TABLE_PATHS: dict[str, Any] = {
             ),
             "parameters": [TABLE, {**id_parameter("column_id", "The column's id."), "example": 4}],
             "responses": common({"204": NO_CONTENT, "404": NOT_FOUND, "409": IN_USE}),
-        }
+        },
+        "patch": {
+            "operationId": "changeColumn",
+            "summary": "Rename, move or resize a column",
+            "description": (
+                "A new name is written into the configs that read the column ({Old} becomes "
+                "{New}), which rewritten lists. A move that would put a column right of one "
+                "that reads it is refused (400)."
+            ),
+            "parameters": [TABLE, {**id_parameter("column_id", "The column's id."), "example": 4}],
+            "requestBody": _body("ColumnChange"),
+            "responses": common(
+                {
+                    "200": _ok("The column as stored.", "ColumnChanged"),
+                    "400": BAD_REQUEST,
+                    "404": NOT_FOUND,
+                    "413": TOO_LARGE,
+                    "415": NOT_JSON,
+                }
+            ),
+        },
     },
     "/api/tables/{table_id}/export.csv": {
         "get": {

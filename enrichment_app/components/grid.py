@@ -7,13 +7,16 @@ changes the grid tells ``TableState.view``, which loads the rows around it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 from reflex_base.components.component import field
 from reflex_base.event import EventHandler, passthrough_event_spec
 from reflex_base.vars.base import VarData
+from reflex_components_core.el.elements.typography import Div
 from reflex_components_dataeditor.dataeditor import DataEditor, Rectangle
 
-from enrichment_app.state.table import TableState, grid_selection
+from enrichment_app.state.table import TableJobState, TableState, grid_selection
 
 VIEW_THROTTLE_MS = 150
 """While the grid scrolls, report the visible region at most this often..."""
@@ -22,10 +25,39 @@ VIEW_DEBOUNCE_MS = 60
 
 
 class WindowedDataEditor(DataEditor):
-    """Reflex's data editor plus Glide's ``onVisibleRegionChanged``, which 0.10.1 leaves out."""
+    """Reflex's data editor plus Glide's ``onVisibleRegionChanged`` and ``onColumnMoved``,
+    which 0.10.1 leaves out."""
 
     on_visible_region_changed: EventHandler[passthrough_event_spec(Rectangle)] = field(
         doc="Fired when the visible region (the rows and columns on screen) changes."
+    )
+    on_column_moved: EventHandler[passthrough_event_spec(int, int)] = field(
+        doc="Fired when a header is dragged to another place: (from index, to index)."
+    )
+
+
+def _pasted_text(e: rx.Var) -> tuple[rx.Var[str]]:
+    """A paste event's plain text (what spreadsheets put there: tab-separated cells)."""
+    return (rx.Var(f"(({e}).preventDefault(), ({e}).clipboardData.getData('text/plain'))").to(str),)
+
+
+def _shortcut(e: rx.Var) -> tuple[rx.Var[str]]:
+    """The page's own shortcuts from a key press ("" for every other key, left to the grid)."""
+    return (
+        rx.Var(
+            f"((({e}).ctrlKey || ({e}).metaKey) && ({e}).key === 'Enter') ? 'run' : "
+            f"(({e}).key === '?' && !(({e}).target.closest('input, textarea'))) ? 'help' : ''"
+        ).to(str),
+    )
+
+
+class GridFrame(Div):
+    """The grid's box: a paste in the grid reaches the server as text (parsed there, in
+    ``enrichment_app/clipboard.py``), and Ctrl+Enter and ``?`` reach the page."""
+
+    on_paste: EventHandler[_pasted_text] = field(doc="Fired with the pasted plain text.")
+    on_key_down_capture: EventHandler[_shortcut] = field(
+        doc="Fired with 'run', 'help' or '' before the grid sees the key (it keeps Enter)."
     )
 
 
@@ -84,17 +116,48 @@ def cell_renderer() -> rx.Var:
     )
 
 
+def _columns_with_menus() -> rx.Var:
+    """The columns, each with a header menu (▾) for those who may change columns."""
+    columns, allowed = TableState.grid_columns, TableState.can_edit_columns
+    return rx.Var(
+        f"{columns!s}.map((c) => ({{...c, hasMenu: {allowed!s}}}))",
+        _var_type=list[dict[str, Any]],
+        _var_data=VarData.merge(columns._get_all_var_data(), allowed._get_all_var_data()),
+    )
+
+
+def tab_title() -> rx.Component:
+    """Sets the browser tab's title to ``TableJobState.tab_title`` (the job's progress)."""
+    title = TableJobState.tab_title
+    hook = f"useEffect(() => {{ if ({title!s}) document.title = {title!s}; }}, [{title!s}])"
+    marker = rx.Var(
+        "true",
+        _var_data=VarData.merge(
+            title._get_all_var_data(), VarData(hooks={hook: None}, imports={"react": "useEffect"})
+        ),
+    )
+    return rx.el.span(custom_attrs={"data-tab-title": marker}, display="none")
+
+
 def table_grid() -> rx.Component:
-    return rx.box(
+    return GridFrame.create(
         grid_selection,
         WindowedDataEditor.create(
-            columns=TableState.grid_columns,
+            columns=_columns_with_menus(),
             data=TableState.window_cells,
             rows=TableState.row_count,
             grid_selection=grid_selection.value,
             on_grid_selection_change=[grid_selection.set, TableState.select],
             on_selection_cleared=TableState.clear_selection,
             on_cell_edited=TableState.edit_cell,
+            on_delete=TableState.clear_cells,
+            on_column_moved=TableState.column_moved,
+            on_column_resize=[
+                TableState.column_resized.throttle(VIEW_THROTTLE_MS),
+                TableState.save_column_width.debounce(400),
+            ],
+            on_header_menu_click=TableState.open_column_menu,
+            on_header_context_menu=TableState.open_column_menu,
             on_visible_region_changed=[
                 TableState.view.throttle(VIEW_THROTTLE_MS),
                 TableState.view.debounce(VIEW_DEBOUNCE_MS),
@@ -102,7 +165,7 @@ def table_grid() -> rx.Component:
             range_select="multi-rect",
             column_select="multi",
             row_select="multi",
-            row_markers="number",
+            row_markers="clickable-number",
             smooth_scroll_x=True,
             smooth_scroll_y=True,
             row_height=34,
@@ -112,6 +175,8 @@ def table_grid() -> rx.Component:
             height="60vh",
         ),
         id="table-grid",
+        on_paste=TableState.paste,
+        on_key_down_capture=TableState.shortcut,
         # Which rows the page holds, for tests and benchmarks (the canvas has no DOM per cell).
         custom_attrs={
             "data-window-start": TableState.window_start,

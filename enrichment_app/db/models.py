@@ -65,6 +65,8 @@ class TableColumn(SQLModel, table=True):
     position: int
     enricher: str | None = Field(default=None, max_length=100)
     config: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    width: int | None = None
+    """The width the user dragged the column to, in pixels (None: the default)."""
 
 
 class TableRow(SQLModel, table=True):

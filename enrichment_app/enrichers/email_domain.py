@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from enrichment_app.enrichers.base import EnrichContext, Enricher
+from enrichment_app.enrichers.base import ConfigField, EnrichContext, Enricher
 from enrichment_app.enrichers.config import refuse_unknown_keys, require_mapping, require_str
 from enrichment_app.errors import EnrichError
 
@@ -54,6 +54,15 @@ class EmailDomainEnricher(Enricher):
     concurrency = 32
     timeout_seconds = 5.0
     config_example: ClassVar[dict[str, Any]] = {"column": "email"}
+    config_fields = (
+        ConfigField(
+            ("column",),
+            "Email column",
+            "column",
+            help="The column with email addresses.",
+            required=True,
+        ),
+    )
 
     def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         config = require_mapping(self.name, config)

@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 import httpx
 
-from enrichment_app.enrichers.base import EnrichContext, Enricher
+from enrichment_app.enrichers.base import ConfigField, EnrichContext, Enricher, json_copy
 from enrichment_app.enrichers.config import (
     optional_number,
     optional_str,
@@ -63,7 +63,7 @@ from enrichment_app.enrichers.http_exchange import (
 )
 from enrichment_app.enrichers.json_path import parse_json_path, resolve_json_path
 from enrichment_app.enrichers.rate_limit import RateLimiter
-from enrichment_app.enrichers.template import RowTemplate, parse_template
+from enrichment_app.enrichers.template import RowTemplate, parse_template, rename_in_json
 from enrichment_app.errors import EnricherConfigError, EnrichError
 from enrichment_app.redact import display_url
 
@@ -118,6 +118,29 @@ class HttpJsonEnricher(Enricher):
         "headers": {"Accept": "application/json"},
         "rate_limit_per_second": 5,
     }
+
+    config_fields = (
+        ConfigField(("method",), "Method", "choice", default="GET", choices=("GET", "POST")),
+        ConfigField(
+            ("url",),
+            "URL",
+            "template",
+            required=True,
+            help="https:// URL; {column} fields are filled from the row, URL-encoded.",
+        ),
+        ConfigField(
+            ("path",),
+            "Value path",
+            help="Where the value is in the JSON answer, like data.company.name.",
+        ),
+        ConfigField(
+            ("auth", "token"),
+            "Bearer token",
+            "secret",
+            help="Sent as Authorization: Bearer …; stored encrypted, never shown again.",
+        ),
+        ConfigField(("rate_limit_per_second",), "Requests per second", "number"),
+    )
 
     def __init__(self, *, limiter: RateLimiter | None = None) -> None:
         self._limiter = limiter if limiter is not None else RateLimiter()
@@ -219,6 +242,13 @@ class HttpJsonEnricher(Enricher):
         for template in _body_templates(config.get("body")):
             columns |= template.columns
         return columns
+
+    def rename_column(self, config: Mapping[str, Any], old: str, new: str) -> dict[str, Any]:
+        renamed = super().rename_column(config, old, new)
+        renamed["body"] = rename_in_json(json_copy(config).get("body"), old, new)
+        if renamed["body"] is None and "body" not in config:
+            del renamed["body"]
+        return renamed
 
     async def enrich(self, ctx: EnrichContext) -> str:
         config = ctx.config

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from enrichment_app.enrichers.base import EnrichContext, Enricher
+from enrichment_app.enrichers.base import ConfigField, EnrichContext, Enricher
 from enrichment_app.enrichers.config import (
     optional_int,
     optional_number,
@@ -57,6 +57,18 @@ class LlmEnricher(Enricher):
     config_example: ClassVar[dict[str, Any]] = {
         "prompt": "Describe the company {name} ({website}) in five words.",
     }
+    config_fields = (
+        ConfigField(
+            ("prompt",),
+            "Prompt",
+            "template",
+            required=True,
+            help="The question for each row; {column} fields are filled from the row.",
+        ),
+        ConfigField(("system",), "System prompt", "template", help="Optional instructions."),
+        ConfigField(("model",), "Model", help="Blank: the LLM_MODEL setting."),
+        ConfigField(("temperature",), "Temperature", "number", default=DEFAULT_TEMPERATURE),
+    )
 
     def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         config = require_mapping(self.name, config)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from enrichment_app.enrichers.base import EnrichContext, Enricher
+from enrichment_app.enrichers.base import ConfigField, EnrichContext, Enricher
 from enrichment_app.enrichers.config import refuse_unknown_keys, require_mapping, require_str
 from enrichment_app.errors import EnricherConfigError, EnrichError
 
@@ -88,6 +88,27 @@ def parse_template(source: str, *, where: str) -> RowTemplate:
     return RowTemplate(source=source, parts=tuple(parts))
 
 
+def rename_in_template(source: str, old: str, new: str) -> str:
+    """``source`` with every ``{old}`` field written as ``{new}`` (literal braces kept)."""
+    out: list[str] = []
+    for literal, column in parse_template(source, where="template").parts:
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if column is not None:
+            out.append("{" + (new if column == old else column) + "}")
+    return "".join(out)
+
+
+def rename_in_json(value: Any, old: str, new: str) -> Any:
+    """A JSON value (a POST body, say) with ``{old}`` written as ``{new}`` in every string."""
+    if isinstance(value, str):
+        return rename_in_template(value, old, new)
+    if isinstance(value, dict):
+        return {k: rename_in_json(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rename_in_json(v, old, new) for v in value]
+    return value
+
+
 class TemplateEnricher(Enricher):
     """Fills a format string from the row's other columns."""
 
@@ -100,6 +121,15 @@ class TemplateEnricher(Enricher):
     concurrency = 32
     timeout_seconds = 5.0
     config_example: ClassVar[dict[str, Any]] = {"template": "{name} ({website})"}
+    config_fields = (
+        ConfigField(
+            ("template",),
+            "Template",
+            "template",
+            help="Text with {column} fields, filled from each row.",
+            required=True,
+        ),
+    )
 
     def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         config = require_mapping(self.name, config)

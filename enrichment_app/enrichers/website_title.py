@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from enrichment_app.enrichers.base import EnrichContext, Enricher
+from enrichment_app.enrichers.base import ConfigField, EnrichContext, Enricher
 from enrichment_app.enrichers.config import (
     optional_int,
     optional_number,
@@ -237,6 +237,21 @@ class WebsiteTitleEnricher(Enricher):
     concurrency = 8
     timeout_seconds = 30.0
     config_example: ClassVar[dict[str, Any]] = {"column": "website"}
+    config_fields = (
+        ConfigField(
+            ("column",),
+            "Website column",
+            "column",
+            help="The column with web addresses.",
+            required=True,
+        ),
+        ConfigField(
+            ("timeout_seconds",), "Timeout (seconds)", "number", default=DEFAULT_TIMEOUT_SECONDS
+        ),
+        ConfigField(
+            ("max_redirects",), "Redirects to follow", "number", default=DEFAULT_MAX_REDIRECTS
+        ),
+    )
 
     def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         config = require_mapping(self.name, config)

@@ -7,10 +7,16 @@ import reflex as rx
 from enrichment_app import routes
 from enrichment_app.components.add_column import add_column_dialog
 from enrichment_app.components.filter_bar import filter_bar
-from enrichment_app.components.grid import table_grid
+from enrichment_app.components.grid import tab_title, table_grid
 from enrichment_app.components.inspector import cell_inspector
 from enrichment_app.components.layout import page_frame
 from enrichment_app.components.run_bar import messages, run_bar
+from enrichment_app.components.table_tools import (
+    column_dialog,
+    delete_rows_dialog,
+    row_tools,
+    shortcuts_dialog,
+)
 from enrichment_app.state.table import TableState
 
 
@@ -40,12 +46,18 @@ def table_page() -> rx.Component:
                 run_bar(),
                 messages(),
                 rx.text(
-                    "Select cells in the ✦ enrichment columns (click, drag, shift-click, or a column header), then Run.",
+                    "Select cells in the ✦ enrichment columns (click, drag, shift-click, or a "
+                    "column header), then Run. Right-click a header to rename, move or delete it.",
                     size="2",
                     color_scheme="gray",
                 ),
                 filter_bar(),
+                row_tools(),
                 table_grid(),
+                tab_title(),
+                delete_rows_dialog(),
+                column_dialog(),
+                shortcuts_dialog(),
                 cell_inspector(),
                 spacing="3",
                 width="100%",

@@ -1,4 +1,6 @@
-"""Deleting a column, as a spreadsheet user expects: refused while something still needs it.
+"""Changing a table's columns as a spreadsheet user expects: delete, rename, move, resize.
+
+Deleting a column is refused while something still needs it.
 
 A column that another column's config reads (a template's ``{Company}``, a website column, a
 URL template) is not deleted out from under it: the refusal names the columns that use it, so
@@ -15,9 +17,9 @@ from enrichment_app.bus import SHAPE, TableChange, note_change
 from enrichment_app.db.models import Cell, EnrichmentTask, TableColumn
 from enrichment_app.domain import ACTIVE_TASK_STATUSES, ColumnKind
 from enrichment_app.enrichers import get_enricher
-from enrichment_app.errors import EnrichmentAppError, InUseError, NotFoundError
+from enrichment_app.errors import EnrichmentAppError, InUseError, InvalidInputError, NotFoundError
 from enrichment_app.services.credentials import masked_config
-from enrichment_app.services.tables import get_table, list_columns
+from enrichment_app.services.tables import clean_name, get_table, list_columns
 
 
 def columns_by_table(session: Session) -> dict[int, list[TableColumn]]:
@@ -88,3 +90,102 @@ def delete_column(session: Session, *, table_id: int, column_id: int) -> TableCo
             session.add(remaining)
     note_change(session, table_id, TableChange.of(SHAPE))
     return column
+
+
+MIN_COLUMN_WIDTH = 40
+MAX_COLUMN_WIDTH = 2000
+
+
+def values_in_column(session: Session, *, table_id: int, column_id: int) -> int:
+    """How many of the column's cells hold a value (what deleting it would lose)."""
+    get_column(session, table_id=table_id, column_id=column_id)
+    found = session.exec(
+        select(sa.func.count())
+        .select_from(Cell)
+        .where(
+            Cell.column_id == column_id,
+            col(Cell.value).is_not(None),
+            col(Cell.value) != "",
+        )
+    ).one()
+    return int(found)
+
+
+def rename_column(session: Session, *, table_id: int, column_id: int, name: str) -> list[str]:
+    """Rename a column; the configs that read it are rewritten to the new name (``{Old}`` →
+    ``{New}``), as a spreadsheet rewrites its formulas. The names of those columns."""
+    get_table(session=session, table_id=table_id)
+    column = get_column(session, table_id=table_id, column_id=column_id)
+    new = clean_name(name, what="Column")
+    columns = list_columns(session=session, table_id=table_id)
+    if any(c.name.casefold() == new.casefold() and c.id != column_id for c in columns):
+        raise InvalidInputError(f"A column named '{new}' already exists.")
+    if new == column.name:
+        return []
+    if set(new) & _UNREFERABLE:
+        users = dependents(columns, column.name)
+        if users:
+            raise InvalidInputError(
+                f"'{new}' cannot be used in a template ({{}}, '.', '[' and ']' are not allowed "
+                f"there), and {', '.join(repr(c.name) for c in users)} reads this column."
+            )
+    rewritten = []
+    for user in dependents(columns, column.name):
+        enricher = get_enricher(user.enricher or "")
+        user.config = enricher.rename_column(user.config, column.name, new)
+        session.add(user)
+        rewritten.append(user.name)
+    column.name = new
+    session.add(column)
+    session.flush()
+    note_change(session, table_id, TableChange.of(SHAPE))
+    return rewritten
+
+
+_UNREFERABLE = frozenset("{}.[]!:")
+
+
+def move_column(session: Session, *, table_id: int, column_id: int, to: int) -> bool:
+    """Move a column to index ``to`` in the table's order (the others shift).
+
+    An enrichment column reads only columns to its left (so a job fills them in order): a
+    move that would put a column right of one that reads it is refused, naming it.
+    """
+    get_table(session=session, table_id=table_id)
+    column = get_column(session, table_id=table_id, column_id=column_id)
+    columns = list_columns(session=session, table_id=table_id)
+    to = min(max(to, 0), len(columns) - 1)
+    order = [c for c in columns if c.id != column_id]
+    order.insert(to, column)
+    for i, moved in enumerate(order):
+        left = {c.name for c in order[:i]}
+        if moved.kind != ColumnKind.ENRICHMENT:
+            continue
+        try:
+            used = get_enricher(moved.enricher or "").referenced_columns(
+                masked_config(moved.config)
+            )
+        except (EnrichmentAppError, KeyError, TypeError):
+            continue
+        late = sorted(used - left)
+        if late:
+            raise InvalidInputError(
+                f"'{moved.name}' reads {', '.join(repr(n) for n in late)}, so it must stay to "
+                "the right of "
+                f"{'it' if len(late) == 1 else 'them'}."
+            )
+    for i, moved in enumerate(order):
+        if moved.position != i:
+            moved.position = i
+            session.add(moved)
+    session.flush()
+    note_change(session, table_id, TableChange.of(SHAPE))
+    return True
+
+
+def set_column_width(session: Session, *, table_id: int, column_id: int, width: int) -> int:
+    """Keep the width the user dragged the column to (clipped to a sane range)."""
+    column = get_column(session, table_id=table_id, column_id=column_id)
+    column.width = min(max(int(width), MIN_COLUMN_WIDTH), MAX_COLUMN_WIDTH)
+    session.add(column)
+    return column.width

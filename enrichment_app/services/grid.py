@@ -100,7 +100,7 @@ def _grid_columns(columns: Sequence[TableColumn]) -> list[GridColumn]:
             "type": "str",
             "kind": c.kind,
             "enricher": c.enricher or "",
-            "width": 220 if c.kind == ColumnKind.ENRICHMENT else 180,
+            "width": c.width or (220 if c.kind == ColumnKind.ENRICHMENT else 180),
             "column_id": c.id or 0,
         }
         for c in columns

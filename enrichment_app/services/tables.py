@@ -115,7 +115,7 @@ def list_rows(session: Session, *, table_id: int) -> list[TableRow]:
 # --- creating ------------------------------------------------------------------------
 
 
-def _clean_name(name: str, *, what: str) -> str:
+def clean_name(name: str, *, what: str) -> str:
     cleaned = " ".join(refuse_nul(name, where=f"The {what.lower()} name").split())
     if not cleaned:
         raise InvalidInputError(f"{what} name must not be empty.")
@@ -140,7 +140,7 @@ def create_table(
     ``box`` encrypts the credentials in enrichment columns' configs; a config that holds any is
     refused without one."""
     bulk.skip_foreign_key_checks(session)
-    table = DataTable(name=_clean_name(name, what="Table"), workspace_id=workspace_id)
+    table = DataTable(name=clean_name(name, what="Table"), workspace_id=workspace_id)
     session.add(table)
     session.flush()
     assert table.id is not None
@@ -179,7 +179,7 @@ def _new_column(
     box: SecretBox | None,
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
 ) -> TableColumn:
-    name = _clean_name(spec.name, what="Column")
+    name = clean_name(spec.name, what="Column")
     if any(c.name.casefold() == name.casefold() for c in existing):
         raise InvalidInputError(f"A column named '{name}' already exists.")
     config: dict[str, Any] = {}

@@ -12,11 +12,17 @@ from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import ColumnKind
 from enrichment_app.enrichers import available_enrichers, get_enricher
 from enrichment_app.enrichers.config import parse_config_text
+from enrichment_app.enrichers.forms import example_for, field_values, set_field
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.keyring import SecretBox
 from enrichment_app.redact import scrub
 from enrichment_app.runtime import get_runtime
-from enrichment_app.services import audit, credentials, tables as table_service
+from enrichment_app.services import (
+    audit,
+    columns as column_service,
+    credentials,
+    tables as table_service,
+)
 from enrichment_app.services.access import Action, Grant, authorize
 from enrichment_app.services.audit import Audited
 from enrichment_app.services.tables import MAX_NAME_CHARS, ColumnSpec
@@ -63,6 +69,33 @@ def _add_and_record(
     )
 
 
+def _edit_and_record(
+    session: Session,
+    *,
+    grant: Grant,
+    table_id: int,
+    column_id: int,
+    config: dict[str, Any],
+    box: SecretBox,
+    max_config_bytes: int,
+) -> None:
+    column = table_service.update_column_config(
+        session,
+        table_id=table_id,
+        column_id=column_id,
+        config=config,
+        box=box,
+        max_config_bytes=max_config_bytes,
+    )
+    audit.record_on_table(
+        session,
+        grant=grant,
+        action=Audited.COLUMN_CHANGE,
+        table_id=table_id,
+        detail=f"'{column.name}' ({column.enricher})",
+    )
+
+
 class AddColumnState(Guarded, rx.State):
     """The dialog that adds an enrichment column to the open table.
 
@@ -76,7 +109,25 @@ class AddColumnState(Guarded, rx.State):
     enricher: str = ""
     config_text: str = ""
     error: str = ""
+    table_columns: list[str] = []
+    """The open table's column names, for the form's column pickers and template fields."""
+    editing: int = 0
+    """The id of the column being edited (0: a new column is being added)."""
+    json_view: bool = False
     _kept_secrets: dict[str, str] = {}
+
+    @rx.var
+    def form_fields(self) -> list[dict[str, str]]:
+        """The form's fields with the values the JSON holds (empty while it does not parse)."""
+        try:
+            enricher = get_enricher(self.enricher)
+            config = parse_config_text(self.config_text)
+        except EnrichmentAppError:
+            try:
+                return field_values(get_enricher(self.enricher), {})
+            except EnrichmentAppError:
+                return []
+        return field_values(enricher, config)
 
     @rx.var
     def enrichers(self) -> list[dict[str, str]]:
@@ -89,16 +140,97 @@ class AddColumnState(Guarded, rx.State):
                 return choice["description"]
         return ""
 
+    async def _read_columns(self) -> None:
+        table = await self.get_state(TableState)
+        self.table_columns = [
+            str(c.get("title", "")).removesuffix(" ✦") for c in table.grid_columns
+        ]
+
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
-    def open_changed(self, value: bool):
+    async def open_changed(self, value: bool):
         self.open = value is True
         if self.open:
             self.error = ""
-            if not self.enricher:
-                self._choose("template")
-        elif self.enricher:
-            self._choose(self.enricher)  # forget what was typed, credentials included
+            self.editing = 0
+            await self._read_columns()
+            self._choose(self.enricher or "template")
+        else:
+            self.editing, self.name = 0, ""
+            if self.enricher:
+                self._choose(self.enricher)  # forget what was typed, credentials included
+
+    @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
+    async def open_edit(self):
+        """Edit the config of the column whose menu is open on the page (saved credentials
+        show as ``•••`` and are kept unless replaced)."""
+        table = await self.get_state(TableState)
+        index = table.column_menu
+        if not 0 <= index < len(table.grid_columns):
+            return
+        column_id = int(table.grid_columns[index]["column_id"])
+        try:
+            column = await in_session(
+                get_runtime().open_session,
+                column_service.get_column,
+                table_id=table.table_id,
+                column_id=column_id,
+            )
+        except EnrichmentAppError as exc:
+            table.column_error = str(exc)
+            return
+        if not column.enricher:
+            table.column_error = f"'{column.name}' is an input column; it has no config."
+            return
+        await self._read_columns()
+        self.enricher, self.name, self.editing = column.enricher, column.name, column_id
+        self._kept_secrets, self.error = {}, ""
+        self.config_text = json.dumps(
+            credentials.masked_config(column.config), indent=2, ensure_ascii=False
+        )
+        self.open = True
+        table.column_menu = -1
+
+    @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
+    def field_changed(self, key: str, value: str):
+        """A form field changed: write it into the config (the JSON view shows it at once)."""
+        if isinstance(key, str) and isinstance(value, str):
+            self._set_field(key, value)
+
+    def _set_field(self, key: str, value: str) -> None:
+        limit = get_runtime().settings.max_config_bytes
+        if len(value) > limit:
+            self.error = (
+                f"The config is longer than {limit:,} characters (MAX_CONFIG_BYTES); shorten it."
+            )
+            return
+        try:
+            enricher = get_enricher(self.enricher)
+            config = parse_config_text(self.config_text)
+            config = set_field(enricher, config, key[:200], value)
+        except EnrichmentAppError as exc:
+            self.error = f"{exc} Fix the JSON view first."
+            return
+        self.config_text = json.dumps(config, indent=2, ensure_ascii=False)
+        self.error = ""
+
+    @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
+    def insert_column(self, key: str, column: str):
+        """Add ``{column}`` at the end of a template field (the form's column chips)."""
+        if not isinstance(column, str) or column not in self.table_columns:
+            return
+        for field in self.form_fields:
+            if field["key"] == key and field["kind"] == "template":
+                self._set_field(key, field["value"] + "{" + column + "}")
+                return
+
+    @rx.event
+    @guard(Action.EDIT_COLUMNS, target=_page_table)
+    def toggle_json(self):
+        self.json_view = not self.json_view
 
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
@@ -131,7 +263,9 @@ class AddColumnState(Guarded, rx.State):
             return
         self.enricher = value
         self._kept_secrets = {}
-        self.config_text = json.dumps(example, indent=2)
+        if self.table_columns:
+            example = example_for(get_enricher(value), self.table_columns)
+        self.config_text = json.dumps(example, indent=2, ensure_ascii=False)
 
     @rx.event
     @guard(Action.EDIT_COLUMNS, target=_page_table)
@@ -163,18 +297,30 @@ class AddColumnState(Guarded, rx.State):
                     Action.SAVE_CREDENTIALS,
                     table_id=table.table_id,
                 )
-            await in_transaction(
-                runtime.open_session,
-                _add_and_record,
-                grant=grant,
-                table_id=table.table_id,
-                spec=spec,
-                box=runtime.secret_box,
-                max_config_bytes=runtime.settings.max_config_bytes,
-            )
+            if self.editing:
+                await in_transaction(
+                    runtime.open_session,
+                    _edit_and_record,
+                    grant=grant,
+                    table_id=table.table_id,
+                    column_id=self.editing,
+                    config=config,
+                    box=runtime.secret_box,
+                    max_config_bytes=runtime.settings.max_config_bytes,
+                )
+            else:
+                await in_transaction(
+                    runtime.open_session,
+                    _add_and_record,
+                    grant=grant,
+                    table_id=table.table_id,
+                    spec=spec,
+                    box=runtime.secret_box,
+                    max_config_bytes=runtime.settings.max_config_bytes,
+                )
         except EnrichmentAppError as exc:  # AccessDenied included: the dialog says why
             self.error = scrub(str(exc), kept.values())
             return
-        self.open, self.name, self.error = False, "", ""
+        self.open, self.name, self.error, self.editing = False, "", "", 0
         self._choose(self.enricher)
         return TableState.load

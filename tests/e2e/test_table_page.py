@@ -125,6 +125,7 @@ def test_add_column_then_progress_counts_up_and_cancel_stops(
     page.locator("#column-name").fill("Industry")
     page.locator("#column-enricher").click()
     page.get_by_role("option", name="HTTP JSON API").click()
+    page.locator("#column-json-toggle").click()  # the JSON view, for advanced users
     page.locator("#column-config").fill("{not json")
     page.locator("#column-submit").click()
     expect(page.locator("#column-error")).to_contain_text("not valid JSON")
@@ -274,6 +275,7 @@ def test_two_tabs_on_one_table_see_each_other_s_changes_pushed(
 
         second.locator("#add-column-button").click()
         second.locator("#column-name").fill("Greeting")
+        second.locator("#column-json-toggle").click()
         second.locator("#column-config").fill(json.dumps({"template": "Hi {Company}"}))
         second.locator("#column-submit").click()
         expect(second.locator("#table-meta")).to_have_text("3 rows · 3 columns")

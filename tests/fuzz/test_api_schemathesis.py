@@ -270,6 +270,8 @@ REACH = {
     "PATCH /api/tables/{table_id}/rows/{row_id}": {200, 400, 401, 404, 415},
     "POST /api/tables/{table_id}/columns": {201, 400, 401, 404, 415},
     "DELETE /api/tables/{table_id}/columns/{column_id}": {204, 401, 404, 409},
+    "PATCH /api/tables/{table_id}/columns/{column_id}": {200, 400, 401, 404},
+    "DELETE /api/tables/{table_id}/rows/{row_id}": {204, 401, 404},
     "GET /api/tables/{table_id}/export.csv": {200, 400, 401, 404},
 }
 """Outcomes the fuzzing must produce for each operation it ran, so that a change that stops it
@@ -369,6 +371,7 @@ EXAMPLE_BODIES = {
     ("/api/tables/{table_id}/rows", "POST"): "NewRows",
     ("/api/tables/{table_id}/rows/{row_id}", "PATCH"): "RowValues",
     ("/api/tables/{table_id}/columns", "POST"): "NewColumn",
+    ("/api/tables/{table_id}/columns/{column_id}", "PATCH"): "ColumnChange",
 }
 """The document's example body of each operation that takes JSON."""
 EXAMPLE_IDS = {"table_id": 1, "job_id": 1, "row_id": 1, "column_id": 4}

@@ -18,8 +18,10 @@ from sqlmodel import select
 
 from enrichment_app.api import build_api
 from enrichment_app.db.models import TableColumn
+from enrichment_app.domain import CellRef
 from enrichment_app.runtime import Runtime
 from enrichment_app.services.credentials import is_sealed
+from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
 from tests.integration.db_helpers import column_refs, row_counts, seed_demo_table
 from tests.integration.runtimes import closing
@@ -395,3 +397,73 @@ async def test_import_takes_a_csv_body_with_the_page_s_checks(
         "The file is larger than 1 MB.",
     )
     await refused(runtime, send(b"a\n1\n", "application/json"), 415, "unsupported_media_type")
+
+
+async def test_a_column_is_renamed_moved_and_resized_as_on_the_page(
+    client: httpx.AsyncClient, runtime: Runtime, demo: int
+) -> None:
+    with runtime.open_session() as session:
+        ids = {
+            c.name: c.id
+            for c in session.exec(select(TableColumn).where(TableColumn.table_id == demo)).all()
+        }
+    url = f"/api/tables/{demo}/columns/{ids['Contact email']}"
+    renamed = await client.patch(url, json={"name": "Email", "width": 260})
+    assert renamed.status_code == 200, renamed.text
+    body = renamed.json()
+    assert body["rewritten"] == ["Email domain"]
+    assert (body["column"]["name"], body["column"]["width"]) == ("Email", 260)
+    with runtime.open_session() as session:
+        domain = session.get(TableColumn, ids["Email domain"])
+        assert domain is not None and domain.config == {"column": "Email"}
+    await refused(
+        runtime,
+        client.patch(url, json={"name": "website"}),
+        400,
+        "invalid_input",
+        "A column named 'website' already exists.",
+    )
+    await refused(
+        runtime,
+        client.patch(url, json={"position": 4}),
+        400,
+        "invalid_input",
+        "must stay to the right",
+    )
+    for bad in ({}, {"colour": "red"}, {"width": -1}, {"position": True}, {"name": 5}, [1]):
+        await refused(runtime, client.patch(url, json=bad), 400, "invalid_body")
+    moved = await client.patch(url, json={"position": 0})
+    assert moved.status_code == 200 and moved.json()["column"]["position"] == 0
+
+
+async def test_a_row_is_deleted_unless_a_cell_of_it_is_running(
+    client: httpx.AsyncClient, runtime: Runtime, demo: int
+) -> None:
+    page = (await client.get(f"/api/tables/{demo}/rows?limit=2")).json()
+    first, second = (r["id"] for r in page["rows"])
+    before = counts(runtime)
+    gone = await client.delete(f"/api/tables/{demo}/rows/{first}")
+    assert gone.status_code == 204
+    assert counts(runtime)["table_row"] == before["table_row"] - 1
+    await refused(runtime, client.delete(f"/api/tables/{demo}/rows/{first}"), 404, "not_found")
+    with runtime.open_session() as session:
+        domain = session.exec(
+            select(TableColumn).where(
+                TableColumn.table_id == demo, TableColumn.name == "Email domain"
+            )
+        ).one()
+        assert domain.id is not None
+        create_job(
+            session,
+            table_id=demo,
+            cells=[CellRef(row_id=second, column_id=domain.id)],
+            max_cells=10,
+        )
+        session.commit()
+    await refused(
+        runtime,
+        client.delete(f"/api/tables/{demo}/rows/{second}"),
+        409,
+        "in_use",
+        "queued or running",
+    )

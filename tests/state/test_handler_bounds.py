@@ -82,6 +82,40 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
     "TableState.sort_changed": [{"choice": HUGE}, {"choice": str(HUGE_INT)}, {"choice": None}],
     "TableState.search_changed": [{"text": HUGE}, {"text": None}, {"text": ["x"] * 1000}],
     "TableState.choose_run_column": [{"value": HUGE}, {"value": str(HUGE_INT)}, {"value": 3}],
+    "TableState.paste": [
+        {"text": HUGE},
+        {"text": ("a\tb\n" * 200_000)},
+        {"text": '"' + HUGE},
+        {"text": {"html": HUGE}},
+        {"text": None},
+    ],
+    "TableState.clear_cells": [{"_selection": HUGE}, {"_selection": None}],
+    "TableState.shortcut": [{"key": HUGE}, {"key": ["run"]}],
+    "TableState.toggle_shortcuts": [{"value": HUGE}, {"value": [True]}],
+    "TableState.open_column_menu": [
+        {"index": HUGE_INT, "_bounds": HUGE},
+        {"index": [HUGE_INT, 0]},
+        {"index": HUGE},
+        {"index": -1},
+    ],
+    "TableState.close_column_menu": [{"value": HUGE}],
+    "TableState.column_rename_changed": [{"value": HUGE}, {"value": {"a": HUGE}}],
+    "TableState.move_column_by": [{"step": HUGE_INT}, {"step": HUGE}],
+    "TableState.column_moved": [
+        {"start": HUGE_INT, "end": 0},
+        {"start": 0, "end": HUGE},
+        {"start": -5, "end": 1.5},
+    ],
+    "TableState.column_resized": [
+        {"column": {"id": "c1"}, "width": HUGE_INT},
+        {"column": HUGE, "width": 10},
+        {"column": {"id": HUGE}, "width": 1e308},
+    ],
+    "TableState.save_column_width": [
+        {"column": {"id": "c1"}, "width": HUGE_INT},
+        {"column": {"id": "c1"}, "width": float("nan")},
+        {"column": HUGE, "width": "wide"},
+    ],
     "TablesState.table_name_changed": [{"value": HUGE}, {"value": 5}, {"value": None}],
     "TablesState.import_csv": [{"chunks": []}, {"chunks": HUGE}, {"chunks": [HUGE]}],
     "TablesState.upload_progress": [
@@ -100,6 +134,15 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
     "AddColumnState.name_changed": [{"value": HUGE}, {"value": {"a": HUGE}}],
     "AddColumnState.config_changed": [{"value": HUGE}, {"value": 7}],
     "AddColumnState.choose_enricher": [{"value": HUGE}, {"value": None}],
+    "AddColumnState.field_changed": [
+        {"key": "template", "value": HUGE},
+        {"key": HUGE, "value": "x"},
+        {"key": ["template"], "value": {"a": HUGE}},
+    ],
+    "AddColumnState.insert_column": [
+        {"key": "template", "column": HUGE},
+        {"key": HUGE, "column": None},
+    ],
 }
 SETVAR = [
     {"var_name": "window_cells", "value": HUGE},

@@ -105,7 +105,8 @@ async def test_a_run_s_progress_reaches_the_tab_as_the_header_alone(
         assert delta is not None
         assert list(delta) == [TableJobState.get_full_name()]
         sent = {name.removesuffix("_rx_state_") for name in delta[TableJobState.get_full_name()]}
-        assert sent == {"job_done", "status"}, "only what the progress change changed"
+        # The header's status and count, and the browser tab's title, which shows the progress.
+        assert sent == {"job_done", "status", "tab_title"}, "only what the progress changed"
     finally:
         fake.set_status(run_id, "COMPLETED")
         await asyncio.wait_for(running, 60)

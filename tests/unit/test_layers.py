@@ -18,7 +18,7 @@ REFLEX_LAYERS = {"state", "components", "pages", "enrichment_app"}
 """Reflex stays at the edge: the page state, the components, the pages and the app module."""
 
 _UI = {"state", "components", "pages", "enrichment_app"}
-_FOUNDATION = {"domain", "errors", "settings", "selection", "routes", "views"}
+_FOUNDATION = {"domain", "errors", "settings", "selection", "routes", "views", "clipboard"}
 _TOOLS = {"egress", "keyring", "redact", "edge", "rate_limits"}
 """Small leaf modules the layers above share: the egress guard, secret sealing, scrubbing, the
 backend's front door (Host, Origin, upload size) and the rate limiter."""

@@ -4,13 +4,15 @@ Two Reflex states, composed of mixins, one module per concern:
 
 * ``TableState``, the table: ``window`` (the rows the page holds and loading more as the grid
   scrolls, ``view``), ``selection`` (what is selected and how many cells would run,
-  ``select``, ``clear_selection``), ``editing`` (typing into input cells, ``edit_cell``), and
-  ``load``;
+  ``select``, ``clear_selection``), ``editing`` (typing into input cells, ``edit_cell``),
+  ``rows`` (add a row, paste, clear, delete rows and undo), ``columns`` (the column menu:
+  rename, move, delete; drag to reorder and resize), ``viewing`` (the filter bar: conditions,
+  sort, search, kept in the URL), and ``load``;
 * ``TableJobState``, its substate, the job the header shows and follows: ``job`` (the status
-  line and counts), ``running`` (``run`` and ``cancel``), ``watching`` (the idle table and a
-  job followed through the database, both woken by the table's live feed: ``watch_table``,
-  ``watch_job``), ``following`` (a Trigger.dev run over Realtime, and back to it after a
-  failure: ``follow_run``).
+  line, counts and the tab's title), ``running`` (``run`` and ``cancel``; ``run_view`` beside
+  them in ``viewing``), ``watching`` (the idle table and a job followed through the database,
+  both woken by the table's live feed: ``watch_table``, ``watch_job``), ``following`` (a
+  Trigger.dev run over Realtime, and back to it after a failure: ``follow_run``).
 
 Why two: Reflex sends a state's changed vars and the browser redraws every component that
 reads that state. With the job in a substate of its own, a status change (the most frequent
@@ -47,6 +49,7 @@ from enrichment_app.runtime import get_runtime
 from enrichment_app.services import grid as grid_service, workspaces
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import current_grant, current_principal, guard, url_table
+from enrichment_app.state.table.columns import ColumnsMixin
 from enrichment_app.state.table.editing import EditingMixin
 from enrichment_app.state.table.selection import INITIAL_SELECTION, cursor_at, grid_selection
 from enrichment_app.state.table.viewing import ViewMixin, ViewRunMixin
@@ -56,7 +59,7 @@ from enrichment_app.views import EVERYTHING, View
 __all__ = ["INITIAL_SELECTION", "TableJobState", "TableState", "cursor_at", "grid_selection"]
 
 
-class TableState(ViewMixin, EditingMixin, rx.State):
+class TableState(ColumnsMixin, ViewMixin, EditingMixin, rx.State):
     """One open table: its grid, its view and what is selected (the job filling it:
     ``TableJobState``)."""
 

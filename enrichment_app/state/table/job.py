@@ -62,6 +62,18 @@ class JobMixin(rx.State, mixin=True):
         return self._status_line()
 
     @rx.var
+    def tab_title(self) -> str:
+        """The browser tab's title: the job's progress while it runs, "(12/40) Enriching… · Demo"."""
+        name = self.table_name or "Table"
+        line = self._status_line()
+        if not line.active:
+            return f"{name} · enrichment_app"
+        label = line.label.split(" (")[0]
+        if self.job_total:
+            return f"({self.job_done + self.job_failed}/{self.job_total}) {label} · {name}"
+        return f"{label} · {name}"
+
+    @rx.var
     def job_notice(self) -> str:
         """The notice under the header: how the job is followed, when it is not as usual."""
         return self.run_reason or self.dispatch_notice

@@ -1,0 +1,58 @@
+"""The table page's spreadsheet handlers through Reflex's event processor (no browser):
+delete the selected rows and undo, paste at the selected cell, Delete, the shortcuts."""
+
+from __future__ import annotations
+
+from enrichment_app.state.table import TableJobState, TableState, cursor_at
+from tests.state.conftest import Tab
+
+PAGE = "/tables/1"
+
+
+def rows(start: int, stop: int) -> dict[str, object]:
+    """A selection of whole rows, as Glide sends it after a click on the row numbers."""
+    return {"current": None, "columns": {"items": []}, "rows": {"items": [[start, stop]]}}
+
+
+async def test_delete_selected_rows_then_undo(tab: Tab) -> None:
+    await tab.send(TableState, "load", path=PAGE)
+    before = await tab.state(TableState)
+    count, first = before.row_count, [c["v"] for c in before.window_cells[0]]
+    await tab.send(TableState, "select", path=PAGE, selection=rows(0, 2))
+    await tab.send(TableState, "ask_delete_rows", path=PAGE)
+    assert (await tab.state(TableState)).confirm_rows == 2
+    await tab.send(TableState, "delete_rows", path=PAGE)
+    state = await tab.state(TableState)
+    assert state.row_count == count - 2 and state.undo_label == "2 rows deleted"
+    assert state.confirm_rows == 0
+    await tab.send(TableState, "undo_delete", path=PAGE)
+    state = await tab.state(TableState)
+    assert state.row_count == count and state.undo_label == ""
+    assert [c["v"] for c in state.window_cells[0]] == first
+
+
+async def test_paste_at_the_selected_cell_and_delete_clears(tab: Tab) -> None:
+    await tab.send(TableState, "load", path=PAGE)
+    count = (await tab.state(TableState)).row_count
+    await tab.send(TableState, "select", path=PAGE, selection=cursor_at(0, count - 1))
+    await tab.send(
+        TableState, "paste", path=PAGE, text="Last Co\tlast.example\nNew Co\tnew.example\n"
+    )
+    state = await tab.state(TableState)
+    assert state.message == "" and state.row_count == count + 1
+    assert state.notice == "Pasted 4 cells, 1 row added."
+    await tab.send(TableState, "clear_cells", path=PAGE)
+    state = await tab.state(TableState)
+    assert state._window_cell(0, count - 1)["v"] == ""
+    await tab.send(TableState, "select", path=PAGE, selection=cursor_at(3, 0))
+    await tab.send(TableState, "clear_cells", path=PAGE)
+    assert "not cleared by Delete" in (await tab.state(TableState)).message
+
+
+async def test_shortcuts(tab: Tab) -> None:
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(TableState, "shortcut", path=PAGE, key="help")
+    assert (await tab.state(TableState)).shortcuts_open
+    await tab.send(TableState, "select", path=PAGE, selection=cursor_at(3, 0))
+    await tab.send(TableState, "shortcut", path=PAGE, key="run")
+    assert (await tab.state(TableJobState)).job_id > 0
