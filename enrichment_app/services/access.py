@@ -25,6 +25,8 @@ lower of its own role and its creator's role today, in its one workspace.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -265,3 +267,40 @@ def _membership_role(session: Session, user_id: int, workspace_id: int) -> Role 
         )
     ).first()
     return Role(role) if role is not None else None
+
+
+class RecentlyAllowed:
+    """Allowed decisions remembered for a moment, shared by every tab of a session.
+
+    A tab's live loop re-checks its session about once a second (``_still_allowed``); with
+    500 tabs of one account on one table that was 500 database reads a second, most of the
+    backend's CPU in ``bench/fanout.py``. A decision is remembered under a digest of the
+    session token (never the token itself), the action and the target, for ``seconds``; a
+    refusal is never remembered, and handlers always decide afresh. So a revoked session's
+    loops stop within ``seconds`` more than before, and its next event is refused at once.
+    """
+
+    def __init__(self, seconds: float = 1.0, *, most: int = 10_000) -> None:
+        self.seconds = seconds
+        self.most = most
+        self._until: dict[tuple[str, str, tuple[tuple[str, int], ...]], float] = {}
+
+    @staticmethod
+    def key(
+        token: str | None, action: Action, where: Mapping[str, int]
+    ) -> tuple[str, str, tuple[tuple[str, int], ...]]:
+        digest = hashlib.sha256((token or "").encode()).hexdigest()
+        return (digest, action.value, tuple(sorted(where.items())))
+
+    def allowed(self, key: tuple[str, str, tuple[tuple[str, int], ...]], now: float) -> bool:
+        return self._until.get(key, float("-inf")) > now
+
+    def remember(self, key: tuple[str, str, tuple[tuple[str, int], ...]], now: float) -> None:
+        if len(self._until) >= self.most:
+            self._until = {k: t for k, t in self._until.items() if t > now}
+            if len(self._until) >= self.most:
+                self._until.clear()
+        self._until[key] = now + self.seconds
+
+    def __len__(self) -> int:
+        return len(self._until)

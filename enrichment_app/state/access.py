@@ -31,13 +31,15 @@ state class in ``enrichment_app.state`` and fails on one with neither decorator,
 each refuses a missing session, a wrong workspace and a too-low role, database unchanged.
 
 Background loops call ``await self._still_allowed()`` on every round, so a tab whose session
-was revoked stops receiving a table's data at once.
+was revoked stops receiving a table's data within about a second: an allowed re-check is shared
+by the session's tabs for a second (``RecentlyAllowed``), so 500 tabs cost one read, not 500.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -54,8 +56,16 @@ from enrichment_app.errors import AccessDenied, AuthError, NotFoundError, SignIn
 from enrichment_app.keyring import SecretBox
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services import accounts, sessions, workspaces
-from enrichment_app.services.access import Action, Grant, UserPrincipal, authorize
+from enrichment_app.services.access import (
+    Action,
+    Grant,
+    RecentlyAllowed,
+    UserPrincipal,
+    authorize,
+)
 from enrichment_app.services.sessions import SessionPolicy
+
+_RECENTLY_ALLOWED = RecentlyAllowed(seconds=1.0)
 
 CURRENT_WORKSPACE = -1
 """A target naming the user's current workspace (the switcher's choice)."""
@@ -310,7 +320,12 @@ class Guarded(rx.State, mixin=True):
         try:
             async with self:
                 where = open_table(self, {})
+            key = RecentlyAllowed.key(session_token(self), action, where)
+            now = time.monotonic()
+            if _RECENTLY_ALLOWED.allowed(key, now):
+                return True
             await decide(self, action, where)
+            _RECENTLY_ALLOWED.remember(key, now)
         except NotFoundError as exc:  # deleted, or moved out of the user's workspaces
             async with self:
                 hook = getattr(self, "_refused", None)
