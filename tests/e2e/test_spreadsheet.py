@@ -59,7 +59,11 @@ def _values(database_url: str, table_id: int) -> list[list[str | None]]:
 
 def _open(page: Page, app_url: str, table_id: int, name: str) -> GridGeometry:
     page.goto(f"{app_url}/tables/{table_id}")
-    return open_grid(page, WIDTHS, name=name)
+    grid = open_grid(page, WIDTHS, name=name)
+    # The load puts the cursor on the first cell after the name shows: a click before that
+    # would be undone. The inspector names that cell once the load is through.
+    expect(page.locator("#cell-inspector")).to_contain_text("row 1")
+    return grid
 
 
 def _paste(page: Page, text: str) -> None:
@@ -93,6 +97,7 @@ def test_paste_a_block_adds_rows_and_skips_the_enrichment_column(
     table_id = _table(app_database_url, "Paste here")
     grid = _open(page, app_url, table_id, "Paste here")
     page.mouse.click(*grid.cell(1, 2))
+    expect(page.locator("#cell-inspector")).to_contain_text("Websiterow 3")  # selected
     _paste(page, 'new.example\tX\n"two\nlines"\tY\nthird.example\tZ\n')
     expect(page.locator("#table-meta")).to_have_text("5 rows · 3 columns")
     expect(page.locator("#notice")).to_contain_text("'Label' is an enrichment column")
@@ -218,7 +223,7 @@ def test_column_dialog_renames_rewriting_templates_and_deletes_with_a_count(
 ) -> None:
     table_id = _table(app_database_url, "Columns")
     grid = _open(page, app_url, table_id, "Columns")
-    page.mouse.click(*grid.header(0), button="right")
+    _open_column_dialog(page, grid.header(0), "Company")
     page.locator("#column-rename").fill("Firm")
     page.locator("#column-rename-submit").click()
     expect(page.locator("#notice")).to_contain_text("'Label' now read 'Firm'")
@@ -228,16 +233,14 @@ def test_column_dialog_renames_rewriting_templates_and_deletes_with_a_count(
         ).one()
         assert label.config == {"template": "{Firm} at {Website}"}
     expect(page.locator("#column-rename")).to_have_count(0)  # the dialog has closed
-    page.mouse.click(*grid.header(2), button="right")
-    expect(page.locator("#column-rename")).to_have_value("Label")
+    _open_column_dialog(page, grid.header(2), "Label")
     page.locator("#column-delete").click()
     expect(page.locator("#column-delete-text")).to_contain_text("It holds no values")
     page.locator("#column-delete-confirm").click()
     expect(page.locator("#table-meta")).to_have_text("3 rows · 2 columns")
     expect(page.locator("#never-run")).to_have_count(0)  # no enrichment column is left
     expect(page.locator("#column-rename")).to_have_count(0)
-    page.mouse.click(*grid.header(1), button="right")
-    expect(page.locator("#column-rename")).to_have_value("Website")
+    _open_column_dialog(page, grid.header(1), "Website")
     page.locator("#column-delete").click()
     expect(page.locator("#column-delete-text")).to_contain_text("3 value(s) will be lost")
 
@@ -250,6 +253,19 @@ def test_a_table_without_rows_says_what_to_do(
     expect(page.locator("#empty-rows")).to_contain_text("Add a row or paste from a spreadsheet")
     page.locator("#add-row").click()
     expect(page.locator("#empty-rows")).to_have_count(0)
+
+
+def _open_column_dialog(page: Page, header: tuple[float, float], name: str) -> None:
+    """Right-click a header until its dialog opens: a right-click that lands while the grid
+    redraws its new columns is lost, so the click is repeated (the condition is the dialog)."""
+    for _ in range(5):
+        page.mouse.click(*header, button="right")
+        try:
+            expect(page.locator("#column-rename")).to_have_value(name, timeout=3000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"the column dialog of {name!r} did not open")
 
 
 def test_add_a_column_through_the_form_then_edit_it_keeping_its_secret(
@@ -281,7 +297,7 @@ def test_add_a_column_through_the_form_then_edit_it_keeping_its_secret(
     expect(page.locator("#table-meta")).to_have_text("3 rows · 5 columns")
 
     grid = open_grid(page, [180, 180, 220, 220, 220], name="Forms")
-    page.mouse.click(*grid.header(4), button="right")
+    _open_column_dialog(page, grid.header(4), "Lookup")
     page.locator("#column-edit").click()
     expect(page.locator('[id="field-auth.token"]')).to_have_value("•••")
     page.locator("#field-path").fill("data.name")
