@@ -63,10 +63,11 @@ def upgrade_database(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there."""
     config = alembic_config(engine)
     head = ScriptDirectory.from_config(config).get_current_head()
-    if _current_revision(engine) == head:
-        return
+    # Even the first look is taken under the lock: a process's first connection turns a new
+    # SQLite file to WAL, which needs the file to itself, and a second process connecting at
+    # that moment got "database is locked" at once, whatever the busy timeout.
     with startup_lock(engine):
-        current = _current_revision(engine)  # another process may have migrated meanwhile
+        current = _current_revision(engine)
         if current == head:
             return
         logger.info("migrating database from %s to %s", current or "empty", head)
