@@ -1,8 +1,8 @@
 """Big runs: a whole column of a 100,000-row table as one Run, from the click to Enriched!.
 
 (1) **Job creation**: what the page does when Run is pressed on a whole column, in this
-process: the selected rows' ids (``selected_cells``) and ``create_job`` in one transaction,
-committed; on SQLite and on a throwaway PostgreSQL cluster. Target <= 2 s.
+process: ``create_job`` with the column's selected row span (the database finds the rows) in
+one transaction, committed; on SQLite and on a throwaway PostgreSQL cluster. Target <= 2 s.
 
 (2) **Run to Enriched!** in real Chromium: the app as a production build (``reflex run --env
 prod``, one port, its own SQLite file under ``bench/.work/big_runs/``), a table of ``--rows``
@@ -42,9 +42,10 @@ from enrichment_app.db.engine import create_db_engine, session_factory
 from enrichment_app.db.migrate import upgrade_database
 from enrichment_app.db.models import Cell, TableColumn
 from enrichment_app.db.sessions import unit_of_work
-from enrichment_app.services.grid import load_meta, selected_cells
+from enrichment_app.services.grid import load_meta
 from enrichment_app.services.jobs import create_job
 from enrichment_app.services.tables import ColumnSpec
+from enrichment_app.services.task_ranges import RowRanges
 from tests.fakes.trigger import FakeTrigger, WorkerTask
 from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.database import add_table, greeting
@@ -111,10 +112,10 @@ def creation_seconds(url: str, rows: int, runs: int) -> list[float]:
             start = time.perf_counter()
             with unit_of_work(open_session) as session:
                 meta = load_meta(session, table_id=table_id)
-                cells = selected_cells(
-                    session, table_id=table_id, spans_by_column={column_id: [(0, meta.row_count)]}
+                selected = RowRanges({column_id: [(0, meta.row_count)]})
+                created = create_job(
+                    session, table_id=table_id, cells=(), ranges=[selected], max_cells=rows
                 )
-                created = create_job(session, table_id=table_id, cells=cells, max_cells=rows)
             times.append(time.perf_counter() - start)
             assert created.task_count == rows
             with unit_of_work(open_session) as session:

@@ -321,7 +321,7 @@ class _Api:
             column_id=column_id,
             max_cells=runtime.settings.max_cells_per_job,
         )
-        view_run = EnrichRequest(cells=tuple(run.cells))
+        view_run = EnrichRequest(cells=(), ranges=(run.ranges,))
         return await self._enrich(caller, request, grant, table_id=table_id, enrich=view_run)
 
     async def _enrich(
@@ -341,7 +341,7 @@ class _Api:
             return await self._start(runtime, grant, table_id=table_id, enrich=enrich, claim=None)
 
         digest = idempotency.fingerprint(
-            table_id=table_id, cells=enrich.cells, columns=enrich.columns
+            table_id=table_id, cells=enrich.cells, columns=enrich.columns, ranges=enrich.ranges
         )
         outcome = await idempotency.claim(
             runtime.open_session, key=key, fingerprint=digest, now=utcnow()
@@ -405,6 +405,7 @@ class _Api:
                 table_id=table_id,
                 cells=enrich.cells,
                 columns=enrich.columns,
+                ranges=enrich.ranges,
                 max_cells=runtime.settings.max_cells_per_job,
                 on_created=bind,
                 max_cells_per_day=runtime.settings.max_cells_per_day,

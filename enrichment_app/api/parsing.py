@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from enrichment_app.api.errors import ApiError
 from enrichment_app.domain import CellRef
+from enrichment_app.services.task_ranges import RowRanges
 
 MAX_ID = 2**63 - 1
 """Ids are 64-bit signed integers in every database we support; larger ones cannot exist."""
@@ -33,6 +34,8 @@ class EnrichRequest:
     """The cells as sent (duplicates included; the job service removes them)."""
     columns: tuple[int, ...] = ()
     """Column ids to run for every row of the table (``{"columnId": 4, "rows": "all"}``)."""
+    ranges: tuple[RowRanges, ...] = ()
+    """Columns run for the rows of a view (Run the view)."""
 
 
 def max_body_bytes(max_cells: int) -> int:

@@ -18,6 +18,7 @@ from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.domain import CellRef, DispatchResult, JobBackend
 from enrichment_app.services import jobs as job_service
 from enrichment_app.services.jobs import JobView
+from enrichment_app.services.task_ranges import RowRanges
 
 
 class JobRunner(Protocol):
@@ -76,10 +77,12 @@ async def create_enrichment(
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
     max_cells_per_day: int | None = None,
     columns: Sequence[int] = (),
+    ranges: Sequence[RowRanges] = (),
 ) -> EnrichmentCreated:
     """Create the job and its tasks in one unit of work.
 
-    ``columns`` are column ids run for every row of the table, besides ``cells``.
+    ``columns`` are column ids run for every row of the table, besides ``cells``; ``ranges``
+    choose cells by row position in a view instead of ``cells`` (``services/task_ranges.py``).
     ``on_created`` writes in the job's own unit of work (see ``create_job``).
     """
     created = await in_transaction(
@@ -88,6 +91,7 @@ async def create_enrichment(
         table_id=table_id,
         cells=list(cells),
         columns=columns,
+        ranges=ranges,
         max_cells=max_cells,
         backend=backend,
         on_created=on_created,
@@ -127,15 +131,17 @@ async def start_enrichment(
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
     max_cells_per_day: int | None = None,
     columns: Sequence[int] = (),
+    ranges: Sequence[RowRanges] = (),
 ) -> EnrichmentStarted:
     """Create the job and its tasks in one unit of work, then hand it to the runner
-    (``columns``: see ``create_enrichment``)."""
+    (``columns``, ``ranges``: see ``create_enrichment``)."""
     created = await create_enrichment(
         open_session=open_session,
         backend=backend,
         table_id=table_id,
         cells=cells,
         columns=columns,
+        ranges=ranges,
         max_cells=max_cells,
         on_created=on_created,
         max_cells_per_day=max_cells_per_day,

@@ -44,6 +44,8 @@ from enrichment_app.db.sessions import in_transaction
 from enrichment_app.domain import CellRef
 from enrichment_app.errors import IdempotencyClaimLostError
 from enrichment_app.services.jobs import JobView, job_view, task_ids
+from enrichment_app.services.task_ranges import RowRanges
+from enrichment_app.views import view_json
 
 KEY_TTL = timedelta(hours=24)
 CLAIM_TTL = timedelta(seconds=15)
@@ -88,15 +90,26 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def fingerprint(*, table_id: int, cells: Iterable[CellRef], columns: Iterable[int] = ()) -> str:
-    """A digest of what the request asks for: the table, the set of cells and of whole columns
-    (a request without whole columns digests as it did before they existed)."""
+def fingerprint(
+    *,
+    table_id: int,
+    cells: Iterable[CellRef],
+    columns: Iterable[int] = (),
+    ranges: Iterable[RowRanges] = (),
+) -> str:
+    """A digest of what the request asks for: the table, the set of cells, of whole columns and
+    of rows by view (a request without the latter digests as it did before they existed)."""
     canonical: dict[str, object] = {
         "tableId": table_id,
         "cells": sorted({(c.row_id, c.column_id) for c in cells}),
     }
     if whole := sorted(set(columns)):
         canonical["columns"] = whole
+    if by_view := [
+        {"view": view_json(r.view), "spans": sorted(map(list, r.spans_by_column.items()))}
+        for r in ranges
+    ]:
+        canonical["ranges"] = by_view
     encoded = json.dumps(canonical, separators=(",", ":"), sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()
 

@@ -1,6 +1,8 @@
 """A job's tasks, checked, written and closed in bulk: a whole column of 100,000 rows is one job.
 
-Every statement here is set-based or batched, so its cost per cell is a few index entries and
+This module takes cells given one by one (a selection of a few cells, the API's ``cells``);
+cells chosen by position (a whole column, a page's row spans, a view) never become Python
+pairs: ``services/task_ranges.py`` writes their tasks in SQL. Every statement here is set-based or batched, so its cost per cell is a few index entries and
 no Python object survives the call: cells are checked against the table with one read per
 batch of row ids, tasks are written through ``services.bulk``, and the cells of a job's tasks
 are marked queued, canceled or failed by one ``UPDATE`` per column that finds them from the
@@ -18,30 +20,33 @@ from sqlmodel import Session, col, select
 
 from enrichment_app.db.models import Cell, EnrichmentTask, TableColumn, TableRow
 from enrichment_app.domain import ACTIVE_TASK_STATUSES, CellStatus, ColumnKind, TaskStatus
-from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
+from enrichment_app.errors import CellsBusyError, NotFoundError
 from enrichment_app.services.bulk import driver_value, insert_many
 
 IDS_PER_QUERY = 5000
 """Row ids checked per query (well under any database's limit on parameters)."""
 TASK_COLUMNS = ("job_id", "row_id", "column_id", "status", "attempts", "created_at")
 
+RACED = "Some selected cells were queued by another run a moment ago; try again."
+
 Pair = tuple[int, int]
 """A cell as (row id, column id)."""
 
 
+def table_columns(session: Session, *, table_id: int) -> dict[int, TableColumn]:
+    """The table's columns by id."""
+    query = select(TableColumn).where(TableColumn.table_id == table_id)
+    return {c.id: c for c in session.exec(query).all() if c.id is not None}
+
+
 def runnable_cells(
-    session: Session, *, table_id: int, cells: Iterable[Pair]
-) -> tuple[list[Pair], dict[int, TableColumn]]:
+    session: Session, *, table_id: int, cells: Iterable[Pair], columns: Mapping[int, TableColumn]
+) -> list[Pair]:
     """The selected cells that are in enrichment columns, in running order (row by row, left
-    to right), with the table's columns; refuses cells that are not in the table."""
+    to right); refuses cells that are not in the table."""
     wanted = set(cells)
     if not wanted:
-        raise InvalidInputError("Select one or more cells in an enrichment column to run.")
-    columns = {
-        c.id: c
-        for c in session.exec(select(TableColumn).where(TableColumn.table_id == table_id)).all()
-        if c.id is not None
-    }
+        return []
     rows = {row for row, _ in wanted}
     known = _rows_in_table(session, table_id, rows)
     if rows - known or {c for _, c in wanted} - columns.keys():
@@ -56,29 +61,7 @@ def runnable_cells(
         runnable.sort(key=lambda p: (p[0], position[p[1]]))
     else:
         runnable.sort()
-    if not runnable:
-        raise InvalidInputError(
-            "The selection has no cells in an enrichment column; select cells in one to run."
-        )
-    return runnable, columns
-
-
-def whole_columns(session: Session, *, table_id: int, column_ids: Iterable[int]) -> list[Pair]:
-    """Every row's cell in each of the columns (``NotFoundError`` for a column not in it)."""
-    wanted = set(column_ids)
-    found = set(
-        session.exec(
-            select(TableColumn.id).where(
-                TableColumn.table_id == table_id, col(TableColumn.id).in_(wanted)
-            )
-        ).all()
-    )
-    if missing := sorted(wanted - found):
-        raise NotFoundError(f"Column {missing[0]} is not in table {table_id}.")
-    rows = session.exec(
-        select(TableRow.id).where(TableRow.table_id == table_id).order_by(col(TableRow.position))
-    ).all()
-    return [(row, column) for column in sorted(wanted) for row in rows if row is not None]
+    return runnable
 
 
 def _rows_in_table(session: Session, table_id: int, row_ids: set[int]) -> set[int]:
@@ -109,8 +92,8 @@ def without_active(session: Session, cells: list[Pair]) -> list[Pair]:
 
 
 def add_tasks(session: Session, *, job_id: int, cells: list[Pair], now: datetime) -> None:
-    """One queued task per cell, in ``cells``' order (their ids ascend in it), and the cells
-    marked queued. ``CellsBusyError`` if another run queued one of them meanwhile."""
+    """One queued task per cell, in ``cells``' order (their ids ascend in it); the caller marks
+    the cells (``mark_cells``). ``CellsBusyError`` if another run queued one meanwhile."""
     stamp = driver_value(session, sa.DateTime(timezone=True), now)
     queued = TaskStatus.QUEUED.value
     try:
@@ -121,10 +104,7 @@ def add_tasks(session: Session, *, job_id: int, cells: list[Pair], now: datetime
             [(job_id, row, column, queued, 0, stamp) for row, column in cells],
         )
     except sa.exc.IntegrityError as exc:
-        raise CellsBusyError(
-            "Some selected cells were queued by another run a moment ago; try again."
-        ) from exc
-    mark_cells(session, job_id=job_id, status=CellStatus.QUEUED, now=now)
+        raise CellsBusyError(RACED) from exc
 
 
 def mark_cells(
@@ -182,7 +162,6 @@ def task_count(session: Session, *, job_id: int) -> int:
     )
 
 
-def columns_of(cells: Iterable[Pair], columns: Mapping[int, TableColumn]) -> list[TableColumn]:
-    """The columns the cells are in, left to right."""
-    ids = {c for _, c in cells}
-    return sorted((columns[c] for c in ids), key=lambda c: c.position)
+def columns_of(column_ids: Iterable[int], columns: Mapping[int, TableColumn]) -> list[TableColumn]:
+    """The columns of these ids, left to right."""
+    return sorted((columns[c] for c in set(column_ids)), key=lambda c: c.position)

@@ -24,9 +24,10 @@ from enrichment_app.domain import (
 )
 from enrichment_app.enrichers import get_enricher
 from enrichment_app.errors import CellsBusyError, InvalidInputError, NotFoundError
-from enrichment_app.services import job_tasks, usage
+from enrichment_app.services import job_tasks, task_ranges, usage
 from enrichment_app.services.credentials import masked_config
 from enrichment_app.services.tables import get_table
+from enrichment_app.services.task_ranges import RowRanges
 from enrichment_app.services.values import strip_nul
 
 TASK_IDS_SHOWN = 1000
@@ -117,6 +118,7 @@ def create_job(
     on_created: Callable[[Session, EnrichmentJob, int], None] | None = None,
     max_cells_per_day: int | None = None,
     columns: Sequence[int] = (),
+    ranges: Sequence[RowRanges] = (),
 ) -> JobCreated:
     """Create a job with one task per selected enrichment cell.
 
@@ -126,41 +128,66 @@ def create_job(
     writes (an API idempotency key bound to the job) commits with the job or not at all.
     With ``max_cells_per_day``, the cells are counted against the daily cap in the same unit
     of work (``services/usage.py``), and a job over it is refused with ``QuotaExceededError``.
-    ``columns`` are column ids to run for every row of the table, besides ``cells``.
-    The tasks are written in bulk (``services.job_tasks``): a whole column of 100,000 rows is
-    one job, created in about a second.
+
+    ``cells`` are given one by one; ``columns`` (column ids run for every row of the table) and
+    ``ranges`` (row spans of a view, as a page selects them) are resolved by the database:
+    their tasks are written by one ``INSERT … SELECT`` (``services/task_ranges.py``), so a
+    whole column of 100,000 rows is one job, created in well under a second, with no Python
+    object per cell.
     """
     get_table(session=session, table_id=table_id)
-    pairs = [(r.row_id, r.column_id) for r in cells]
+    known = job_tasks.table_columns(session, table_id=table_id)
+    chosen = list(ranges)
     if columns:
-        pairs += job_tasks.whole_columns(session, table_id=table_id, column_ids=columns)
-    runnable, table_columns = job_tasks.runnable_cells(session, table_id=table_id, cells=pairs)
-    if len(runnable) > max_cells:
+        chosen.append(RowRanges.whole_columns(columns))
+    ranged = task_ranges.resolve(session, table_id=table_id, ranges=chosen, columns=known)
+    whole = {c for c in columns if c in known}  # their every row is in ``ranged`` already
+    pairs = [(r.row_id, r.column_id) for r in cells if r.column_id not in whole]
+    if ranges and pairs:  # their overlap would be counted twice
+        raise ValueError("create_job takes cells one by one or by row ranges, not both")
+    if not pairs and not ranged.parts and not any(r.spans_by_column for r in chosen):
+        raise InvalidInputError("Select one or more cells in an enrichment column to run.")
+    listed = job_tasks.runnable_cells(session, table_id=table_id, cells=pairs, columns=known)
+    selected = len(listed) + task_ranges.cell_count(ranged)
+    if selected == 0:
         raise InvalidInputError(
-            f"{len(runnable)} cells selected; one job can run at most {max_cells}. Select fewer cells."
+            "The selection has no cells in an enrichment column; select cells in one to run."
         )
-    for column in job_tasks.columns_of(runnable, table_columns):
+    if selected > max_cells:
+        raise InvalidInputError(
+            f"{selected} cells selected; one job can run at most {max_cells}. Select fewer cells."
+        )
+    column_ids = {c for _, c in listed} | ranged.column_ids
+    for column in job_tasks.columns_of(column_ids, known):
         get_enricher(column.enricher or "").validate_config(masked_config(column.config))
 
-    todo = job_tasks.without_active(session, runnable)
-    if not todo:
+    todo = job_tasks.without_active(session, listed)
+    count = len(todo) + task_ranges.cell_count(ranged) - task_ranges.busy_count(session, ranged)
+    if count == 0:
         raise CellsBusyError("Every selected cell is already queued or running.")
-    skipped = len(runnable) - len(todo)
+    skipped = selected - count
     if max_cells_per_day is not None:  # per workspace, under the admin's own cap if lower
         scope, cap = usage.workspace_cap(session, table_id=table_id, app_cap=max_cells_per_day)
-        usage.spend(session, cells=len(todo), cap=cap, now=utcnow(), scope=scope)
-    job = EnrichmentJob(table_id=table_id, backend=backend.value, total=len(todo))
+        usage.spend(session, cells=count, cap=cap, now=utcnow(), scope=scope)
+    job = EnrichmentJob(table_id=table_id, backend=backend.value, total=count)
     session.add(job)
     session.flush()
     assert job.id is not None
-    job_tasks.add_tasks(session, job_id=job.id, cells=todo, now=utcnow())
+    now = utcnow()
+    job_tasks.add_tasks(session, job_id=job.id, cells=todo, now=now)
+    task_ranges.add_tasks(session, ranged, job_id=job.id, now=now)
+    if job_tasks.task_count(session, job_id=job.id) != count:
+        raise CellsBusyError(job_tasks.RACED)  # another run queued some since they were counted
+    job_tasks.mark_cells(session, job_id=job.id, status=CellStatus.QUEUED, now=now)
     if on_created is not None:
         on_created(session, job, skipped)
     session.flush()
     session.refresh(job)
-    note_change(session, table_id, TableChange.of(JOB, CELLS, rows=(row for row, _ in todo)))
+    # The rows, if few; a whole column's change says "any row" (see ``TableChange.of``).
+    rows = job_tasks.active_rows(session, job_id=job.id, limit=MAX_ROW_IDS + 1)
+    note_change(session, table_id, TableChange.of(JOB, CELLS, rows=rows))
     shown = job_tasks.first_task_ids(session, job_id=job.id, limit=TASK_IDS_SHOWN)
-    return JobCreated(job=job, task_ids=shown, task_count=len(todo), skipped_active=skipped)
+    return JobCreated(job=job, task_ids=shown, task_count=count, skipped_active=skipped)
 
 
 def get_job(session: Session, *, job_id: int) -> EnrichmentJob:

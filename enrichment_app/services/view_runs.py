@@ -1,8 +1,9 @@
 """Run the view: one column for every row a view shows, as one job (the page and the API).
 
-The rows are read as the view shows them when Run is pressed; the job is then created like
-any other (``services/enrichment.py``), so cells already queued or running are skipped, the
-cells per job and per day are capped, and the audit log records it.
+The rows are the view's when Run is pressed: the job is created like any other
+(``services/enrichment.py``), from the view's query rather than a list of its rows
+(``services/task_ranges.py``), so cells already queued or running are skipped, the cells per
+job and per day are capped, and the audit log records it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from enrichment_app.db.engine import SessionFactory
 from enrichment_app.db.models import EnrichmentJob, TableColumn
 from enrichment_app.db.sessions import in_session
-from enrichment_app.domain import CellRef, ColumnKind, JobBackend
+from enrichment_app.domain import ColumnKind, JobBackend
 from enrichment_app.errors import InvalidInputError, NotFoundError
 from enrichment_app.services import views as view_service
 from enrichment_app.services.enrichment import (
@@ -23,23 +24,29 @@ from enrichment_app.services.enrichment import (
     create_enrichment,
 )
 from enrichment_app.services.tables import get_table
+from enrichment_app.services.task_ranges import RowRanges
 from enrichment_app.views import View
 
 
 @dataclass(frozen=True, slots=True)
 class ViewRun:
-    """What one Run of a view asks for: the column, and the view's rows in its order."""
+    """What one Run of a view asks for: the column, the view, and how many rows it shows."""
 
     column_id: int
     column_name: str
-    cells: list[CellRef]
+    view: View
+    row_count: int
+
+    @property
+    def ranges(self) -> RowRanges:
+        return RowRanges.whole_columns([self.column_id], self.view)
 
 
 def view_cells(
     session: Session, *, table_id: int, view: View, column_id: int, max_cells: int
 ) -> ViewRun:
-    """The cells of ``column_id`` in every row ``view`` shows; refuses an input column, a column
-    not in the table, a view with no rows or more rows than one job may run."""
+    """``column_id`` in every row ``view`` shows; refuses an input column, a column not in the
+    table, a view with no rows or more rows than one job may run."""
     get_table(session=session, table_id=table_id)
     column = session.get(TableColumn, column_id)
     if column is None or column.table_id != table_id:
@@ -49,14 +56,14 @@ def view_cells(
             f"{column.name!r} is an input column; run the view on an enrichment column (✦)."
         )
     view_service.check_view(session, table_id=table_id, view=view)
-    rows = view_service.all_row_ids(session, table_id=table_id, view=view)
+    rows = view_service.count_rows(session, table_id=table_id, view=view)
     view_service.require_rows(rows)
-    if len(rows) > max_cells:
+    if rows > max_cells:
         raise InvalidInputError(
-            f"The view shows {len(rows):,} rows; one job can run at most {max_cells:,} cells "
+            f"The view shows {rows:,} rows; one job can run at most {max_cells:,} cells "
             "(MAX_CELLS_PER_JOB). Narrow the filter."
         )
-    return ViewRun(column_id, column.name, [CellRef(row_id=r, column_id=column_id) for r in rows])
+    return ViewRun(column_id, column.name, view, rows)
 
 
 async def create_view_enrichment(
@@ -83,7 +90,8 @@ async def create_view_enrichment(
         open_session=open_session,
         backend=backend,
         table_id=table_id,
-        cells=run.cells,
+        cells=(),
+        ranges=[run.ranges],
         max_cells=max_cells,
         on_created=on_created,
         max_cells_per_day=max_cells_per_day,

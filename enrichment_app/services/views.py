@@ -16,7 +16,6 @@ included.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -82,7 +81,8 @@ def _condition(condition: Condition, dialect: str) -> sa.ColumnElement[bool]:
     raise AssertionError(condition.op)  # pragma: no cover
 
 
-def _filtered(table_id: int, view: View, dialect: str) -> sa.Select[Any]:
+def filtered_rows(table_id: int, view: View, dialect: str) -> sa.Select[Any]:
+    """The ids of the view's rows, in no particular order."""
     query = sa.select(col(TableRow.id)).where(col(TableRow.table_id) == table_id)
     for condition in view.conditions:
         query = query.where(_condition(condition, dialect))
@@ -96,7 +96,7 @@ def _filtered(table_id: int, view: View, dialect: str) -> sa.Select[Any]:
 
 def ordered_rows(table_id: int, view: View, dialect: str) -> sa.Select[Any]:
     """The ids of the view's rows, in its order (``dialect``: the database's, ``sqlite``…)."""
-    query = _filtered(table_id, view, dialect)
+    query = filtered_rows(table_id, view, dialect)
     position = col(TableRow.position)
     if view.sort is None:
         return query.order_by(position)
@@ -120,7 +120,7 @@ def _dialect(session: Session) -> str:
 def count_rows(session: Session, *, table_id: int, view: View = EVERYTHING) -> int:
     """How many rows the view shows."""
     query = sa.select(sa.func.count()).select_from(
-        _filtered(table_id, view, _dialect(session)).subquery()
+        filtered_rows(table_id, view, _dialect(session)).subquery()
     )
     return int(session.execute(query).scalar_one())
 
@@ -154,6 +154,6 @@ def column_names(session: Session, *, table_id: int) -> dict[int, str]:
     return dict(session.execute(query).all())
 
 
-def require_rows(row_ids: Sequence[int]) -> None:
-    if not row_ids:
+def require_rows(count: int) -> None:
+    if not count:
         raise InvalidInputError("The view shows no rows, so there is nothing to run.")

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from enrichment_app.db.engine import SessionFactory
-from enrichment_app.db.models import Cell
+from enrichment_app.db.models import Cell, EnrichmentTask
 from enrichment_app.domain import CellStatus
 from enrichment_app.errors import InvalidInputError, NotFoundError
 from enrichment_app.services import grid as grid_service, views as view_service
+from enrichment_app.services.jobs import create_job
 from enrichment_app.services.tables import ColumnSpec, create_table, list_columns, list_rows
 from enrichment_app.services.view_runs import view_cells
 from enrichment_app.settings import Settings
@@ -200,8 +201,16 @@ def test_run_the_view_takes_the_views_rows_of_an_enrichment_column(
     view = View((Condition(table.industry, Op.EMPTY),))
     with open_session() as s:
         run = view_cells(s, table_id=table.id, view=view, column_id=table.greeting, max_cells=10)
-        assert table.index([c.row_id for c in run.cells]) == [1, 4, 7]
-        assert {c.column_id for c in run.cells} == {table.greeting}
+        assert (run.row_count, run.column_id) == (3, table.greeting)
+        created = create_job(s, table_id=table.id, cells=(), ranges=[run.ranges], max_cells=10)
+        tasks = s.execute(
+            sa.select(EnrichmentTask.row_id, EnrichmentTask.column_id)
+            .where(EnrichmentTask.job_id == created.job.id)
+            .order_by(EnrichmentTask.id)
+        ).all()
+        assert table.index([r for r, _ in tasks]) == [1, 4, 7]
+        assert {c for _, c in tasks} == {table.greeting}
+        s.rollback()
         with pytest.raises(InvalidInputError, match="input column"):
             view_cells(s, table_id=table.id, view=view, column_id=table.name, max_cells=10)
         with pytest.raises(InvalidInputError, match="shows 3 rows; one job can run at most 2"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from enrichment_app.domain import CellRef, CellStatus
+from enrichment_app.domain import CellStatus
 from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.rate_limits import Limit, client_key
 from enrichment_app.runtime import get_runtime
@@ -25,9 +25,9 @@ from enrichment_app.services.enrichment import (
     dispatch_enrichment,
 )
 from enrichment_app.services.jobs import JobView
+from enrichment_app.services.task_ranges import RowRanges
 from enrichment_app.state.access import current_grant, current_principal, guard, open_job
 from enrichment_app.state.table.following import FollowMixin
-from enrichment_app.state.table.selection import runnable_refs
 
 _PENDING = (CellStatus.QUEUED.value, CellStatus.RUNNING.value)
 
@@ -63,12 +63,14 @@ class RunMixin(FollowMixin, mixin=True):
             self._cancel_asked = False
             table_id, spans, view = self.table_id, self._runnable_spans(), self._current_view()
         try:
-            refs = await runnable_refs(table_id, spans, view)
+            # The rows are found by the database, by position in the page's view: a whole
+            # column of 100,000 rows is not 100,000 objects here.
             created = await create_enrichment(
                 open_session=runtime.open_session,
                 backend=runtime.backend,
                 table_id=table_id,
-                cells=refs,
+                cells=(),
+                ranges=[RowRanges(spans, view)],
                 max_cells=max_cells,
                 on_created=audit.job_started(current_grant(), table_id),
                 max_cells_per_day=runtime.settings.max_cells_per_day,
@@ -76,9 +78,11 @@ class RunMixin(FollowMixin, mixin=True):
         except EnrichmentAppError as exc:
             await self._not_started(exc)
             return
-        return await self._hand_over(table_id, created, refs)
+        return await self._hand_over(table_id, created, spans)
 
-    async def _hand_over(self, table_id: int, created: EnrichmentCreated, refs: list[CellRef]):
+    async def _hand_over(
+        self, table_id: int, created: EnrichmentCreated, spans: dict[int, list[tuple[int, int]]]
+    ):
         """Show the created job (Cancel can find it from now on), hand it to the runner and
         follow it: what Run and Run the view share once the job exists."""
         runtime = get_runtime()
@@ -86,7 +90,7 @@ class RunMixin(FollowMixin, mixin=True):
             if self.table_id != table_id:
                 return None
             self._apply_job(created.job)
-            self._mark_queued(refs)
+            self._mark_queued(spans)
             cancel_now = self._cancel_asked
         if cancel_now:
             return self.__class__.cancel
@@ -116,11 +120,21 @@ class RunMixin(FollowMixin, mixin=True):
             self.starting = False
             self.message = str(exc)
 
-    def _mark_queued(self, refs) -> None:
-        for ref in refs:
-            r, c = self._row_index.get(ref.row_id), self._col_index.get(ref.column_id)
-            if r is not None and c is not None and self.window_cells[r][c].get("s") not in _PENDING:
-                self.window_cells[r][c] = {**self.window_cells[r][c], "s": "queued", "e": ""}
+    def _mark_queued(self, spans: dict[int, list[tuple[int, int]]]) -> None:
+        """Show the window's cells in the spans (rows by position in the view) as queued."""
+        first, rows = self.window_start, len(self.window_cells)
+        for column_id, column_spans in spans.items():
+            c = self._col_index.get(column_id)
+            if c is None:
+                continue
+            for start, stop in column_spans:
+                for r in range(max(start - first, 0), min(stop - first, rows)):
+                    if self.window_cells[r][c].get("s") not in _PENDING:
+                        self.window_cells[r][c] = {
+                            **self.window_cells[r][c],
+                            "s": "queued",
+                            "e": "",
+                        }
 
     def _started(self, started: EnrichmentStarted):
         """The job was handed over: follow it, unless the page moved on or it already ended."""

@@ -11,20 +11,16 @@ from typing import Any
 import reflex as rx
 from reflex.experimental.client_state import ClientStateVar
 
-from enrichment_app.db.sessions import in_session
-from enrichment_app.domain import CellRef, ColumnKind
-from enrichment_app.runtime import get_runtime
+from enrichment_app.domain import ColumnKind
 from enrichment_app.selection import (
     bounded_selection,
     focused_point,
     selected_spans,
     span_count,
 )
-from enrichment_app.services import grid as grid_service
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import guard
 from enrichment_app.state.table.window import WindowMixin
-from enrichment_app.views import EVERYTHING, View
 
 
 def cursor_at(col: int, row: int) -> dict[str, Any]:
@@ -125,19 +121,3 @@ class SelectionMixin(WindowMixin, mixin=True):
             for col, spans in self._selected_spans().items()
             if self.grid_columns[col].get("kind") == ColumnKind.ENRICHMENT.value
         }
-
-
-async def runnable_refs(
-    table_id: int, spans_by_column: dict[int, list[tuple[int, int]]], view: View = EVERYTHING
-) -> list[CellRef]:
-    """The selected enrichment cells, with row ids read from the database by position in the
-    page's ``view``."""
-    if not spans_by_column:
-        return []
-    return await in_session(
-        get_runtime().open_session,
-        grid_service.selected_cells,
-        table_id=table_id,
-        spans_by_column=spans_by_column,
-        view=view,
-    )

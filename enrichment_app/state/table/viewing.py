@@ -300,7 +300,7 @@ class ViewRunMixin(RunMixin, mixin=True):
         except EnrichmentAppError as exc:
             await self._not_started(exc)
             return
-        return await self._hand_over(table_id, created, run.cells)
+        return await self._hand_over(table_id, created, {column_id: [(0, run.row_count)]})
 
 
 def _name(column: dict[str, Any]) -> str:
