@@ -285,3 +285,35 @@ def test_a_canceled_export_stops_at_the_next_batch(open_session: SessionFactory)
         with pytest.raises(CanceledByUserError):
             out.write(next(pieces))
     assert progress.rows == csv_export.BATCH_ROWS
+
+
+@pytest.mark.parametrize("width", [3, csv_export.MAX_JOINED_COLUMNS + 1])
+def test_an_export_joins_or_looks_up_each_columns_cells_alike(
+    open_session: SessionFactory, width: int
+) -> None:
+    """Up to ``MAX_JOINED_COLUMNS`` columns the export joins each column's cells, beyond it looks
+    them up one by one: both write rows in the table's order, "" where a row has no cell."""
+    rows = [[f"r{i}c{j}" if (i + j) % 4 else "" for j in range(width)] for i in range(40)]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([[f"C{j}" for j in range(width)], *rows])
+    data = out.getvalue().encode()
+    with unit_of_work(open_session) as session:
+        table = import_csv(session, name="w", data=data, max_bytes=len(data), max_cell_chars=50)
+        assert table.id is not None
+        first, last = session.exec(
+            select(TableRow.id).where(TableRow.table_id == table.id).order_by(TableRow.position)
+        ).all()[::39]
+        # The last row moves to the top, and the first row loses its second column's cell.
+        session.execute(sa.update(TableRow).where(col(TableRow.id) == last).values(position=-1))
+        second = session.exec(
+            select(TableColumn.id).where(
+                TableColumn.table_id == table.id, TableColumn.position == 1
+            )
+        ).one()
+        session.execute(
+            sa.delete(Cell).where(col(Cell.row_id) == first, col(Cell.column_id) == second)
+        )
+    with open_session() as session:
+        exported = list(csv.reader(io.StringIO(csv_export.export_csv(session, table_id=table.id))))
+    rows[0][1] = ""
+    assert exported == [[f"C{j}" for j in range(width)], rows[39], *rows[:39]]
