@@ -12,6 +12,9 @@ only (``É`` and ``é`` differ there), and PostgreSQL's ``ILIKE`` folds by the d
 ``LC_CTYPE`` (``É`` matches ``é`` under a UTF-8 locale such as ``C.UTF-8`` or ``en_US.UTF-8``,
 not under ``C``). ``%`` and ``_`` in the text are literal. ``equals`` compares exactly, case
 included.
+
+A sort puts numbers (``NUMBER_PATTERN``) first, in numeric order, then text in the database's
+text order, as a spreadsheet does: ``2`` before ``10`` before ``apple``.
 """
 
 from __future__ import annotations
@@ -110,7 +113,40 @@ def ordered_rows(table_id: int, view: View, dialect: str) -> sa.Select[Any]:
         ),
     )
     blank = sa.case((sa.or_(value.is_(None), value == ""), 1), else_=0)
-    return query.order_by(blank, value.desc() if view.sort.descending else value.asc(), position)
+    text, number = _sort_keys(cast("sa.ColumnElement[Any]", value), dialect)
+    keys = (text, number, value)
+    ordered = [k.desc() if view.sort.descending else k.asc() for k in keys]
+    return query.order_by(blank, *ordered, position)
+
+
+NUMBER_PATTERN = r"^ *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+) *$"
+"""What sorts as a number: digits with an optional sign and decimal point (``-12``, ``3.5``,
+``.5``), spaces around allowed. ``1e5``, ``1,000`` and ``12 kg`` sort as text."""
+
+
+def _sort_keys(
+    value: sa.ColumnElement[Any], dialect: str
+) -> tuple[sa.ColumnElement[int], sa.ColumnElement[Any]]:
+    """(1 for text, 0 for a number; the number's value or NULL): numbers sort before text, by
+    value, as in a spreadsheet (descending reverses both). SQLite has no regular expressions,
+    so ``NUMBER_PATTERN`` is written there with ``GLOB``: the value without its sign holds only
+    digits and dots, at least one digit and at most one dot."""
+    if dialect == "sqlite":
+        trimmed = sa.func.trim(value)
+        unsigned = sa.case(
+            (sa.func.substr(trimmed, 1, 1).in_(("+", "-")), sa.func.substr(trimmed, 2)),
+            else_=trimmed,
+        )
+        is_number = sa.and_(
+            unsigned.op("NOT GLOB")("*[^0-9.]*"),
+            unsigned.op("GLOB")("*[0-9]*"),
+            unsigned.op("NOT GLOB")("*.*.*"),
+        )
+        number: sa.ColumnElement[Any] = sa.cast(trimmed, sa.Float)
+    else:  # PostgreSQL: ``numeric`` holds any length of digits (``double precision`` overflows)
+        is_number = value.op("~")(NUMBER_PATTERN)
+        number = sa.cast(sa.func.trim(value), sa.Numeric)
+    return sa.case((is_number, 0), else_=1), sa.case((is_number, number), else_=sa.null())
 
 
 def _dialect(session: Session) -> str:

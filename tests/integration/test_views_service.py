@@ -223,3 +223,34 @@ def test_run_the_view_takes_the_views_rows_of_an_enrichment_column(
         elsewhere = View((Condition(10_000, Op.EMPTY),))
         with pytest.raises(InvalidInputError, match="not in this table"):
             view_cells(s, table_id=table.id, view=elsewhere, column_id=table.greeting, max_cells=10)
+
+
+AMOUNTS = ["10", "apple", "2", "", "-3.5", "1e5", " 7 ", "+4", "2 kg", ".5", "10.0", "1.2.3"]
+
+
+def test_a_sort_puts_numbers_first_in_numeric_order_then_text(
+    open_session: SessionFactory,
+) -> None:
+    with open_session() as session:
+        table = create_table(
+            session=session,
+            name="Amounts",
+            columns=[ColumnSpec("Amount")],
+            rows=([a] for a in AMOUNTS),
+            max_cell_chars=100,
+        )
+        session.commit()
+        assert table.id is not None
+        (amount,) = (c.id for c in list_columns(session, table_id=table.id))
+        assert amount is not None
+        rows = [r.id for r in list_rows(session, table_id=table.id)]
+
+        def sorted_values(descending: bool) -> list[str]:
+            view = View(sort=Sort(amount, descending))
+            found = view_service.all_row_ids(session, table_id=table.id, view=view)
+            return [AMOUNTS[rows.index(r)] for r in found]
+
+        numbers = ["-3.5", ".5", "2", "+4", " 7 ", "10", "10.0"]  # equal numbers: text order
+        text = ["1.2.3", "1e5", "2 kg", "apple"]  # not numbers: text order
+        assert sorted_values(False) == [*numbers, *text, ""]
+        assert sorted_values(True) == [*text[::-1], *numbers[::-1], ""]
