@@ -22,9 +22,10 @@ from sqlmodel import Session, col
 
 from enrichment_app.db.models import EnrichmentTask, TableColumn
 from enrichment_app.domain import ACTIVE_TASK_STATUSES, ColumnKind, TaskStatus
-from enrichment_app.errors import NotFoundError
+from enrichment_app.errors import CellsBusyError, NotFoundError
 from enrichment_app.selection import RowSpan, merge_spans
 from enrichment_app.services import views as view_service
+from enrichment_app.services.job_tasks import RACED
 from enrichment_app.views import EVERYTHING, View
 
 EVERY_ROW: tuple[RowSpan, ...] = ()
@@ -200,4 +201,7 @@ def add_tasks(session: Session, ranged: Ranged, *, job_id: int, now: datetime) -
     target = EnrichmentTask.__table__  # type: ignore[attr-defined]
     names = ("job_id", "row_id", "column_id", "status", "attempts", "created_at")
     insert = sa.insert(target).from_select([target.c[n] for n in names], rows)
-    session.execute(insert)
+    try:
+        session.execute(insert)
+    except sa.exc.IntegrityError as exc:  # a cell queued by another run since the check
+        raise CellsBusyError(RACED) from exc
