@@ -16,6 +16,7 @@ from reflex_base.vars.base import VarData
 from reflex_components_core.el.elements.typography import Div
 from reflex_components_dataeditor.dataeditor import DataEditor, Rectangle
 
+from enrichment_app.components.grid_keys import handled_delete, page_keys
 from enrichment_app.state.table import TableJobState, TableState, grid_selection
 
 VIEW_THROTTLE_MS = 150
@@ -41,24 +42,11 @@ def _pasted_text(e: rx.Var) -> tuple[rx.Var[str]]:
     return (rx.Var(f"(({e}).preventDefault(), ({e}).clipboardData.getData('text/plain'))").to(str),)
 
 
-def _shortcut(e: rx.Var) -> tuple[rx.Var[str]]:
-    """The page's own shortcuts from a key press ("" for every other key, left to the grid)."""
-    return (
-        rx.Var(
-            f"((({e}).ctrlKey || ({e}).metaKey) && ({e}).key === 'Enter') ? 'run' : "
-            f"(({e}).key === '?' && !(({e}).target.closest('input, textarea'))) ? 'help' : ''"
-        ).to(str),
-    )
-
-
 class GridFrame(Div):
     """The grid's box: a paste in the grid reaches the server as text (parsed there, in
-    ``enrichment_app/clipboard.py``), and Ctrl+Enter and ``?`` reach the page."""
+    ``enrichment_app/clipboard.py``)."""
 
     on_paste: EventHandler[_pasted_text] = field(doc="Fired with the pasted plain text.")
-    on_key_down_capture: EventHandler[_shortcut] = field(
-        doc="Fired with 'run', 'help' or '' before the grid sees the key (it keeps Enter)."
-    )
 
 
 # Colours per cell status (Glide theme overrides), chosen to read at a glance.
@@ -150,7 +138,6 @@ def table_grid() -> rx.Component:
             on_grid_selection_change=[grid_selection.set, TableState.select],
             on_selection_cleared=TableState.clear_selection,
             on_cell_edited=TableState.edit_cell,
-            on_delete=TableState.clear_cells,
             on_column_moved=TableState.column_moved,
             on_column_resize=[
                 TableState.column_resized.throttle(VIEW_THROTTLE_MS),
@@ -170,15 +157,18 @@ def table_grid() -> rx.Component:
             smooth_scroll_y=True,
             row_height=34,
             header_height=38,
-            custom_attrs={"getCellContent": cell_renderer()},
+            custom_attrs={
+                "getCellContent": cell_renderer(),
+                "onDelete": handled_delete(),
+            },
             width="100%",
             height="60vh",
         ),
         id="table-grid",
         on_paste=TableState.paste,
-        on_key_down_capture=TableState.shortcut,
         # Which rows the page holds, for tests and benchmarks (the canvas has no DOM per cell).
         custom_attrs={
+            "onKeyDownCapture": page_keys(),
             "data-window-start": TableState.window_start,
             "data-window-rows": TableState.window_cells.length(),
         },
