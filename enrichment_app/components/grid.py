@@ -104,6 +104,29 @@ def cell_renderer() -> rx.Var:
     )
 
 
+# Glide 6.0.3 draws a header's ▾ only while the mouse is over that header
+# (``drawHeaderInner``: ``shouldDrawMenu = c.hasMenu && (isHovered || (touchMode && selected))``),
+# so nobody finds the column menu. Its click target is there whether drawn or not
+# (``isOverHeaderMenu`` tests ``hasMenu`` only): draw the ▾ on every header that has a menu,
+# over a patch of the header's background so a long title does not run under it.
+_DRAW_HEADER = """((args, draw) => {
+  draw();
+  const {ctx, column, theme, rect, menuBounds, isHovered, isSelected, hasSelectedCell} = args;
+  if (column.hasMenu !== true || isHovered || rect.width <= 35) return;
+  ctx.fillStyle = isSelected ? theme.accentColor : hasSelectedCell ? theme.bgHeaderHasFocus : theme.bgHeader;
+  ctx.fillRect(menuBounds.x, rect.y + 1, menuBounds.width, rect.height - 2);
+  const x = menuBounds.x + menuBounds.width / 2 - 5.5;
+  const y = menuBounds.y + menuBounds.height / 2 - 3;
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  ctx.lineTo(x + 11, y);
+  ctx.lineTo(x + 5.5, y + 6);
+  ctx.closePath();
+  ctx.fillStyle = isSelected ? theme.textHeaderSelected : theme.textHeader;
+  ctx.fill();
+})"""
+
+
 def _columns_with_menus() -> rx.Var:
     """The columns, each with a header menu (▾) for those who may change columns."""
     columns, allowed = TableState.grid_columns, TableState.can_edit_columns
@@ -159,6 +182,7 @@ def table_grid() -> rx.Component:
             header_height=38,
             custom_attrs={
                 "getCellContent": cell_renderer(),
+                "drawHeader": rx.Var(_DRAW_HEADER),
                 "onDelete": handled_delete(),
             },
             width="100%",
