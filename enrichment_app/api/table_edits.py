@@ -18,7 +18,7 @@ from enrichment_app.services.access import Grant
 from enrichment_app.services.audit import Audited
 
 if TYPE_CHECKING:
-    from enrichment_app.api.app import Caller
+    from enrichment_app.api.callers import Caller
 
 CHANGE_KEYS = ("name", "position", "width")
 

@@ -530,8 +530,8 @@ def test_the_key_is_only_ever_compared_in_constant_time() -> None:
         unsafe += [f"{path.name}:{u.line}: {u.what}" for u in found_unsafe]
         safe += [f"{path.name}:{u.line}: {u.what}" for u in found_safe]
     assert not unsafe, unsafe
-    assert len(safe) == 1, safe  # the one comparison, in _check_bearer
-    assert safe[0].startswith("app.py:") and "compare_digest(given, expected)" in safe[0]
+    assert len(safe) == 1, safe  # the one comparison, in _is_service_key
+    assert safe[0].startswith("callers.py:") and "compare_digest(given, expected)" in safe[0]
 
 
 def test_only_the_api_package_reads_the_key() -> None:
