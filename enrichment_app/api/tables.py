@@ -38,6 +38,7 @@ from enrichment_app.services import (
     columns as column_service,
     credentials,
     csv_export,
+    csv_files,
     csv_import,
     rows as row_service,
     tables as table_service,
@@ -357,15 +358,8 @@ def content_disposition(filename: str) -> str:
 
 def _export_name(session: Session, *, grant: Grant, table_id: int, raw: bool) -> str:
     """The download's file name; the export is noted in the audit log as it starts."""
-    table = table_service.get_table(session=session, table_id=table_id)
-    audit.record_on_table(
-        session,
-        grant=grant,
-        action=Audited.TABLE_EXPORT,
-        table_id=table_id,
-        detail="raw" if raw else "formulas neutralised",
-    )
-    return table_service.export_filename(table.name, raw=raw)
+    name = csv_files.start_export(session, grant=grant, table_id=table_id, raw=raw)
+    return table_service.export_filename(name, raw=raw)
 
 
 def _export_pieces(open_session: SessionFactory, *, table_id: int, raw: bool) -> Iterator[bytes]:

@@ -35,13 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import httpx
 
@@ -61,42 +58,32 @@ from enrichment_app.enrichers.http_exchange import (
     origin_of,
     read_capped,
 )
+from enrichment_app.enrichers.http_request import (
+    basic_auth,
+    body_templates,
+    check_url_template,
+    limit_key,
+    render_body,
+    render_url,
+    request_headers,
+    validate_auth,
+    validate_headers,
+)
 from enrichment_app.enrichers.json_path import parse_json_path, resolve_json_path
 from enrichment_app.enrichers.rate_limit import RateLimiter
-from enrichment_app.enrichers.template import RowTemplate, parse_template, rename_in_json
+from enrichment_app.enrichers.template import parse_template, rename_in_json
 from enrichment_app.errors import EnricherConfigError, EnrichError
 from enrichment_app.redact import display_url
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_REDIRECTS = 5
 MAX_URL_CHARS = 8192
 """The longest URL a row may render: most servers refuse longer ones anyway (414)."""
 MAX_BODY_BYTES = 1024 * 1024
 """The largest JSON body a row may render."""
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_LITERAL_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#{}]*[/?#]")
-
-
-def render_url(template: RowTemplate, row: Mapping[str, str | None]) -> str:
-    """The URL for a row: every value percent-encoded (``/``, ``?``, ``#``, ``@`` included), so
-    it stays within its path segment or query value; in the path, ``.`` too, so that ``..``
-    cannot climb out of the path the template names."""
-    in_query = False
-
-    def escape(value: str) -> str:
-        encoded = quote(value, safe="")
-        return encoded if in_query else encoded.replace(".", "%2E")
-
-    pieces: list[str] = []
-    for literal, column in template.parts:
-        pieces.append(literal)
-        in_query = in_query or "?" in literal or "#" in literal
-        if column is not None:
-            pieces.append(RowTemplate(template.source, (("", column),)).render(row, escape=escape))
-    return "".join(pieces)
 
 
 class HttpJsonEnricher(Enricher):
@@ -167,7 +154,7 @@ class HttpJsonEnricher(Enricher):
             raise EnricherConfigError(f"{self.name}: 'method' must be GET or POST")
         url = require_str(self.name, config, "url", max_length=4000)
         url_template = parse_template(url, where=f"{self.name}: 'url'")
-        _check_url_template(url_template)
+        check_url_template(url_template)
         path = optional_str(self.name, config, "path", max_length=500) or ""
         try:
             parse_json_path(path)
@@ -181,15 +168,15 @@ class HttpJsonEnricher(Enricher):
                 json.dumps(body)
             except (TypeError, ValueError) as exc:
                 raise EnricherConfigError(f"{self.name}: 'body' must be plain JSON") from exc
-            _body_templates(body)
+            body_templates(body)
         return {
             "method": method,
             "url": url,
             "path": path,
-            "headers": _validate_headers(config.get("headers")),
-            "secret_headers": _validate_headers(config.get("secret_headers"), "secret_headers"),
+            "headers": validate_headers(config.get("headers")),
+            "secret_headers": validate_headers(config.get("secret_headers"), "secret_headers"),
             "body": body,
-            "auth": _validate_auth(config.get("auth")),
+            "auth": validate_auth(config.get("auth")),
             "rate_limit_per_second": optional_number(
                 self.name,
                 config,
@@ -239,7 +226,7 @@ class HttpJsonEnricher(Enricher):
 
     def referenced_columns(self, config: Mapping[str, Any]) -> set[str]:
         columns = parse_template(config["url"], where=f"{self.name}: 'url'").columns
-        for template in _body_templates(config.get("body")):
+        for template in body_templates(config.get("body")):
             columns |= template.columns
         return columns
 
@@ -262,7 +249,7 @@ class HttpJsonEnricher(Enricher):
                 f"The URL built from this row is {len(url):,} characters; at most "
                 f"{MAX_URL_CHARS:,} are allowed. Shorten the values it uses."
             )
-        body = _render_body(config.get("body"), ctx.row)
+        body = render_body(config.get("body"), ctx.row)
         if body is not None:
             size = len(json.dumps(body).encode())
             if size > MAX_BODY_BYTES:
@@ -272,17 +259,17 @@ class HttpJsonEnricher(Enricher):
                 )
         rate = config.get("rate_limit_per_second")
         if rate:
-            await self._limiter.wait(_limit_key(config), rate)
+            await self._limiter.wait(limit_key(config), rate)
         timeout = config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS
         method = config.get("method", "GET")
         request = ctx.http.build_request(
             method,
             url,
-            headers=_headers(config),
+            headers=request_headers(config),
             json=body if method == "POST" and body is not None else None,
             timeout=timeout,
         )
-        auth = _auth(config.get("auth"))
+        auth = basic_auth(config.get("auth"))
         if auth is not None:
             request = next(auth.auth_flow(request))
         current = display_url(url)
@@ -322,107 +309,3 @@ class HttpJsonEnricher(Enricher):
             raise EnrichError(f"Response from {current} is not valid JSON") from exc
         value = resolve_json_path(document, parse_json_path(config.get("path", "")))
         return as_cell_text(value)
-
-
-def _check_url_template(template: RowTemplate) -> None:
-    if template.columns and not _LITERAL_ORIGIN.match(template.parts[0][0]):
-        first = next(column for _, column in template.parts if column is not None)
-        raise EnricherConfigError(
-            "http_json: 'url' must spell out its scheme, host and port, with row values only in"
-            f" the path or the query (found {{{first}}} before the path starts). A host taken"
-            " from a cell would send this column's credentials wherever the cell points. Write"
-            " the host literally, e.g. https://api.example.com/lookup?domain={website}."
-        )
-    sample = template.render(dict.fromkeys(template.columns, "x"))
-    try:
-        url = httpx.URL(sample)
-    except httpx.InvalidURL as exc:
-        raise EnricherConfigError(f"http_json: 'url' is not a valid URL ({exc})") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise EnricherConfigError(
-            "http_json: 'url' must start with http:// or https:// and a host name"
-        )
-
-
-def _validate_headers(headers: object, key: str = "headers") -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise EnricherConfigError(f"http_json: '{key}' must be an object of name: value")
-    checked: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            raise EnricherConfigError(f"http_json: {name!r} is not a valid header name")
-        if not isinstance(value, str) or "\r" in value or "\n" in value:
-            raise EnricherConfigError(
-                f"http_json: header {name!r} must be a single-line string value"
-            )
-        checked[name] = value
-    return checked
-
-
-def _validate_auth(auth: object) -> dict[str, str] | None:
-    if auth is None:
-        return None
-    if not isinstance(auth, Mapping):
-        raise EnricherConfigError("http_json: 'auth' must be an object with a 'type'")
-    kind = auth.get("type")
-    if kind == "bearer":
-        refuse_unknown_keys("http_json: 'auth'", auth, {"type", "token"})
-        return {"type": "bearer", "token": require_str("http_json: 'auth'", auth, "token")}
-    if kind == "basic":
-        refuse_unknown_keys("http_json: 'auth'", auth, {"type", "username", "password"})
-        password = auth.get("password", "")
-        if not isinstance(password, str):
-            raise EnricherConfigError("http_json: 'auth': 'password' must be a string")
-        return {
-            "type": "basic",
-            "username": require_str("http_json: 'auth'", auth, "username"),
-            "password": password,
-        }
-    raise EnricherConfigError("http_json: 'auth' type must be 'bearer' or 'basic'")
-
-
-def _auth(auth: Mapping[str, str] | None) -> httpx.Auth | None:
-    if auth is None or auth["type"] != "basic":
-        return None
-    return httpx.BasicAuth(auth["username"], auth["password"])
-
-
-def _headers(config: Mapping[str, Any]) -> dict[str, str]:
-    headers = {
-        "Accept": "application/json",
-        **config.get("headers", {}),
-        **(config.get("secret_headers") or {}),
-    }
-    auth = config.get("auth")
-    if auth is not None and auth["type"] == "bearer":
-        headers["Authorization"] = f"Bearer {auth['token']}"
-    return headers
-
-
-def _body_templates(body: Any) -> list[RowTemplate]:
-    """Parse (and so check) every string value in a body; keys are not templated."""
-    if isinstance(body, str):
-        return [parse_template(body, where="http_json: 'body'")]
-    if isinstance(body, Mapping):
-        return [t for value in body.values() for t in _body_templates(value)]
-    if isinstance(body, list):
-        return [t for value in body for t in _body_templates(value)]
-    return []
-
-
-def _render_body(body: Any, row: Mapping[str, str | None]) -> Any:
-    if isinstance(body, str):
-        return parse_template(body, where="http_json: 'body'").render(row)
-    if isinstance(body, Mapping):
-        return {key: _render_body(value, row) for key, value in body.items()}
-    if isinstance(body, list):
-        return [_render_body(value, row) for value in body]
-    return body
-
-
-def _limit_key(config: Mapping[str, Any]) -> str:
-    """One key per column config: a digest, so the limiter's memory holds no credential."""
-    canonical = json.dumps(config, sort_keys=True, default=str).encode()
-    return hashlib.sha256(canonical).hexdigest()

@@ -24,16 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import reflex as rx
-from sqlmodel import Session
 
 from enrichment_app import routes
-from enrichment_app.db.models import DataTable
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import CanceledByUserError, EnrichmentAppError
 from enrichment_app.runtime import Runtime, get_runtime
-from enrichment_app.services import audit, csv_export, csv_import, tables as table_service
+from enrichment_app.services import csv_files
 from enrichment_app.services.access import Action, Grant
-from enrichment_app.services.audit import Audited
 from enrichment_app.services.csv_export import export_filename
 from enrichment_app.services.csv_reading import too_large
 from enrichment_app.services.tables import MAX_NAME_CHARS
@@ -48,7 +45,6 @@ DRAIN_STALL_SECONDS = 5.0
 ONE_FILE = "Choose one CSV file at a time."
 EXPORTS = "exports"
 """The folder of exported files, under Reflex's upload directory."""
-EXPORT_KEEP_SECONDS = 600.0
 
 
 async def next_chunk(chunks: rx.UploadChunkIterator, within: float) -> rx.UploadChunk | None:
@@ -73,60 +69,6 @@ def _megabytes(n_bytes: int) -> str:
 def is_id(value: object) -> bool:
     """Whether a handler argument is a table id a database could hold (clients send anything)."""
     return type(value) is int and 1 <= value < 2**63
-
-
-def _import_and_record(
-    session: Session, *, grant: Grant, filename: str, progress: Progress, **kwargs: Any
-) -> DataTable:
-    """Import in the grant's workspace, and note it in the audit log, in one transaction."""
-    table = csv_import.import_csv_stream(
-        session, workspace_id=grant.workspace_id, progress=progress, **kwargs
-    )
-    assert table.id is not None
-    rows = progress.rows
-    audit.record_on_table(
-        session,
-        grant=grant,
-        action=Audited.TABLE_IMPORT,
-        table_id=table.id,
-        label=table.name,
-        detail=f"{filename[:100]}: {rows} row{'s' if rows != 1 else ''}",
-    )
-    return table
-
-
-def _start_export(session: Session, *, grant: Grant, table_id: int, raw: bool) -> str:
-    """The table's name; the export is noted in the audit log as it starts."""
-    name = table_service.get_table(session=session, table_id=table_id).name
-    audit.record_on_table(
-        session,
-        grant=grant,
-        action=Audited.TABLE_EXPORT,
-        table_id=table_id,
-        detail="raw" if raw else "formulas neutralised",
-    )
-    return name
-
-
-def _write_export(
-    session: Session, *, table_id: int, raw: bool, path: Path, progress: Progress
-) -> None:
-    progress.total_rows = csv_export.row_count(session, table_id=table_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as out:
-        csv_export.write_csv(session, table_id=table_id, out=out, raw=raw, progress=progress)
-
-
-def _forget_old_exports(root: Path, *, now: float) -> None:
-    """Delete the exported files older than ``EXPORT_KEEP_SECONDS``."""
-    if not root.is_dir():
-        return
-    for folder in root.iterdir():
-        try:
-            if now - folder.stat().st_mtime > EXPORT_KEEP_SECONDS:
-                shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            continue
 
 
 class CsvFilesMixin(rx.State, mixin=True):
@@ -283,7 +225,7 @@ class CsvFilesMixin(rx.State, mixin=True):
         work = asyncio.create_task(
             in_transaction(
                 runtime.open_session,
-                _import_and_record,
+                csv_files.import_and_record,
                 grant=grant,
                 filename=filename,
                 name=name,
@@ -355,7 +297,7 @@ class CsvFilesMixin(rx.State, mixin=True):
         try:
             table_name = await in_transaction(
                 runtime.open_session,
-                _start_export,
+                csv_files.start_export,
                 grant=current_grant(),
                 table_id=table_id,
                 raw=raw,
@@ -370,12 +312,12 @@ class CsvFilesMixin(rx.State, mixin=True):
         root = rx.get_upload_dir() / EXPORTS
         folder = secrets.token_urlsafe(24)
         path = root / folder / filename
-        _forget_old_exports(root, now=time.time())
+        csv_files.forget_old_exports(root, now=time.time())
         progress = Progress()
         work = asyncio.create_task(
             in_session(
                 runtime.open_session,
-                _write_export,
+                csv_files.write_export,
                 table_id=table_id,
                 raw=raw,
                 path=path,

@@ -17,10 +17,10 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from enrichment_app.api import build_api
-from enrichment_app.db.account_models import AuditEvent
-from enrichment_app.db.models import TableColumn
+from enrichment_app.db.models import AuditEvent, TableColumn
 from enrichment_app.domain import CellRef
 from enrichment_app.runtime import Runtime
+from enrichment_app.services.audit import Audited
 from enrichment_app.services.credentials import is_sealed
 from enrichment_app.services.jobs import create_job
 from enrichment_app.settings import Settings
@@ -360,6 +360,14 @@ async def test_export_names_the_file_and_neutralises_formulas_unless_raw(
     raw = await client.get(f"/api/tables/{tid}/export.csv", params={"raw": "1"})
     assert 'filename="Q3_ leads (raw).csv"' in raw.headers["content-disposition"]
     assert _csv(raw) == [["Note"], ['=HYPERLINK("x")']]
+    with runtime.open_session() as session:
+        logged = session.exec(
+            select(AuditEvent).where(AuditEvent.action == Audited.TABLE_EXPORT.value)
+        ).all()
+    assert [(e.target_id, e.detail) for e in logged] == [
+        (tid, "formulas neutralised"),
+        (tid, "raw"),
+    ]
     await refused(
         runtime,
         client.get(f"/api/tables/{tid}/export.csv", params={"raw": "maybe"}),
