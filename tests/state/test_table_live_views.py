@@ -5,10 +5,11 @@ database has it."""
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from enrichment_app.db.sessions import in_session, in_transaction
-from enrichment_app.runtime import get_runtime
+from enrichment_app.runtime import get_runtime, reset_runtime
 from enrichment_app.services import grid as grid_service, tables as table_service
 from enrichment_app.services.jobs import cancel_job, create_job
 from enrichment_app.state.table import TableJobState, TableState
@@ -115,3 +116,57 @@ async def _following(tab: Tab, job_id: int | None) -> bool:
 
 async def _shows(tab: Tab, expected: list[str]) -> bool:
     return shown(await tab.state(TableState)) == expected
+
+
+async def test_an_idle_filtered_tab_reads_edits_made_elsewhere_at_a_pace(tab: Tab) -> None:
+    """No job: another tab (or the API) edits the table many times a second; the idle tab's
+    watcher (``watch_table``) reads its view again at the same pace, and the last edit too."""
+    os.environ["TABLE_REFRESH_SECONDS"] = "2"  # the tab's idle watcher runs (see conftest)
+    reset_runtime()
+    runtime = get_runtime()
+    await runtime.start()
+    with runtime.open_session() as session:
+        rows = [ref.row_id for ref in column_refs(session, 1, "Company")]
+    loading = asyncio.create_task(tab.send(TableState, "load", path=PAGE))
+    try:
+        await await_until(
+            lambda: _watching(tab), timeout=20, message="the idle tab's watcher subscribed"
+        )
+        before = view_reads(tab)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for n in range(BATCHES):
+            await in_transaction(
+                runtime.open_session,
+                table_service.update_cell,
+                table_id=1,
+                row_id=rows[n % len(rows)],
+                column_id=COMPANY,
+                value=f"Plant {n}" if n % 2 else f"Ocean {n}",
+                max_cell_chars=1000,
+            )
+            await asyncio.sleep(BATCH_GAP_SECONDS)  # the edits' pace, not a wait for a state
+        elapsed = loop.time() - started
+        expected = await expected_companies()
+        await await_until(
+            lambda: _shows(tab, expected), timeout=20, message=f"the window showing {expected}"
+        )
+        reads = view_reads(tab) - before
+        allowed = elapsed / VIEW_READ_SECONDS + 2
+        assert 1 <= reads <= allowed, f"{reads} view reads in {elapsed:.2f} s of {BATCHES} edits"
+        assert (await tab.state(TableState)).row_count == len(expected)
+    finally:
+        from enrichment_app.enrichment_app import app  # as conftest does: the registered App
+
+        sockets = app.event_namespace
+        assert sockets is not None
+        gone = sockets.on_disconnect(f"sid-{tab.token}")  # the tab closes: its watcher ends
+        if gone is not None:
+            await gone
+        await asyncio.wait_for(loading, 60)
+
+
+async def _watching(tab: Tab) -> bool:
+    """Whether the idle watcher is waiting on the table's feed (its first read made)."""
+    state = await tab.state(TableJobState)
+    return bool(state.window_cells) and get_runtime().tables.upstream_count > 0
