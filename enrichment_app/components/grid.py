@@ -16,6 +16,7 @@ from reflex_base.vars.base import VarData
 from reflex_components_core.el.elements.typography import Div
 from reflex_components_dataeditor.dataeditor import DataEditor, Rectangle
 
+from enrichment_app.components.grid_keys import handled_delete, page_keys
 from enrichment_app.state.table import TableJobState, TableState, grid_selection
 
 VIEW_THROTTLE_MS = 150
@@ -41,24 +42,11 @@ def _pasted_text(e: rx.Var) -> tuple[rx.Var[str]]:
     return (rx.Var(f"(({e}).preventDefault(), ({e}).clipboardData.getData('text/plain'))").to(str),)
 
 
-def _shortcut(e: rx.Var) -> tuple[rx.Var[str]]:
-    """The page's own shortcuts from a key press ("" for every other key, left to the grid)."""
-    return (
-        rx.Var(
-            f"((({e}).ctrlKey || ({e}).metaKey) && ({e}).key === 'Enter') ? 'run' : "
-            f"(({e}).key === '?' && !(({e}).target.closest('input, textarea'))) ? 'help' : ''"
-        ).to(str),
-    )
-
-
 class GridFrame(Div):
     """The grid's box: a paste in the grid reaches the server as text (parsed there, in
-    ``enrichment_app/clipboard.py``), and Ctrl+Enter and ``?`` reach the page."""
+    ``enrichment_app/clipboard.py``)."""
 
     on_paste: EventHandler[_pasted_text] = field(doc="Fired with the pasted plain text.")
-    on_key_down_capture: EventHandler[_shortcut] = field(
-        doc="Fired with 'run', 'help' or '' before the grid sees the key (it keeps Enter)."
-    )
 
 
 # Colours per cell status (Glide theme overrides), chosen to read at a glance.
@@ -116,6 +104,29 @@ def cell_renderer() -> rx.Var:
     )
 
 
+# Glide 6.0.3 draws a header's ▾ only while the mouse is over that header
+# (``drawHeaderInner``: ``shouldDrawMenu = c.hasMenu && (isHovered || (touchMode && selected))``),
+# so nobody finds the column menu. Its click target is there whether drawn or not
+# (``isOverHeaderMenu`` tests ``hasMenu`` only): draw the ▾ on every header that has a menu,
+# over a patch of the header's background so a long title does not run under it.
+_DRAW_HEADER = """((args, draw) => {
+  draw();
+  const {ctx, column, theme, rect, menuBounds, isHovered, isSelected, hasSelectedCell} = args;
+  if (column.hasMenu !== true || isHovered || rect.width <= 35) return;
+  ctx.fillStyle = isSelected ? theme.accentColor : hasSelectedCell ? theme.bgHeaderHasFocus : theme.bgHeader;
+  ctx.fillRect(menuBounds.x, rect.y + 1, menuBounds.width, rect.height - 2);
+  const x = menuBounds.x + menuBounds.width / 2 - 5.5;
+  const y = menuBounds.y + menuBounds.height / 2 - 3;
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  ctx.lineTo(x + 11, y);
+  ctx.lineTo(x + 5.5, y + 6);
+  ctx.closePath();
+  ctx.fillStyle = isSelected ? theme.textHeaderSelected : theme.textHeader;
+  ctx.fill();
+})"""
+
+
 def _columns_with_menus() -> rx.Var:
     """The columns, each with a header menu (▾) for those who may change columns."""
     columns, allowed = TableState.grid_columns, TableState.can_edit_columns
@@ -150,7 +161,6 @@ def table_grid() -> rx.Component:
             on_grid_selection_change=[grid_selection.set, TableState.select],
             on_selection_cleared=TableState.clear_selection,
             on_cell_edited=TableState.edit_cell,
-            on_delete=TableState.clear_cells,
             on_column_moved=TableState.column_moved,
             on_column_resize=[
                 TableState.column_resized.throttle(VIEW_THROTTLE_MS),
@@ -170,15 +180,19 @@ def table_grid() -> rx.Component:
             smooth_scroll_y=True,
             row_height=34,
             header_height=38,
-            custom_attrs={"getCellContent": cell_renderer()},
+            custom_attrs={
+                "getCellContent": cell_renderer(),
+                "drawHeader": rx.Var(_DRAW_HEADER),
+                "onDelete": handled_delete(),
+            },
             width="100%",
             height="60vh",
         ),
         id="table-grid",
         on_paste=TableState.paste,
-        on_key_down_capture=TableState.shortcut,
         # Which rows the page holds, for tests and benchmarks (the canvas has no DOM per cell).
         custom_attrs={
+            "onKeyDownCapture": page_keys(),
             "data-window-start": TableState.window_start,
             "data-window-rows": TableState.window_cells.length(),
         },

@@ -47,7 +47,8 @@ def table_page() -> rx.Component:
                 messages(),
                 rx.text(
                     "Select cells in the ✦ enrichment columns (click, drag, shift-click, or a "
-                    "column header), then Run. Right-click a header to rename, move or delete it.",
+                    "column header), then Run. A header's ▾ (or a right-click on it) edits, renames, "
+                    "moves or deletes its column.",
                     size="2",
                     color_scheme="gray",
                 ),

@@ -96,7 +96,6 @@ SAMPLES: dict[tuple[type[rx.State], str], Sample] = {
     (TableState, "delete_rows"): (TABLE_PAGE, {}),
     (TableState, "undo_delete"): (TABLE_PAGE, {}),
     (TableState, "dismiss_undo"): (TABLE_PAGE, {}),
-    (TableState, "shortcut"): (TABLE_PAGE, {"key": "help"}),
     (TableState, "toggle_shortcuts"): (TABLE_PAGE, {"value": True}),
     (TableState, "open_column_menu"): (TABLE_PAGE, {"index": 0}),
     (TableState, "close_column_menu"): (TABLE_PAGE, {"value": False}),

@@ -89,8 +89,11 @@ HOSTILE: dict[str, list[dict[str, Any]]] = {
         {"text": {"html": HUGE}},
         {"text": None},
     ],
-    "TableState.clear_cells": [{"_selection": HUGE}, {"_selection": None}],
-    "TableState.shortcut": [{"key": HUGE}, {"key": ["run"]}],
+    "TableState.clear_cells": [
+        {"selection": HUGE},
+        {"selection": None},
+        {"selection": _selection(rangeStack=_rects(100_000))},
+    ],
     "TableState.toggle_shortcuts": [{"value": HUGE}, {"value": [True]}],
     "TableState.open_column_menu": [
         {"index": HUGE_INT, "_bounds": HUGE},

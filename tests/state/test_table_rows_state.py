@@ -1,5 +1,5 @@
 """The table page's spreadsheet handlers through Reflex's event processor (no browser):
-delete the selected rows and undo, paste at the selected cell, Delete, the shortcuts."""
+delete the selected rows and undo, paste at the selected cell, Delete, the keys' handlers."""
 
 from __future__ import annotations
 
@@ -49,10 +49,29 @@ async def test_paste_at_the_selected_cell_and_delete_clears(tab: Tab) -> None:
     assert "not cleared by Delete" in (await tab.state(TableState)).message
 
 
-async def test_shortcuts(tab: Tab) -> None:
+async def test_delete_clears_the_selection_it_was_pressed_on(tab: Tab) -> None:
+    """A Delete pressed right after a shift-click carries the new range; the server may not
+    have applied that range's own ``select`` yet, and the range is what is cleared."""
     await tab.send(TableState, "load", path=PAGE)
-    await tab.send(TableState, "shortcut", path=PAGE, key="help")
+    await tab.send(TableState, "select", path=PAGE, selection=cursor_at(0, 0))
+    pressed_on = cursor_at(0, 1)
+    pressed_on["current"]["range"] = {"x": 0, "y": 1, "width": 2, "height": 2}  # type: ignore[index]
+    await tab.send(TableState, "clear_cells", path=PAGE, selection=pressed_on)
+    state = await tab.state(TableState)
+    assert [[state._window_cell(c, r)["v"] for c in (0, 1)] for r in (0, 1, 2)][1:] == [
+        ["", ""],
+        ["", ""],
+    ]
+    assert state._window_cell(0, 0)["v"] != ""  # the cell selected before is kept
+    assert state.focus == [0, 1] and state.selected_count == 4
+
+
+async def test_the_keys_handlers(tab: Tab) -> None:
+    """What ``?`` and Ctrl+Enter call in the browser (components/grid.py): the overlay opens,
+    and the selection runs."""
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(TableState, "toggle_shortcuts", path=PAGE, value=True)
     assert (await tab.state(TableState)).shortcuts_open
     await tab.send(TableState, "select", path=PAGE, selection=cursor_at(3, 0))
-    await tab.send(TableState, "shortcut", path=PAGE, key="run")
+    await tab.send(TableJobState, "run", path=PAGE)
     assert (await tab.state(TableJobState)).job_id > 0

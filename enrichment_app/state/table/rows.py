@@ -112,8 +112,14 @@ class RowsMixin(SelectionMixin, mixin=True):
 
     @rx.event
     @guard(Action.EDIT)
-    async def clear_cells(self, _selection: Any = None):
-        """Delete: empty the selected input cells (enrichment cells are left, with a message)."""
+    async def clear_cells(self, selection: Any = None):
+        """Delete: empty the selected input cells (enrichment cells are left, with a message).
+
+        The grid sends the selection the key was pressed on, and that is what is cleared: a
+        Delete pressed right after a shift-click clears the new range even if the range's own
+        ``select`` has not been applied yet."""
+        if isinstance(selection, dict):
+            self._apply_selection(selection)
         blocks = [
             (range(c, c + 1), range(start, stop))
             for c, spans in self._selected_spans().items()
@@ -231,18 +237,6 @@ class RowsMixin(SelectionMixin, mixin=True):
             if all(row[c].get("s") == "empty" for row in self.window_cells if c < len(row)):
                 return str(column.get("title", ""))
         return ""
-
-    @rx.event
-    @guard(Action.VIEW)
-    def shortcut(self, key: str):
-        """The page's keys from the grid: Ctrl+Enter runs the selection, ``?`` lists the keys."""
-        if key == "help":
-            self.shortcuts_open = True
-        elif key == "run":
-            from enrichment_app.state.table import TableJobState  # the job's substate
-
-            return TableJobState.run
-        return None
 
     @rx.event
     @guard(Action.VIEW)
