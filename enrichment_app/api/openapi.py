@@ -51,6 +51,7 @@ _ERROR_CODES = [
     "in_use",
     "rate_limited",
     "daily_cap_reached",
+    "invalid_config",
 ]
 
 

@@ -166,7 +166,13 @@ TABLE_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "minProperties": 1,
         "additionalProperties": False,
-        "examples": [{"name": "Firm"}, {"position": 0}, {"width": 240}],
+        "dependentRequired": {"enricher": ["config"]},
+        "examples": [
+            {"name": "Firm"},
+            {"position": 0},
+            {"width": 240},
+            {"config": {"template": "Hello {Company}"}},
+        ],
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
             "position": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
@@ -175,6 +181,21 @@ TABLE_SCHEMAS: dict[str, Any] = {
                 "minimum": 0,
                 "maximum": 2**31 - 1,
                 "description": "Pixels, kept between 40 and 2000.",
+            },
+            "config": {
+                "type": "object",
+                "description": (
+                    "The enrichment column's new config, checked by its enricher as the page's "
+                    "column dialog checks it. A credential sent back as ••• (as it reads) keeps "
+                    "the saved one; a config holding credentials needs an admin's token."
+                ),
+            },
+            "enricher": {
+                "type": "string",
+                "description": (
+                    "Another enricher for the column, with its config (required with it); "
+                    "saved credentials are not carried over to it."
+                ),
             },
         },
     },
@@ -385,11 +406,12 @@ TABLE_PATHS: dict[str, Any] = {
         },
         "patch": {
             "operationId": "changeColumn",
-            "summary": "Rename, move or resize a column",
+            "summary": "Rename, move, resize or reconfigure a column",
             "description": (
                 "A new name is written into the configs that read the column ({Old} becomes "
                 "{New}), which rewritten lists. A move that would put a column right of one "
-                "that reads it is refused (400)."
+                "that reads it is refused (400). A config the enricher refuses is refused "
+                "(422, invalid_config). The changes are made together or not at all."
             ),
             "parameters": [TABLE, {**id_parameter("column_id", "The column's id."), "example": 4}],
             "requestBody": _body("ColumnChange"),
@@ -400,6 +422,10 @@ TABLE_PATHS: dict[str, Any] = {
                     "404": NOT_FOUND,
                     "413": TOO_LARGE,
                     "415": NOT_JSON,
+                    "422": error(
+                        "The enricher refused the config, or ••• stands for a credential that "
+                        "is not saved (invalid_config); nothing was changed."
+                    ),
                 }
             ),
         },

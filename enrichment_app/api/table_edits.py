@@ -1,5 +1,6 @@
-"""The REST routes for what the page does to rows and columns beyond issue 9's: delete a row,
-rename, move or resize a column. They call the page's services with the page's messages."""
+"""The REST routes for what the page does to rows and columns beyond issue 9's: delete a row;
+rename, move, resize a column, or change its config and enricher (the column dialog's edit).
+They call the page's services with the page's messages and its access rule."""
 
 from __future__ import annotations
 
@@ -12,24 +13,34 @@ from starlette.responses import JSONResponse, Response
 from enrichment_app.api.errors import NO_STORE, ApiError
 from enrichment_app.api.parsing import path_id, read_json_body
 from enrichment_app.api.tables import column_json
-from enrichment_app.db.sessions import in_transaction
-from enrichment_app.services import audit, columns as column_service, row_edits
-from enrichment_app.services.access import Grant
+from enrichment_app.db.sessions import in_session, in_transaction
+from enrichment_app.errors import InvalidInputError
+from enrichment_app.runtime import Runtime
+from enrichment_app.services import (
+    audit,
+    columns as column_service,
+    credentials,
+    row_edits,
+    tables as table_service,
+)
+from enrichment_app.services.access import Action, Grant
 from enrichment_app.services.audit import Audited
 
 if TYPE_CHECKING:
-    from enrichment_app.api.app import Caller
+    from enrichment_app.api.callers import Caller
 
-CHANGE_KEYS = ("name", "position", "width")
+CHANGE_KEYS = ("name", "position", "width", "config", "enricher")
 
 
 def parse_column_change(payload: object) -> dict[str, Any]:
-    """``{"name": str, "position": int, "width": int}``, any of them, at least one."""
+    """``{"name": str, "position": int, "width": int, "config": {…}, "enricher": str}``, any of
+    them, at least one; a new enricher comes with its config."""
     if not isinstance(payload, dict) or not payload:
         raise ApiError(
             400,
             "invalid_body",
-            'Send what to change, like {"name": "Firm"}, {"position": 0} or {"width": 240}.',
+            'Send what to change, like {"name": "Firm"}, {"position": 0}, {"width": 240} or '
+            '{"config": {"template": "Hi {Name}"}}.',
         )
     unknown = sorted(str(k) for k in payload if k not in CHANGE_KEYS)
     if unknown:
@@ -37,10 +48,17 @@ def parse_column_change(payload: object) -> dict[str, Any]:
             400,
             "invalid_body",
             f"Unknown field {', '.join(repr(k) for k in unknown)}; a column change may set "
-            "name, position and width.",
+            "name, position, width, config and enricher.",
         )
-    if "name" in payload and not isinstance(payload["name"], str):
-        raise ApiError(400, "invalid_body", "'name' must be a string.")
+    for key in ("name", "enricher"):
+        if key in payload and not isinstance(payload[key], str):
+            raise ApiError(400, "invalid_body", f"'{key}' must be a string.")
+    if "config" in payload and not isinstance(payload["config"], dict):
+        raise ApiError(400, "invalid_body", "'config' must be a JSON object.")
+    if "enricher" in payload and "config" not in payload:
+        raise ApiError(
+            400, "invalid_body", "Send the new enricher's 'config' with it (GET it from the table)."
+        )
     change = dict(payload)
     for key in ("position", "width"):
         value = payload.get(key)
@@ -54,9 +72,29 @@ def parse_column_change(payload: object) -> dict[str, Any]:
 
 
 def _change_column(
-    session: Session, *, grant: Grant, table_id: int, column_id: int, change: dict[str, Any]
+    session: Session,
+    *,
+    runtime: Runtime,
+    grant: Grant,
+    table_id: int,
+    column_id: int,
+    change: dict[str, Any],
 ) -> dict[str, Any]:
+    """Every change in one unit of work: one refused, none is made."""
     rewritten: list[str] = []
+    if "config" in change:
+        try:
+            table_service.update_column_config(
+                session,
+                table_id=table_id,
+                column_id=column_id,
+                config=change["config"],
+                box=runtime.secret_box,
+                max_config_bytes=runtime.settings.max_config_bytes,
+                enricher_name=change.get("enricher"),
+            )
+        except InvalidInputError as exc:  # the enricher refused it: the dialog's own message
+            raise ApiError(422, "invalid_config", exc.message) from exc
     if "name" in change:
         rewritten = column_service.rename_column(
             session, table_id=table_id, column_id=column_id, name=change["name"]
@@ -75,7 +113,7 @@ def _change_column(
         grant=grant,
         action=Audited.COLUMN_CHANGE,
         table_id=table_id,
-        detail=f"'{column.name}': {', '.join(sorted(change))}",
+        detail=f"'{column.name}' ({column.enricher or 'input'}): {', '.join(sorted(change))}",
     )
     return {
         "column": {**column_json(column), "position": column.position, "width": column.width},
@@ -89,17 +127,38 @@ async def change_column(caller: Caller, request: Request) -> Response:
     column_id = path_id(request, "column_id", what="Column")
     grant = await caller.authorize(table_id=table_id)
     payload = await read_json_body(
-        request, limit=16 * 1024, example='{"name": "Firm"}', too_large="send a shorter name"
+        request,
+        limit=runtime.settings.max_config_bytes + 4096,
+        example='{"name": "Firm"}',
+        too_large="the config is over MAX_CONFIG_BYTES",
     )
+    change = parse_column_change(payload)
+    if "config" in change and await _holds_credentials(runtime, table_id, column_id, change):
+        # Credentials are an admin's to save, as on the page (the same rule, another action).
+        grant = await caller.authorize(table_id=table_id, action=Action.SAVE_CREDENTIALS)
     body = await in_transaction(
         runtime.open_session,
         _change_column,
+        runtime=runtime,
         grant=grant,
         table_id=table_id,
         column_id=column_id,
-        change=parse_column_change(payload),
+        change=change,
     )
     return JSONResponse(body, headers=NO_STORE)
+
+
+async def _holds_credentials(
+    runtime: Runtime, table_id: int, column_id: int, change: dict[str, Any]
+) -> bool:
+    """Whether the new config has a credential in it (``•••`` for a kept one counts)."""
+    enricher = change.get("enricher")
+    if enricher is None:
+        column = await in_session(
+            runtime.open_session, column_service.get_column, table_id=table_id, column_id=column_id
+        )
+        enricher = column.enricher
+    return bool(credentials.secret_paths(enricher, change["config"]))
 
 
 def _delete_row(session: Session, *, grant: Grant, table_id: int, row_id: int) -> None:

@@ -3,7 +3,7 @@
 Each handler gets the request and the ``Runtime`` (the key and the rate limit already checked
 by ``app.py``), reads its input with ``table_parsing``, calls the same service the page calls,
 and shapes the answer. Refusals come from the services as ``EnrichmentAppError``s and leave as
-the API's JSON errors (``app._Api.endpoint``).
+the API's JSON errors (``callers.Gate.endpoint``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from enrichment_app.services.credentials import masked_config
 from enrichment_app.services.transfer import Spool
 
 if TYPE_CHECKING:
-    from enrichment_app.api.app import Caller
+    from enrichment_app.api.callers import Caller
 
 SMALL_BODY_BYTES = 64 * 1024
 CSV_TYPES = {"text/csv", "application/csv", "text/plain"}

@@ -3,7 +3,7 @@
 
 The body names a column and a view, in the JSON form of ``enrichment_app.views``:
 ``{"columnId": 5, "view": {"conditions": [{"columnId": 2, "op": "empty"}], "search": "acme"}}``;
-the route (``app._Api.enrich_view``) resolves the view's rows with ``services/view_runs`` (what
+the route (``job_routes.JobRoutes.enrich_view``) resolves the view's rows with ``services/view_runs`` (what
 the page's **Run the view** button does) and starts the job as ``/enrich`` does, Idempotency-Key
 included: a key is bound to the rows the view showed at its first request.
 """

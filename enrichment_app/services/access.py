@@ -11,7 +11,7 @@
 * ``AccessDenied`` when the principal's role there is below the action's (403).
 
 Every Reflex event handler (``state/access.py``'s ``@guard``) and every API route
-(``api/app.py``'s ``_authorize``) calls it; ``tests/state/test_access_enumeration.py`` and
+(``api/callers.py``'s ``Caller.authorize``) calls it; ``tests/state/test_access_enumeration.py`` and
 ``tests/integration/test_api_auth.py`` enumerate them all and prove each refuses. Nothing turns
 it off. Who the principal is comes from ``services/sessions.py`` (a browser's session cookie)
 or ``services/api_tokens.py`` (a bearer token); this module only decides.

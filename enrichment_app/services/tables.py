@@ -309,15 +309,19 @@ def update_column_config(
     config: Mapping[str, Any],
     box: SecretBox,
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES,
+    enricher_name: str | None = None,
 ) -> TableColumn:
-    """Replace an enrichment column's config. A credential sent back as ``•••`` (as the page and
-    the API show it) keeps the saved one; any other value replaces it."""
+    """Replace an enrichment column's config, and its enricher with ``enricher_name``. A
+    credential sent back as ``•••`` (as the page and the API show it) keeps the saved one,
+    unless the enricher changes (a credential is never carried to another enricher's
+    requests); any other value replaces it."""
     column = session.get(TableColumn, column_id)
     if column is None or column.table_id != table_id:
         raise NotFoundError(f"Column {column_id} is not in table {table_id}.")
     if column.kind != ColumnKind.ENRICHMENT:
         raise InvalidInputError(f"'{column.name}' is an input column; it has no config.")
-    enricher = get_enricher(column.enricher or "")
+    switching = enricher_name is not None and enricher_name != column.enricher
+    enricher = get_enricher(enricher_name if switching and enricher_name else column.enricher or "")
     check_config_size(config, max_bytes=max_config_bytes, name=column.name)
     refuse_nul_in(config, where=f"The config of column '{column.name}'")
     checked = enricher.validate_config(config)
@@ -330,7 +334,11 @@ def update_column_config(
             f"{'is not a column' if len(missing) == 1 else 'are not columns'} to the left of "
             f"'{column.name}'."
         )
-    column.config = _seal(checked, enricher.secret_paths(checked), box, previous=column.config)
+    previous = None if switching else column.config
+    column.config = _seal(checked, enricher.secret_paths(checked), box, previous=previous)
+    if switching:
+        column.enricher = enricher_name
+        note_change(session, table_id, TableChange.of(SHAPE))  # the grid's header shows it
     session.add(column)
     return column
 

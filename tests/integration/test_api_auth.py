@@ -202,7 +202,9 @@ class Target:
             ("POST", "/api/tables/{}/rows"): {"json": {"rows": [{"Company": "Auth Inc"}]}},
             ("PATCH", "/api/tables/{}/rows/{}"): {"json": {"Company": "Auth Inc"}},
             ("POST", "/api/tables/{}/columns"): {"json": {"name": "Auth column"}},
-            ("PATCH", "/api/tables/{}/columns/{}"): {"json": {"name": "Auth renamed"}},
+            ("PATCH", "/api/tables/{}/columns/{}"): {
+                "json": {"name": "Auth renamed", "config": {"template": "Hi {Company}"}}
+            },
             ("POST", "/api/tables/import"): {
                 "content": b"a,b\n1,2\n",
                 "headers": {"Content-Type": "text/csv"},
@@ -530,8 +532,8 @@ def test_the_key_is_only_ever_compared_in_constant_time() -> None:
         unsafe += [f"{path.name}:{u.line}: {u.what}" for u in found_unsafe]
         safe += [f"{path.name}:{u.line}: {u.what}" for u in found_safe]
     assert not unsafe, unsafe
-    assert len(safe) == 1, safe  # the one comparison, in _check_bearer
-    assert safe[0].startswith("app.py:") and "compare_digest(given, expected)" in safe[0]
+    assert len(safe) == 1, safe  # the one comparison, in _is_service_key
+    assert safe[0].startswith("callers.py:") and "compare_digest(given, expected)" in safe[0]
 
 
 def test_only_the_api_package_reads_the_key() -> None:
@@ -619,3 +621,41 @@ async def test_a_token_lists_only_its_own_workspace_s_tables(
     names = {r: {t["id"] for t in r.json()["tables"]} for r in (mine, theirs, every)}
     assert target.table_id in names[mine] and names[theirs] == set()
     assert names[every] >= names[mine]
+
+
+async def test_a_column_config_with_credentials_is_an_admin_s_to_save_as_on_the_page(
+    runtime: Runtime, client: httpx.AsyncClient, target: Target, tokens: Tokens
+) -> None:
+    """``PATCH /columns/{id}`` is an editor's, but a config holding a credential (``•••`` for a
+    kept one included) needs an admin's token, as the page's column dialog does."""
+    with runtime.open_session() as session:
+        editor = add_user(session, email="editor@example.com", role=Role.EDITOR)
+        editor_token = api_token(
+            session, box=runtime.secret_box, user_id=editor, workspace_id=1, role=Role.EDITOR
+        )
+        session.commit()
+    url = f"/api/tables/{target.table_id}/columns/{target.column_id}"
+    lookup = {
+        "method": "GET",
+        "url": "https://api.example.com/lookup?q={Company}",
+        "auth": {"type": "bearer", "token": "lookup-credential-" + "7" * 20},
+    }
+    plain = await client.patch(
+        url, json={"config": {"template": "Hello {Company}"}}, headers=_bearer(editor_token)
+    )
+    assert plain.status_code == 200, plain.text
+    before = snapshot(runtime)
+    refused = await client.patch(
+        url, json={"enricher": "http_json", "config": lookup}, headers=_bearer(editor_token)
+    )
+    assert refused.status_code == 403, refused.text
+    assert "Your role in this workspace is editor" in refused.json()["error"]["message"]
+    assert snapshot(runtime) == before
+    allowed = await client.patch(
+        url, json={"enricher": "http_json", "config": lookup}, headers=_bearer(tokens.owner_a)
+    )
+    assert allowed.status_code == 200, allowed.text
+    kept = allowed.json()["column"]["config"]
+    assert kept["auth"]["token"] == "•••"
+    again = await client.patch(url, json={"config": kept}, headers=_bearer(editor_token))
+    assert again.status_code == 403, "sending ••• back is saving credentials too"

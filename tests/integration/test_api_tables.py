@@ -476,3 +476,100 @@ async def test_a_row_is_deleted_unless_a_cell_of_it_is_running(
         "in_use",
         "queued or running",
     )
+
+
+def stored_column(runtime: Runtime, column_id: int) -> tuple[str, str | None, dict[str, Any]]:
+    with runtime.open_session() as session:
+        column = session.get(TableColumn, column_id)
+        assert column is not None
+        return column.name, column.enricher, dict(column.config or {})
+
+
+def column_ids(runtime: Runtime, table_id: int) -> dict[str, int]:
+    with runtime.open_session() as session:
+        columns = session.exec(select(TableColumn).where(TableColumn.table_id == table_id)).all()
+        return {c.name: c.id or 0 for c in columns}
+
+
+LOOKUP = {
+    "method": "GET",
+    "url": "https://api.example.com/lookup?q={Company}",
+    "path": "data.name",
+    "auth": {"type": "bearer", "token": TOKEN},
+}
+
+
+async def test_a_column_s_config_and_enricher_change_as_in_the_page_s_dialog(
+    client: httpx.AsyncClient, runtime: Runtime, demo: int
+) -> None:
+    url = f"/api/tables/{demo}/columns/{column_ids(runtime, demo)['Intro line']}"
+    changed = await client.patch(url, json={"config": {"template": "Dear {Company}"}})
+    assert changed.status_code == 200, changed.text
+    assert_schema("ColumnChanged", changed.json())
+    assert changed.json()["column"]["config"] == {"template": "Dear {Company}"}
+    assert stored_column(runtime, changed.json()["column"]["id"])[1:] == (
+        "template",
+        {"template": "Dear {Company}"},
+    )
+    with runtime.open_session() as session:
+        (event,) = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "column.change")
+        ).all()
+        assert event.detail == "'Intro line' (template): config"
+
+    # Another enricher, with a credential: sealed, and shown as dots.
+    switched = await client.patch(url, json={"enricher": "http_json", "config": LOOKUP})
+    assert switched.status_code == 200, switched.text
+    column = switched.json()["column"]
+    assert column["enricher"] == "http_json" and column["config"]["auth"]["token"] == "•••"
+    assert TOKEN not in switched.text
+    _name, _enricher, config = stored_column(runtime, column["id"])
+    sealed = config["auth"]["token"]
+    assert is_sealed(sealed)
+
+    # Sent back as it reads (•••), the credential is kept; the rest changes.
+    kept = {**column["config"], "path": "data.title"}
+    again = await client.patch(url, json={"config": kept})
+    assert again.status_code == 200, again.text
+    _name, _enricher, config = stored_column(runtime, column["id"])
+    assert config["auth"]["token"] == sealed and config["path"] == "data.title"
+
+
+async def test_a_bad_config_is_refused_with_the_enricher_s_message_and_nothing_changes(
+    client: httpx.AsyncClient, runtime: Runtime, demo: int
+) -> None:
+    ids = column_ids(runtime, demo)
+    intro = f"/api/tables/{demo}/columns/{ids['Intro line']}"
+    before = stored_column(runtime, ids["Intro line"])
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        (intro, {"config": {"template": "Hi {Nope}"}}, "refers to 'Nope'"),
+        (intro, {"name": "Intro", "config": {"template": "Hi {Nope}"}}, "refers to 'Nope'"),
+        (intro, {"config": {"text": "Hi"}}, "template"),
+        (intro, {"enricher": "nope", "config": {}}, "Unknown enricher 'nope'"),
+        # ••• stands for a saved credential: the template column has none to keep.
+        (
+            intro,
+            {
+                "enricher": "http_json",
+                "config": {**LOOKUP, "auth": {"type": "bearer", "token": "•••"}},
+            },
+            "Enter the value for auth → token",
+        ),
+        (
+            f"/api/tables/{demo}/columns/{ids['Company']}",
+            {"config": {"template": "x"}},
+            "'Company' is an input column; it has no config.",
+        ),
+    ]
+    for target, body, message in cases:
+        await refused(runtime, client.patch(target, json=body), 422, "invalid_config", message)
+        assert stored_column(runtime, ids["Intro line"]) == before, body
+    assert stored_column(runtime, ids["Company"])[1:] == (None, {})
+    for bad in (
+        {"config": "Hi"},
+        {"config": [1]},
+        {"enricher": "template"},
+        {"enricher": 3, "config": {}},
+    ):
+        await refused(runtime, client.patch(intro, json=bad), 400, "invalid_body")
+    assert stored_column(runtime, ids["Intro line"]) == before

@@ -9,12 +9,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
 
-from enrichment_app.db.models import EnrichmentJob
+from enrichment_app.db.models import Cell, EnrichmentJob, EnrichmentTask
+from enrichment_app.domain import utcnow
 from enrichment_app.runtime import get_runtime, reset_runtime
 from enrichment_app.state.table import TableJobState, TableState
+from enrichment_app.state.table.pacing import VIEW_READ_SECONDS
 from tests.fakes.trigger import FakeTrigger, Hold
 from tests.state.conftest import Tab
+from tests.state.test_table_live_views import view_reads
 from tests.state.test_table_state import EMAIL_DOMAIN, PAGE, rect
 from tests.support.waiting import await_until
 
@@ -110,3 +115,70 @@ async def test_a_run_s_progress_reaches_the_tab_as_the_header_alone(
     finally:
         fake.set_status(run_id, "COMPLETED")
         await asyncio.wait_for(running, 60)
+
+
+async def test_a_filtered_tab_re_reads_its_view_while_the_run_writes(
+    tab: Tab, fake: FakeTrigger
+) -> None:
+    """The run's cells are drawn in place as its ``cells`` stream brings them; with a filter,
+    the view is read again during the run too (rows that stopped matching leave), at most once
+    per ``VIEW_READ_SECONDS``, and once more when the cells stop coming."""
+    email_domain_id = 4
+    page = f"/tables/1?f={email_domain_id}.empty"
+    await tab.send(TableState, "load", path=page)
+    assert (await tab.state(TableState)).row_count == 25
+    await tab.send(TableState, "select", path=page, selection=rect(EMAIL_DOMAIN, 0, 1, 25))
+    running = asyncio.create_task(tab.send(TableJobState, "run", path=page))
+    (run_id,) = await fake.await_runs(1, within=PROMPTLY)
+    try:
+        fake.set_status(run_id, "EXECUTING")
+        job_id = (await tab.state(TableJobState)).job_id
+        runtime = get_runtime()
+        with runtime.open_session() as session:
+            tasks = session.exec(
+                select(EnrichmentTask).where(EnrichmentTask.job_id == job_id)
+            ).all()
+            tasks = sorted(tasks, key=lambda t: t.row_id)[:FILLED]
+        before = view_reads(tab)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for task in tasks:  # as the worker does: store the cell, then stream it
+            with runtime.open_session() as session:
+                session.execute(
+                    sa.update(Cell)
+                    .where(col(Cell.row_id) == task.row_id, col(Cell.column_id) == task.column_id)
+                    .values(
+                        value=f"filled{task.row_id}.example", status="done", updated_at=utcnow()
+                    )
+                )
+                session.commit()
+            chunk = {
+                "taskId": task.id, "rowId": task.row_id, "columnId": task.column_id,
+                "status": "done", "value": f"filled{task.row_id}.example", "error": None,
+            }  # fmt: skip
+            fake.append_chunk(run_id, "cells", {"cells": [chunk]})
+            await asyncio.sleep(BATCH_GAP_SECONDS)  # the run's pace, not a wait for a state
+        elapsed = loop.time() - started
+        await await_until(
+            lambda: _rows_left(tab, 25 - FILLED),
+            timeout=PROMPTLY,
+            message=f"{25 - FILLED} rows left in the view while the run goes on",
+        )
+        reads = view_reads(tab) - before
+        assert 1 <= reads <= elapsed / VIEW_READ_SECONDS + 2, f"{reads} reads in {elapsed:.2f} s"
+        assert not running.done(), "the run goes on"
+    finally:
+        fake.set_status(run_id, "COMPLETED")
+        await asyncio.wait_for(running, 60)
+    state = await tab.state(TableState)
+    assert state.row_count == 25 - FILLED
+    assert all(row[EMAIL_DOMAIN]["v"] == "" for row in state.window_cells)
+
+
+FILLED = 20
+BATCH_GAP_SECONDS = 0.05
+
+
+async def _rows_left(tab: Tab, count: int) -> bool:
+    state = await tab.state(TableState)
+    return state.row_count == count and len(state.window_cells) == count

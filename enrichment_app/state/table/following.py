@@ -13,10 +13,14 @@ from enum import Enum
 
 import reflex as rx
 
+from enrichment_app.db.sessions import in_session
+from enrichment_app.errors import EnrichmentAppError
 from enrichment_app.live.events import CellBatch, FeedFailed, RunSnapshot
 from enrichment_app.runtime import get_runtime
+from enrichment_app.services import grid as grid_service
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import guard
+from enrichment_app.state.table.pacing import ViewPace
 from enrichment_app.state.table.watching import (
     RECHECK_SECONDS,
     TAB_CHECK_SECONDS,
@@ -116,12 +120,17 @@ class FollowMixin(WatchMixin, mixin=True):
         answered = False
         loop = asyncio.get_running_loop()
         checked = loop.time()
+        pace = ViewPace()
         async with hub.watch(run_id) as watcher:
             while True:
                 try:
-                    async with asyncio.timeout(TAB_CHECK_SECONDS):
+                    async with asyncio.timeout(pace.wait(loop.time(), TAB_CHECK_SECONDS)):
                         event = await watcher.next()
                 except TimeoutError:
+                    if pace.owed and pace.due(loop.time()):  # the cells stopped: read the view
+                        pace.read(loop.time())
+                        await self._read_view_again(generation)
+                        continue
                     if not _tab_is_open(token) or not await self._still_allowed():
                         return Followed.GONE, None, answered
                     continue
@@ -141,6 +150,45 @@ class FollowMixin(WatchMixin, mixin=True):
                     if not self.live:
                         self.live = True
                     self._apply_run_event(event)
+                    viewed = not self._current_view().is_default
                 answered = True
+                if viewed and isinstance(event, CellBatch):
+                    # Drawn in place; rows may have left the view or moved: read it at its pace.
+                    pace.owed = True
+                    if pace.due(loop.time()):
+                        pace.read(loop.time())
+                        await self._read_view_again(generation)
                 if isinstance(event, RunSnapshot) and event.is_final:
                     return Followed.FINAL, None, answered
+
+    async def _read_view_again(self, generation: int) -> None:
+        """Read the window of the page's view again, if the table changed since it was read:
+        the run's cells may have moved rows out of a filter or along a sort. The run's status
+        stays the feed's."""
+        async with self:
+            job_id, table_id, since = self.job_id, self.table_id, self._since
+            view, view_key, span = self._current_view(), self._view_key(), self._window_span()
+            version = self._window_version
+        if view.is_default or not job_id:
+            return
+        try:
+            poll = await in_session(
+                get_runtime().open_session,
+                grid_service.poll_job,
+                job_id=job_id,
+                table_id=table_id,
+                since=since,
+                row_ids=[],
+                view=view,
+                span=span,
+            )
+        except EnrichmentAppError:
+            return  # read again at the next batch, and when the run ends
+        if poll.meta is None or poll.window is None:
+            return
+        async with self:
+            if self._watch_generation != generation or self._view_key() != view_key:
+                return
+            if self._window_version == version:  # else the grid scrolled: its read is newer
+                self._apply_grid(poll.meta, poll.window, span[0])
+                self._since = poll.marker

@@ -15,6 +15,7 @@ Each loop stops with its tab, and when a newer loop of its kind took over (the
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from enum import Enum
 
 import reflex as rx
@@ -31,6 +32,8 @@ from enrichment_app.services import grid as grid_service
 from enrichment_app.services.access import Action
 from enrichment_app.state.access import guard
 from enrichment_app.state.table.job import JobMixin
+from enrichment_app.state.table.pacing import ViewPace
+from enrichment_app.views import EVERYTHING
 
 POLL_FIRST_SECONDS = 0.5
 POLL_MAX_SECONDS = 3.0
@@ -132,7 +135,8 @@ class WatchMixin(JobMixin, mixin=True):
         async with runtime.tables.watch(table_id) as watcher:
             # Catch up once now that the feed is subscribed: a change made between the page's
             # load and this subscription (another tab's edit, say) sends no news of its own.
-            follow = await self._read_elsewhere(generation, table_id, None)
+            pace = ViewPace()
+            follow = await self._read_elsewhere(generation, table_id, None, pace)
             if follow is Polled.GONE:
                 return
             if follow is not None:
@@ -147,20 +151,21 @@ class WatchMixin(JobMixin, mixin=True):
                         if self._refresh_generation != generation:
                             return
                         self._apply_feed(state, every)
-                change = await _next_news(
-                    watcher, TAB_CHECK_SECONDS if state.live else every, last_read
-                )
+                within = pace.wait(loop.time(), TAB_CHECK_SECONDS if state.live else every)
+                change = await _next_news(watcher, within, last_read)
                 if not _tab_is_open(token):
                     return
                 if loop.time() - checked >= RECHECK_SECONDS:
                     if not await self._still_allowed():  # signed out, removed: no more news
                         return
                     checked = loop.time()
-                if change is None and watcher.state.live:
+                if change is None and watcher.state.live and not pace.owed:
                     continue  # only the tab check
                 if change is not None and not change.kinds and watcher.state == state:
-                    continue
-                follow = await self._read_elsewhere(generation, table_id, change)
+                    if not pace.owed:
+                        continue
+                    change = None
+                follow = await self._read_elsewhere(generation, table_id, change, pace)
                 last_read = asyncio.get_running_loop().time()
                 if follow is Polled.GONE:
                     return
@@ -168,15 +173,19 @@ class WatchMixin(JobMixin, mixin=True):
                     yield follow
                     return
 
-    async def _read_elsewhere(self, generation: int, table_id: int, change: TableChange | None):
+    async def _read_elsewhere(
+        self, generation: int, table_id: int, change: TableChange | None, pace: ViewPace
+    ):
         """Read what ``change`` concerns (everything when None); the job's follow event if a
-        job started elsewhere, ``Polled.GONE`` if this loop should end, else None."""
+        job started elsewhere, ``Polled.GONE`` if this loop should end, else None. With a view,
+        changed cells are read at ``pace`` (put off, then read together)."""
         async with self:
             if self._refresh_generation != generation or self.table_id != table_id:
                 return Polled.GONE
             if self._status_line().active:
                 return Polled.GONE
             if self.starting:  # Run was pressed here: the job it starts will be active next
+                pace.last = asyncio.get_running_loop().time()  # what is owed: in 0.75 s
                 return None
             since, row_ids = self._since, list(self._window_row_ids)
             version = self._window_version
@@ -193,6 +202,12 @@ class WatchMixin(JobMixin, mixin=True):
             # Cells of rows this tab does not show. (With a filter or a sort, a row elsewhere
             # may start to match, or move into the window: those are read.)
             return None
+        now = asyncio.get_running_loop().time()
+        if only_cells and not view.is_default and not pace.due(now):
+            pace.owed = True  # ``_since`` stays: the read when due covers these cells
+            return None
+        if not view.is_default:
+            pace.read(now)
         try:
             seen = await in_session(
                 get_runtime().open_session,
@@ -265,22 +280,29 @@ class WatchMixin(JobMixin, mixin=True):
         loop = asyncio.get_running_loop()
         interval = POLL_FIRST_SECONDS
         last: tuple[str, int, int] | None = None
+        pace = ViewPace()
+        drawn: datetime | None = None
+        """When the window's cells were last drawn in place, between reads of the view."""
         async with runtime.tables.watch(table_id) as watcher:
             while True:
+                now = loop.time()
                 async with self:
                     since, row_ids = self._since, list(self._window_row_ids)
                     version = self._window_version
                     rows_view, span = self._current_view(), self._window_span()
                     view_key = self._view_key()
+                # With a view, read it again at its pace; in between, redraw the window's
+                # changed cells in place (rows leave or move at the next read).
+                in_place = not rows_view.is_default and not pace.due(now)
                 try:
                     poll = await in_session(
                         runtime.open_session,
                         grid_service.poll_job,
                         job_id=job_id,
                         table_id=table_id,
-                        since=since,
+                        since=(drawn or since) if in_place else since,
                         row_ids=row_ids,
-                        view=rows_view,
+                        view=EVERYTHING if in_place else rows_view,
                         span=span,
                     )
                 except EnrichmentAppError as exc:
@@ -300,6 +322,9 @@ class WatchMixin(JobMixin, mixin=True):
                         if self._view_key() == view_key and self._window_version == version:
                             self._apply_grid(poll.meta, poll.window, span[0])
                             self._since = poll.marker
+                    elif in_place:
+                        self._apply_cells(poll.changed)
+                        drawn = poll.marker
                     else:
                         self._apply_cells(poll.changed)
                         if self._window_version == version:
@@ -307,6 +332,11 @@ class WatchMixin(JobMixin, mixin=True):
                     # else the window moved while polling: its new rows were read at some
                     # point after ``since``, so poll them again from ``since``.
                     run_started = until is None and bool(self._run_id) and runtime.hub
+                if in_place:
+                    pace.owed = True
+                elif not rows_view.is_default:
+                    pace.read(now)
+                    drawn = None
                 if view.is_final:
                     break
                 if run_started:
@@ -316,11 +346,11 @@ class WatchMixin(JobMixin, mixin=True):
                 pushed = watcher.state.live and view.backend == JobBackend.LOCAL.value
                 interval = (
                     POLL_FIRST_SECONDS
-                    if (poll.changed or progress != last)
+                    if (poll.changed or poll.window is not None or progress != last)
                     else min(interval * POLL_BACKOFF, POLL_MAX_SECONDS)
                 )
                 last = progress
-                wait = TAB_CHECK_SECONDS if pushed else interval
+                wait = pace.wait(loop.time(), TAB_CHECK_SECONDS if pushed else interval)
                 if until is not None:
                     if until - loop.time() <= 0:
                         return Polled.RETRY_LIVE
