@@ -21,7 +21,8 @@ from enrichment_app.api.openapi_parts import (
     nullable,
     ref,
 )
-from enrichment_app.api.openapi_tables import TABLE_PATHS, TABLE_SCHEMAS
+from enrichment_app.api.openapi_table_schemas import TABLE_SCHEMAS
+from enrichment_app.api.openapi_tables import TABLE_PATHS
 from enrichment_app.api.openapi_views import VIEW_PATHS, VIEW_SCHEMAS
 
 OPENAPI_VERSION = "3.1.0"
