@@ -77,24 +77,31 @@ def test_a_long_import_shows_its_progress_and_cancel_stores_nothing(
         f"name {i},city {i % 97},country,n{i}@example.com,+1 555 {i:07d},a note {i}\n".encode()
         for i in range(100_000)  # the most rows an import takes: about 2 s to read unloaded
     )
-    # The page itself clicks Cancel as soon as the progress shows rows read: a click from the
-    # test process came after the import had ended, at a load of 10. The progress redraws the
-    # button many times a second, so the click is dispatched, not positioned.
+    # The upload is throttled to 1 MB/s (Chromium's network emulation), as over a slow link,
+    # so the import is still receiving when Cancel is pressed; the page clicks it itself as
+    # soon as the progress shows bytes arriving (the progress redraws the button many times a
+    # second, so the click is dispatched, not positioned). Unthrottled, the 2 s import once
+    # ended before a click from the test process landed, at a load of 10.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1e6},
+    )
     page.evaluate(
         """() => { window.__canceledAt = null;
           new MutationObserver((_, observer) => {
             const text = document.querySelector('#import-progress-text')?.textContent ?? '';
             const cancel = document.querySelector('#import-cancel');
-            if (cancel && /Importing big\\.csv: [1-9][0-9,]* rows read/.test(text)) {
+            if (cancel && /Receiving big\\.csv: [0-9.]*[1-9][0-9.]* MB/.test(text)) {
               window.__canceledAt = text; observer.disconnect(); cancel.click();
             }
           }).observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
     )
     upload(page, "big.csv", data, table_name="Big import")
     expect(page.locator("#tables-notice")).to_have_text("Import canceled; nothing was stored.")
-    assert re.fullmatch(
-        r"Importing big\.csv: [1-9][0-9,]* rows read", page.evaluate("__canceledAt")
-    )
+    canceled_at = page.evaluate("__canceledAt")
+    assert re.fullmatch(r"Receiving big\.csv: [0-9.]+ MB of 7\.[0-9] MB", canceled_at)
     expect(page.locator("#import-progress")).to_have_count(0)
     expect(page).to_have_url(re.compile(r"/tables$"))
     page.reload()
