@@ -150,8 +150,12 @@ def _apply(page: Page, base: str, scenario: Scenario, ids: dict[str, int], rows:
     page.locator("#inspector-value").filter(has_text="name 0").wait_for()
     start = time.perf_counter()
     scenario.apply(page, ids)
+    page.locator("#table-meta").filter(has_text=scenario.count).wait_for()
+    counted = time.perf_counter() - start
     _shows(page, scenario.count, scenario.first)
-    return time.perf_counter() - start
+    took = time.perf_counter() - start
+    print(f"  apply {scenario.name}: count shown at {counted:.3f} s, interactive at {took:.3f} s")
+    return took
 
 
 @contextlib.contextmanager
