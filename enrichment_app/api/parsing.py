@@ -118,6 +118,17 @@ async def read_json_body(
         ) from exc
 
 
+async def read_column_body(request: Request, *, max_config_bytes: int, example: str) -> object:
+    """A column's JSON body (add or change): its config up to ``MAX_CONFIG_BYTES``, with room
+    for the name and the enricher besides."""
+    return await read_json_body(
+        request,
+        limit=max_config_bytes + 4096,
+        example=example,
+        too_large="the config is over MAX_CONFIG_BYTES",
+    )
+
+
 def _positive_id(value: object, *, where: str, code: str = "invalid_cells") -> int:
     # JSON has one number type: 1.0 is the integer 1 (JSON Schema, and so the OpenAPI
     # document, agree), so a whole-number float is read as the integer it is.

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from enrichment_app.api.errors import NO_STORE, ApiError
-from enrichment_app.api.parsing import path_id, read_json_body
+from enrichment_app.api.parsing import path_id, read_column_body
 from enrichment_app.api.tables import column_json
 from enrichment_app.db.sessions import in_session, in_transaction
 from enrichment_app.errors import InvalidInputError
@@ -126,11 +126,8 @@ async def change_column(caller: Caller, request: Request) -> Response:
     table_id = path_id(request, "table_id", what="Table")
     column_id = path_id(request, "column_id", what="Column")
     grant = await caller.authorize(table_id=table_id)
-    payload = await read_json_body(
-        request,
-        limit=runtime.settings.max_config_bytes + 4096,
-        example='{"name": "Firm"}',
-        too_large="the config is over MAX_CONFIG_BYTES",
+    payload = await read_column_body(
+        request, max_config_bytes=runtime.settings.max_config_bytes, example='{"name": "Firm"}'
     )
     change = parse_column_change(payload)
     if "config" in change and await _holds_credentials(runtime, table_id, column_id, change):

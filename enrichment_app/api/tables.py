@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from enrichment_app.api.errors import NO_STORE, ApiError
-from enrichment_app.api.parsing import media_type, path_id, read_json_body
+from enrichment_app.api.parsing import media_type, path_id, read_column_body, read_json_body
 from enrichment_app.api.table_parsing import (
     MAX_ROWS,
     parse_new_column,
@@ -296,11 +296,10 @@ async def add_column(caller: Caller, request: Request) -> Response:
     runtime = caller.runtime
     table_id = path_id(request, "table_id", what="Table")
     grant = await caller.authorize(table_id=table_id)
-    payload = await read_json_body(
+    payload = await read_column_body(
         request,
-        limit=runtime.settings.max_config_bytes + 4096,
+        max_config_bytes=runtime.settings.max_config_bytes,
         example='{"name": "Domain", "enricher": "email_domain", "config": {"column": "Email"}}',
-        too_large="the config is over MAX_CONFIG_BYTES",
     )
     new = parse_new_column(payload)
     if credentials.secret_paths(new.enricher, new.config):  # credentials: an admin's to save
