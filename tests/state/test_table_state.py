@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from enrichment_app.db.sessions import in_transaction
 from enrichment_app.runtime import get_runtime
 from enrichment_app.services.jobs import create_job
@@ -114,3 +116,51 @@ async def test_a_run_the_database_refuses_says_why_and_starts_nothing(tab: Tab) 
     state = await tab.state(TableJobState)
     assert "already queued or running" in state.message
     assert not state.starting and state.status.label != "Starting…"
+
+
+def pushed_selections_in(update: Any) -> list[str]:
+    """The selections an update told the tab's grid to show (the scripts that set them)."""
+    return [
+        str(event.payload.get("function"))
+        for event in update.events
+        if event.name == "_call_function" and "setGrid_selection" in str(event.payload)
+    ]
+
+
+def pushed_selections(tab: Tab) -> list[str]:
+    return [f for update in tab.namespace.updates for f in pushed_selections_in(update)]
+
+
+async def test_the_load_shows_the_first_cell_with_the_rows_and_an_empty_selection_keeps_it(
+    tab: Tab,
+) -> None:
+    """A new page's grid has no rows until the load's read arrives: a cursor pushed before it
+    is one Glide drops, sending a selection of nothing. The load pushes the cursor with the
+    rows, and a selection of nothing keeps the active cell (the inspector keeps showing it)."""
+    await tab.send(TableState, "load", path=PAGE)
+    assert pushed_selections(tab)[-1:] and '["cell"] : [0, 0]' in pushed_selections(tab)[-1]
+    updates = tab.namespace.updates
+    first_push = next(i for i, u in enumerate(updates) if pushed_selections_in(u))
+    before = [u.delta.get(TableState.get_full_name(), {}) for u in updates[:first_push]]
+    assert any(d.get("table_meta_rx_state_", "").startswith("25 rows") for d in before), (
+        "the cursor goes out after the rows, not before them"
+    )
+    await tab.send(TableState, "select", path=PAGE, selection=rect(1, 4, 1, 1))
+    tab.namespace.updates.clear()
+    nothing = {"current": None, "columns": {"items": []}, "rows": {"items": []}}
+    await tab.send(TableState, "select", path=PAGE, selection=nothing)
+    state = await tab.state(TableState)
+    assert state.focus == [1, 4] and state.focused_cell["row"] == "5"
+    assert '["cell"] : [1, 4]' in pushed_selections(tab)[-1]
+    whole_column = {"current": None, "columns": {"items": [[2, 3]]}, "rows": {"items": []}}
+    await tab.send(TableState, "select", path=PAGE, selection=whole_column)
+    assert (await tab.state(TableState)).focus == []  # a column selected: no active cell
+
+
+async def test_a_reload_of_the_same_table_shows_its_kept_selection_in_the_grid(tab: Tab) -> None:
+    await tab.send(TableState, "load", path=PAGE)
+    await tab.send(TableState, "select", path=PAGE, selection=rect(2, 3, 2, 2))
+    tab.namespace.updates.clear()
+    await tab.send(TableState, "load", path=PAGE)  # a refreshed page: its grid starts empty
+    assert '["width"] : 2, ["height"] : 2' in pushed_selections(tab)[-1]
+    assert (await tab.state(TableState)).focus == [2, 3]

@@ -51,7 +51,12 @@ from enrichment_app.services.access import Action
 from enrichment_app.state.access import current_grant, current_principal, guard, url_table
 from enrichment_app.state.table.columns import ColumnsMixin
 from enrichment_app.state.table.editing import EditingMixin
-from enrichment_app.state.table.selection import INITIAL_SELECTION, cursor_at, grid_selection
+from enrichment_app.state.table.selection import (
+    INITIAL_SELECTION,
+    NO_SELECTION,
+    cursor_at,
+    grid_selection,
+)
 from enrichment_app.state.table.viewing import ViewMixin, ViewRunMixin
 from enrichment_app.state.table.window import FIRST_WINDOW_ROWS
 from enrichment_app.views import EVERYTHING, View
@@ -75,10 +80,7 @@ class TableState(ColumnsMixin, ViewMixin, EditingMixin, rx.State):
         self._apply_grant(grant)
         view, self.view_notice = self._view_from_url()
         if table_id != self.table_id or view != self._current_view():
-            # Another table or view: start from its first cell. Reloading the same one (after
-            # adding a column, say) keeps the selection, so a click made meanwhile is not undone.
-            self._apply_selection(INITIAL_SELECTION)
-            yield grid_selection.push(INITIAL_SELECTION)
+            self._apply_selection(NO_SELECTION)  # another table or view: its first cell, below
         runtime = get_runtime()
         self.trigger_mode = runtime.settings.trigger_enabled
         await in_transaction(
@@ -105,6 +107,9 @@ class TableState(ColumnsMixin, ViewMixin, EditingMixin, rx.State):
         self._apply_window(read.window)
         job._apply_job(read.job)
         self._since = read.marker
+        # The grid gets the selection with its rows (a new page's grid starts with nothing):
+        # the same table and view keep theirs, another starts from its first cell.
+        yield self._show_selection()
         if read.job is not None and not read.job.is_final:
             yield job._follow_event()  # which starts watch_table when the job ends
         else:

@@ -42,11 +42,16 @@ def cursor_at(col: int, row: int) -> dict[str, Any]:
 
 
 INITIAL_SELECTION = cursor_at(0, 0)
+NO_SELECTION: dict[str, Any] = {"current": None, "columns": {"items": []}, "rows": {"items": []}}
 
-grid_selection = ClientStateVar.create("grid_selection", default=INITIAL_SELECTION)
+grid_selection = ClientStateVar.create("grid_selection", default=NO_SELECTION)
 """The grid's selection lives in the browser, so the grid redraws it at once; every change
 is also sent to ``TableState.select``. A server-controlled selection lags the mouse, and
-Glide then resets it to the first cell when the canvas takes focus."""
+Glide then resets it to the first cell when the canvas takes focus.
+
+It starts empty: a cursor given to the grid before its rows arrive is one Glide drops (out of
+bounds), and the drop reaches ``select`` after the page's load has put the cursor there.
+The load pushes the cursor once the rows are there."""
 
 
 class SelectionMixin(WindowMixin, mixin=True):
@@ -81,7 +86,12 @@ class SelectionMixin(WindowMixin, mixin=True):
     @rx.event
     @guard(Action.VIEW)
     async def select(self, selection: dict[str, Any]):
-        """Track the grid selection and how many of its cells would run."""
+        """Track the grid selection and how many of its cells would run.
+
+        A selection of nothing keeps the active cell, as spreadsheets do. Glide sends one
+        when its cursor falls outside the grid (its rows not there yet, or fewer of them)."""
+        if focused_point(selection) is None and not self._has_spans(selection):
+            return self._keep_cursor()
         self._apply_selection(selection)
         if len(self.focus) == 2 and 0 <= self.focus[1] < self.row_count:
             row = self.focus[1]
@@ -92,10 +102,38 @@ class SelectionMixin(WindowMixin, mixin=True):
     @guard(Action.VIEW)
     def clear_selection(self):
         """Escape clears the selected ranges but keeps the active cell."""
+        return self._keep_cursor()
+
+    def _keep_cursor(self):
+        """Select just the active cell (the first, if none) and show it in the grid; with no
+        cell to put it on, select nothing (pushing a cursor there, Glide would drop it again)."""
+        if not self.grid_columns or self.row_count == 0:
+            self._apply_selection(NO_SELECTION)
+            return None
         col, row = (int(v) for v in self.focus) if len(self.focus) == 2 else (0, 0)
-        selection = cursor_at(col, row)
-        self._apply_selection(selection)
+        self._apply_selection(cursor_at(col, row))
+        col, row = self.focus  # bounded to the grid
         return grid_selection.push(cursor_at(col, row))  # a plain dict, not the state's proxy
+
+    def _show_selection(self):
+        """Bound the selection to the grid as it is now and show it there."""
+        selection = bounded_selection(
+            self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count
+        )
+        empty = focused_point(selection) is None and not self._has_spans(selection)
+        if empty or not self.grid_columns or self.row_count == 0:
+            return self._keep_cursor()
+        self._apply_selection(selection)
+        return grid_selection.push(selection)
+
+    @staticmethod
+    def _has_spans(selection: Any) -> bool:
+        if not isinstance(selection, dict):
+            return False
+        return any(
+            isinstance(part := selection.get(key), dict) and part.get("items")
+            for key in ("columns", "rows")
+        )
 
     def _selected_spans(self) -> dict[int, list[tuple[int, int]]]:
         return selected_spans(self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count)

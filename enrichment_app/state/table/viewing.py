@@ -26,7 +26,7 @@ from enrichment_app.services.access import Action
 from enrichment_app.services.view_runs import create_view_enrichment
 from enrichment_app.state.access import current_grant, guard
 from enrichment_app.state.table.running import RunMixin
-from enrichment_app.state.table.selection import INITIAL_SELECTION, SelectionMixin, grid_selection
+from enrichment_app.state.table.selection import NO_SELECTION, SelectionMixin
 from enrichment_app.state.table.window import FIRST_WINDOW_ROWS
 from enrichment_app.views import (
     EVERYTHING,
@@ -158,8 +158,9 @@ class ViewMixin(SelectionMixin, mixin=True):
         self._apply_meta(read.meta)
         self._apply_window(read.window)
         self._since = read.marker
-        self._apply_selection(INITIAL_SELECTION)
-        return [grid_selection.push(INITIAL_SELECTION), self._url_script()]
+        self._apply_selection(NO_SELECTION)
+        cursor = self._keep_cursor()  # the first cell, if the view has one
+        return [self._url_script()] if cursor is None else [cursor, self._url_script()]
 
     def _view_from_url(self) -> tuple[View, str]:
         """The view the page's URL names, or the whole table and why not."""
