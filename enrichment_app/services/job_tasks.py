@@ -2,7 +2,9 @@
 
 This module takes cells given one by one (a selection of a few cells, the API's ``cells``);
 cells chosen by position (a whole column, a page's row spans, a view) never become Python
-pairs: ``services/task_ranges.py`` writes their tasks in SQL. Every statement here is set-based or batched, so its cost per cell is a few index entries and
+pairs: ``services/task_ranges.py`` writes their tasks in SQL.
+
+Every statement here is set-based or batched, so its cost per cell is a few index entries and
 no Python object survives the call: cells are checked against the table with one read per
 batch of row ids, tasks are written through ``services.bulk``, and the cells of a job's tasks
 are marked queued, canceled or failed by one ``UPDATE`` per column that finds them from the

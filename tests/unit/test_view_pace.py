@@ -22,3 +22,15 @@ def test_a_put_off_read_shortens_the_wait_to_when_it_falls_due() -> None:
     assert pace.wait(10.0 + VIEW_READ_SECONDS + 1, 5.0) == 0.0, "overdue: read now"
     pace.read(12.0)
     assert not pace.owed
+
+
+def test_owed_changes_are_read_when_due_and_settled_when_they_stop() -> None:
+    pace = ViewPace()
+    assert pace.owe(10.0), "the first change is read at once"
+    assert not pace.owed
+    assert not pace.owe(10.1), "the next one, within the pace, is put off"
+    assert pace.owed
+    assert not pace.settle(10.2), "not due yet"
+    assert pace.settle(10.0 + VIEW_READ_SECONDS), "due: read, and nothing is owed"
+    assert not pace.owed and pace.last == 10.0 + VIEW_READ_SECONDS
+    assert not pace.settle(20.0), "nothing owed: nothing to read"

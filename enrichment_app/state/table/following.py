@@ -127,8 +127,7 @@ class FollowMixin(WatchMixin, mixin=True):
                     async with asyncio.timeout(pace.wait(loop.time(), TAB_CHECK_SECONDS)):
                         event = await watcher.next()
                 except TimeoutError:
-                    if pace.owed and pace.due(loop.time()):  # the cells stopped: read the view
-                        pace.read(loop.time())
+                    if pace.settle(loop.time()):  # the cells stopped: read the view
                         await self._read_view_again(generation)
                         continue
                     if not _tab_is_open(token) or not await self._still_allowed():
@@ -152,12 +151,9 @@ class FollowMixin(WatchMixin, mixin=True):
                     self._apply_run_event(event)
                     viewed = not self._current_view().is_default
                 answered = True
-                if viewed and isinstance(event, CellBatch):
-                    # Drawn in place; rows may have left the view or moved: read it at its pace.
-                    pace.owed = True
-                    if pace.due(loop.time()):
-                        pace.read(loop.time())
-                        await self._read_view_again(generation)
+                # Drawn in place; rows may have left the view or moved: read it at its pace.
+                if viewed and isinstance(event, CellBatch) and pace.owe(loop.time()):
+                    await self._read_view_again(generation)
                 if isinstance(event, RunSnapshot) and event.is_final:
                     return Followed.FINAL, None, answered
 

@@ -31,3 +31,16 @@ class ViewPace:
 
     def read(self, now: float) -> None:
         self.last, self.owed = now, False
+
+    def owe(self, now: float) -> bool:
+        """Changes came that a read of the view would show: whether to read it now (then it
+        counts as read), or it is put off until due."""
+        self.owed = True
+        return self.settle(now)
+
+    def settle(self, now: float) -> bool:
+        """Whether a put-off read is due now (then it counts as read)."""
+        if self.owed and self.due(now):
+            self.read(now)
+            return True
+        return False

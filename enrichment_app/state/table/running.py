@@ -54,13 +54,8 @@ class RunMixin(FollowMixin, mixin=True):
                     "Select fewer cells."
                 )
                 return
-            refused = self._start_refused()
-            if refused:
-                self.message = refused
+            if not self._begin_start():
                 return
-            self.message = ""
-            self.starting = True
-            self._cancel_asked = False
             table_id, spans, view = self.table_id, self._runnable_spans(), self._current_view()
         try:
             # The rows are found by the database, by position in the page's view: a whole
@@ -104,16 +99,19 @@ class RunMixin(FollowMixin, mixin=True):
         async with self:
             return self._started(started)
 
-    def _start_refused(self) -> str:
-        """Why the user may not start a job now (``JOB_START_RATE_LIMIT``), or ""."""
+    def _begin_start(self) -> bool:
+        """Mark the tab as starting a job (Run, Run the view), or say in ``message`` why the
+        user may not start one now (``JOB_START_RATE_LIMIT``)."""
         tab = client_key("user", str(current_principal().user_id))  # per person
         refused = get_runtime().rate_limits.hit(Limit.JOB_START, tab)
-        if refused is None:
-            return ""
-        return (
-            f"Too many jobs started by you (the limit is {refused.rate}, "
-            f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
-        )
+        if refused is not None:
+            self.message = (
+                f"Too many jobs started by you (the limit is {refused.rate}, "
+                f"JOB_START_RATE_LIMIT); try again in {refused.retry_after} s."
+            )
+            return False
+        self.message, self.starting, self._cancel_asked = "", True, False
+        return True
 
     async def _not_started(self, exc: EnrichmentAppError) -> None:
         async with self:

@@ -279,13 +279,8 @@ class ViewRunMixin(RunMixin, mixin=True):
             if not column_id:
                 self.message = "Add an enrichment column (✦) to run it for the rows shown."
                 return
-            refused = self._start_refused()
-            if refused:
-                self.message = refused
+            if not self._begin_start():
                 return
-            self.message = ""
-            self.starting = True
-            self._cancel_asked = False
             table_id, view = self.table_id, self._current_view()
         try:
             run, created = await create_view_enrichment(

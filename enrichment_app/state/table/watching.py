@@ -203,10 +203,9 @@ class WatchMixin(JobMixin, mixin=True):
             # may start to match, or move into the window: those are read.)
             return None
         now = asyncio.get_running_loop().time()
-        if only_cells and not view.is_default and not pace.due(now):
-            pace.owed = True  # ``_since`` stays: the read when due covers these cells
-            return None
         if not view.is_default:
+            if only_cells and not pace.owe(now):
+                return None  # ``_since`` stays: the read when due covers these cells
             pace.read(now)
         try:
             seen = await in_session(
