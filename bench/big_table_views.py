@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, sync_playwright
 
 from bench.big_tables import INPUTS, WORK, _grid_box, _make_tables
+from bench.live_app import code_state
 from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.database import database_session
 from tests.support.machine import figure, write_result
@@ -134,6 +135,21 @@ def _click_first_row(page: Page) -> None:
     page.mouse.click(x, box["y"] + HEADER_HEIGHT + ROW_HEIGHT * 0.5)
 
 
+def _seen(page: Page) -> str:
+    """What the page showed when a step timed out: which wait it was stuck in."""
+    shown = {}
+    for name, selector in (("header", "#table-meta"), ("inspector", "#cell-inspector")):
+        try:
+            shown[name] = page.locator(selector).inner_text(timeout=1000)
+        except Exception as exc:  # the page itself may be what failed
+            shown[name] = type(exc).__name__
+    shown["window rows"] = page.evaluate(
+        "() => document.querySelector('#table-grid')?.getAttribute('data-window-rows')"
+    )
+    shown["editor open"] = page.locator("textarea.gdg-input").count() > 0
+    return "page showed " + json.dumps(shown)
+
+
 def _navigate(page: Page, url: str, scenario: Scenario) -> float:
     start = time.perf_counter()
     page.goto(url)
@@ -233,7 +249,9 @@ def _browse(
                     try:
                         runs.append(round(measure(), 3))
                     except Exception as exc:
-                        runs.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+                        runs.append(
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0]}; {_seen(page)}"
+                        )
                 ok = [r for r in runs if isinstance(r, float)]
                 figures[what] = {
                     "runs": runs,
@@ -262,4 +280,6 @@ def measure_views(rows: int, app_root: Path, timeout_ms: float, machine: dict[st
                         met=median is not None and median <= TARGET_S,
                     )
                 )
-    write_result("big_tables_views", label=None, machine=machine, rows=table, raw=raw)
+    write_result(
+        "big_tables_views", label=None, machine=machine, rows=table, raw=raw, code=code_state()
+    )

@@ -38,6 +38,7 @@ from typing import Any
 import psutil
 from playwright.sync_api import Page, sync_playwright
 
+from bench.live_app import code_state
 from enrichment_app.services.tables import ColumnSpec
 from tests.support.accounts import browser_cookie, sign_in_over_http
 from tests.support.database import add_table, database_session, greeting
@@ -297,7 +298,9 @@ def main() -> None:
                 "s",
             )
         )
-    write_result("big_tables", label=args.label, machine=machine, rows=rows, raw=raw)
+    write_result(
+        "big_tables", label=args.label, machine=machine, rows=rows, raw=raw, code=code_state()
+    )
 
 
 if __name__ == "__main__":
