@@ -108,12 +108,14 @@ class TableState(ColumnsMixin, ViewMixin, EditingMixin, rx.State):
         job._apply_job(read.job)
         self._since = read.marker
         # The grid gets the selection with its rows (a new page's grid starts with nothing):
-        # the same table and view keep theirs, another starts from its first cell.
-        yield self._show_selection()
+        # the same table and view keep theirs, another starts from its first cell. One yield:
+        # the header goes out once, as following the job shows it (not first as last read).
+        shown = self._show_selection()
         if read.job is not None and not read.job.is_final:
-            yield job._follow_event()  # which starts watch_table when the job ends
+            then = job._follow_event()  # which starts watch_table when the job ends
         else:
-            yield TableJobState.watch_table
+            then = TableJobState.watch_table
+        yield [then] if shown is None else [shown, then]
 
     async def _read_first(self, table_id: int, view: View) -> grid_service.TableRead:
         return await in_session(
