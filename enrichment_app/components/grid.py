@@ -184,6 +184,10 @@ def table_grid() -> rx.Component:
                 "getCellContent": cell_renderer(),
                 "drawHeader": rx.Var(_DRAW_HEADER),
                 "onDelete": handled_delete(),
+                # A click on the active cell selects it, as in a spreadsheet: a double-click,
+                # Enter or typing edits. (Glide's "second-click" opened the editor on such a
+                # click, and a shift-click and Delete right after it went to the editor.)
+                "cellActivationBehavior": "double-click",
             },
             width="100%",
             height="60vh",
