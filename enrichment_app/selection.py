@@ -116,6 +116,19 @@ def focused_point(selection: Mapping[str, Any] | None) -> GridPoint | None:
     return None
 
 
+def selects_nothing(selection: Mapping[str, Any] | None) -> bool:
+    """No current cell and no whole columns or rows: what Glide sends when its cursor falls
+    outside the grid."""
+    if focused_point(selection) is not None:
+        return False
+    if not isinstance(selection, Mapping):
+        return True
+    return not any(
+        isinstance(part := selection.get(key), Mapping) and part.get("items")
+        for key in ("columns", "rows")
+    )
+
+
 MAX_RANGES = 100
 """Rectangles a selection may stack (Glide's multi-rect); more are dropped."""
 MAX_SPANS = 100

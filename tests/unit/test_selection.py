@@ -10,6 +10,7 @@ from enrichment_app.selection import (
     focused_point,
     merge_spans,
     selected_spans,
+    selects_nothing,
     span_count,
 )
 
@@ -166,3 +167,21 @@ def test_selected_spans_of_a_whole_column_of_a_big_table_are_one_span() -> None:
 
 def test_merge_spans_joins_overlapping_and_adjacent_spans() -> None:
     assert merge_spans([(5, 7), (0, 2), (2, 3), (6, 9), (4, 4)]) == [(0, 3), (5, 9)]
+
+
+@pytest.mark.parametrize(
+    ("selection", "nothing"),
+    [
+        ({"current": None, "columns": _compact(), "rows": _compact()}, True),
+        ({"current": None}, True),
+        (None, True),
+        ("junk", True),
+        ({"current": _current([1, 2]), "columns": _compact(), "rows": _compact()}, False),
+        ({"current": None, "columns": _compact([0, 1]), "rows": _compact()}, False),
+        ({"current": None, "columns": _compact(), "rows": _compact([2, 4])}, False),
+    ],
+)
+def test_a_selection_of_nothing_has_no_cell_and_no_whole_columns_or_rows(
+    selection: Any, nothing: bool
+) -> None:
+    assert selects_nothing(selection) is nothing

@@ -51,17 +51,12 @@ from enrichment_app.services.access import Action
 from enrichment_app.state.access import current_grant, current_principal, guard, url_table
 from enrichment_app.state.table.columns import ColumnsMixin
 from enrichment_app.state.table.editing import EditingMixin
-from enrichment_app.state.table.selection import (
-    INITIAL_SELECTION,
-    NO_SELECTION,
-    cursor_at,
-    grid_selection,
-)
+from enrichment_app.state.table.selection import NO_SELECTION, cursor_at, grid_selection
 from enrichment_app.state.table.viewing import ViewMixin, ViewRunMixin
 from enrichment_app.state.table.window import FIRST_WINDOW_ROWS
 from enrichment_app.views import EVERYTHING, View
 
-__all__ = ["INITIAL_SELECTION", "TableJobState", "TableState", "cursor_at", "grid_selection"]
+__all__ = ["TableJobState", "TableState", "cursor_at", "grid_selection"]
 
 
 class TableState(ColumnsMixin, ViewMixin, EditingMixin, rx.State):

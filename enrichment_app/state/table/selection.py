@@ -16,6 +16,7 @@ from enrichment_app.selection import (
     bounded_selection,
     focused_point,
     selected_spans,
+    selects_nothing,
     span_count,
 )
 from enrichment_app.services.access import Action
@@ -41,7 +42,6 @@ def cursor_at(col: int, row: int) -> dict[str, Any]:
     }
 
 
-INITIAL_SELECTION = cursor_at(0, 0)
 NO_SELECTION: dict[str, Any] = {"current": None, "columns": {"items": []}, "rows": {"items": []}}
 
 grid_selection = ClientStateVar.create("grid_selection", default=NO_SELECTION)
@@ -55,7 +55,7 @@ The load pushes the cursor once the rows are there."""
 
 
 class SelectionMixin(WindowMixin, mixin=True):
-    selection: dict[str, Any] = INITIAL_SELECTION
+    selection: dict[str, Any] = NO_SELECTION
     run_count: int = 0
     selected_count: int = 0
     focus: list[int] = []
@@ -90,7 +90,7 @@ class SelectionMixin(WindowMixin, mixin=True):
 
         A selection of nothing keeps the active cell, as spreadsheets do. Glide sends one
         when its cursor falls outside the grid (its rows not there yet, or fewer of them)."""
-        if focused_point(selection) is None and not self._has_spans(selection):
+        if selects_nothing(selection):
             return self._keep_cursor()
         self._apply_selection(selection)
         if len(self.focus) == 2 and 0 <= self.focus[1] < self.row_count:
@@ -107,7 +107,7 @@ class SelectionMixin(WindowMixin, mixin=True):
     def _keep_cursor(self):
         """Select just the active cell (the first, if none) and show it in the grid; with no
         cell to put it on, select nothing (pushing a cursor there, Glide would drop it again)."""
-        if not self.grid_columns or self.row_count == 0:
+        if not self._has_cells():
             self._apply_selection(NO_SELECTION)
             return None
         col, row = (int(v) for v in self.focus) if len(self.focus) == 2 else (0, 0)
@@ -120,20 +120,13 @@ class SelectionMixin(WindowMixin, mixin=True):
         selection = bounded_selection(
             self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count
         )
-        empty = focused_point(selection) is None and not self._has_spans(selection)
-        if empty or not self.grid_columns or self.row_count == 0:
+        if selects_nothing(selection) or not self._has_cells():
             return self._keep_cursor()
         self._apply_selection(selection)
         return grid_selection.push(selection)
 
-    @staticmethod
-    def _has_spans(selection: Any) -> bool:
-        if not isinstance(selection, dict):
-            return False
-        return any(
-            isinstance(part := selection.get(key), dict) and part.get("items")
-            for key in ("columns", "rows")
-        )
+    def _has_cells(self) -> bool:
+        return bool(self.grid_columns) and self.row_count > 0
 
     def _selected_spans(self) -> dict[int, list[tuple[int, int]]]:
         return selected_spans(self.selection, n_cols=len(self.grid_columns), n_rows=self.row_count)
